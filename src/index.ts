@@ -1,1 +1,19 @@
-export {}
+/**
+ * tollgate as a library: the services and layers, to compose the proxy into another Effect program.
+ *
+ *   const App = Http.layer.pipe(Layer.provide(Config.layerFrom({ server: { port: 8080 } })))
+ *   Layer.launch(App).pipe(NodeRuntime.runMain)
+ */
+export * as Config from "./Config.js"
+export * as Errors from "./Domain/Errors.js"
+export * as LedgerEvent from "./Domain/LedgerEvent.js"
+export * as Usage from "./Domain/Usage.js"
+export * as Http from "./Http.js"
+export * as Ledger from "./Ledger.js"
+export * as Pricing from "./Pricing.js"
+export * as Proxy from "./Proxy.js"
+export * as Router from "./Router.js"
+export * as Sse from "./Sse.js"
+export * as Store from "./Store.js"
+export * as Telemetry from "./Telemetry.js"
+export * as Upstream from "./Upstream.js"

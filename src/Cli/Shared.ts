@@ -1,0 +1,43 @@
+/** Options and helpers shared by the read-side commands (`stats`, `export`). */
+import { Options } from "@effect/cli"
+import { Clock, Data, Effect, Layer, Option } from "effect"
+import * as Config from "../Config.js"
+import * as Store from "../Store.js"
+
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+export const configOption = Options.file("config").pipe(
+  Options.withDescription("Path to tollgate.yaml (default: $TOLLGATE_CONFIG, ./tollgate.yaml, ~/.config/tollgate/tollgate.yaml)"),
+  Options.optional
+)
+
+export const dbOption = Options.file("db").pipe(
+  Options.withDescription("Path to the SQLite ledger (default: $TOLLGATE_DB, database.path, ~/.tollgate/tollgate.db)"),
+  Options.optional
+)
+
+const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+
+/** `--since`: a window (`90s`, `30m`, `24h`, `7d`, `2w`), `all`, or a date (`2025-06-01`). Unix ms. */
+export const parseSince = (value: string): Effect.Effect<number, UsageError> =>
+  Effect.gen(function*() {
+    const text = value.trim()
+    if (text === "all") return 0
+    const match = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text)
+    if (match !== null) {
+      const now = yield* Clock.currentTimeMillis
+      return now - Number(match[1]) * UNITS[match[2]!]!
+    }
+    const date = Date.parse(text)
+    if (!Number.isNaN(date)) return date
+    return yield* new UsageError({
+      message: `--since: expected a window such as 30m, 24h or 7d, "all", or a date such as 2025-06-01; got "${value}"`
+    })
+  })
+
+/** The ledger named by `--db`, or the configured one. */
+export const ledgerLayer = (options: { readonly config: Option.Option<string>; readonly db: Option.Option<string> }) =>
+  Option.match(options.db, {
+    onSome: (file) => Store.layerAt(file),
+    onNone: () => Store.layer.pipe(Layer.provide(Config.layer({ configPath: Option.getOrUndefined(options.config) })))
+  })

@@ -1,0 +1,69 @@
+/** `tollgate stats`: what was spent, from the ledger. */
+import { Command, Options } from "@effect/cli"
+import { Console, Effect } from "effect"
+import * as Ledger from "../Ledger.js"
+import { configOption, dbOption, ledgerLayer, parseSince } from "./Shared.js"
+
+const usd = (value: number) => (value === 0 ? "$0" : value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`)
+const int = (value: number) => value.toLocaleString("en-US")
+const ms = (value: number | null) => (value === null ? "-" : value < 10 ? value.toFixed(2) : value.toFixed(0))
+
+/** A plain aligned table: first column left, the rest right. */
+export const renderTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ").trimEnd()
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n")
+}
+
+export const renderStats = (rows: ReadonlyArray<Ledger.StatsRow>, by: string): string => {
+  const header = [by.toUpperCase(), "REQUESTS", "ERRORS", "INPUT TOK", "OUTPUT TOK", "CACHED TOK", "COST", "UNPRICED", "P50 MS", "P95 MS"]
+  const body = rows.map((r) => [
+    r.group,
+    int(r.requests),
+    int(r.errors),
+    int(r.inputTokens),
+    int(r.outputTokens),
+    int(r.cachedInputTokens),
+    usd(r.costUsd),
+    int(r.unpriced),
+    ms(r.p50LatencyMs),
+    ms(r.p95LatencyMs)
+  ])
+  return renderTable(header, body)
+}
+
+export const stats = Command.make(
+  "stats",
+  {
+    since: Options.text("since").pipe(
+      Options.withDescription("Window to report: 30m, 24h, 7d, a date (2025-06-01) or all"),
+      Options.withDefault("24h")
+    ),
+    by: Options.choice("by", ["model", "provider", "route", "day"]).pipe(
+      Options.withDescription("Break the totals down by this column"),
+      Options.optional
+    ),
+    json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table")),
+    config: configOption,
+    db: dbOption
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      const sinceMs = yield* parseSince(flags.since)
+      const by = flags.by._tag === "Some" ? flags.by.value : undefined
+      const rows = yield* Ledger.stats({ sinceMs, by }).pipe(Effect.provide(ledgerLayer(flags)))
+      if (flags.json) {
+        return yield* Console.log(JSON.stringify({ since: new Date(sinceMs).toISOString(), by: by ?? null, rows }, null, 2))
+      }
+      if (rows.length === 0) return yield* Console.log(`no requests since ${new Date(sinceMs).toISOString()}`)
+      yield* Console.log(`since ${new Date(sinceMs).toISOString()}\n`)
+      yield* Console.log(renderStats(rows, by ?? "all"))
+      const unpriced = rows.reduce((n, r) => n + r.unpriced, 0)
+      if (unpriced > 0) {
+        yield* Console.log(`\n${int(unpriced)} request(s) used models with no known price: their cost is not in COST. Add them under pricing: in tollgate.yaml.`)
+      }
+      const estimated = rows.reduce((n, r) => n + r.estimated, 0)
+      if (estimated > 0) yield* Console.log(`${int(estimated)} request(s) had no usage from the provider; their tokens are estimated.`)
+    })
+).pipe(Command.withDescription("Show requests, errors, tokens, cost and latency from the ledger"))

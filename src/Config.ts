@@ -1,0 +1,246 @@
+/**
+ * The `Config` service: the decoded, resolved configuration every other module reads.
+ *
+ * Resolution order (later wins): defaults < `tollgate.yaml` < environment < command-line flags.
+ * The file is found at `--config`, `$TOLLGATE_CONFIG`, `./tollgate.yaml`,
+ * `~/.config/tollgate/tollgate.yaml`, in that order. Keys are read from the environment here, once,
+ * and held as `Redacted` values so they never print.
+ */
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { Context, Data, Config as EnvConfig, Effect, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Yaml from "yaml"
+import {
+  type FileConfig,
+  type FileConfigInput,
+  type MockProvider,
+  type Price,
+  type Provider,
+  type Route,
+  TollgateConfigSchema
+} from "./Config/Schema.js"
+
+export * from "./Config/Schema.js"
+
+export interface ResolvedProvider {
+  readonly name: string
+  readonly config: Provider
+  /** The server-side key, read from `apiKeyEnv` at start. */
+  readonly apiKey: Option.Option<Redacted.Redacted<string>>
+}
+
+export interface TollgateConfig {
+  readonly server: FileConfig["server"]
+  readonly dbPath: string
+  /** In configuration order; the first one is the default target when no route matches. */
+  readonly providers: ReadonlyArray<ResolvedProvider>
+  readonly routes: ReadonlyArray<Route>
+  readonly pricing: Readonly<Record<string, Price>>
+  /** Where the file came from, if there was one. */
+  readonly source: string | undefined
+  /** Things the operator should know at start (a missing key, the simulated provider...). */
+  readonly notices: ReadonlyArray<string>
+}
+
+export class Config extends Context.Tag("tollgate/Config")<Config, TollgateConfig>() {}
+
+/** Why a configuration was refused. `message` is meant for a human and names the key path. */
+export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
+
+/** What the `start` command's flags can override. */
+export interface Overrides {
+  readonly configPath?: string | undefined
+  readonly port?: number | undefined
+  readonly host?: string | undefined
+  /** Serve the built-in simulated provider only, whatever else is configured. */
+  readonly demo?: boolean | undefined
+}
+
+const fromEnvError = <E>(e: E | ConfigError): ConfigError =>
+  e instanceof ConfigError ? e : new ConfigError({ message: `environment: ${String(e)}` })
+
+const optionalEnv = (name: string) => EnvConfig.option(EnvConfig.string(name))
+
+const formatIssues = (error: ParseResult.ParseError, prefix: string): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => {
+      const where = issue.path.length === 0 ? "(top level)" : issue.path.map(String).join(".")
+      const message = issue._tag === "Unexpected" ? "unknown key" : issue.message
+      return `${prefix}${where}: ${message}`
+    })
+    .join("\n")
+
+/** Decode a parsed config object (from YAML or from a library user's code). */
+export const decode = (input: unknown, origin: string): Effect.Effect<FileConfig, ConfigError> =>
+  Schema.decodeUnknown(TollgateConfigSchema, { errors: "all", onExcessProperty: "error" })(input ?? {}).pipe(
+    Effect.mapError((error) => new ConfigError({ message: `invalid configuration in ${origin}:\n${formatIssues(error, "  ")}` }))
+  )
+
+const discover = (explicit: string | undefined) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const fromEnv = yield* optionalEnv("TOLLGATE_CONFIG")
+    const required = explicit ?? Option.getOrUndefined(fromEnv)
+    if (required !== undefined) {
+      const exists = yield* fs.exists(required).pipe(Effect.orElseSucceed(() => false))
+      if (!exists) return yield* new ConfigError({ message: `config file not found: ${required}` })
+      return Option.some(required)
+    }
+    for (const candidate of [path.resolve("tollgate.yaml"), path.join(os.homedir(), ".config", "tollgate", "tollgate.yaml")]) {
+      if (yield* fs.exists(candidate).pipe(Effect.orElseSucceed(() => false))) return Option.some(candidate)
+    }
+    return Option.none<string>()
+  })
+
+const readFile = (file: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file).pipe(
+      Effect.mapError((e) => new ConfigError({ message: `cannot read config file ${file}: ${e.message}` }))
+    )
+    const doc = Yaml.parseDocument(text)
+    const first = doc.errors[0]
+    if (first !== undefined) {
+      return yield* new ConfigError({ message: `invalid YAML in ${file}: ${first.message.split("\n")[0]}` })
+    }
+    return doc.toJS() as unknown
+  })
+
+const parsePort = (name: string, value: string) => {
+  const n = Number(value)
+  return Number.isInteger(n) && n >= 0 && n <= 65535
+    ? Effect.succeed(n)
+    : Effect.fail(new ConfigError({ message: `${name}: expected a port number between 0 and 65535, got "${value}"` }))
+}
+
+const firstSome = <A>(...options: ReadonlyArray<Option.Option<A>>): Option.Option<A> =>
+  options.find(Option.isSome) ?? Option.none()
+
+/** Providers from the plain environment variables other sidecars use, when the file has none. */
+const providersFromEnv = Effect.gen(function*() {
+  const upstreamUrl = yield* optionalEnv("UPSTREAM_BASE_URL")
+  const openAiKey = yield* optionalEnv("OPENAI_API_KEY")
+  const providers: Record<string, Provider> = {}
+  if (Option.isSome(upstreamUrl)) {
+    providers.upstream = {
+      kind: "openai",
+      baseUrl: upstreamUrl.value,
+      apiKeyEnv: "UPSTREAM_API_KEY",
+      passthroughAuth: false,
+      timeout: 600_000,
+      headers: {}
+    }
+  }
+  if (Option.isSome(openAiKey)) {
+    providers.openai = {
+      kind: "openai",
+      baseUrl: "https://api.openai.com/v1",
+      apiKeyEnv: "OPENAI_API_KEY",
+      passthroughAuth: false,
+      timeout: 600_000,
+      headers: {}
+    }
+  }
+  return providers
+})
+
+const builtInMock: MockProvider = { kind: "mock", latencyMs: 0, chunkDelayMs: 0, chunks: 8, failEvery: 1 }
+
+/**
+ * Turn a decoded file into the running configuration: environment and flag overrides, default
+ * providers, keys read from the environment, references checked.
+ */
+export const resolve = (file: FileConfig, source: string | undefined, overrides: Overrides = {}) =>
+  Effect.gen(function*() {
+    const notices: Array<string> = []
+
+    const envPort = firstSome(yield* optionalEnv("TOLLGATE_PORT"), yield* optionalEnv("PORT"))
+    const port = overrides.port ??
+      (Option.isSome(envPort) ? yield* parsePort("TOLLGATE_PORT/PORT", envPort.value) : file.server.port)
+    const host = overrides.host ??
+      Option.getOrElse(firstSome(yield* optionalEnv("TOLLGATE_HOST"), yield* optionalEnv("HOST")), () => file.server.host)
+    const dbPath = Option.getOrElse(
+      yield* optionalEnv("TOLLGATE_DB"),
+      () => file.database.path ?? path.join(os.homedir(), ".tollgate", "tollgate.db")
+    )
+
+    let declared: Record<string, Provider> = file.providers
+    let routes = file.routes
+    if (overrides.demo === true) {
+      declared = { mock: builtInMock }
+      routes = []
+      notices.push("demo mode: serving the built-in simulated provider (mock); no request leaves this machine")
+    } else if (Object.keys(declared).length === 0) {
+      declared = yield* providersFromEnv
+      if (Object.keys(declared).length === 0) {
+        declared = { mock: builtInMock }
+        notices.push(
+          "no provider configured: serving the built-in simulated provider (mock). " +
+            "Set OPENAI_API_KEY, UPSTREAM_BASE_URL + UPSTREAM_API_KEY, or write a tollgate.yaml to proxy a real one"
+        )
+      }
+    }
+
+    const providers: Array<ResolvedProvider> = []
+    for (const [name, config] of Object.entries(declared)) {
+      let apiKey = Option.none<Redacted.Redacted<string>>()
+      if (config.kind === "openai" && config.apiKeyEnv !== undefined) {
+        apiKey = yield* EnvConfig.option(EnvConfig.redacted(config.apiKeyEnv))
+        if (Option.isNone(apiKey) && !config.passthroughAuth) {
+          notices.push(`provider "${name}": ${config.apiKeyEnv} is not set, requests will carry no key`)
+        }
+      }
+      providers.push({ name, config, apiKey })
+    }
+
+    const known = new Set(providers.map((p) => p.name))
+    const problems: Array<string> = []
+    routes.forEach((route, i) =>
+      route.targets.forEach((target, j) => {
+        if (!known.has(target.provider)) {
+          problems.push(`  routes.${i}.targets.${j}.provider: unknown provider "${target.provider}"`)
+        }
+      })
+    )
+    if (problems.length > 0) {
+      return yield* new ConfigError({ message: `invalid configuration in ${source ?? "config"}:\n${problems.join("\n")}` })
+    }
+
+    const config: TollgateConfig = {
+      server: { ...file.server, port, host },
+      dbPath,
+      providers,
+      routes,
+      pricing: file.pricing,
+      source,
+      notices
+    }
+    return config
+  }).pipe(Effect.mapError(fromEnvError))
+
+/** Discover, read, decode and resolve: what `tollgate start` does. */
+export const load = (overrides: Overrides = {}): Effect.Effect<TollgateConfig, ConfigError> =>
+  Effect.gen(function*() {
+    const file = yield* discover(overrides.configPath)
+    const raw = Option.isSome(file) ? yield* readFile(file.value) : {}
+    const decoded = yield* decode(raw, Option.getOrElse(file, () => "defaults"))
+    return yield* resolve(decoded, Option.getOrUndefined(file), overrides)
+  }).pipe(Effect.mapError(fromEnvError), Effect.provide(NodeFileSystem.layer))
+
+/** The configuration found on disk and in the environment. */
+export const layer = (overrides: Overrides = {}): Layer.Layer<Config, ConfigError> =>
+  Layer.effect(Config, load(overrides))
+
+/**
+ * A configuration given in code, for programs that compose tollgate's layers into their own:
+ * the same schema and defaults as the file, keys still read from the environment.
+ */
+export const layerFrom = (input: FileConfigInput, overrides: Omit<Overrides, "configPath"> = {}): Layer.Layer<Config, ConfigError> =>
+  Layer.effect(Config, Effect.flatMap(decode(input, "code"), (file) => resolve(file, undefined, overrides)))
+
+export const findProvider = (config: TollgateConfig, name: string): ResolvedProvider | undefined =>
+  config.providers.find((p) => p.name === name)
+
+export const isMockOnly = (config: TollgateConfig): boolean => config.providers.every((p) => p.config.kind === "mock")

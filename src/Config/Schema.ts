@@ -1,0 +1,137 @@
+/**
+ * The shape of `tollgate.yaml`, decoded with `effect/Schema`. Every field is optional; defaults are
+ * applied here so the rest of the program reads a complete value. Unknown keys are rejected, so a
+ * typo (`provders:`) is reported with its path instead of being silently ignored.
+ */
+import { ParseResult, Schema } from "effect"
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/
+
+/** `250ms`, `20s`, `5m`, `1h`, or a bare number of milliseconds. Decodes to milliseconds. */
+export const Millis = Schema.transformOrFail(
+  Schema.Union(Schema.String, Schema.Number),
+  Schema.NonNegative,
+  {
+    strict: true,
+    decode: (input, _, ast) => {
+      const match = DURATION.exec(String(input).trim())
+      if (match === null) {
+        return ParseResult.fail(new ParseResult.Type(ast, input, "expected a duration such as 250ms, 20s, 5m or 1h"))
+      }
+      const value = Number(match[1])
+      const unit = match[2] ?? "ms"
+      const factor = unit === "ms" ? 1 : unit === "s" ? 1_000 : unit === "m" ? 60_000 : 3_600_000
+      return ParseResult.succeed(value * factor)
+    },
+    encode: (millis) => ParseResult.succeed(millis)
+  }
+).annotations({ identifier: "Duration" })
+
+const Url = Schema.String.pipe(
+  Schema.filter((s) => URL.canParse(s) && /^https?:/.test(s), { message: () => "expected a URL" })
+)
+const Port = Schema.Int.pipe(
+  Schema.between(0, 65535, { message: () => "expected a port number between 0 and 65535" })
+)
+const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "expected a positive integer" }))
+const NonNegativeNumber = Schema.Number.pipe(Schema.nonNegative({ message: () => "expected a number >= 0" }))
+const HttpStatus = Schema.Int.pipe(Schema.between(400, 599, { message: () => "expected an HTTP error status" }))
+
+export const OpenAiProvider = Schema.Struct({
+  kind: Schema.Literal("openai"),
+  baseUrl: Url,
+  /** Name of the environment variable that holds the key. The key itself never goes in the file. */
+  apiKeyEnv: Schema.optional(Schema.String),
+  /** Forward the client's own `Authorization` header instead of adding a server-side key. */
+  passthroughAuth: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Longest wait for the response headers (and for a non-streaming body). */
+  timeout: Schema.optionalWith(Millis, { default: () => 600_000 }),
+  /** Extra headers sent on every request to this provider. */
+  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
+})
+export type OpenAiProvider = typeof OpenAiProvider.Type
+
+export const MockProvider = Schema.Struct({
+  kind: Schema.Literal("mock"),
+  /** Simulated time to first byte. */
+  latencyMs: Schema.optionalWith(NonNegativeNumber, { default: () => 0 }),
+  /** Simulated gap between stream chunks. */
+  chunkDelayMs: Schema.optionalWith(NonNegativeNumber, { default: () => 0 }),
+  /** How many content chunks a streamed answer is cut into. */
+  chunks: Schema.optionalWith(PositiveInt, { default: () => 8 }),
+  /** Fixed answer text; without it the mock echoes the last user message. */
+  reply: Schema.optional(Schema.String),
+  /** Failure injection: answer this status instead of a completion... */
+  failStatus: Schema.optional(HttpStatus),
+  /** ...on every n-th request (1 = always). */
+  failEvery: Schema.optionalWith(PositiveInt, { default: () => 1 })
+})
+export type MockProvider = typeof MockProvider.Type
+
+export const Provider = Schema.Union(OpenAiProvider, MockProvider)
+export type Provider = typeof Provider.Type
+
+export const Target = Schema.Struct({
+  provider: Schema.String,
+  /** Defaults to the model the client asked for. */
+  model: Schema.optional(Schema.String)
+})
+export type Target = typeof Target.Type
+
+export const Route = Schema.Struct({
+  name: Schema.String,
+  match: Schema.optionalWith(
+    Schema.Struct({
+      /** Glob on the requested model: `gpt-*`, `*-mini`, `o?`. */
+      model: Schema.optional(Schema.String)
+    }),
+    { default: () => ({}) }
+  ),
+  targets: Schema.NonEmptyArray(Target)
+})
+export type Route = typeof Route.Type
+
+export const Price = Schema.Struct({
+  /** USD per 1M input tokens. */
+  input: NonNegativeNumber,
+  /** USD per 1M cached input tokens (defaults to `input`). */
+  cachedInput: Schema.optional(NonNegativeNumber),
+  /** USD per 1M output tokens. */
+  output: NonNegativeNumber
+})
+export type Price = typeof Price.Type
+
+const Server = Schema.Struct({
+  host: Schema.optionalWith(Schema.String, { default: () => "127.0.0.1" }),
+  port: Schema.optionalWith(Port, { default: () => 4100 }),
+  adminPort: Schema.optional(Port),
+  /** When non-empty, clients must present one of these as `Authorization: Bearer ...`. */
+  apiKeys: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: Schema.optionalWith(PositiveInt, { default: () => 10 * 1024 * 1024 })
+})
+
+const Database = Schema.Struct({
+  path: Schema.optional(Schema.String)
+})
+
+/** Sections owned by capabilities that are not built yet: accepted so that files stay valid. */
+const Reserved = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+export const TollgateConfigSchema = Schema.Struct({
+  server: Schema.optionalWith(Server, { default: () => Server.make({}) }),
+  database: Schema.optionalWith(Database, { default: () => ({}) }),
+  providers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Provider }), { default: () => ({}) }),
+  routes: Schema.optionalWith(Schema.Array(Route), { default: () => [] }),
+  pricing: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Price }), { default: () => ({}) }),
+  retry: Schema.optional(Reserved),
+  cache: Schema.optional(Reserved),
+  budget: Schema.optional(Reserved),
+  alerts: Schema.optional(Reserved),
+  models: Schema.optional(Reserved)
+})
+
+/** What the file says, after defaults. */
+export type FileConfig = typeof TollgateConfigSchema.Type
+/** What a file (or a library user) may write: every field optional. */
+export type FileConfigInput = typeof TollgateConfigSchema.Encoded

@@ -1,0 +1,73 @@
+/**
+ * The fields of an OpenAI chat-completions request that the proxy needs to decide anything.
+ * Everything else in the body is carried as the client's raw bytes and forwarded untouched.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import { BadRequest } from "./Errors.js"
+
+const Message = Schema.Struct({
+  role: Schema.String.annotations({ message: () => "expected a string role" })
+})
+
+export const ChatBody = Schema.Struct({
+  model: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must be a non-empty string" })).annotations({
+    message: () => "must be a non-empty string"
+  }),
+  messages: Schema.Array(Message).annotations({ message: () => "must be an array of messages" }).pipe(
+    Schema.filter((messages) => messages.length > 0 || "must contain at least one message")
+  ),
+  stream: Schema.optional(Schema.Boolean),
+  stream_options: Schema.optional(Schema.NullOr(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) }))),
+  max_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
+  max_completion_tokens: Schema.optional(Schema.NullOr(Schema.Number))
+})
+export type ChatBody = typeof ChatBody.Type
+
+export interface ChatRequest {
+  /** The client's bytes, forwarded unchanged unless the proxy must change a field. */
+  readonly raw: Uint8Array
+  /** The whole parsed body (to rewrite a field, or for the simulated model). */
+  readonly json: Record<string, unknown>
+  readonly body: ChatBody
+}
+
+const decodeBody = Schema.decodeUnknownEither(ChatBody)
+const decoder = new TextDecoder()
+
+const firstIssue = (error: ParseResult.ParseError): { message: string; param: string | undefined } => {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  const param = issue?.path.map(String).join(".") || undefined
+  if (issue === undefined || param === undefined) return { message: "invalid request body", param }
+  return { message: issue._tag === "Missing" ? `\`${param}\` is required` : `\`${param}\` ${issue.message}`, param }
+}
+
+export const parse = (raw: Uint8Array): Either.Either<ChatRequest, BadRequest> => {
+  let json: unknown
+  try {
+    json = JSON.parse(decoder.decode(raw))
+  } catch (e) {
+    return Either.left(
+      new BadRequest({
+        code: "invalid_json",
+        message: `We could not parse the JSON body of your request: ${e instanceof Error ? e.message : String(e)}`
+      })
+    )
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Either.left(new BadRequest({ code: "invalid_body", message: "The request body must be a JSON object" }))
+  }
+  return Either.match(decodeBody(json), {
+    onLeft: (error) => {
+      const { message, param } = firstIssue(error)
+      const field = param?.split(".")[0]
+      return Either.left(
+        new BadRequest({
+          code: field === "model" ? "invalid_model" : field === "messages" ? "invalid_messages" : "invalid_request",
+          message,
+          ...(param === undefined ? {} : { param })
+        })
+      )
+    },
+    onRight: (body) => Either.right({ raw, json: json as Record<string, unknown>, body })
+  })
+}

@@ -1,0 +1,76 @@
+/**
+ * One ledger row: what happened to one client request and what it cost. Metadata only: nothing
+ * here can carry prompt or completion text, tool arguments, request bodies or keys.
+ */
+export interface LedgerEvent {
+  /** Request start, unix milliseconds. */
+  readonly ts: number
+  readonly requestId: string
+  readonly endpoint: string
+  readonly route: string | null
+  readonly rule: string | null
+  readonly provider: string | null
+  readonly requestedModel: string | null
+  readonly servedModel: string | null
+  readonly stream: boolean
+  /** The HTTP status the client received. */
+  readonly status: number
+  readonly errorType: string | null
+  readonly attempts: number
+  readonly failover: boolean
+  readonly cacheStatus: string | null
+  readonly inputTokens: number | null
+  readonly outputTokens: number | null
+  readonly cachedInputTokens: number | null
+  readonly cacheWriteTokens: number | null
+  readonly reasoningTokens: number | null
+  /** USD, or null when the model has no price. */
+  readonly costUsd: number | null
+  readonly priced: boolean
+  readonly usageSource: "reported" | "estimated" | null
+  readonly latencyMs: number
+  readonly ttfbMs: number | null
+  /** The client went away before the response was complete. */
+  readonly aborted: boolean
+  /** Salted hash of the client's key; the key itself is never stored. */
+  readonly clientHash: string | null
+  readonly userAgent: string | null
+  readonly project: string | null
+  readonly session: string | null
+}
+
+/** The row as stored, snake_case, booleans as 0/1. */
+export const toRow = (e: LedgerEvent) => ({
+  ts: e.ts,
+  request_id: e.requestId,
+  endpoint: e.endpoint,
+  route: e.route,
+  rule: e.rule,
+  provider: e.provider,
+  requested_model: e.requestedModel,
+  served_model: e.servedModel,
+  stream: e.stream ? 1 : 0,
+  status: e.status,
+  error_type: e.errorType,
+  attempts: e.attempts,
+  failover: e.failover ? 1 : 0,
+  cache_status: e.cacheStatus,
+  input_tokens: e.inputTokens,
+  output_tokens: e.outputTokens,
+  cached_input_tokens: e.cachedInputTokens,
+  cache_write_tokens: e.cacheWriteTokens,
+  reasoning_tokens: e.reasoningTokens,
+  cost_usd: e.costUsd,
+  priced: e.priced ? 1 : 0,
+  usage_source: e.usageSource,
+  latency_ms: e.latencyMs,
+  ttfb_ms: e.ttfbMs,
+  aborted: e.aborted ? 1 : 0,
+  client_hash: e.clientHash,
+  user_agent: e.userAgent,
+  project: e.project,
+  session: e.session
+})
+
+export type LedgerRow = ReturnType<typeof toRow>
+export const COLUMNS = Object.keys(toRow({} as LedgerEvent)) as ReadonlyArray<keyof LedgerRow>

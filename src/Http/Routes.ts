@@ -1,0 +1,104 @@
+/**
+ * The public listener's routes. Services are captured when the layer is built, so a request
+ * carries no requirements but itself. Unknown paths are 404, known paths with the wrong method
+ * are 405 (with `Allow`), and every error leaves through `Http/Errors.ts`.
+ */
+import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Cause, Effect, Option } from "effect"
+import { randomUUID } from "node:crypto"
+import { Config } from "../Config.js"
+import { BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, type RequestError, Unauthorized } from "../Domain/Errors.js"
+import { Pricing } from "../Pricing.js"
+import { Proxy } from "../Proxy.js"
+import { toResponse } from "./Errors.js"
+
+type Handler = (
+  request: HttpServerRequest.HttpServerRequest,
+  requestId: string
+) => Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError>
+
+const CREATED = Math.floor(Date.parse("2025-01-01T00:00:00Z") / 1000)
+
+export const make = Effect.gen(function*() {
+  const config = yield* Config
+  const proxy = yield* Proxy
+  const pricing = yield* Pricing
+  const limit = config.server.maxBodyBytes
+  const apiKeys = new Set(config.server.apiKeys)
+
+  const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Uint8Array, RequestError> => {
+    const declared = Number(request.headers["content-length"])
+    if (declared > limit) return Effect.fail(new PayloadTooLarge({ limitBytes: limit }))
+    return request.arrayBuffer.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
+      Effect.map((body) => (ArrayBuffer.isView(body) ? (body as unknown as Uint8Array) : new Uint8Array(body))),
+      Effect.mapError((error) =>
+        String((error.cause as Error | undefined)?.message).includes("maxBytes")
+          ? new PayloadTooLarge({ limitBytes: limit })
+          : new BadRequest({ code: "unreadable_body", message: "The request body could not be read" })
+      )
+    )
+  }
+
+  const authorize = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<void, Unauthorized> => {
+    if (apiKeys.size === 0) return Effect.void
+    const auth = request.headers["authorization"]
+    const key = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : request.headers["x-api-key"]
+    return key !== undefined && apiKeys.has(key)
+      ? Effect.void
+      : Effect.fail(new Unauthorized({ message: "Missing or unknown API key for this tollgate (server.apiKeys)" }))
+  }
+
+  const chat: Handler = (request, requestId) =>
+    authorize(request).pipe(
+      Effect.zipRight(readBody(request)),
+      Effect.flatMap((raw) => proxy.chatCompletions({ requestId, raw, headers: request.headers }))
+    )
+
+  const modelIds = [...new Set([...config.routes.flatMap((r) => r.targets.flatMap((t) => t.model ?? [])), ...pricing.models])]
+  const modelsBody = {
+    object: "list",
+    data: modelIds.map((id) => ({ id, object: "model", created: CREATED, owned_by: "tollgate" }))
+  }
+  const models: Handler = (request) => Effect.as(authorize(request), HttpServerResponse.unsafeJson(modelsBody))
+
+  const health: Handler = () => Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
+  // Layers are built before the listener opens: once a request is served, the ledger is open
+  // and migrated and the providers are resolved.
+  const ready: Handler = () =>
+    Effect.succeed(HttpServerResponse.unsafeJson({ status: "ready", providers: config.providers.map((p) => p.name) }))
+
+  const routes: Record<string, Record<string, Handler>> = {
+    "/v1/chat/completions": { POST: chat },
+    "/v1/models": { GET: models },
+    "/healthz": { GET: health },
+    "/readyz": { GET: ready }
+  }
+
+  return Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const requestId = `req_${randomUUID().replaceAll("-", "")}`
+    const query = request.url.indexOf("?")
+    const path = query === -1 ? request.url : request.url.slice(0, query)
+    const handlers = routes[path]
+    const handler = handlers?.[request.method]
+    const run: Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError> = handlers === undefined
+      ? Effect.fail(new NotFound({ method: request.method, path }))
+      : handler === undefined
+      ? Effect.fail(new MethodNotAllowed({ method: request.method, path, allow: Object.keys(handlers) }))
+      : handler(request, requestId)
+    return yield* run.pipe(
+      Effect.catchAll((error) => Effect.succeed(toResponse(error, { "x-tollgate-request-id": requestId }))),
+      Effect.catchAllDefect((defect) =>
+        Effect.logError("unexpected failure while serving a request", Cause.die(defect)).pipe(
+          Effect.as(
+            HttpServerResponse.unsafeJson(
+              { error: { message: "tollgate hit an internal error; see its log", type: "server_error", code: "internal_error" } },
+              { status: 500, headers: { "x-tollgate-request-id": requestId } }
+            )
+          )
+        )
+      )
+    )
+  })
+})

@@ -1,0 +1,124 @@
+/**
+ * Read side of the ledger: the aggregates behind `tollgate stats` and the paged row stream behind
+ * `tollgate export`. Plain SQL that SQLite and Postgres both understand; rows are read in pages of
+ * `pageSize` by primary key, so an export of a million rows never holds them all in memory.
+ */
+import { SqlClient } from "@effect/sql"
+import { Chunk, Effect, Option, Stream } from "effect"
+import type { LedgerRow } from "./Domain/LedgerEvent.js"
+
+export type GroupBy = "model" | "provider" | "route" | "day"
+
+export interface StatsRow {
+  readonly group: string
+  readonly requests: number
+  readonly errors: number
+  readonly aborted: number
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly cachedInputTokens: number
+  readonly reasoningTokens: number
+  /** Sum over priced requests, USD. */
+  readonly costUsd: number
+  /** Requests with token counts but no price for their model. */
+  readonly unpriced: number
+  /** Requests whose tokens were estimated because the provider sent no usage. */
+  readonly estimated: number
+  readonly p50LatencyMs: number | null
+  readonly p95LatencyMs: number | null
+}
+
+const GROUP_EXPRESSIONS: Record<GroupBy | "all", string> = {
+  all: "'all'",
+  model: "COALESCE(served_model, requested_model, '(none)')",
+  provider: "COALESCE(provider, '(none)')",
+  route: "COALESCE(route, '(default)')",
+  day: "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')"
+}
+
+export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy | undefined }) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const group = sql.literal(GROUP_EXPRESSIONS[options.by ?? "all"])
+    const rows = yield* sql<{
+      grp: string
+      requests: number
+      errors: number
+      aborted: number
+      input_tokens: number | null
+      output_tokens: number | null
+      cached_input_tokens: number | null
+      reasoning_tokens: number | null
+      cost_usd: number | null
+      unpriced: number
+      estimated: number
+      p50: number | null
+      p95: number | null
+    }>`
+      WITH r AS (
+        SELECT ${group} AS grp, * FROM requests WHERE ts >= ${options.sinceMs}
+      ),
+      ranked AS (
+        SELECT grp, latency_ms,
+               ROW_NUMBER() OVER (PARTITION BY grp ORDER BY latency_ms) AS rn,
+               COUNT(*) OVER (PARTITION BY grp) AS n
+        FROM r
+      ),
+      pct AS (
+        SELECT grp,
+               MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN latency_ms END) AS p50,
+               MAX(CASE WHEN rn = (n * 95 + 99) / 100 THEN latency_ms END) AS p95
+        FROM ranked GROUP BY grp
+      )
+      SELECT r.grp AS grp,
+             COUNT(*) AS requests,
+             SUM(CASE WHEN r.status >= 400 OR (r.error_type IS NOT NULL AND r.aborted = 0) THEN 1 ELSE 0 END) AS errors,
+             SUM(r.aborted) AS aborted,
+             SUM(r.input_tokens) AS input_tokens,
+             SUM(r.output_tokens) AS output_tokens,
+             SUM(r.cached_input_tokens) AS cached_input_tokens,
+             SUM(r.reasoning_tokens) AS reasoning_tokens,
+             SUM(r.cost_usd) AS cost_usd,
+             SUM(CASE WHEN r.priced = 0 AND r.input_tokens IS NOT NULL THEN 1 ELSE 0 END) AS unpriced,
+             SUM(CASE WHEN r.usage_source = 'estimated' THEN 1 ELSE 0 END) AS estimated,
+             pct.p50 AS p50, pct.p95 AS p95
+      FROM r JOIN pct ON pct.grp = r.grp
+      GROUP BY r.grp
+      ORDER BY cost_usd DESC, requests DESC, r.grp`
+    return rows.map((row): StatsRow => ({
+      group: row.grp,
+      requests: row.requests,
+      errors: row.errors,
+      aborted: row.aborted,
+      inputTokens: row.input_tokens ?? 0,
+      outputTokens: row.output_tokens ?? 0,
+      cachedInputTokens: row.cached_input_tokens ?? 0,
+      reasoningTokens: row.reasoning_tokens ?? 0,
+      costUsd: row.cost_usd ?? 0,
+      unpriced: row.unpriced,
+      estimated: row.estimated,
+      p50LatencyMs: row.p50,
+      p95LatencyMs: row.p95
+    }))
+  })
+
+export type ExportRow = { readonly id: number } & LedgerRow
+
+/** Every row since `sinceMs`, oldest first, read `pageSize` at a time. */
+export const rows = (options: { readonly sinceMs: number; readonly pageSize?: number }) =>
+  Stream.unwrap(
+    Effect.map(SqlClient.SqlClient, (sql) => {
+      const pageSize = options.pageSize ?? 1000
+      return Stream.paginateChunkEffect(0, (afterId: number) =>
+        sql<ExportRow>`
+          SELECT * FROM requests WHERE id > ${afterId} AND ts >= ${options.sinceMs} ORDER BY id LIMIT ${pageSize}`.pipe(
+          Effect.map((page) => {
+            const last = page[page.length - 1]
+            return [
+              Chunk.unsafeFromArray(page),
+              last === undefined || page.length < pageSize ? Option.none() : Option.some(last.id)
+            ] as const
+          })
+        ))
+    })
+  )

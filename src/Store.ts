@@ -1,0 +1,53 @@
+/**
+ * The ledger store: an `@effect/sql` client on SQLite (WAL on) with the schema migrated.
+ * Everything that reads or writes the ledger goes through the `SqlClient` this layer provides.
+ */
+import { Migrator, SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Data, Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Config } from "./Config.js"
+import { migrations } from "./Store/Migrations.js"
+
+/** The ledger could not be opened or migrated. */
+export class StoreError extends Data.TaggedError("StoreError")<{ readonly message: string }> {}
+
+const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: "tollgate_migrations" })
+
+const tune = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // WAL with NORMAL sync is durable across process crashes; a busy timeout lets `tollgate stats`
+  // read while the server writes.
+  yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+  yield* sql.unsafe("PRAGMA busy_timeout = 5000")
+})
+
+/** A migrated ledger in the SQLite file at `filename` (created, with its directory, if missing). */
+export const layerAt = (filename: string): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+  Layer.effectDiscard(Effect.zipRight(tune, migrate)).pipe(
+    Layer.provideMerge(
+      Layer.unwrapEffect(
+        Effect.try({
+          try: () => {
+            if (filename !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
+            return SqliteClient.layer({ filename })
+          },
+          catch: (cause) => new StoreError({ message: `cannot create the ledger directory for ${filename}: ${String(cause)}` })
+        })
+      )
+    ),
+    Layer.catchAll((error) =>
+      Layer.fail(error instanceof StoreError ? error : new StoreError({ message: `cannot open the ledger ${filename}: ${describe(error)}` }))
+    )
+  )
+
+const describe = (error: unknown): string => {
+  const cause = (error as { cause?: unknown }).cause
+  return cause instanceof Error ? cause.message : error instanceof Error ? error.message : String(error)
+}
+
+/** The ledger at the configured path (`TOLLGATE_DB`, `database.path`, `~/.tollgate/tollgate.db`). */
+export const layer: Layer.Layer<SqlClient.SqlClient, StoreError, Config> = Layer.unwrapEffect(
+  Effect.map(Config, (config) => layerAt(config.dbPath))
+)

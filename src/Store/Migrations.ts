@@ -1,0 +1,48 @@
+/**
+ * Ledger schema, in order. A migration is never edited once released: add the next one.
+ * The ledger holds metadata only: no column can hold prompt or completion text, tool arguments,
+ * request bodies or keys.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+export const migrations = {
+  "0001_ledger": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`
+      CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        route TEXT,
+        rule TEXT,
+        provider TEXT,
+        requested_model TEXT,
+        served_model TEXT,
+        stream INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        error_type TEXT,
+        attempts INTEGER NOT NULL,
+        failover INTEGER NOT NULL,
+        cache_status TEXT,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        cached_input_tokens INTEGER,
+        cache_write_tokens INTEGER,
+        reasoning_tokens INTEGER,
+        cost_usd REAL,
+        priced INTEGER NOT NULL,
+        usage_source TEXT,
+        latency_ms REAL,
+        ttfb_ms REAL,
+        aborted INTEGER NOT NULL,
+        client_hash TEXT,
+        user_agent TEXT,
+        project TEXT,
+        session TEXT
+      )`
+    yield* sql`CREATE INDEX requests_ts ON requests (ts)`
+    yield* sql`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`
+  })
+}

@@ -1,0 +1,126 @@
+/**
+ * The `Telemetry` service: the ledger writer.
+ *
+ * `record` offers an event to a bounded in-memory queue and returns at once; a fiber forked in the
+ * layer's scope drains the queue in batches into SQLite, one transaction per batch. Closing the
+ * layer (shutdown, SIGINT/SIGTERM) writes every queued event before the scope ends.
+ */
+import { SqlClient } from "@effect/sql"
+import { Context, Deferred, Effect, Fiber, Layer, Queue, Schedule, SubscriptionRef } from "effect"
+import { createHash, randomBytes } from "node:crypto"
+import { type LedgerEvent, toRow } from "./Domain/LedgerEvent.js"
+import type { Config } from "./Config.js"
+import * as Store from "./Store.js"
+
+export class Telemetry extends Context.Tag("tollgate/Telemetry")<Telemetry, {
+  /** Queue one ledger event. Never fails; waits only if the queue is full (back-pressure, not loss). */
+  readonly record: (event: LedgerEvent) => Effect.Effect<void>
+  /** Completes once every event recorded before the call is in SQLite. */
+  readonly flush: Effect.Effect<void>
+  /** Rows written since the layer was built; `changes` lets a caller wait for a count. */
+  readonly written: SubscriptionRef.SubscriptionRef<number>
+  /** A salted, one-way hash of a client key: the ledger can group by client, never recover the key. */
+  readonly hashClient: (key: string) => string
+}>() {}
+
+export interface Options {
+  /** Events held in memory before `record` applies back-pressure. */
+  readonly capacity: number
+  /** Largest number of rows in one INSERT transaction. */
+  readonly batchSize: number
+}
+
+const defaults: Options = { capacity: 65_536, batchSize: 500 }
+
+/** Control messages travel through the same queue, so they are ordered with the events. */
+class FlushRequest {
+  constructor(readonly done: Deferred.Deferred<void>) {}
+}
+class Stop {}
+type Item = LedgerEvent | FlushRequest | Stop
+
+/** The per-ledger salt for client hashes, created on first use. */
+const installSalt = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`INSERT OR IGNORE INTO meta (key, value) VALUES ('client_salt', ${randomBytes(16).toString("hex")})`
+  const rows = yield* sql<{ value: string }>`SELECT value FROM meta WHERE key = 'client_salt'`
+  return rows[0]!.value
+})
+
+export const make = (options: Partial<Options> = {}) =>
+  Effect.gen(function*() {
+    const { batchSize, capacity } = { ...defaults, ...options }
+    const sql = yield* SqlClient.SqlClient
+    const salt = yield* installSalt.pipe(Effect.orDie)
+    const queue = yield* Queue.bounded<Item>(capacity)
+    const written = yield* SubscriptionRef.make(0)
+
+    const insert = (rows: ReadonlyArray<LedgerEvent>) =>
+      sql.withTransaction(sql`INSERT INTO requests ${sql.insert(rows.map(toRow))}`).pipe(
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.compose(Schedule.recurs(5)))),
+        Effect.zipRight(SubscriptionRef.update(written, (n) => n + rows.length)),
+        Effect.catchAll((error) =>
+          Effect.logError(`ledger: could not write ${rows.length} rows`, error)
+        )
+      )
+
+    const writeAll = (events: Array<LedgerEvent>) =>
+      Effect.gen(function*() {
+        for (let i = 0; i < events.length; i += batchSize) {
+          yield* insert(events.slice(i, i + batchSize))
+        }
+      })
+
+    /** Writes the events in `items` in order, answering flushes once what precedes them is written. */
+    const process = (items: Iterable<Item>) =>
+      Effect.gen(function*() {
+        let events: Array<LedgerEvent> = []
+        let stop = false
+        for (const item of items) {
+          if (item instanceof FlushRequest) {
+            yield* writeAll(events)
+            events = []
+            yield* Deferred.succeed(item.done, undefined)
+          } else if (item instanceof Stop) {
+            stop = true
+          } else {
+            events.push(item)
+          }
+        }
+        yield* writeAll(events)
+        return stop
+      })
+
+    // The take is interruptible; once a batch is taken, it is written without interruption.
+    const drainLoop = Effect.uninterruptibleMask((restore) =>
+      restore(Queue.takeBetween(queue, 1, batchSize)).pipe(Effect.flatMap(process))
+    ).pipe(Effect.repeat({ until: (stopped) => stopped }))
+
+    const consumer = yield* Effect.forkScoped(drainLoop)
+
+    // Runs before the consumer's own interruption (finalizers run in reverse order): ask it to
+    // stop after what is queued, wait for it, then write anything offered meanwhile.
+    yield* Effect.addFinalizer(() =>
+      Queue.offer(queue, new Stop()).pipe(
+        Effect.zipRight(Fiber.await(consumer)),
+        Effect.zipRight(Queue.takeAll(queue)),
+        Effect.flatMap(process)
+      )
+    )
+
+    return Telemetry.of({
+      record: (event) => Queue.offer(queue, event),
+      flush: Effect.flatMap(Deferred.make<void>(), (done) =>
+        Effect.zipRight(Queue.offer(queue, new FlushRequest(done)), Deferred.await(done))),
+      written,
+      hashClient: (key) => createHash("sha256").update(salt).update(key).digest("hex").slice(0, 16)
+    })
+  })
+
+export const layerWith = (options: Partial<Options>): Layer.Layer<Telemetry, never, SqlClient.SqlClient> =>
+  Layer.scoped(Telemetry, make(options))
+
+/** The writer, on the configured ledger. */
+export const layer: Layer.Layer<Telemetry, Store.StoreError, Config> = layerWith({}).pipe(
+  Layer.provide(Store.layer)
+)

@@ -1,0 +1,64 @@
+/**
+ * The `Upstream` service: sends one request to one provider and gives back its response, with
+ * every failure typed (`UpstreamUnreachable`, `UpstreamTimeout`, `UpstreamHttpError`).
+ * Adapters live in `Upstream/`: `openai` (any OpenAI-compatible API) and `mock` (built-in
+ * simulated model). The response body is either bytes or a `Stream` that is never buffered.
+ */
+import type { Headers } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Context, Effect, Layer, type Stream } from "effect"
+import { Config, type ResolvedProvider } from "./Config.js"
+import type { UpstreamError, UpstreamUnreachable } from "./Domain/Errors.js"
+import * as Mock from "./Upstream/Mock.js"
+import * as OpenAi from "./Upstream/OpenAi.js"
+
+export interface UpstreamRequest {
+  readonly provider: ResolvedProvider
+  /** Path under the provider's base URL, e.g. `/chat/completions`. */
+  readonly path: string
+  readonly body: Uint8Array
+  readonly stream: boolean
+  /** The client's headers; the adapter decides what is forwarded. */
+  readonly clientHeaders: Headers.Headers
+}
+
+export type UpstreamBody =
+  | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
+  | { readonly _tag: "Stream"; readonly stream: Stream.Stream<Uint8Array, UpstreamUnreachable> }
+
+export interface UpstreamResponse {
+  readonly status: number
+  /** Response headers worth passing to the client (hop-by-hop and framing headers removed). */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: UpstreamBody
+}
+
+export type Adapter = (request: UpstreamRequest) => Effect.Effect<UpstreamResponse, UpstreamError>
+
+export class Upstream extends Context.Tag("tollgate/Upstream")<Upstream, {
+  readonly send: (request: UpstreamRequest) => Effect.Effect<UpstreamResponse, UpstreamError>
+}>() {}
+
+export const make = Effect.gen(function*() {
+  const config = yield* Config
+  const adapters = new Map<string, Adapter>()
+  const openAi = yield* OpenAi.make
+  for (const provider of config.providers) {
+    switch (provider.config.kind) {
+      case "openai":
+        adapters.set(provider.name, openAi)
+        break
+      case "mock":
+        adapters.set(provider.name, yield* Mock.make(provider.name, provider.config))
+        break
+    }
+  }
+  return Upstream.of({
+    send: (request) => adapters.get(request.provider.name)!(request)
+  })
+})
+
+/** Real providers over HTTP (undici, keep-alive) and the simulated one. */
+export const layer: Layer.Layer<Upstream, never, Config> = Layer.effect(Upstream, make).pipe(
+  Layer.provide(NodeHttpClient.layerUndici)
+)
