@@ -1,0 +1,125 @@
+/**
+ * A real OpenAI-compatible server on 127.0.0.1 for tests, where the socket matters. It records
+ * what it received and what it sent, and behaves by the requested model:
+ *
+ *   any model         a completion (or SSE stream) with fixed usage
+ *   "no-usage"        a stream that ignores `include_usage` (the proxy must estimate)
+ *   "slow-stream"     sends two chunks, then waits until the client goes away
+ *   "hang"            never answers
+ *   "rate-limited"    429 with Retry-After and an OpenAI error body
+ */
+import { Deferred, Effect } from "effect"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+
+export interface Received {
+  readonly method: string
+  readonly url: string
+  readonly headers: http.IncomingHttpHeaders
+  readonly body: string
+}
+
+export const USAGE = {
+  prompt_tokens: 1200,
+  completion_tokens: 300,
+  total_tokens: 1500,
+  prompt_tokens_details: { cached_tokens: 200 },
+  completion_tokens_details: { reasoning_tokens: 50 }
+}
+
+export interface MockUpstream {
+  /** Base URL, ending in /v1. */
+  readonly url: string
+  readonly received: Array<Received>
+  /** Every SSE event written, per request, in order. */
+  readonly sentEvents: Array<Array<string>>
+  /** Completes when a "slow-stream" client's socket closes. */
+  readonly streamClosed: Deferred.Deferred<void>
+  /** Completes when a "slow-stream" request has sent its first chunks. */
+  readonly streamStarted: Deferred.Deferred<void>
+}
+
+const answerFor = (body: { messages?: Array<{ content?: unknown }> }) => {
+  const last = body.messages?.[body.messages.length - 1]?.content
+  return `Echo from upstream: ${typeof last === "string" ? last : "(parts)"}`
+}
+
+export const make = Effect.gen(function*() {
+  const received: Array<Received> = []
+  const sentEvents: Array<Array<string>> = []
+  const streamClosed = yield* Deferred.make<void>()
+  const streamStarted = yield* Deferred.make<void>()
+
+  const server = http.createServer((req, res) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (c: Buffer) => chunks.push(c))
+    req.on("end", () => {
+      const raw = Buffer.concat(chunks).toString("utf8")
+      received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: raw })
+      const body = JSON.parse(raw) as {
+        model: string
+        stream?: boolean
+        stream_options?: { include_usage?: boolean }
+        messages?: Array<{ content?: unknown }>
+      }
+      const base = { id: "chatcmpl-up1", object: "chat.completion.chunk", created: 1_700_000_000, model: `${body.model}-2025-01-01` }
+
+      if (body.model === "hang") return
+      if (body.model === "rate-limited") {
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "7", "x-request-id": "up-429" })
+        res.end(JSON.stringify({ error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" } }))
+        return
+      }
+      if (body.stream !== true) {
+        res.writeHead(200, { "content-type": "application/json", "x-request-id": "up-1", "openai-processing-ms": "12" })
+        res.end(JSON.stringify({
+          id: "chatcmpl-up1",
+          object: "chat.completion",
+          created: 1_700_000_000,
+          model: `${body.model}-2025-01-01`,
+          choices: [{ index: 0, message: { role: "assistant", content: answerFor(body), refusal: null }, logprobs: null, finish_reason: "stop" }],
+          usage: USAGE
+        }))
+        return
+      }
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+      const events: Array<string> = []
+      sentEvents.push(events)
+      const send = (data: string) => {
+        events.push(data)
+        res.write(`data: ${data}\n\n`)
+      }
+      send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] }))
+      const words = answerFor(body).split(" ")
+      if (body.model === "slow-stream") {
+        send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: words[0] }, finish_reason: null }] }))
+        res.on("close", () => Deferred.unsafeDone(streamClosed, Effect.void))
+        Deferred.unsafeDone(streamStarted, Effect.void)
+        return
+      }
+      for (const word of words) {
+        send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: `${word} ` }, finish_reason: null }] }))
+      }
+      send(JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }))
+      if (body.stream_options?.include_usage === true && body.model !== "no-usage") {
+        send(JSON.stringify({ ...base, choices: [], usage: USAGE }))
+      }
+      send("[DONE]")
+      res.end()
+    })
+  })
+
+  yield* Effect.acquireRelease(
+    Effect.async<void>((resume) => {
+      server.listen(0, "127.0.0.1", () => resume(Effect.void))
+    }),
+    () =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  )
+  const { port } = server.address() as AddressInfo
+  const upstream: MockUpstream = { url: `http://127.0.0.1:${port}/v1`, received, sentEvents, streamClosed, streamStarted }
+  return upstream
+})

@@ -1,0 +1,49 @@
+/**
+ * A running tollgate for tests: the real HTTP listener on 127.0.0.1 (port 0), a fresh SQLite
+ * ledger in a temporary directory, and the config given. Built once per suite via `layer(...)`.
+ */
+import { SqlClient } from "@effect/sql"
+import { HttpServer } from "@effect/platform"
+import { Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Config from "../../src/Config.js"
+import * as Http from "../../src/Http.js"
+import * as Store from "../../src/Store.js"
+import * as Telemetry from "../../src/Telemetry.js"
+
+export class TestInfo extends Context.Tag("test/TestInfo")<TestInfo, {
+  readonly baseUrl: string
+  readonly dbPath: string
+}>() {}
+
+export const tempDbPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-test-")), "ledger.db")
+
+/** tollgate serving `config` (its `database.path` is set to a fresh temporary file). */
+export const layer = (config: Config.FileConfigInput) => {
+  const dbPath = tempDbPath()
+  const ConfigLive = Config.layerFrom({ ...config, server: { ...config.server, port: 0 }, database: { path: dbPath } })
+  const Info = Layer.effect(
+    TestInfo,
+    Effect.map(HttpServer.HttpServer, (server) => {
+      const address = server.address
+      if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+      return { baseUrl: `http://127.0.0.1:${address.port}/v1`, dbPath }
+    })
+  )
+  return Layer.mergeAll(Info.pipe(Layer.provideMerge(Http.layer)), Telemetry.layer, Store.layer).pipe(
+    Layer.provide(ConfigLive)
+  )
+}
+
+/** Waits (on the writer's own signal, not on time) until the ledger holds `n` rows. */
+export const awaitRows = (n: number) =>
+  Effect.gen(function*() {
+    const telemetry = yield* Telemetry.Telemetry
+    yield* telemetry.written.changes.pipe(Stream.takeUntil((count) => count >= n), Stream.runDrain)
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql<Record<string, unknown>>`SELECT * FROM requests ORDER BY id`
+  }).pipe(Effect.timeout("20 seconds"))
+
+export const writtenCount = Effect.flatMap(Telemetry.Telemetry, (t) => SubscriptionRef.get(t.written))
