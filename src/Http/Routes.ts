@@ -3,13 +3,14 @@
  * carries no requirements but itself. Unknown paths are 404, known paths with the wrong method
  * are 405 (with `Allow`), and every error leaves through `Http/Errors.ts`.
  */
-import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Cause, Effect, Option } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Cause, Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import { Config } from "../Config.js"
-import { BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, type RequestError, Unauthorized } from "../Domain/Errors.js"
+import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import { Pricing } from "../Pricing.js"
 import { Proxy } from "../Proxy.js"
+import * as Body from "./Body.js"
 import { toResponse } from "./Errors.js"
 
 type Handler = (
@@ -26,20 +27,6 @@ export const make = Effect.gen(function*() {
   const limit = config.server.maxBodyBytes
   const apiKeys = new Set(config.server.apiKeys)
 
-  const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Uint8Array, RequestError> => {
-    const declared = Number(request.headers["content-length"])
-    if (declared > limit) return Effect.fail(new PayloadTooLarge({ limitBytes: limit }))
-    return request.arrayBuffer.pipe(
-      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
-      Effect.map((body) => (ArrayBuffer.isView(body) ? (body as unknown as Uint8Array) : new Uint8Array(body))),
-      Effect.mapError((error) =>
-        String((error.cause as Error | undefined)?.message).includes("maxBytes")
-          ? new PayloadTooLarge({ limitBytes: limit })
-          : new BadRequest({ code: "unreadable_body", message: "The request body could not be read" })
-      )
-    )
-  }
-
   const authorize = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<void, Unauthorized> => {
     if (apiKeys.size === 0) return Effect.void
     const auth = request.headers["authorization"]
@@ -51,7 +38,7 @@ export const make = Effect.gen(function*() {
 
   const chat: Handler = (request, requestId) =>
     authorize(request).pipe(
-      Effect.zipRight(readBody(request)),
+      Effect.zipRight(Body.read(request, limit)),
       Effect.flatMap((raw) => proxy.chatCompletions({ requestId, raw, headers: request.headers }))
     )
 
@@ -87,8 +74,18 @@ export const make = Effect.gen(function*() {
       : handler === undefined
       ? Effect.fail(new MethodNotAllowed({ method: request.method, path, allow: Object.keys(handlers) }))
       : handler(request, requestId)
-    return yield* run.pipe(
-      Effect.catchAll((error) => Effect.succeed(toResponse(error, { "x-tollgate-request-id": requestId }))),
+    // The platform runs handlers uninterruptibly; the request program must be interruptible so
+    // that timeouts fire and a client that goes away stops the work done for it.
+    return yield* Effect.interruptible(run).pipe(
+      Effect.catchAll((error) =>
+        Effect.succeed(
+          toResponse(error, {
+            "x-tollgate-request-id": requestId,
+            // The unread rest of an oversized body is discarded: do not reuse the connection.
+            ...(error._tag === "PayloadTooLarge" ? { connection: "close" } : {})
+          })
+        )
+      ),
       Effect.catchAllDefect((defect) =>
         Effect.logError("unexpected failure while serving a request", Cause.die(defect)).pipe(
           Effect.as(
