@@ -188,3 +188,20 @@ describe("HTTP errors", () => {
       }))
   })
 })
+
+describe("server.apiKeys", () => {
+  layer(Tollgate.layer({ server: { apiKeys: ["tg-team-key"] }, providers: { sim: { kind: "mock" } } }), { excludeTestServices: true })((it) => {
+    it.effect("without a listed key the answer is 401; with one it is served", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const missing = yield* post(baseUrl, chat("gpt-4o-mini"))
+        assert.strictEqual(missing.status, 401)
+        assertOpenAiError(missing.body, "invalid_api_key")
+        const wrong = yield* post(baseUrl, chat("gpt-4o-mini"), { headers: { authorization: "Bearer nope" } })
+        assert.strictEqual(wrong.status, 401)
+        const right = yield* post(baseUrl, chat("gpt-4o-mini"), { headers: { authorization: "Bearer tg-team-key" } })
+        assert.strictEqual(right.status, 200)
+        assert.strictEqual(right.body.choices[0].message.content, "You said: hello")
+      }))
+  })
+})

@@ -4,7 +4,7 @@
  * counts and chunking. Configurable latency, chunk count, chunk gap and failure injection; streams
  * real SSE bytes, on `Clock`, so `TestClock` drives it.
  */
-import { Effect, Ref, Schedule, Stream } from "effect"
+import { Effect, Ref, Stream } from "effect"
 import type { MockProvider } from "../Config/Schema.js"
 import { UpstreamHttpError } from "../Domain/Errors.js"
 import * as Sse from "../Sse.js"
@@ -97,7 +97,12 @@ export const make = (name: string, config: MockProvider) =>
             headers: { "content-type": "text/event-stream; charset=utf-8" },
             body: {
               _tag: "Stream",
-              stream: config.chunkDelayMs > 0 ? Stream.schedule(bytes, Schedule.spaced(config.chunkDelayMs)) : bytes
+              stream: config.chunkDelayMs > 0
+                ? bytes.pipe(
+                  Stream.zipWithIndex,
+                  Stream.mapEffect(([chunk, i]) => (i === 0 ? Effect.succeed(chunk) : Effect.as(Effect.sleep(config.chunkDelayMs), chunk)))
+                )
+                : bytes
             }
           } as const
         }

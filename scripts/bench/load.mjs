@@ -1,0 +1,190 @@
+// Load generators for the benchmark, both bounded in count AND time and stopping by themselves:
+//   - runCannon: non-streaming load from autocannon's programmatic API, in "amount" mode, so every
+//     request it sends is answered before it stops (no aborted in-flight requests, which would
+//     leave ledger rows no client counted). Latencies are recorded from autocannon's `response`
+//     events as floats (its own histogram has 1 ms resolution, too coarse here).
+//   - runStreams: an SSE client (undici Pool) that reads every stream to the end and checks it.
+import autocannon from "autocannon"
+import { Pool } from "undici"
+import { summarize } from "./lib.mjs"
+
+/**
+ * Sends exactly `amount` requests over `connections` keep-alive connections (pipelining 1).
+ * If `capMs` passes first, autocannon is stopped (in-flight requests are aborted): the result
+ * says `truncated: true`, and its counts are then a lower bound of what the server completed.
+ */
+export const runCannon = ({ url, connections, amount, body, headers, capMs, verify, onHeaders }) =>
+  new Promise((resolve, reject) => {
+    const latencies = []
+    let firstAt
+    let lastAt
+    let truncated = false
+    const requests = onHeaders === undefined
+      ? undefined
+      : [{ method: "POST", body, headers, onResponse: (status, _body, _context, responseHeaders) => onHeaders(status, responseHeaders) }]
+    const t0 = performance.now()
+    const instance = autocannon(
+      {
+        url,
+        method: "POST",
+        body,
+        headers,
+        requests,
+        connections,
+        amount: Math.max(amount, connections),
+        pipelining: 1,
+        timeout: 10,
+        sampleInt: 100,
+        verifyBody: verify
+      },
+      (error, result) => {
+        clearTimeout(cap)
+        if (error) return reject(error)
+        const elapsedMs = lastAt === undefined ? performance.now() - t0 : lastAt - t0
+        const completed = result["2xx"] ?? 0
+        resolve({
+          connections,
+          amount: Math.max(amount, connections),
+          completed2xx: completed,
+          non2xx: result.non2xx ?? 0,
+          errors: result.errors ?? 0,
+          timeouts: result.timeouts ?? 0,
+          mismatches: result.mismatches ?? 0,
+          statusCodes: result.statusCodeStats,
+          truncated,
+          elapsedMs: Math.round(elapsedMs),
+          rps: elapsedMs > 0 ? (completed / elapsedMs) * 1000 : 0,
+          latencyMs: summarize(latencies)
+        })
+      }
+    )
+    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
+      const now = performance.now()
+      if (firstAt === undefined) firstAt = now
+      lastAt = now
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
+    })
+    const cap = setTimeout(() => {
+      truncated = true
+      instance.stop()
+    }, capMs)
+  })
+
+/** Reads the SSE text of one stream and checks it; returns undefined if right, else why not. */
+export const checkStream = (text, { chunks, usage }) => {
+  const events = text.split(/\r?\n\r?\n/).filter((e) => e.trim().length > 0)
+  if (events.length === 0) return "empty stream"
+  const last = events[events.length - 1].trim()
+  if (last !== "data: [DONE]") return `does not end with [DONE] (last event: ${last.slice(0, 80)})`
+  let content = 0
+  let usageChunks = 0
+  for (const event of events.slice(0, -1)) {
+    const data = event.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n")
+    if (data === "[DONE]") return "[DONE] before the end"
+    let parsed
+    try {
+      parsed = JSON.parse(data)
+    } catch {
+      return `not JSON: ${data.slice(0, 80)}`
+    }
+    if (parsed.error !== undefined) return `error event: ${JSON.stringify(parsed.error).slice(0, 200)}`
+    if (Array.isArray(parsed.choices) && parsed.choices.length === 0 && parsed.usage) usageChunks++
+    else content++
+  }
+  if (content !== chunks) return `expected ${chunks} content chunks, got ${content}`
+  if (usage && usageChunks !== 1) return `expected 1 usage chunk, got ${usageChunks}`
+  if (!usage && usageChunks !== 0) return `expected no usage chunk, got ${usageChunks}`
+  return undefined
+}
+
+/**
+ * `connections` workers each run streams back to back until `durationMs` has passed (a stream
+ * already started is always read to the end) or `maxStreams` were started in total.
+ * Time to first byte = request sent -> first body chunk; total = request sent -> end of body.
+ */
+export const runStreams = async ({ url, connections, durationMs, maxStreams, body, headers, expect, onHeaders }) => {
+  const target = new URL(url)
+  const pool = new Pool(target.origin, {
+    connections,
+    pipelining: 1,
+    keepAliveTimeout: 60_000,
+    headersTimeout: 15_000,
+    bodyTimeout: 15_000
+  })
+  const path = `${target.pathname}${target.search}`
+  const ttfb = []
+  const total = []
+  const failures = []
+  const statusCodes = {}
+  let started = 0
+  let completed2xx = 0
+  let completedOther = 0
+  let errors = 0
+  const t0 = performance.now()
+  const deadline = t0 + durationMs
+
+  const one = async () => {
+    const start = performance.now()
+    let response
+    try {
+      response = await pool.request({ method: "POST", path, headers, body })
+    } catch (error) {
+      errors++
+      failures.push(`request failed: ${error.code ?? error.message}`)
+      return
+    }
+    statusCodes[response.statusCode] = (statusCodes[response.statusCode] ?? 0) + 1
+    if (onHeaders !== undefined) onHeaders(response.statusCode, response.headers)
+    const parts = []
+    let first
+    try {
+      for await (const chunk of response.body) {
+        if (first === undefined) first = performance.now()
+        parts.push(chunk)
+      }
+    } catch (error) {
+      errors++
+      failures.push(`body failed: ${error.code ?? error.message}`)
+      return
+    }
+    const end = performance.now()
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      completedOther++
+      failures.push(`status ${response.statusCode}: ${Buffer.concat(parts).toString("utf8").slice(0, 200)}`)
+      return
+    }
+    completed2xx++
+    const problem = checkStream(Buffer.concat(parts).toString("utf8"), expect)
+    if (problem !== undefined) {
+      failures.push(problem)
+      return
+    }
+    ttfb.push((first ?? end) - start)
+    total.push(end - start)
+  }
+
+  const worker = async () => {
+    while (performance.now() < deadline && started < maxStreams) {
+      started++
+      await one()
+    }
+  }
+  await Promise.all(Array.from({ length: connections }, worker))
+  const elapsedMs = performance.now() - t0
+  await pool.close()
+  return {
+    connections,
+    started,
+    completed2xx,
+    completedOther,
+    errors,
+    valid: ttfb.length,
+    invalid: completed2xx - ttfb.length,
+    failures: [...new Set(failures)].slice(0, 5),
+    statusCodes,
+    elapsedMs: Math.round(elapsedMs),
+    streamsPerSecond: (completed2xx / elapsedMs) * 1000,
+    ttfbMs: summarize(ttfb),
+    totalMs: summarize(total)
+  }
+}

@@ -1,0 +1,620 @@
+#!/usr/bin/env node
+// `npm run bench`: tollgate against a direct connection and a raw Node proxy, on one machine.
+// See scripts/bench/README.md for what is measured and how to read the output.
+//
+//   npm run bench [-- --quick] [--only direct,raw,tollgate,cache,telemetry] [--duration S]
+//                 [--cpu-prof] [--no-pin] [--strict] [--keep]
+import { spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { request } from "undici"
+import {
+  fmt,
+  fmtInt,
+  memorySampler,
+  pinningSupport,
+  pinSelf,
+  renderTable,
+  stamp,
+  startProcess,
+  stopProcess
+} from "./lib.mjs"
+import { runCannon, runStreams } from "./load.mjs"
+import { renderProfile, summarizeProfile } from "./profile.mjs"
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const ROOT = path.resolve(HERE, "../..")
+const RESULTS = path.join(HERE, "results")
+const PROF_DIR = path.join(RESULTS, "prof")
+const BIN = path.join(ROOT, "dist/bin.js")
+
+const TARGETS = ["direct", "raw", "tollgate", "cache"]
+const LABEL = { direct: "direct", raw: "raw proxy", tollgate: "tollgate", cache: "tg cache-hit" }
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    duration: { type: "string" },
+    "chunk-delay": { type: "string", default: "2" },
+    chunks: { type: "string", default: "50" },
+    "cpu-prof": { type: "boolean", default: false },
+    "no-pin": { type: "boolean", default: false },
+    strict: { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false }
+  }
+})
+
+if (args.help) {
+  console.log(`usage: npm run bench -- [options]
+
+  --quick              short run (~3 s per scenario, 20k telemetry events; about a minute)
+  --duration S         seconds per measured scenario (default 10, 3 with --quick)
+  --only LIST          comma-separated subset of: direct,raw,tollgate,cache,telemetry
+  --chunk-delay MS     pause between SSE chunks on the paced stream (default 2)
+  --chunks N           SSE content chunks per stream (default 50)
+  --cpu-prof           run tollgate under node --cpu-prof (profiles in scripts/bench/results/prof)
+  --no-pin             do not pin processes to cores with taskset
+  --strict             exit 1 if any target is FAIL
+  --keep               keep the temporary directory (configs, ledgers)`)
+  process.exit(0)
+}
+
+const QUICK = args.quick
+const DURATION_S = args.duration !== undefined ? Number(args.duration) : QUICK ? 3 : 10
+const CHUNK_DELAY_MS = Number(args["chunk-delay"])
+const CHUNKS = Number(args.chunks)
+const TELEMETRY_EVENTS = QUICK ? 20_000 : 100_000
+const selected = new Set(
+  (args.only ?? [...TARGETS, "telemetry"].join(","))
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+)
+for (const name of selected) {
+  if (![...TARGETS, "telemetry"].includes(name)) {
+    console.error(`--only: unknown name "${name}" (expected some of ${[...TARGETS, "telemetry"].join(",")})`)
+    process.exit(2)
+  }
+}
+if (!(DURATION_S > 0)) {
+  console.error("--duration must be a positive number of seconds")
+  process.exit(2)
+}
+
+const WARMUP = QUICK
+  ? { amount50: 2_000, amount1: 300, streamMs: 600 }
+  : { amount50: 6_000, amount1: 1_000, streamMs: 1_500 }
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+const CHAT = {
+  model: "gpt-4o-mini",
+  temperature: 0,
+  max_tokens: 200,
+  messages: [
+    { role: "system", content: "You are a concise assistant. Answer in plain prose." },
+    { role: "user", content: "Summarise the plot of Hamlet in three sentences." }
+  ]
+}
+const JSON_BODY = JSON.stringify(CHAT)
+const STREAM_BODY = JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } })
+const HEADERS = {
+  "content-type": "application/json",
+  authorization: "Bearer sk-bench-0000000000000000",
+  "user-agent": "tollgate-bench/1"
+}
+const STREAM_HEADERS = { ...HEADERS, accept: "text/event-stream", "x-bench-chunk-delay-ms": String(CHUNK_DELAY_MS) }
+const verifyCompletion = (body) => body.includes("\"chat.completion\"") && body.includes("\"usage\"")
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+const pinning = args["no-pin"] ? { ok: false, reason: "disabled by --no-pin" } : pinningSupport()
+const PIN = pinning.ok
+// The load generator (this process) shares core 1 with the mock upstream; proxies get core 0.
+if (PIN && !pinSelf(1)) console.log("note: could not pin the load generator to core 1")
+
+const log = (line) => console.log(`· ${line}`)
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), "tollgate-bench-"))
+const cleanup = () => {
+  if (!args.keep) rmSync(workDir, { recursive: true, force: true })
+}
+process.on("SIGINT", () => {
+  console.log("\ninterrupted: stopping the processes this run started")
+  cleanup()
+  process.exit(130) // the exit hook in lib.mjs kills the children
+})
+
+const startUpstream = () =>
+  startProcess({
+    name: "mock upstream",
+    command: process.execPath,
+    args: [path.join(HERE, "upstream.mjs"), "--port", "0", "--chunks", String(CHUNKS)],
+    core: 1,
+    pin: PIN,
+    ready: /upstream listening on (http:\/\/127\.0\.0\.1:\d+)/
+  })
+
+const startRawProxy = (upstreamBase) =>
+  startProcess({
+    name: "raw proxy",
+    command: process.execPath,
+    args: [path.join(HERE, "rawproxy.mjs"), "--port", "0", "--upstream", upstreamBase],
+    core: 0,
+    pin: PIN,
+    ready: /rawproxy listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
+  })
+
+const startTollgate = ({ name, upstreamBase, cache }) => {
+  const config = path.join(workDir, `${name}.yaml`)
+  const db = path.join(workDir, `${name}.db`)
+  writeFileSync(
+    config,
+    [
+      "providers:",
+      `  up: { kind: openai, baseUrl: "${upstreamBase}" }`,
+      "budget: { enabled: true }",
+      `cache: { enabled: ${cache ? "true" : "false"} }`,
+      ""
+    ].join("\n")
+  )
+  const nodeArgs = []
+  let profileName
+  if (args["cpu-prof"]) {
+    mkdirSync(PROF_DIR, { recursive: true })
+    profileName = `${name}-${RUN_STAMP}.cpuprofile`
+    nodeArgs.push("--cpu-prof", "--cpu-prof-dir", PROF_DIR, "--cpu-prof-name", profileName)
+  }
+  return startProcess({
+    name,
+    command: process.execPath,
+    args: [...nodeArgs, BIN, "start", "--config", config, "--port", "0", "--host", "127.0.0.1"],
+    env: { TOLLGATE_DB: db },
+    cwd: workDir,
+    core: 0,
+    pin: PIN,
+    ready: /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
+  }).then((handle) => Object.assign(handle, { db, config, profile: profileName && path.join(PROF_DIR, profileName) }))
+}
+
+/** Runs a command to completion (bounded by `timeoutMs`); resolves with { code, stdout, stderr }. */
+const runToEnd = (command, argv, { timeoutMs, env, core } = {}) =>
+  new Promise((resolve) => {
+    const full = PIN && core !== undefined ? ["taskset", "-c", String(core), command, ...argv] : [command, ...argv]
+    const child = spawn(full[0], full.slice(1), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (c) => (stdout += c))
+    child.stderr.on("data", (c) => (stderr += c))
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs ?? 60_000)
+    child.once("error", (error) => {
+      clearTimeout(timer)
+      resolve({ code: -1, stdout, stderr: stderr + error.message })
+    })
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? signal, stdout, stderr })
+    })
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Ledger
+
+/** Row counts by SQL (better-sqlite3), cross-checked with `tollgate stats --json --since all`. */
+const readLedger = async (db) => {
+  const out = { rows: undefined, ok: undefined, aborted: undefined, streams: undefined, cacheHits: undefined, statsRequests: undefined }
+  try {
+    const { default: Database } = await import("better-sqlite3")
+    const sqlite = new Database(db, { readonly: true })
+    const row = sqlite
+      .prepare(
+        `SELECT COUNT(*) AS rows, COALESCE(SUM(status BETWEEN 200 AND 299), 0) AS ok, COALESCE(SUM(aborted), 0) AS aborted,
+                COALESCE(SUM(stream), 0) AS streams, COALESCE(SUM(cache_status = 'hit'), 0) AS cacheHits FROM requests`
+      )
+      .get()
+    sqlite.close()
+    Object.assign(out, row)
+  } catch (error) {
+    out.error = `better-sqlite3: ${error.message}`
+  }
+  const stats = await runToEnd(process.execPath, [BIN, "stats", "--json", "--since", "all", "--db", db], { timeoutMs: 30_000 })
+  try {
+    const parsed = JSON.parse(stats.stdout)
+    out.statsRequests = parsed.rows.reduce((n, r) => n + r.requests, 0)
+  } catch {
+    out.statsError = `tollgate stats failed (code ${stats.code}): ${stats.stderr.slice(0, 300)}`
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+/** What a tollgate instance answered, as the clients saw it: compared to its ledger at the end. */
+const newAccount = () => ({ completed2xx: 0, non2xx: 0, errors: 0, truncated: false })
+const addCannon = (account, r) => {
+  if (account === undefined) return r
+  account.completed2xx += r.completed2xx
+  account.non2xx += r.non2xx
+  account.errors += r.errors
+  account.truncated ||= r.truncated
+  return r
+}
+const addStreams = (account, r) => {
+  if (account === undefined) return r
+  account.completed2xx += r.completed2xx
+  account.non2xx += r.completedOther
+  account.errors += r.errors
+  return r
+}
+
+const problems = []
+const noteProblems = (target, scenario, r) => {
+  const bad = (r.non2xx ?? r.completedOther ?? 0) + (r.errors ?? 0) + (r.mismatches ?? 0) + (r.invalid ?? 0)
+  if (bad > 0 || r.truncated) {
+    const detail = r.failures?.length ? `: ${r.failures.join("; ")}` : r.statusCodes ? `: status ${JSON.stringify(r.statusCodes)}` : ""
+    problems.push(`${LABEL[target]} ${scenario}: ${bad} bad response(s)${r.truncated ? ", stopped by its time cap" : ""}${detail}`)
+  }
+}
+
+const capMs = (seconds) => Math.round(seconds * 2_000 + 5_000)
+
+/** Warm-up, then the four measured scenarios, against `base` (…/v1). */
+const measure = async (target, base, account) => {
+  const url = `${base}/chat/completions`
+  const cannon = (connections, amount, seconds) =>
+    runCannon({ url, connections, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(seconds), verify: verifyCompletion })
+  const streams = (connections, durationMs) =>
+    runStreams({
+      url,
+      connections,
+      durationMs,
+      maxStreams: 1_000_000,
+      body: STREAM_BODY,
+      headers: STREAM_HEADERS,
+      expect: { chunks: CHUNKS, usage: true }
+    })
+
+  log(`${LABEL[target]}: warm-up`)
+  const warm50 = addCannon(account, await cannon(50, WARMUP.amount50, 5))
+  const warm1 = addCannon(account, await cannon(1, WARMUP.amount1, 5))
+  const warmStreams = addStreams(account, await streams(10, WARMUP.streamMs))
+  noteProblems(target, "warm-up (50 conn)", warm50)
+  noteProblems(target, "warm-up (1 conn)", warm1)
+  noteProblems(target, "warm-up (streams)", warmStreams)
+
+  // Amount mode: size each run from the warm-up rate so that it lasts about DURATION_S.
+  const amountFor = (rps, connections) => Math.max(connections * 20, Math.round(rps * DURATION_S))
+
+  log(`${LABEL[target]}: non-streaming, 50 connections`)
+  const ns50 = addCannon(account, await cannon(50, amountFor(warm50.rps, 50), DURATION_S))
+  noteProblems(target, "non-streaming 50 conn", ns50)
+  log(`${LABEL[target]}: non-streaming, 1 connection`)
+  const ns1 = addCannon(account, await cannon(1, amountFor(warm1.rps, 1), DURATION_S))
+  noteProblems(target, "non-streaming 1 conn", ns1)
+  log(`${LABEL[target]}: paced stream (${CHUNKS} chunks x ${CHUNK_DELAY_MS} ms), 1 connection`)
+  const st1 = addStreams(account, await streams(1, DURATION_S * 1000))
+  noteProblems(target, "stream 1 conn", st1)
+  log(`${LABEL[target]}: paced stream, 10 connections`)
+  const st10 = addStreams(account, await streams(10, DURATION_S * 1000))
+  noteProblems(target, "stream 10 conn", st10)
+  return { ns50, ns1, st1, st10, warmup: { ns50: warm50.rps, ns1: warm1.rps } }
+}
+
+/** Is a repeated deterministic request answered from tollgate's cache? */
+const probeCache = async (base, account) => {
+  const url = `${base}/chat/completions`
+  const once = async (body, headers) => {
+    const response = await request(url, { method: "POST", body, headers })
+    await response.body.text()
+    if (response.statusCode >= 200 && response.statusCode < 300) account.completed2xx++
+    else account.non2xx++
+    return String(response.headers["x-tollgate-cache"] ?? "")
+  }
+  const json = [await once(JSON_BODY, HEADERS), await once(JSON_BODY, HEADERS)]
+  const stream = [await once(STREAM_BODY, STREAM_HEADERS), await once(STREAM_BODY, STREAM_HEADERS)]
+  return { json, stream, jsonHit: json[1] === "hit", streamHit: stream[1] === "hit" }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run
+
+const RUN_STAMP = stamp()
+const t0 = performance.now()
+const results = {
+  meta: {
+    date: new Date().toISOString(),
+    quick: QUICK,
+    durationS: DURATION_S,
+    pacedStream: { chunks: CHUNKS, chunkDelayMs: CHUNK_DELAY_MS },
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    pinning: PIN ? "proxy under test on core 0; mock upstream and load generator on core 1" : `off (${pinning.reason})`,
+    cpuProf: args["cpu-prof"],
+    only: [...selected],
+    git: gitInfo()
+  },
+  targets: {},
+  ledger: {},
+  telemetry: undefined,
+  checks: [],
+  problems
+}
+
+function gitInfo() {
+  const head = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" })
+  const dirty = spawnSync("git", ["status", "--porcelain", "--", "src"], { cwd: ROOT, encoding: "utf8" })
+  return head.status === 0 ? { commit: head.stdout.trim(), srcDirty: dirty.stdout.trim().length > 0 } : undefined
+}
+
+const main = async () => {
+  const needsTollgate = selected.has("tollgate") || selected.has("cache") || selected.has("telemetry")
+  if (needsTollgate && !existsSync(BIN)) throw new Error("dist/bin.js is missing: run `npm run build` first")
+  console.log(
+    `tollgate bench: ${QUICK ? "quick" : "full"} run, ${DURATION_S} s per scenario, pinning ${PIN ? "on" : `off (${pinning.reason})`}` +
+      `${args["cpu-prof"] ? ", tollgate under --cpu-prof" : ""}`
+  )
+
+  const needsUpstream = TARGETS.some((t) => selected.has(t))
+  const upstream = needsUpstream ? await startUpstream() : undefined
+  const upstreamMemory = upstream && memorySampler(upstream.pid)
+  const upstreamBase = upstream && `${upstream.match[1]}/v1`
+  if (upstream) log(`mock upstream at ${upstreamBase} (pid ${upstream.pid})`)
+
+  const profiles = []
+  for (const target of TARGETS) {
+    if (!selected.has(target)) continue
+    if (target === "direct") {
+      results.targets.direct = { ...(await measure("direct", upstreamBase, undefined)) }
+      continue
+    }
+    const isTollgate = target === "tollgate" || target === "cache"
+    const handle = target === "raw"
+      ? await startRawProxy(upstreamBase)
+      : await startTollgate({ name: target === "cache" ? "tollgate-cache" : "tollgate", upstreamBase, cache: target === "cache" })
+    const base = handle.match[1]
+    log(`${LABEL[target]} at ${base} (pid ${handle.pid})`)
+    const memory = memorySampler(handle.pid)
+    const account = isTollgate ? newAccount() : undefined
+    let entry
+    try {
+      if (target === "cache") {
+        const probe = await probeCache(base, account)
+        log(`cache probe: repeated request -> x-tollgate-cache "${probe.json[1] || "(absent)"}", repeated stream -> "${probe.stream[1] || "(absent)"}"`)
+        entry = probe.jsonHit
+          ? { probe, ...(await measure("cache", base, account)) }
+          : { probe, unavailable: "n/a (cache not implemented)" }
+        if (probe.jsonHit && !probe.streamHit) entry.streamUnavailable = "n/a (streams not served from cache)"
+      } else {
+        entry = await measure(target, base, account)
+      }
+    } finally {
+      const peak = memory.peak()
+      const stopped = await stopProcess(handle, { signal: "SIGINT", timeoutMs: 60_000 })
+      entry ??= {}
+      entry.peakRssMb = peak === undefined ? undefined : peak.peakKb / 1024
+      entry.memory = peak
+      entry.stop = { code: stopped.code, signal: stopped.signal, killed: stopped.killed, ms: Math.round(stopped.ms) }
+      if (stopped.killed) problems.push(`${LABEL[target]} did not exit within 60 s of SIGINT (killed)`)
+      else if (stopped.code !== 0 && stopped.code !== 130 && stopped.signal !== "SIGINT") {
+        problems.push(`${LABEL[target]} exited with code ${stopped.code} signal ${stopped.signal}: ${handle.stderr.slice(-500)}`)
+      }
+      results.targets[target] = entry
+    }
+    if (isTollgate) {
+      const ledger = await readLedger(handle.db)
+      results.ledger[target] = { client: account, ledger }
+      log(`${LABEL[target]} ledger: ${ledger.rows} rows for ${account.completed2xx + account.non2xx} completed requests (stopped in ${entry.stop.ms} ms)`)
+      if (handle.profile) profiles.push(handle.profile)
+    }
+  }
+
+  if (upstream) {
+    const peak = upstreamMemory.peak()
+    await stopProcess(upstream, { signal: "SIGTERM", timeoutMs: 10_000 })
+    results.upstream = { peakRssMb: peak === undefined ? undefined : peak.peakKb / 1024 }
+  }
+
+  if (selected.has("telemetry")) {
+    log(`telemetry writer: ${TELEMETRY_EVENTS.toLocaleString("en-US")} events`)
+    const out = path.join(workDir, "telemetry.json")
+    const run = await runToEnd(
+      process.execPath,
+      [path.join(HERE, "telemetry.mjs"), "--events", String(TELEMETRY_EVENTS), "--db", path.join(workDir, "telemetry.db"), "--json-out", out],
+      { timeoutMs: 300_000, core: 0 }
+    )
+    if (existsSync(out)) results.telemetry = JSON.parse(readFileSync(out, "utf8"))
+    else problems.push(`telemetry benchmark failed (code ${run.code}): ${run.stderr.slice(-800)}`)
+  }
+
+  results.meta.elapsedS = Math.round((performance.now() - t0) / 100) / 10
+  report()
+
+  mkdirSync(RESULTS, { recursive: true })
+  const file = path.join(RESULTS, `${RUN_STAMP}${QUICK ? "-quick" : ""}.json`)
+  writeFileSync(file, JSON.stringify(results, null, 2))
+  console.log(`\nresults: ${path.relative(ROOT, file)} (run took ${results.meta.elapsedS} s)`)
+
+  for (const profile of profiles) {
+    if (!existsSync(profile)) {
+      const near = existsSync(PROF_DIR) ? readdirSync(PROF_DIR).join(", ") : "none"
+      console.log(`\nno CPU profile at ${profile} (in ${PROF_DIR}: ${near})`)
+      continue
+    }
+    console.log(`\n${renderProfile(summarizeProfile(profile, 15))}`)
+  }
+
+  const failed = results.checks.filter((c) => c.status === "FAIL")
+  if (problems.length > 0) process.exitCode = 1
+  else if (args.strict && failed.length > 0) process.exitCode = 1
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function report() {
+  const t = results.targets
+  const get = (target, pick) => {
+    const entry = t[target]
+    if (entry === undefined || entry.unavailable) return undefined
+    try {
+      return pick(entry)
+    } catch {
+      return undefined
+    }
+  }
+  const streamGet = (target, pick) => (t[target]?.streamUnavailable ? undefined : get(target, pick))
+
+  // [label, pick, kind]: kind "rate" (higher is better) or "ms" (lower is better) or "mb"
+  const metrics = [
+    ["non-stream req/s @50", (e) => e.ns50.rps, "rate"],
+    ["non-stream p50 ms @50", (e) => e.ns50.latencyMs.p50, "ms"],
+    ["non-stream p99 ms @50", (e) => e.ns50.latencyMs.p99, "ms"],
+    ["non-stream req/s @1", (e) => e.ns1.rps, "rate"],
+    ["non-stream p50 ms @1", (e) => e.ns1.latencyMs.p50, "ms"],
+    ["non-stream p99 ms @1", (e) => e.ns1.latencyMs.p99, "ms"],
+    ["stream TTFB p50 ms @1", (e) => e.st1.ttfbMs.p50, "ms", true],
+    ["stream TTFB p99 ms @1", (e) => e.st1.ttfbMs.p99, "ms", true],
+    ["stream total p50 ms @1", (e) => e.st1.totalMs.p50, "ms", true],
+    ["stream total p99 ms @1", (e) => e.st1.totalMs.p99, "ms", true],
+    ["stream TTFB p50 ms @10", (e) => e.st10.ttfbMs.p50, "ms", true],
+    ["stream TTFB p99 ms @10", (e) => e.st10.ttfbMs.p99, "ms", true],
+    ["stream total p50 ms @10", (e) => e.st10.totalMs.p50, "ms", true],
+    ["stream total p99 ms @10", (e) => e.st10.totalMs.p99, "ms", true],
+    ["streams/s @10", (e) => e.st10.streamsPerSecond, "rate", true],
+    ["peak RSS MB (proxy)", (e) => e.peakRssMb, "mb"]
+  ]
+  const value = (target, metric) => (metric[3] ? streamGet(target, metric[1]) : get(target, metric[1]))
+  const cell = (v, kind) => (v === undefined ? "-" : kind === "rate" ? fmtInt(v) : kind === "mb" ? fmt(v, 1) : fmt(v, 3))
+  const ratio = (a, b, kind) => {
+    if (a === undefined || b === undefined || b === 0) return "-"
+    const r = `${(a / b).toFixed(2)}x`
+    return kind === "ms" ? `${r} ${a - b >= 0 ? "+" : ""}${(a - b).toFixed(3)}` : r
+  }
+  const cacheNa = t.cache?.unavailable
+  const rows = metrics.map((m) => {
+    const [direct, raw, tg, cache] = TARGETS.map((target) => value(target, m))
+    const noProxy = m[2] === "mb" // direct has no proxy process
+    return [
+      m[0],
+      noProxy ? "-" : cell(direct, m[2]),
+      cell(raw, m[2]),
+      cell(tg, m[2]),
+      cacheNa && selected.has("cache") ? "n/a" : cell(cache, m[2]),
+      noProxy ? "-" : ratio(tg, direct, m[2]),
+      ratio(tg, raw, m[2]),
+      ratio(cache, raw, m[2])
+    ]
+  })
+  const ledgerCell = (target) => {
+    const l = results.ledger[target]
+    if (l === undefined) return "-"
+    return `${l.ledger.rows ?? "?"}/${l.client.completed2xx + l.client.non2xx}`
+  }
+  rows.push(["ledger rows/completed", "-", "-", ledgerCell("tollgate"), ledgerCell("cache"), "", "", ""])
+
+  console.log("")
+  console.log(renderTable(["METRIC", "direct", "raw proxy", "tollgate", "tg cache-hit", "tg/direct", "tg/raw", "cache/raw"], rows))
+  if (cacheNa && selected.has("cache")) console.log(`\ntg cache-hit: ${cacheNa}`)
+  if (t.cache?.streamUnavailable) console.log(`tg cache-hit streams: ${t.cache.streamUnavailable}`)
+  if (results.upstream?.peakRssMb !== undefined) console.log(`mock upstream peak RSS: ${fmt(results.upstream.peakRssMb, 1)} MB`)
+
+  const tel = results.telemetry
+  if (tel) {
+    console.log(
+      `telemetry writer: ${fmtInt(tel.eventsPerSecond)} events/s over ${fmtInt(tel.events)} events ` +
+        `(offered in ${fmt(tel.offerMs, 0)} ms, all written at ${fmt(tel.writtenMs, 0)} ms, closed in ${fmt(tel.closeMs, 0)} ms), ` +
+        `${fmtInt(tel.rows)} rows in SQLite`
+    )
+  }
+
+  // Targets
+  const checks = results.checks
+  const check = (name, ok, detail) => checks.push({ name, status: ok === undefined ? "n/a" : ok ? "PASS" : "FAIL", detail })
+  const v = (target, pick) => get(target, pick)
+  const sv = (target, pick) => streamGet(target, pick)
+  const both = (...xs) => xs.every((x) => x !== undefined)
+
+  {
+    const tg = v("tollgate", (e) => e.ns50.rps)
+    const raw = v("raw", (e) => e.ns50.rps)
+    check("tollgate req/s @50 >= 0.5x raw proxy", both(tg, raw) ? tg >= 0.5 * raw : undefined,
+      both(tg, raw) ? `${fmtInt(tg)} vs ${fmtInt(raw)} (${(tg / raw).toFixed(2)}x)` : "needs tollgate and raw")
+  }
+  {
+    const tg = v("tollgate", (e) => e.ns1.latencyMs.p50)
+    const d = v("direct", (e) => e.ns1.latencyMs.p50)
+    check("added p50 latency @1 vs direct <= 0.3 ms", both(tg, d) ? tg - d <= 0.3 : undefined,
+      both(tg, d) ? `+${(tg - d).toFixed(3)} ms (${tg.toFixed(3)} vs ${d.toFixed(3)})` : "needs tollgate and direct")
+  }
+  for (const c of [1, 10]) {
+    const key = c === 1 ? "st1" : "st10"
+    const tg = sv("tollgate", (e) => e[key].ttfbMs.p50)
+    const d = sv("direct", (e) => e[key].ttfbMs.p50)
+    check(`added stream TTFB p50 @${c} vs direct <= 0.5 ms`, both(tg, d) ? tg - d <= 0.5 : undefined,
+      both(tg, d) ? `+${(tg - d).toFixed(3)} ms (${tg.toFixed(3)} vs ${d.toFixed(3)})` : "needs tollgate and direct")
+  }
+  for (const c of [1, 10]) {
+    const key = c === 1 ? "st1" : "st10"
+    const tg = sv("tollgate", (e) => e[key].totalMs.p50)
+    const d = sv("direct", (e) => e[key].totalMs.p50)
+    check(`stream total p50 @${c} within 2% of direct`, both(tg, d) ? tg <= d * 1.02 : undefined,
+      both(tg, d) ? `${((tg / d - 1) * 100).toFixed(2)}% (${tg.toFixed(2)} vs ${d.toFixed(2)} ms)` : "needs tollgate and direct")
+  }
+  if (cacheNa || !selected.has("cache")) {
+    check("cache hit req/s @50 >= raw proxy", undefined, cacheNa ?? "not run")
+    check("cache hit p50 @1 <= 0.2 ms", undefined, cacheNa ?? "not run")
+  } else {
+    const c = v("cache", (e) => e.ns50.rps)
+    const raw = v("raw", (e) => e.ns50.rps)
+    check("cache hit req/s @50 >= raw proxy", both(c, raw) ? c >= raw : undefined,
+      both(c, raw) ? `${fmtInt(c)} vs ${fmtInt(raw)} (${(c / raw).toFixed(2)}x)` : "needs cache and raw")
+    const p50 = v("cache", (e) => e.ns1.latencyMs.p50)
+    check("cache hit p50 @1 <= 0.2 ms", p50 === undefined ? undefined : p50 <= 0.2, p50 === undefined ? "-" : `${p50.toFixed(3)} ms`)
+    const hits = results.ledger.cache?.ledger
+    if (hits?.rows) check("cache ledger rows marked hit", undefined, `${hits.cacheHits}/${hits.rows} rows have cache_status=hit`)
+  }
+  for (const target of ["tollgate", "cache"]) {
+    const mb = t[target]?.peakRssMb
+    if (t[target] === undefined || t[target].unavailable) continue
+    check(`${LABEL[target]} peak RSS <= 150 MB`, mb === undefined ? undefined : mb <= 150, mb === undefined ? "no /proc" : `${mb.toFixed(1)} MB`)
+  }
+  check("telemetry writer >= 20,000 events/s", tel ? tel.eventsPerSecond >= 20_000 : undefined,
+    tel ? `${fmtInt(tel.eventsPerSecond)} events/s` : "not run")
+  check("telemetry writer loses nothing", tel ? tel.lossFree : undefined, tel ? `${fmtInt(tel.rows)}/${fmtInt(tel.events)} rows` : "not run")
+  for (const target of ["tollgate", "cache"]) {
+    const l = results.ledger[target]
+    if (l === undefined) continue
+    const completed = l.client.completed2xx + l.client.non2xx
+    const exact = l.client.errors === 0 && !l.client.truncated
+    const statsNote = l.ledger.statsRequests === undefined ? `; stats: ${l.ledger.statsError}` : `; tollgate stats says ${l.ledger.statsRequests}`
+    check(`${LABEL[target]} ledger rows = requests completed`, l.ledger.rows === undefined ? undefined : l.ledger.rows === completed,
+      `${l.ledger.rows} rows, ${completed} completed (${l.client.non2xx} non-2xx), ${l.ledger.aborted} aborted rows` +
+        `${exact ? "" : " [client errors or a time cap: count is a lower bound]"}${statsNote}`)
+  }
+
+  console.log("\nTARGETS")
+  console.log(renderTable(["RESULT", "TARGET", "MEASURED"], checks.map((c) => [c.status, c.name, c.detail ?? ""])))
+  if (problems.length > 0) {
+    console.log("\nPROBLEMS (the numbers above may be wrong):")
+    for (const p of problems) console.log(`  - ${p}`)
+  }
+}
+
+main()
+  .catch((error) => {
+    console.error(`\nbench failed: ${error.stack ?? error}`)
+    process.exitCode = 1
+  })
+  .finally(cleanup)

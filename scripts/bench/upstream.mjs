@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// Mock OpenAI-compatible upstream for the benchmark (node:http only, 127.0.0.1).
+//
+//   node scripts/bench/upstream.mjs [--port 0] [--chunks 50]
+//
+// POST /v1/chat/completions
+//   - non-streaming: a ~1 KB chat.completion JSON with `usage`.
+//   - `stream: true`: SSE with `--chunks` content chunks (role on the first, finish_reason on the
+//     last), then a usage-only chunk (`choices: []`) when `stream_options.include_usage` is true,
+//     then `data: [DONE]`.
+// Per-request knobs (request headers, forwarded unchanged by proxies):
+//   x-bench-chunk-delay-ms  pause between content chunks (a paced stream); default 0
+//   x-bench-chunks          number of content chunks; default --chunks
+// GET /healthz answers 200.
+//
+// Prints `upstream listening on http://127.0.0.1:PORT` once it accepts connections; SIGINT/SIGTERM
+// close it.
+import * as http from "node:http"
+import { parseArgs } from "node:util"
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "0" },
+    chunks: { type: "string", default: "50" }
+  }
+})
+const DEFAULT_CHUNKS = Number(values.chunks)
+
+const CREATED = 1_735_689_600
+const ANSWER =
+  "Prince Hamlet returns to Denmark to find that his uncle Claudius has murdered his father, seized the throne and married " +
+  "his mother, Gertrude. Urged by his father's ghost to take revenge, Hamlet feigns madness, stages a play that exposes the " +
+  "king's guilt and, in a confrontation, mistakenly kills the counsellor Polonius. The tragedy ends in a duel in which Hamlet, " +
+  "Laertes, Claudius and Gertrude all die, leaving the crown to Fortinbras of Norway."
+const WORDS = ANSWER.split(" ")
+
+let counter = 0
+const nextId = () => `chatcmpl-bench${(++counter).toString(36).padStart(10, "0")}`
+
+const usageOf = (completionTokens) => ({
+  prompt_tokens: 42,
+  completion_tokens: completionTokens,
+  total_tokens: 42 + completionTokens,
+  prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+  completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 }
+})
+
+const completion = (model) =>
+  JSON.stringify({
+    id: nextId(),
+    object: "chat.completion",
+    created: CREATED,
+    model,
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: ANSWER, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: "stop"
+      }
+    ],
+    usage: usageOf(97),
+    service_tier: "default",
+    system_fingerprint: "fp_bench0001"
+  })
+
+/** The content of chunk i of n: the answer's words spread over n chunks. */
+const pieceOf = (i, n) => {
+  const from = Math.floor((i * WORDS.length) / n)
+  const to = Math.floor(((i + 1) * WORDS.length) / n)
+  const words = WORDS.slice(from, to).join(" ")
+  return i === 0 ? words : words.length === 0 ? "" : ` ${words}`
+}
+
+const chunkEvent = (id, model, i, n) => {
+  const delta = i === 0 ? { role: "assistant", content: pieceOf(i, n), refusal: null } : { content: pieceOf(i, n) }
+  return `data: ${JSON.stringify({
+    id,
+    object: "chat.completion.chunk",
+    created: CREATED,
+    model,
+    system_fingerprint: "fp_bench0001",
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: i === n - 1 ? "stop" : null }]
+  })}\n\n`
+}
+
+const usageEvent = (id, model, n) =>
+  `data: ${JSON.stringify({
+    id,
+    object: "chat.completion.chunk",
+    created: CREATED,
+    model,
+    system_fingerprint: "fp_bench0001",
+    choices: [],
+    usage: usageOf(n)
+  })}\n\n`
+
+const DONE = "data: [DONE]\n\n"
+
+const sendJson = (res, status, body) => {
+  const bytes = Buffer.from(typeof body === "string" ? body : JSON.stringify(body))
+  res.writeHead(status, { "content-type": "application/json", "content-length": bytes.length, "x-request-id": "req_bench" })
+  res.end(bytes)
+}
+
+const stream = (req, res, body) => {
+  const model = typeof body.model === "string" ? body.model : "gpt-4o-mini"
+  const n = Math.max(1, Number(req.headers["x-bench-chunks"] ?? DEFAULT_CHUNKS) || DEFAULT_CHUNKS)
+  const delay = Math.max(0, Number(req.headers["x-bench-chunk-delay-ms"] ?? 0) || 0)
+  const includeUsage = body.stream_options?.include_usage === true
+  const id = nextId()
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": "req_bench" })
+  let i = 0
+  let timer
+  let closed = false
+  res.on("close", () => {
+    closed = true
+    if (timer !== undefined) clearTimeout(timer)
+  })
+  const finish = () => {
+    if (includeUsage) res.write(usageEvent(id, model, n))
+    res.end(DONE)
+  }
+  if (delay === 0) {
+    let out = ""
+    for (; i < n; i++) out += chunkEvent(id, model, i, n)
+    res.write(out)
+    finish()
+    return
+  }
+  const step = () => {
+    timer = undefined
+    if (closed) return
+    res.write(chunkEvent(id, model, i, n))
+    i++
+    if (i === n) finish()
+    else timer = setTimeout(step, delay)
+  }
+  step() // the first chunk goes out at once; the pace applies between chunks
+}
+
+const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
+  if (req.method === "GET" && req.url === "/healthz") return sendJson(res, 200, { status: "ok" })
+  if (req.method !== "POST" || !req.url.startsWith("/v1/chat/completions")) {
+    return sendJson(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: "invalid_request_error" } })
+  }
+  const chunks = []
+  req.on("data", (chunk) => chunks.push(chunk))
+  req.on("end", () => {
+    let body
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
+    } catch {
+      return sendJson(res, 400, { error: { message: "invalid JSON", type: "invalid_request_error" } })
+    }
+    if (body.stream === true) return stream(req, res, body)
+    sendJson(res, 200, completion(typeof body.model === "string" ? body.model : "gpt-4o-mini"))
+  })
+})
+server.headersTimeout = 66_000
+
+server.listen(Number(values.port), "127.0.0.1", () => {
+  console.log(`upstream listening on http://127.0.0.1:${server.address().port}`)
+})
+
+const close = () => {
+  server.close(() => process.exit(0))
+  server.closeAllConnections()
+  setTimeout(() => process.exit(0), 2_000).unref()
+}
+process.on("SIGINT", close)
+process.on("SIGTERM", close)

@@ -1,0 +1,99 @@
+import { SqlClient } from "@effect/sql"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import type { LedgerEvent } from "../src/Domain/LedgerEvent.js"
+import * as Store from "../src/Store.js"
+import * as Telemetry from "../src/Telemetry.js"
+import { tempDbPath } from "./support/Tollgate.js"
+
+export const sampleEvent = (i: number): LedgerEvent => ({
+  ts: 1_750_000_000_000 + i,
+  requestId: `req_${i}`,
+  endpoint: "/v1/chat/completions",
+  route: null,
+  rule: "default",
+  provider: "openai",
+  requestedModel: "gpt-4o-mini",
+  servedModel: "gpt-4o-mini",
+  stream: i % 2 === 0,
+  status: 200,
+  errorType: null,
+  attempts: 1,
+  failover: false,
+  cacheStatus: null,
+  inputTokens: 100,
+  outputTokens: 20,
+  cachedInputTokens: 0,
+  cacheWriteTokens: 0,
+  reasoningTokens: 0,
+  costUsd: 0.000027,
+  priced: true,
+  usageSource: "reported",
+  latencyMs: 12.5,
+  ttfbMs: 3.25,
+  aborted: false,
+  clientHash: null,
+  userAgent: "test",
+  project: null,
+  session: null
+})
+
+const countRows = (dbPath: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM requests`).pipe(
+    Effect.map((rows) => rows[0]!.n),
+    Effect.provide(Store.layerAt(dbPath))
+  )
+
+describe("Telemetry", () => {
+  it.live("every event offered before the layer closes is in SQLite (N = 5,000)", () =>
+    Effect.gen(function*() {
+      const dbPath = tempDbPath()
+      const N = 5_000
+      // Offer everything, then close the layer at once: the writer must drain what is queued.
+      yield* Effect.gen(function*() {
+        const telemetry = yield* Telemetry.Telemetry
+        for (let i = 0; i < N; i++) yield* telemetry.record(sampleEvent(i))
+      }).pipe(Effect.provide(Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(dbPath)))))
+      assert.strictEqual(yield* countRows(dbPath), N)
+    }))
+
+  it.live("a small queue applies back-pressure instead of dropping", () =>
+    Effect.gen(function*() {
+      const dbPath = tempDbPath()
+      const N = 2_000
+      yield* Effect.gen(function*() {
+        const telemetry = yield* Telemetry.Telemetry
+        yield* Effect.forEach(Array.from({ length: N }, (_, i) => i), (i) => telemetry.record(sampleEvent(i)), {
+          concurrency: 64,
+          discard: true
+        })
+      }).pipe(Effect.provide(Telemetry.layerWith({ capacity: 16, batchSize: 7 }).pipe(Layer.provide(Store.layerAt(dbPath)))))
+      assert.strictEqual(yield* countRows(dbPath), N)
+    }))
+
+  it.live("flush returns once what was recorded before it is written", () =>
+    Effect.gen(function*() {
+      const dbPath = tempDbPath()
+      yield* Effect.gen(function*() {
+        const telemetry = yield* Telemetry.Telemetry
+        const sql = yield* SqlClient.SqlClient
+        for (let i = 0; i < 250; i++) yield* telemetry.record(sampleEvent(i))
+        yield* telemetry.flush
+        const rows = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM requests`
+        assert.strictEqual(rows[0]!.n, 250)
+      }).pipe(Effect.provide(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(dbPath)))))
+    }))
+
+  it.live("client hashes are salted per ledger, stable within it, and never the key", () =>
+    Effect.gen(function*() {
+      const hashIn = (dbPath: string) =>
+        Effect.map(Telemetry.Telemetry, (t) => t.hashClient("sk-secret")).pipe(
+          Effect.provide(Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(dbPath))))
+        )
+      const a = tempDbPath()
+      const first = yield* hashIn(a)
+      assert.strictEqual(yield* hashIn(a), first)
+      assert.notStrictEqual(yield* hashIn(tempDbPath()), first)
+      assert.notInclude(first, "secret")
+    }))
+})
