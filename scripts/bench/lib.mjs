@@ -230,12 +230,16 @@ export const summarize = (values) => {
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
-/** A plain aligned table: first column left-aligned, the rest right-aligned. */
-export const renderTable = (header, rows) => {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i] ?? "").length)))
+/**
+ * A plain aligned table. By default the first column is left-aligned and the rest right-aligned;
+ * `align` (a string such as "lrrl") sets each column.
+ */
+export const renderTable = (header, rows, align) => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r?.[i] ?? "").length)))
+  const left = (i) => (align === undefined ? i === 0 : align[i] === "l")
   const line = (cells) =>
     cells
-      .map((cell, i) => (i === 0 ? String(cell ?? "").padEnd(widths[i]) : String(cell ?? "").padStart(widths[i])))
+      .map((cell, i) => (left(i) ? String(cell ?? "").padEnd(widths[i]) : String(cell ?? "").padStart(widths[i])))
       .join("  ")
       .trimEnd()
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map((r) => (r === null ? "" : line(r)))].join("\n")

@@ -84,8 +84,9 @@ export const renderProfile = (summary) =>
     `  sampled ${summary.totalMs.toFixed(0)} ms, idle ${summary.idleMs.toFixed(0)} ms, busy ${summary.busyMs.toFixed(0)} ms (percentages are of busy time)`,
     "",
     renderTable(
-      ["SELF MS", "%", "FUNCTION", "WHERE"].map((h, i) => (i === 0 ? h : h)),
-      summary.functions.map((f) => [f.selfMs.toFixed(1), f.pct.toFixed(1), f.name, f.where])
+      ["SELF MS", "%", "FUNCTION", "WHERE"],
+      summary.functions.map((f) => [f.selfMs.toFixed(1), f.pct.toFixed(1), f.name, f.where]),
+      "rrll"
     ),
     "",
     renderTable(

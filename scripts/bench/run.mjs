@@ -605,7 +605,7 @@ function report() {
   }
 
   console.log("\nTARGETS")
-  console.log(renderTable(["RESULT", "TARGET", "MEASURED"], checks.map((c) => [c.status, c.name, c.detail ?? ""])))
+  console.log(renderTable(["RESULT", "TARGET", "MEASURED"], checks.map((c) => [c.status, c.name, c.detail ?? ""]), "lll"))
   if (problems.length > 0) {
     console.log("\nPROBLEMS (the numbers above may be wrong):")
     for (const p of problems) console.log(`  - ${p}`)
