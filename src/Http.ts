@@ -3,7 +3,7 @@
  * `http` server. Its layer also outputs the `HttpServer`, so a caller can read the bound address
  * (port 0 picks a free one).
  */
-import { HttpServer } from "@effect/platform"
+import { HttpMiddleware, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
@@ -19,7 +19,9 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
     Effect.gen(function*() {
       const config = yield* Config
       const app = yield* Routes.make
+      // No span per request: tracing costs CPU on the hot path and nothing exports it (yet).
       return HttpServer.serve(app).pipe(
+        HttpMiddleware.withTracerDisabledWhen(() => true),
         Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.server.port, host: config.server.host }))
       )
     })

@@ -95,7 +95,8 @@ const reasonOf = (cause: unknown): string => {
 const joinUrl = (base: string, path: string) => (base.endsWith("/") ? base.slice(0, -1) : base) + path
 
 export const make = Effect.gen(function*() {
-  const client = yield* HttpClient.HttpClient
+  // No span per upstream call: tracing is off on the hot path unless asked for.
+  const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
   const adapter: Adapter = (request) => {
     const provider = request.provider
     if (provider.config.kind !== "openai") return Effect.dieMessage(`not an openai provider: ${provider.name}`)
