@@ -19,6 +19,7 @@ import {
   type Price,
   type Provider,
   type Route,
+  Timeouts,
   TollgateConfigSchema
 } from "./Config/Schema.js"
 
@@ -38,6 +39,8 @@ export interface TollgateConfig {
   readonly providers: ReadonlyArray<ResolvedProvider>
   readonly routes: ReadonlyArray<Route>
   readonly pricing: Readonly<Record<string, Price>>
+  readonly retry: FileConfig["retry"]
+  readonly circuit: FileConfig["circuit"]
   /** Where the file came from, if there was one. */
   readonly source: string | undefined
   /** Things the operator should know at start (a missing key, the simulated provider...). */
@@ -129,7 +132,7 @@ const providersFromEnv = Effect.gen(function*() {
       baseUrl: upstreamUrl.value,
       apiKeyEnv: "UPSTREAM_API_KEY",
       passthroughAuth: false,
-      timeout: 600_000,
+      timeouts: Timeouts.make({}),
       headers: {}
     }
   }
@@ -139,7 +142,7 @@ const providersFromEnv = Effect.gen(function*() {
       baseUrl: "https://api.openai.com/v1",
       apiKeyEnv: "OPENAI_API_KEY",
       passthroughAuth: false,
-      timeout: 600_000,
+      timeouts: Timeouts.make({}),
       headers: {}
     }
   }
@@ -214,6 +217,8 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       providers,
       routes,
       pricing: file.pricing,
+      retry: file.retry,
+      circuit: file.circuit,
       source,
       notices
     }

@@ -8,13 +8,14 @@ import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import * as Circuit from "./Circuit.js"
 import { Config } from "./Config.js"
 import * as Routes from "./Http/Routes.js"
 import * as Pricing from "./Pricing.js"
 import * as Proxy from "./Proxy.js"
 import type { StoreError } from "./Store.js"
 
-export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeError, Config | Proxy.Proxy | Pricing.Pricing> =
+export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeError, Config | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit> =
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const config = yield* Config
@@ -29,5 +30,5 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
 
 /** The whole proxy, serving: everything but the `Config`, which the caller provides. */
 export const layer: Layer.Layer<HttpServer.HttpServer, ServeError | StoreError, Config> = layerWithoutDependencies.pipe(
-  Layer.provide(Layer.merge(Proxy.layer, Pricing.layer))
+  Layer.provide(Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer))
 )

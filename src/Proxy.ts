@@ -6,7 +6,7 @@
 import { type Headers, HttpServerResponse } from "@effect/platform"
 import { Context, Effect, Either, Exit, Layer, Stream } from "effect"
 import * as ChatRequest from "./Domain/ChatRequest.js"
-import { errorTypeOf, type RequestError, statusOf, type UpstreamUnreachable } from "./Domain/Errors.js"
+import { errorTypeOf, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
 import { fromOpenAi, type Usage } from "./Domain/Usage.js"
 import type { Config } from "./Config.js"
@@ -16,7 +16,9 @@ import * as Sse from "./Sse.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import * as Tokens from "./Tokens.js"
-import { Upstream, layer as UpstreamLayer, type UpstreamResponse } from "./Upstream.js"
+import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
+import { toResponse } from "./Http/Errors.js"
+import type { UpstreamResponse } from "./Upstream.js"
 
 export interface Call {
   readonly requestId: string
@@ -25,21 +27,24 @@ export interface Call {
 }
 
 export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
-  readonly chatCompletions: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError>
+  /** Never fails: errors are answered (and recorded) here, mapped by `Http/Errors.ts`. */
+  readonly chatCompletions: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }>() {}
 
 const ENDPOINT = "/v1/chat/completions"
 const encoder = new TextEncoder()
 
-/** Headers every answer carries, success or not, once a target is chosen. */
-const tollgateHeaders = (requestId: string, route: string | null, target: Target | undefined) => {
+/** Headers every answer carries, success or not: what served it and how many tries it took. */
+const tollgateHeaders = (requestId: string, route: string | null, trail: Trail) => {
   const headers: Record<string, string> = { "x-tollgate-request-id": requestId }
   if (route !== null) headers["x-tollgate-route"] = route
+  const target = trail.target
   if (target !== undefined) {
     headers["x-tollgate-provider"] = target.provider.name
     headers["x-tollgate-model"] = target.model
-    headers["x-tollgate-attempts"] = "1"
+    if (trail.failover) headers["x-tollgate-failover"] = targetName(target)
   }
+  headers["x-tollgate-attempts"] = String(trail.attempts)
   return headers
 }
 
@@ -51,7 +56,7 @@ const bearer = (headers: Headers.Headers): string | undefined => {
 
 export const make = Effect.gen(function*() {
   const router = yield* Router
-  const upstream = yield* Upstream
+  const failover = yield* Failover
   const pricing = yield* Pricing
   const telemetry = yield* Telemetry
   const clock = yield* Effect.clock
@@ -66,9 +71,9 @@ export const make = Effect.gen(function*() {
       // Fields filled in as the request moves along; `event` turns them into a ledger row.
       let route: string | null = null
       let rule: string | null = null
-      let target: Target | undefined
       let requestedModel: string | null = null
       let stream = false
+      const trail = new Trail()
 
       const event = (fields: {
         status: number
@@ -87,14 +92,16 @@ export const make = Effect.gen(function*() {
           endpoint: ENDPOINT,
           route,
           rule,
-          provider: target?.provider.name ?? null,
+          provider: trail.target?.provider.name ?? null,
           requestedModel,
           servedModel: fields.servedModel,
           stream,
           status: fields.status,
           errorType: fields.errorType,
-          attempts: target === undefined ? 0 : 1,
-          failover: false,
+          attempts: trail.attempts,
+          failover: trail.failover,
+          attemptErrors: trail.failures.length === 0 ? null : trail.failures.join(","),
+          skipped: trail.skipped.length === 0 ? null : trail.skipped.join(","),
           cacheStatus: null,
           inputTokens: fields.usage?.inputTokens ?? null,
           outputTokens: fields.usage?.outputTokens ?? null,
@@ -122,29 +129,31 @@ export const make = Effect.gen(function*() {
         const decision = router.decide({ model: body.model })
         route = decision.route
         rule = decision.rule
-        target = decision.targets[0]
-        const served = target
 
         // Forward the client's bytes as they are, unless a field must change: the served model,
         // or usage reporting on a stream the client did not ask usage for.
         const injectUsage = stream && body.stream_options?.include_usage !== true
-        const rewrite = injectUsage || served.model !== body.model
-        const upstreamBody = rewrite
-          ? encoder.encode(JSON.stringify({
-            ...parsed.json,
-            model: served.model,
-            ...(injectUsage ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {})
-          }))
-          : call.raw
+        const bodyFor = (model: string) =>
+          injectUsage || model !== body.model
+            ? encoder.encode(JSON.stringify({
+              ...parsed.json,
+              model,
+              ...(injectUsage ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {})
+            }))
+            : call.raw
 
-        const response = yield* upstream.send({
-          provider: served.provider,
-          path: "/chat/completions",
-          body: upstreamBody,
-          stream,
-          clientHeaders: call.headers
-        })
-        const headers = { ...response.headers, ...tollgateHeaders(call.requestId, route, served) }
+        const response = yield* failover.send({
+          route,
+          targets: decision.targets,
+          requestFor: (target) => ({
+            path: "/chat/completions",
+            body: bodyFor(target.model),
+            stream,
+            clientHeaders: call.headers
+          })
+        }, trail)
+        const served = trail.target!
+        const headers = { ...response.headers, ...tollgateHeaders(call.requestId, route, trail) }
 
         if (response.body._tag === "Stream") {
           return yield* streamResponse(response, response.body.stream, headers, injectUsage, parsed, served, event)
@@ -160,10 +169,10 @@ export const make = Effect.gen(function*() {
       })
 
       return program.pipe(
-        Effect.tapError((error) =>
+        Effect.catchAll((error) =>
           telemetry.record(
             event({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false })
-          )
+          ).pipe(Effect.as(toResponse(error, tollgateHeaders(call.requestId, route, trail))))
         ),
         Effect.onInterrupt(() =>
           telemetry.record(
@@ -179,7 +188,7 @@ export const make = Effect.gen(function*() {
    */
   const streamResponse = (
     response: UpstreamResponse,
-    upstreamStream: Stream.Stream<Uint8Array, UpstreamUnreachable>,
+    upstreamStream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout>,
     headers: Record<string, string>,
     injectedUsage: boolean,
     parsed: ChatRequest.ChatRequest,
@@ -197,7 +206,7 @@ export const make = Effect.gen(function*() {
       const tap = new Sse.SseTap(injectedUsage)
       const started = clock.unsafeCurrentTimeNanos()
       let ttfbMs: number | null = null
-      let failure: UpstreamUnreachable | undefined
+      let failure: UpstreamUnreachable | UpstreamTimeout | undefined
 
       const body = upstreamStream.pipe(
         Stream.map((chunk) => {
@@ -209,8 +218,9 @@ export const make = Effect.gen(function*() {
           // Headers are gone already: the client learns of the failure from a final error event,
           // which the official SDKs raise as an error.
           failure = error
+          const reason = error._tag === "UpstreamTimeout" ? `no data for ${error.afterMs} ms` : error.reason
           return Stream.make(encoder.encode(Sse.event(JSON.stringify({
-            error: { message: `Provider "${error.provider}" stream failed: ${error.reason}`, type: "upstream_error", code: "upstream_stream_error" }
+            error: { message: `Provider "${error.provider}" stream failed: ${reason}`, type: "upstream_error", code: "upstream_stream_error" }
           }))))
         }),
         Stream.filter((chunk) => chunk.byteLength > 0),
@@ -221,7 +231,13 @@ export const make = Effect.gen(function*() {
             const usage = reported ?? (yield* estimateFromStream(parsed, tap))
             yield* telemetry.record(event({
               status: response.status,
-              errorType: aborted ? "client_aborted" : failure !== undefined ? "upstream_stream_error" : tap.done ? null : "incomplete_stream",
+              errorType: aborted
+                ? "client_aborted"
+                : failure !== undefined
+                ? `stream_${errorTypeOf(failure)}`
+                : tap.done
+                ? null
+                : "incomplete_stream",
               usage,
               servedModel: tap.model ?? served.model,
               ttfbMs,
@@ -285,11 +301,11 @@ const completionTextOf = (bytes: Uint8Array): string => {
   }
 }
 
-export const layerWithoutDependencies: Layer.Layer<Proxy, never, Router | Upstream | Pricing | Telemetry> = Layer.effect(
+export const layerWithoutDependencies: Layer.Layer<Proxy, never, Router | Failover | Pricing | Telemetry> = Layer.effect(
   Proxy,
   make
 )
 
 export const layer: Layer.Layer<Proxy, StoreError, Config> = layerWithoutDependencies.pipe(
-  Layer.provide(Layer.mergeAll(RouterLayer, UpstreamLayer, PricingLayer, TelemetryLayer))
+  Layer.provide(Layer.mergeAll(RouterLayer, FailoverLayer, PricingLayer, TelemetryLayer))
 )

@@ -1,14 +1,15 @@
 /**
  * The `Upstream` service: sends one request to one provider and gives back its response, with
- * every failure typed (`UpstreamUnreachable`, `UpstreamTimeout`, `UpstreamHttpError`).
+ * every failure typed (`UpstreamUnreachable`, `UpstreamTimeout`, `UpstreamRateLimited`,
+ * `UpstreamUnavailable`, `UpstreamRejected`). One attempt at one target: retries, breakers and
+ * failover are `Failover`'s.
  * Adapters live in `Upstream/`: `openai` (any OpenAI-compatible API) and `mock` (built-in
  * simulated model). The response body is either bytes or a `Stream` that is never buffered.
  */
 import type { Headers } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
 import { Context, Effect, Layer, type Stream } from "effect"
 import { Config, type ResolvedProvider } from "./Config.js"
-import type { UpstreamError, UpstreamUnreachable } from "./Domain/Errors.js"
+import type { UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import * as Mock from "./Upstream/Mock.js"
 import * as OpenAi from "./Upstream/OpenAi.js"
 
@@ -24,7 +25,7 @@ export interface UpstreamRequest {
 
 export type UpstreamBody =
   | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
-  | { readonly _tag: "Stream"; readonly stream: Stream.Stream<Uint8Array, UpstreamUnreachable> }
+  | { readonly _tag: "Stream"; readonly stream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout> }
 
 export interface UpstreamResponse {
   readonly status: number
@@ -42,11 +43,10 @@ export class Upstream extends Context.Tag("tollgate/Upstream")<Upstream, {
 export const make = Effect.gen(function*() {
   const config = yield* Config
   const adapters = new Map<string, Adapter>()
-  const openAi = yield* OpenAi.make
   for (const provider of config.providers) {
     switch (provider.config.kind) {
       case "openai":
-        adapters.set(provider.name, openAi)
+        adapters.set(provider.name, yield* OpenAi.make(provider))
         break
       case "mock":
         adapters.set(provider.name, yield* Mock.make(provider.name, provider.config))
@@ -58,7 +58,5 @@ export const make = Effect.gen(function*() {
   })
 })
 
-/** Real providers over HTTP (undici, keep-alive) and the simulated one. */
-export const layer: Layer.Layer<Upstream, never, Config> = Layer.effect(Upstream, make).pipe(
-  Layer.provide(NodeHttpClient.layerUndici)
-)
+/** Real providers over HTTP (undici, one keep-alive pool per provider) and the simulated one. */
+export const layer: Layer.Layer<Upstream, never, Config> = Layer.scoped(Upstream, make)

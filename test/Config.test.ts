@@ -47,12 +47,12 @@ describe("Config", () => {
 
   it.effect("durations are read in ms, s, m and h", () =>
     Effect.gen(function*() {
-      const file = writeYaml(`providers:\n  a: { kind: openai, baseUrl: "http://127.0.0.1:1/v1", timeout: 1.5m }\n`)
+      const file = writeYaml(`providers:\n  a: { kind: openai, baseUrl: "http://127.0.0.1:1/v1", timeouts: { total: 1.5m } }\n`)
       const config = yield* Config.load({ configPath: file }).pipe(withEnv({}))
       const provider = config.providers[0]!.config
-      assert.strictEqual(provider.kind === "openai" ? provider.timeout : -1, 90_000)
-      const bad = writeYaml(`providers:\n  a: { kind: openai, baseUrl: "http://127.0.0.1:1/v1", timeout: soon }\n`)
-      assert.include(failureMessage(yield* Effect.exit(Config.load({ configPath: bad }).pipe(withEnv({})))), "providers.a.timeout: expected a duration")
+      assert.strictEqual(provider.kind === "openai" ? provider.timeouts.total : -1, 90_000)
+      const bad = writeYaml(`providers:\n  a: { kind: openai, baseUrl: "http://127.0.0.1:1/v1", timeouts: { idle: soon } }\n`)
+      assert.include(failureMessage(yield* Effect.exit(Config.load({ configPath: bad }).pipe(withEnv({})))), "providers.a.timeouts.idle: expected a duration")
     }))
 
   it.effect("invalid YAML and a missing file are refused with the file name", () =>

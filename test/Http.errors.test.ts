@@ -24,9 +24,10 @@ const Env = Layer.unwrapScoped(
     const deadPort = yield* closedPort
     return Tollgate.layer({
       server: { maxBodyBytes: 4096 },
+      retry: { attempts: 0 },
       providers: {
         up: { kind: "openai", baseUrl: upstream.url },
-        slow: { kind: "openai", baseUrl: upstream.url, timeout: "300ms" },
+        slow: { kind: "openai", baseUrl: upstream.url, timeouts: { firstByte: "300ms" } },
         dead: { kind: "openai", baseUrl: `http://127.0.0.1:${deadPort}/v1` }
       },
       routes: [
@@ -170,7 +171,7 @@ describe("HTTP errors", () => {
           "400 invalid_messages": 4,
           "400 invalid_body": 1,
           "502 upstream_unreachable": 1,
-          "504 upstream_timeout": 1
+          "504 upstream_timeout_firstByte": 1
         })
       }))
 

@@ -27,6 +27,8 @@ const Env = Layer.unwrapScoped(
   Effect.map(MockUpstream.make, (upstream) =>
     Layer.merge(
       Tollgate.layer({
+        // Retries are Resilience.test.ts's subject; here a provider's error must come straight back.
+        retry: { attempts: 0 },
         providers: { up: { kind: "openai", baseUrl: upstream.url, apiKeyEnv: "TOLLGATE_TEST_UPSTREAM_KEY" } }
       }),
       Layer.succeed(Upstream, upstream)

@@ -20,6 +20,8 @@ export const sampleEvent = (i: number): LedgerEvent => ({
   errorType: null,
   attempts: 1,
   failover: false,
+  attemptErrors: null,
+  skipped: null,
   cacheStatus: null,
   inputTokens: 100,
   outputTokens: 20,

@@ -65,7 +65,7 @@ describe("mock provider", () => {
       const statuses: Array<number> = []
       for (let i = 0; i < 6; i++) {
         const exit = yield* Effect.exit(adapter(request(ask)))
-        statuses.push(Exit.isSuccess(exit) ? exit.value.status : Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag === "UpstreamHttpError" ? exit.cause.error.status : -1)
+        statuses.push(Exit.isSuccess(exit) ? exit.value.status : Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag === "UpstreamUnavailable" ? exit.cause.error.status : -1)
       }
       assert.deepStrictEqual(statuses, [200, 200, 503, 200, 200, 503])
     }))

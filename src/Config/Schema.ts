@@ -37,6 +37,19 @@ const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "expected a
 const NonNegativeNumber = Schema.Number.pipe(Schema.nonNegative({ message: () => "expected a number >= 0" }))
 const HttpStatus = Schema.Int.pipe(Schema.between(400, 599, { message: () => "expected an HTTP error status" }))
 
+/** Per-provider time limits. Each one that fires counts as a failure for retries and breakers. */
+export const Timeouts = Schema.Struct({
+  /** Establishing the TCP/TLS connection. */
+  connect: Schema.optionalWith(Millis, { default: () => 10_000 }),
+  /** From sending the request to the response headers. */
+  firstByte: Schema.optionalWith(Millis, { default: () => 120_000 }),
+  /** Longest silence between two chunks of a streamed answer (and before its first chunk). */
+  idle: Schema.optionalWith(Millis, { default: () => 120_000 }),
+  /** The whole exchange, body included. */
+  total: Schema.optionalWith(Millis, { default: () => 600_000 })
+})
+export type Timeouts = typeof Timeouts.Type
+
 export const OpenAiProvider = Schema.Struct({
   kind: Schema.Literal("openai"),
   baseUrl: Url,
@@ -44,8 +57,7 @@ export const OpenAiProvider = Schema.Struct({
   apiKeyEnv: Schema.optional(Schema.String),
   /** Forward the client's own `Authorization` header instead of adding a server-side key. */
   passthroughAuth: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  /** Longest wait for the response headers (and for a non-streaming body). */
-  timeout: Schema.optionalWith(Millis, { default: () => 600_000 }),
+  timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
   /** Extra headers sent on every request to this provider. */
   headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
 })
@@ -115,6 +127,32 @@ const Database = Schema.Struct({
   path: Schema.optional(Schema.String)
 })
 
+export const Retry = Schema.Struct({
+  /** Retries per target after the first try (0 = no retry). */
+  attempts: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 10, { message: () => "expected 0 to 10" })), {
+    default: () => 2
+  }),
+  /** First backoff; doubles on each retry. */
+  baseDelay: Schema.optionalWith(Millis, { default: () => 200 }),
+  /** Longest backoff; a Retry-After longer than this fails over at once instead of waiting. */
+  maxDelay: Schema.optionalWith(Millis, { default: () => 20_000 })
+})
+export type Retry = typeof Retry.Type
+
+export const CircuitSettings = Schema.Struct({
+  /** Consecutive failures that open a target's breaker. */
+  failureThreshold: Schema.optionalWith(PositiveInt, { default: () => 3 }),
+  /** How long an open breaker skips its target before letting one probe through. */
+  cooldown: Schema.optionalWith(Millis, { default: () => 30_000 }),
+  /** Also open when the failure rate over `window` reaches `threshold` (with at least `minRequests`). */
+  failureRate: Schema.optional(Schema.Struct({
+    threshold: Schema.Number.pipe(Schema.between(0, 1, { message: () => "expected a fraction between 0 and 1" })),
+    window: Millis,
+    minRequests: Schema.optionalWith(PositiveInt, { default: () => 10 })
+  }))
+})
+export type CircuitSettings = typeof CircuitSettings.Type
+
 /** Sections owned by capabilities that are not built yet: accepted so that files stay valid. */
 const Reserved = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
@@ -124,7 +162,8 @@ export const TollgateConfigSchema = Schema.Struct({
   providers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Provider }), { default: () => ({}) }),
   routes: Schema.optionalWith(Schema.Array(Route), { default: () => [] }),
   pricing: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Price }), { default: () => ({}) }),
-  retry: Schema.optional(Reserved),
+  retry: Schema.optionalWith(Retry, { default: () => Retry.make({}) }),
+  circuit: Schema.optionalWith(CircuitSettings, { default: () => CircuitSettings.make({}) }),
   cache: Schema.optional(Reserved),
   budget: Schema.optional(Reserved),
   alerts: Schema.optional(Reserved),

@@ -30,38 +30,82 @@ export class MethodNotAllowed extends Data.TaggedError("MethodNotAllowed")<{
   readonly allow: ReadonlyArray<string>
 }> {}
 
-/** The provider could not be reached at all: connection refused, reset, DNS failure. */
+/** The provider could not be reached, or dropped the connection: refused, reset, DNS failure. */
 export class UpstreamUnreachable extends Data.TaggedError("UpstreamUnreachable")<{
   readonly provider: string
   readonly reason: string
 }> {}
 
-/** The provider did not answer in time. */
+/** The provider did not answer in time: connecting, before the first byte, between chunks, or overall. */
 export class UpstreamTimeout extends Data.TaggedError("UpstreamTimeout")<{
   readonly provider: string
-  readonly phase: "headers" | "body"
+  readonly phase: "connect" | "firstByte" | "idle" | "total"
   readonly afterMs: number
 }> {}
 
-/**
- * The provider answered with a non-2xx status. Its body goes back to the client unchanged;
- * `retryAfterMs` is read from `Retry-After` / `retry-after-ms` for the retry schedule.
- */
-export class UpstreamHttpError extends Data.TaggedError("UpstreamHttpError")<{
+/** What a provider answered when it answered with an error status. Passed back to the client as is. */
+interface ProviderAnswer {
   readonly provider: string
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
   readonly body: Uint8Array
+  /** From `retry-after-ms` or `Retry-After` (seconds or HTTP date). */
   readonly retryAfterMs: number | undefined
-}> {}
+}
 
-/** The provider is configured in a way that cannot serve the request (e.g. no key). */
+/** 429: the provider wants us to slow down. Retryable, after at least `retryAfterMs`. */
+export class UpstreamRateLimited extends Data.TaggedError("UpstreamRateLimited")<ProviderAnswer> {}
+
+/** 408, 409, 5xx, 529: the provider failed or is overloaded. Retryable. */
+export class UpstreamUnavailable extends Data.TaggedError("UpstreamUnavailable")<ProviderAnswer> {}
+
+/** Any other error status (400, 401, 404, ...): the request itself is at fault. Never retried. */
+export class UpstreamRejected extends Data.TaggedError("UpstreamRejected")<ProviderAnswer> {}
+
+/** The provider is configured in a way that cannot serve the request. */
 export class ProviderMisconfigured extends Data.TaggedError("ProviderMisconfigured")<{
   readonly provider: string
   readonly message: string
 }> {}
 
-export type UpstreamError = UpstreamUnreachable | UpstreamTimeout | UpstreamHttpError | ProviderMisconfigured
+/** A target was skipped because its circuit breaker is open. */
+export class CircuitOpen extends Data.TaggedError("CircuitOpen")<{
+  readonly target: string
+  /** Until the breaker lets a probe through. */
+  readonly retryAfterMs: number
+}> {}
+
+/** Every target of the route was skipped (breakers open): nothing was sent. */
+export class NoTargetAvailable extends Data.TaggedError("NoTargetAvailable")<{
+  readonly route: string | null
+  /** Until the earliest breaker lets a probe through. */
+  readonly retryAfterMs: number
+}> {}
+
+/** The statuses a provider is retried on. */
+const RETRYABLE_STATUS = new Set([408, 409, 429, 500, 502, 503, 504, 529])
+
+/** Classifies a provider's error status into its typed error. */
+export const fromStatus = (answer: ProviderAnswer): UpstreamRateLimited | UpstreamUnavailable | UpstreamRejected =>
+  answer.status === 429
+    ? new UpstreamRateLimited(answer)
+    : RETRYABLE_STATUS.has(answer.status) || answer.status >= 500
+    ? new UpstreamUnavailable(answer)
+    : new UpstreamRejected(answer)
+
+/** An error from one attempt at one target. */
+export type UpstreamError =
+  | UpstreamUnreachable
+  | UpstreamTimeout
+  | UpstreamRateLimited
+  | UpstreamUnavailable
+  | UpstreamRejected
+  | ProviderMisconfigured
+
+/** Worth another try (here or at the next target): the provider failed, not the request. */
+export const isRetryable = (error: UpstreamError | CircuitOpen): boolean =>
+  error._tag === "UpstreamUnreachable" || error._tag === "UpstreamTimeout" || error._tag === "UpstreamRateLimited" ||
+  error._tag === "UpstreamUnavailable"
 
 export type RequestError =
   | BadRequest
@@ -70,9 +114,10 @@ export type RequestError =
   | NotFound
   | MethodNotAllowed
   | UpstreamError
+  | NoTargetAvailable
 
 /** A stable, short error type for the ledger's `error_type` column. */
-export const errorTypeOf = (error: RequestError): string => {
+export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
   switch (error._tag) {
     case "BadRequest":
       return error.code
@@ -84,14 +129,20 @@ export const errorTypeOf = (error: RequestError): string => {
       return "not_found"
     case "MethodNotAllowed":
       return "method_not_allowed"
+    case "CircuitOpen":
+      return "circuit_open"
     case "UpstreamUnreachable":
       return "upstream_unreachable"
     case "UpstreamTimeout":
-      return "upstream_timeout"
-    case "UpstreamHttpError":
+      return `upstream_timeout_${error.phase}`
+    case "UpstreamRateLimited":
+    case "UpstreamUnavailable":
+    case "UpstreamRejected":
       return `upstream_${error.status}`
     case "ProviderMisconfigured":
       return "provider_misconfigured"
+    case "NoTargetAvailable":
+      return "no_target_available"
   }
 }
 
@@ -108,8 +159,12 @@ export const statusOf = (error: RequestError): number => {
       return 405
     case "PayloadTooLarge":
       return 413
-    case "UpstreamHttpError":
+    case "UpstreamRateLimited":
+    case "UpstreamUnavailable":
+    case "UpstreamRejected":
       return error.status
+    case "NoTargetAvailable":
+      return 503
     case "ProviderMisconfigured":
     case "UpstreamUnreachable":
       return 502

@@ -16,8 +16,14 @@ export interface LedgerEvent {
   /** The HTTP status the client received. */
   readonly status: number
   readonly errorType: string | null
+  /** Requests sent upstream, retries and failovers included. */
   readonly attempts: number
+  /** Served by a target other than the route's first. */
   readonly failover: boolean
+  /** `provider/model:error_type` of each failed attempt, comma-separated. */
+  readonly attemptErrors: string | null
+  /** `provider/model:circuit_open` of each target skipped by its breaker, comma-separated. */
+  readonly skipped: string | null
   readonly cacheStatus: string | null
   readonly inputTokens: number | null
   readonly outputTokens: number | null
@@ -54,6 +60,8 @@ export const toRow = (e: LedgerEvent) => ({
   error_type: e.errorType,
   attempts: e.attempts,
   failover: e.failover ? 1 : 0,
+  attempt_errors: e.attemptErrors,
+  skipped: e.skipped,
   cache_status: e.cacheStatus,
   input_tokens: e.inputTokens,
   output_tokens: e.outputTokens,

@@ -53,20 +53,37 @@ const bodyOf = (error: RequestError): ErrorBody => {
     case "UpstreamTimeout":
       return {
         error: {
-          message: `Provider "${error.provider}" did not answer within ${error.afterMs} ms`,
+          message: `Provider "${error.provider}" timed out (${TIMEOUT_PHASES[error.phase]}, ${error.afterMs} ms)`,
           type: "upstream_error",
           code: "upstream_timeout"
+        }
+      }
+    case "NoTargetAvailable":
+      return {
+        error: {
+          message: `Every provider for ${error.route === null ? "this model" : `route "${error.route}"`} is failing and has been taken out of rotation; retry in ${Math.ceil(error.retryAfterMs / 1000)} s`,
+          type: "upstream_error",
+          code: "no_target_available"
         }
       }
     case "ProviderMisconfigured":
       return {
         error: { message: `Provider "${error.provider}": ${error.message}`, type: "upstream_error", code: "provider_misconfigured" }
       }
-    case "UpstreamHttpError":
+    case "UpstreamRateLimited":
+    case "UpstreamUnavailable":
+    case "UpstreamRejected":
       // Not used: the provider's own body is passed through (see toResponse).
       return { error: { message: `Provider "${error.provider}" answered ${error.status}`, type: "upstream_error", code: null } }
   }
 }
+
+const TIMEOUT_PHASES = {
+  connect: "connecting",
+  firstByte: "waiting for the first byte",
+  idle: "waiting for the next chunk",
+  total: "overall"
+} as const
 
 const PASSED_THROUGH = new Set(["content-type", "retry-after", "retry-after-ms", "x-request-id"])
 
@@ -74,7 +91,7 @@ export const toResponse = (
   error: RequestError,
   headers: Readonly<Record<string, string>> = {}
 ): HttpServerResponse.HttpServerResponse => {
-  if (error._tag === "UpstreamHttpError") {
+  if (error._tag === "UpstreamRateLimited" || error._tag === "UpstreamUnavailable" || error._tag === "UpstreamRejected") {
     // The provider's error goes back to the client unchanged: its status, its body, its type.
     const passed: Record<string, string> = { ...headers }
     for (const [name, value] of Object.entries(error.headers)) {
@@ -82,6 +99,10 @@ export const toResponse = (
     }
     return HttpServerResponse.uint8Array(error.body, { status: error.status, headers: passed })
   }
-  const extra = error._tag === "MethodNotAllowed" ? { ...headers, allow: error.allow.join(", ") } : headers
+  const extra = error._tag === "MethodNotAllowed"
+    ? { ...headers, allow: error.allow.join(", ") }
+    : error._tag === "NoTargetAvailable"
+    ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
+    : headers
   return HttpServerResponse.unsafeJson(bodyOf(error), { status: statusOf(error), headers: extra })
 }

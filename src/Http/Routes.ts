@@ -6,6 +6,7 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect } from "effect"
 import { randomUUID } from "node:crypto"
+import { Circuit } from "../Circuit.js"
 import { Config } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import { Pricing } from "../Pricing.js"
@@ -24,6 +25,7 @@ export const make = Effect.gen(function*() {
   const config = yield* Config
   const proxy = yield* Proxy
   const pricing = yield* Pricing
+  const circuit = yield* Circuit
   const limit = config.server.maxBodyBytes
   const apiKeys = new Set(config.server.apiKeys)
 
@@ -50,10 +52,17 @@ export const make = Effect.gen(function*() {
   const models: Handler = (request) => Effect.as(authorize(request), HttpServerResponse.unsafeJson(modelsBody))
 
   const health: Handler = () => Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
-  // Layers are built before the listener opens: once a request is served, the ledger is open
-  // and migrated and the providers are resolved.
+  // Layers are built before the listener opens: once a request is served, the ledger is open and
+  // migrated and the providers are resolved. What is left to know is whether anything can serve.
+  const routeTargets = config.routes.flatMap((r) => r.targets.flatMap((t) => (t.model === undefined ? [] : [`${t.provider}/${t.model}`])))
   const ready: Handler = () =>
-    Effect.succeed(HttpServerResponse.unsafeJson({ status: "ready", providers: config.providers.map((p) => p.name) }))
+    Effect.map(circuit.snapshot(routeTargets), (targets) => {
+      const unavailable = targets.length > 0 && targets.every((t) => t.state === "open")
+      return HttpServerResponse.unsafeJson(
+        { status: unavailable ? "unavailable" : "ready", providers: config.providers.map((p) => p.name), targets },
+        { status: unavailable ? 503 : 200 }
+      )
+    })
 
   const routes: Record<string, Record<string, Handler>> = {
     "/v1/chat/completions": { POST: chat },

@@ -44,5 +44,10 @@ export const migrations = {
       )`
     yield* sql`CREATE INDEX requests_ts ON requests (ts)`
     yield* sql`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`
+  }),
+  "0002_attempt_trail": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE requests ADD COLUMN attempt_errors TEXT`
+    yield* sql`ALTER TABLE requests ADD COLUMN skipped TEXT`
   })
 }

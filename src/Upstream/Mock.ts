@@ -6,7 +6,7 @@
  */
 import { Effect, Ref, Stream } from "effect"
 import type { MockProvider } from "../Config/Schema.js"
-import { UpstreamHttpError } from "../Domain/Errors.js"
+import { fromStatus } from "../Domain/Errors.js"
 import * as Sse from "../Sse.js"
 import * as Tokens from "../Tokens.js"
 import type { Adapter } from "../Upstream.js"
@@ -55,7 +55,7 @@ export const make = (name: string, config: MockProvider) =>
         const n = yield* Ref.updateAndGet(served, (k) => k + 1)
         if (config.latencyMs > 0) yield* Effect.sleep(config.latencyMs)
         if (config.failStatus !== undefined && n % config.failEvery === 0) {
-          return yield* new UpstreamHttpError({
+          return yield* fromStatus({
             provider: name,
             status: config.failStatus,
             headers: { "content-type": "application/json" },

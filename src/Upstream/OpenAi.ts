@@ -4,8 +4,11 @@
  * provider is `passthroughAuth`), and the answer comes back typed.
  */
 import { type Headers, HttpClient, HttpClientRequest } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
 import { Clock, Effect, Option, Redacted, Stream } from "effect"
-import { UpstreamHttpError, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
+import { Agent } from "undici"
+import type { ResolvedProvider } from "../Config.js"
+import { fromStatus, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { Adapter, UpstreamRequest } from "../Upstream.js"
 
 /** Request headers never forwarded: hop-by-hop, framing, and the proxy's own. */
@@ -92,56 +95,69 @@ const reasonOf = (cause: unknown): string => {
   return cause instanceof Error ? cause.message : "connection failed"
 }
 
-const joinUrl = (base: string, path: string) => (base.endsWith("/") ? base.slice(0, -1) : base) + path
+/** undici's codes for a connect timeout; everything else that fails to connect is "unreachable". */
+const CONNECT_TIMEOUT = new Set(["UND_ERR_CONNECT_TIMEOUT"])
 
-export const make = Effect.gen(function*() {
-  // No span per upstream call: tracing is off on the hot path unless asked for.
-  const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
-  const adapter: Adapter = (request) => {
-    const provider = request.provider
-    if (provider.config.kind !== "openai") return Effect.dieMessage(`not an openai provider: ${provider.name}`)
-    const { baseUrl, timeout } = provider.config
-    const httpRequest = HttpClientRequest.post(joinUrl(baseUrl, request.path)).pipe(
-      HttpClientRequest.setHeaders(forwardHeaders(request)),
-      HttpClientRequest.bodyUint8Array(request.body, request.clientHeaders["content-type"] ?? "application/json")
+/**
+ * One keep-alive connection pool per provider (so each has its own connect timeout), released
+ * with the layer.
+ */
+export const make = (provider: ResolvedProvider) =>
+  Effect.gen(function*() {
+    if (provider.config.kind !== "openai") return yield* Effect.dieMessage(`not an openai provider: ${provider.name}`)
+    const { baseUrl, timeouts } = provider.config
+    const dispatcher = yield* Effect.acquireRelease(
+      Effect.sync(() => new Agent({ connect: { timeout: timeouts.connect }, keepAliveTimeout: 30_000 })),
+      (agent) => Effect.promise(() => agent.destroy())
     )
-    const unreachable = (cause: unknown) => new UpstreamUnreachable({ provider: provider.name, reason: reasonOf(cause) })
-    const timedOut = (phase: "headers" | "body") => () =>
-      new UpstreamTimeout({ provider: provider.name, phase, afterMs: timeout })
+    // No span per upstream call: tracing is off on the hot path unless asked for.
+    const client = NodeHttpClient.makeUndici(dispatcher).pipe(HttpClient.withTracerDisabledWhen(() => true))
+    const url = (path: string) => (baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl) + path
 
-    return Effect.gen(function*() {
-      const response = yield* client.execute(httpRequest).pipe(
-        Effect.mapError(unreachable),
-        Effect.timeoutFail({ duration: timeout, onTimeout: timedOut("headers") })
+    const failed = (cause: unknown): UpstreamUnreachable | UpstreamTimeout => {
+      const reason = reasonOf(cause)
+      return CONNECT_TIMEOUT.has(reason)
+        ? new UpstreamTimeout({ provider: provider.name, phase: "connect", afterMs: timeouts.connect })
+        : new UpstreamUnreachable({ provider: provider.name, reason })
+    }
+    const timedOut = (phase: "firstByte" | "idle" | "total") => () =>
+      new UpstreamTimeout({ provider: provider.name, phase, afterMs: timeouts[phase] })
+
+    const adapter: Adapter = (request) => {
+      const httpRequest = HttpClientRequest.post(url(request.path)).pipe(
+        HttpClientRequest.setHeaders(forwardHeaders(request)),
+        HttpClientRequest.bodyUint8Array(request.body, request.clientHeaders["content-type"] ?? "application/json")
       )
-      const headers = responseHeaders(response.headers)
-      if (response.status >= 400 || response.status < 200) {
-        const body = yield* response.arrayBuffer.pipe(
-          Effect.mapError(unreachable),
-          Effect.timeoutFail({ duration: timeout, onTimeout: timedOut("body") })
+      return Effect.gen(function*() {
+        const response = yield* client.execute(httpRequest).pipe(
+          Effect.mapError(failed),
+          Effect.timeoutFail({ duration: timeouts.firstByte, onTimeout: timedOut("firstByte") })
         )
-        const now = yield* Clock.currentTimeMillis
-        return yield* new UpstreamHttpError({
-          provider: provider.name,
-          status: response.status,
-          headers,
-          body: new Uint8Array(body),
-          retryAfterMs: retryAfterMs(headers, now)
-        })
-      }
-      if (request.stream && (headers["content-type"] ?? "").includes("text/event-stream")) {
-        return {
-          status: response.status,
-          headers,
-          body: { _tag: "Stream", stream: Stream.mapError(response.stream, unreachable) }
-        } as const
-      }
-      const bytes = yield* response.arrayBuffer.pipe(
-        Effect.mapError(unreachable),
-        Effect.timeoutFail({ duration: timeout, onTimeout: timedOut("body") })
+        const headers = responseHeaders(response.headers)
+        if (response.status >= 400 || response.status < 200) {
+          const body = yield* response.arrayBuffer.pipe(Effect.mapError(failed))
+          const now = yield* Clock.currentTimeMillis
+          return yield* fromStatus({
+            provider: provider.name,
+            status: response.status,
+            headers,
+            body: new Uint8Array(body),
+            retryAfterMs: retryAfterMs(headers, now)
+          })
+        }
+        if (request.stream && (headers["content-type"] ?? "").includes("text/event-stream")) {
+          const stream = response.stream.pipe(
+            Stream.mapError(failed),
+            Stream.timeoutFail(timedOut("idle"), timeouts.idle)
+          )
+          return { status: response.status, headers, body: { _tag: "Stream", stream } } as const
+        }
+        const bytes = yield* response.arrayBuffer.pipe(Effect.mapError(failed))
+        return { status: response.status, headers, body: { _tag: "Bytes", bytes: new Uint8Array(bytes) } } as const
+      }).pipe(
+        // The whole exchange for JSON; for a stream, until its headers (the idle limit guards the rest).
+        Effect.timeoutFail({ duration: timeouts.total, onTimeout: timedOut("total") })
       )
-      return { status: response.status, headers, body: { _tag: "Bytes", bytes: new Uint8Array(bytes) } } as const
-    })
-  }
-  return adapter
-})
+    }
+    return adapter
+  })

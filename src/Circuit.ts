@@ -1,0 +1,131 @@
+/**
+ * The `Circuit` service: one breaker per target (provider + model), on `Clock`.
+ *
+ *   closed ──(failureThreshold consecutive failures, or failure rate over a window)──▶ open
+ *   open ──(cooldown elapsed)──▶ half-open: exactly one probe is let through, others are skipped
+ *   half-open ──probe succeeds──▶ closed        half-open ──probe fails──▶ open again
+ *
+ * A failure is what is worth failing over for (unreachable, timeout, 429, 5xx); a provider that
+ * answers 4xx to a bad request is healthy. A request interrupted by its client counts for nothing
+ * (an interrupted probe gives the probe slot back).
+ */
+import { Context, Effect, Exit, Layer, Ref } from "effect"
+import type { CircuitSettings } from "./Config/Schema.js"
+import { Config } from "./Config.js"
+import { CircuitOpen, isRetryable, type UpstreamError } from "./Domain/Errors.js"
+
+type Breaker =
+  | { readonly _tag: "Closed"; readonly failures: number; readonly outcomes: ReadonlyArray<Outcome> }
+  | { readonly _tag: "Open"; readonly until: number }
+  | { readonly _tag: "HalfOpen" }
+
+interface Outcome {
+  readonly at: number
+  readonly ok: boolean
+}
+
+export interface BreakerStatus {
+  readonly target: string
+  readonly state: "closed" | "open" | "half-open"
+  /** For an open breaker: until it lets a probe through. */
+  readonly retryAfterMs: number
+  readonly consecutiveFailures: number
+}
+
+export class Circuit extends Context.Tag("tollgate/Circuit")<Circuit, {
+  /** Runs `attempt` through the breaker of `target`, or fails with `CircuitOpen` without running it. */
+  readonly guard: <A, E extends UpstreamError, R>(
+    target: string,
+    attempt: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | CircuitOpen, R>
+  /** Every breaker seen so far, and the given targets even if never used. */
+  readonly snapshot: (targets?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<BreakerStatus>>
+}>() {}
+
+const CLOSED: Breaker = { _tag: "Closed", failures: 0, outcomes: [] }
+/** While a probe is in flight, others are told to come back after this long. */
+const PROBE_PENDING_MS = 1_000
+
+export const make = (settings: CircuitSettings) =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const breakers = new Map<string, Ref.Ref<Breaker>>()
+    const breakerOf = (target: string): Ref.Ref<Breaker> => {
+      let ref = breakers.get(target)
+      if (ref === undefined) {
+        ref = Ref.unsafeMake<Breaker>(CLOSED)
+        breakers.set(target, ref)
+      }
+      return ref
+    }
+    const rate = settings.failureRate
+
+    /** Closed-state bookkeeping after one outcome: stays closed or opens. */
+    const afterOutcome = (breaker: Breaker & { _tag: "Closed" }, ok: boolean, now: number): Breaker => {
+      const failures = ok ? 0 : breaker.failures + 1
+      const outcomes = rate === undefined ? [] : [...breaker.outcomes.filter((o) => o.at > now - rate.window), { at: now, ok }]
+      const failed = outcomes.filter((o) => !o.ok).length
+      const overRate = rate !== undefined && outcomes.length >= rate.minRequests && failed / outcomes.length >= rate.threshold
+      return failures >= settings.failureThreshold || overRate
+        ? { _tag: "Open", until: now + settings.cooldown }
+        : { _tag: "Closed", failures, outcomes }
+    }
+
+    const guard = <A, E extends UpstreamError, R>(target: string, attempt: Effect.Effect<A, E, R>) => {
+      const ref = breakerOf(target)
+      return Effect.flatMap(
+        // One atomic step decides: run normally, run as the probe, or skip.
+        Ref.modify(ref, (breaker): [{ run: "normal" | "probe" } | { skipMs: number }, Breaker] => {
+          const now = clock.unsafeCurrentTimeMillis()
+          switch (breaker._tag) {
+            case "Closed":
+              return [{ run: "normal" }, breaker]
+            case "Open":
+              return now < breaker.until ? [{ skipMs: breaker.until - now }, breaker] : [{ run: "probe" }, { _tag: "HalfOpen" }]
+            case "HalfOpen":
+              return [{ skipMs: PROBE_PENDING_MS }, breaker]
+          }
+        }),
+        (decision): Effect.Effect<A, E | CircuitOpen, R> => {
+          if ("skipMs" in decision) return Effect.fail(new CircuitOpen({ target, retryAfterMs: decision.skipMs }))
+          const probe = decision.run === "probe"
+          return Effect.onExit(attempt, (exit) =>
+            Ref.update(ref, (breaker): Breaker => {
+              const now = clock.unsafeCurrentTimeMillis()
+              if (Exit.isInterrupted(exit)) return probe ? { _tag: "Open", until: now } : breaker
+              const ok = Exit.isSuccess(exit) || !Exit.match(exit, {
+                onSuccess: () => false,
+                onFailure: (cause) => cause._tag === "Fail" && isRetryable(cause.error)
+              })
+              if (probe) return ok ? CLOSED : { _tag: "Open", until: now + settings.cooldown }
+              // A result that lands after another request opened the breaker leaves it as it is.
+              return breaker._tag === "Closed" ? afterOutcome(breaker, ok, now) : breaker
+            }))
+        }
+      )
+    }
+
+    const statusOf = (target: string, breaker: Breaker, now: number): BreakerStatus => {
+      switch (breaker._tag) {
+        case "Closed":
+          return { target, state: "closed", retryAfterMs: 0, consecutiveFailures: breaker.failures }
+        case "Open":
+          return breaker.until > now
+            ? { target, state: "open", retryAfterMs: breaker.until - now, consecutiveFailures: settings.failureThreshold }
+            : { target, state: "half-open", retryAfterMs: 0, consecutiveFailures: settings.failureThreshold }
+        case "HalfOpen":
+          return { target, state: "half-open", retryAfterMs: 0, consecutiveFailures: settings.failureThreshold }
+      }
+    }
+
+    const snapshot = (targets: ReadonlyArray<string> = []) =>
+      Effect.forEach([...new Set([...targets, ...breakers.keys()])], (target) =>
+        Effect.map(Ref.get(breakerOf(target)), (breaker) => statusOf(target, breaker, clock.unsafeCurrentTimeMillis())))
+
+    return Circuit.of({ guard, snapshot })
+  })
+
+export const layer: Layer.Layer<Circuit, never, Config> = Layer.effect(
+  Circuit,
+  Effect.flatMap(Config, (config) => make(config.circuit))
+)

@@ -1,0 +1,143 @@
+/**
+ * The `Failover` service: sends a request to a route's targets in order, retrying each with a
+ * `Schedule` that honours `Retry-After`, through each target's circuit breaker.
+ *
+ * - Retry (per target): exponential backoff from `retry.baseDelay`, doubling, capped at
+ *   `retry.maxDelay`, with "equal jitter": retry n waits a uniform draw in [d/2, d] where
+ *   d = min(maxDelay, baseDelay * 2^n). A provider's `Retry-After` / `retry-after-ms` is a floor on
+ *   that wait (never jittered below); one longer than `maxDelay` means fail over now.
+ * - Retryable: unreachable, timeouts, 408, 409, 429, 5xx, 529. Any other 4xx is the request's
+ *   fault: it goes back to the client unchanged, with no retry and no failover.
+ * - A target whose breaker is open is skipped. When every target was skipped the request fails
+ *   with `NoTargetAvailable` and the time until the earliest breaker half-opens.
+ * - For a stream, the first chunk is read inside the attempt: a stream that fails before its
+ *   first byte can still be retried or failed over; after it, nothing is.
+ */
+import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Scope, Sink, Stream } from "effect"
+import { Circuit, layer as CircuitLayer } from "./Circuit.js"
+import type { Retry } from "./Config/Schema.js"
+import { Config } from "./Config.js"
+import { type CircuitOpen, errorTypeOf, isRetryable, NoTargetAvailable, type UpstreamError } from "./Domain/Errors.js"
+import type { Target } from "./Router.js"
+import { layer as UpstreamLayer, Upstream, type UpstreamRequest, type UpstreamResponse } from "./Upstream.js"
+
+/** The name of a target, for breakers, headers and the ledger. */
+export const targetName = (target: Target): string => `${target.provider.name}/${target.model}`
+
+/**
+ * What happened on the way, filled in as it happens so that it is known even when the request
+ * fails or its client goes away.
+ */
+export class Trail {
+  /** Requests actually sent upstream. */
+  attempts = 0
+  /** The target that answered (or was tried last). */
+  target: Target | undefined = undefined
+  /** The answer came from a target after the first one tried. */
+  failover = false
+  /** `target:error_type` for each failed attempt, in order. */
+  readonly failures: Array<string> = []
+  /** `target:circuit_open` for each target skipped by its breaker. */
+  readonly skipped: Array<string> = []
+}
+
+export interface Dispatch {
+  readonly route: string | null
+  readonly targets: ReadonlyArray<Target>
+  /** The request for a target (its body may differ per target: the served model). */
+  readonly requestFor: (target: Target) => Omit<UpstreamRequest, "provider">
+}
+
+export class Failover extends Context.Tag("tollgate/Failover")<Failover, {
+  readonly send: (dispatch: Dispatch, trail: Trail) => Effect.Effect<UpstreamResponse, UpstreamError | NoTargetAvailable>
+}>() {}
+
+const retryAfterOf = (error: UpstreamError | CircuitOpen): number =>
+  "retryAfterMs" in error && error.retryAfterMs !== undefined ? error.retryAfterMs : 0
+
+/** The per-target retry policy, as a `Schedule` fed with each attempt's error. */
+export const retrySchedule = (retry: Retry) =>
+  Schedule.exponential(Duration.millis(retry.baseDelay), 2).pipe(
+    Schedule.modifyDelay((delay) => Duration.min(delay, Duration.millis(retry.maxDelay))),
+    Schedule.jitteredWith({ min: 0.5, max: 1 }),
+    Schedule.intersect(Schedule.identity<UpstreamError | CircuitOpen>()),
+    Schedule.modifyDelay(([, error], delay) => Duration.max(delay, Duration.millis(retryAfterOf(error)))),
+    Schedule.intersect(Schedule.recurs(retry.attempts)),
+    Schedule.whileInput((error: UpstreamError | CircuitOpen) => isRetryable(error) && retryAfterOf(error) <= retry.maxDelay)
+  )
+
+/**
+ * Reads a stream's first chunk now, so an attempt fails (and can be retried) if the stream dies
+ * before its first byte. The rest stays lazy; its resources close when the stream ends.
+ */
+const withFirstChunk = (response: UpstreamResponse): Effect.Effect<UpstreamResponse, UpstreamError> => {
+  if (response.body._tag === "Bytes") return Effect.succeed(response)
+  const upstream = response.body.stream
+  return Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const [first, rest] = yield* Stream.peel(upstream, Sink.head<Uint8Array>()).pipe(
+      Scope.extend(scope),
+      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+    )
+    const stream = Stream.concat(Option.match(first, { onNone: () => Stream.empty, onSome: Stream.succeed }), rest).pipe(
+      Stream.ensuring(Scope.close(scope, Exit.void))
+    )
+    return { ...response, body: { _tag: "Stream", stream } } as const
+  })
+}
+
+export const make = Effect.gen(function*() {
+  const config = yield* Config
+  const upstream = yield* Upstream
+  const circuit = yield* Circuit
+  const schedule = retrySchedule(config.retry)
+
+  const send = (dispatch: Dispatch, trail: Trail) =>
+    Effect.gen(function*() {
+      let last: UpstreamError | undefined
+      let earliestProbeMs = Number.POSITIVE_INFINITY
+      for (const target of dispatch.targets) {
+        const name = targetName(target)
+        const request = { ...dispatch.requestFor(target), provider: target.provider }
+        const attempt = circuit.guard(
+          name,
+          Effect.suspend(() => {
+            trail.attempts++
+            trail.target = target
+            trail.failover = target !== dispatch.targets[0]
+            return Effect.flatMap(upstream.send(request), withFirstChunk)
+          })
+        ).pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              if (error._tag === "CircuitOpen") return
+              last = error
+              trail.failures.push(`${name}:${errorTypeOf(error)}`)
+            })
+          )
+        )
+        const result = yield* Effect.either(Effect.retry(attempt, schedule))
+        if (result._tag === "Right") return result.right
+        const error = result.left
+        if (error._tag === "CircuitOpen") {
+          // Skipped outright, or its breaker opened during our own retries: next target.
+          trail.skipped.push(`${name}:circuit_open`)
+          earliestProbeMs = Math.min(earliestProbeMs, error.retryAfterMs)
+        } else if (!isRetryable(error)) {
+          break
+        }
+      }
+      // The client gets the last provider answer (a 429 stays a 429 with its Retry-After)...
+      if (last !== undefined) return yield* Effect.fail(last)
+      // ...unless nothing was sent at all.
+      return yield* new NoTargetAvailable({ route: dispatch.route, retryAfterMs: earliestProbeMs })
+    })
+
+  return Failover.of({ send })
+})
+
+export const layerWithoutDependencies: Layer.Layer<Failover, never, Config | Upstream | Circuit> = Layer.effect(Failover, make)
+
+export const layer: Layer.Layer<Failover, never, Config> = layerWithoutDependencies.pipe(
+  Layer.provide(Layer.merge(UpstreamLayer, CircuitLayer))
+)
