@@ -13,7 +13,7 @@
  * - For a stream, the first chunk is read inside the attempt: a stream that fails before its
  *   first byte can still be retried or failed over; after it, nothing is.
  */
-import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Scope, Sink, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import type { Retry } from "./Config/Schema.js"
 import { Config } from "./Config.js"
@@ -74,14 +74,20 @@ const withFirstChunk = (response: UpstreamResponse): Effect.Effect<UpstreamRespo
   if (response.body._tag === "Bytes") return Effect.succeed(response)
   const upstream = response.body.stream
   return Effect.gen(function*() {
+    // Not Stream.peel: it turns a later failure of the rest into a defect, which would hide a
+    // mid-stream error from the proxy's error event.
     const scope = yield* Scope.make()
-    const [first, rest] = yield* Stream.peel(upstream, Sink.head<Uint8Array>()).pipe(
-      Scope.extend(scope),
-      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+    const release = Scope.close(scope, Exit.void)
+    const pull = yield* Scope.extend(Stream.toPull(upstream), scope)
+    const first = yield* pull.pipe(
+      Effect.map(Option.some),
+      Effect.catchAll(Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: Effect.fail })),
+      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : release))
     )
-    const stream = Stream.concat(Option.match(first, { onNone: () => Stream.empty, onSome: Stream.succeed }), rest).pipe(
-      Stream.ensuring(Scope.close(scope, Exit.void))
-    )
+    const stream = Option.match(first, {
+      onNone: () => Stream.empty,
+      onSome: (chunk) => Stream.concat(Stream.fromChunk(chunk), Stream.repeatEffectChunkOption(pull))
+    }).pipe(Stream.ensuring(release))
     return { ...response, body: { _tag: "Stream", stream } } as const
   })
 }

@@ -198,6 +198,26 @@ export const memorySampler = (pid, intervalMs = 100) => {
 }
 
 // ---------------------------------------------------------------------------------------------
+// CPU time
+
+let clockTicks
+/** User + system CPU time of `pid` so far, in ms (from /proc/PID/stat), or undefined. */
+export const readCpuMs = (pid) => {
+  try {
+    if (clockTicks === undefined) {
+      const probe = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" })
+      clockTicks = Number(probe.stdout) > 0 ? Number(probe.stdout) : 100
+    }
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Statistics
 
 /** Percentile (0..100) of an unsorted array of numbers, nearest-rank on a sorted copy. */

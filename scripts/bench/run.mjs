@@ -17,6 +17,7 @@ import {
   memorySampler,
   pinningSupport,
   pinSelf,
+  readCpuMs,
   renderTable,
   stamp,
   startProcess,
@@ -89,9 +90,9 @@ if (!(DURATION_S > 0)) {
   process.exit(2)
 }
 
-const WARMUP = QUICK
-  ? { amount50: 2_000, amount1: 300, streamMs: 600 }
-  : { amount50: 6_000, amount1: 1_000, streamMs: 1_500 }
+// Warm-up per target: a short probe to learn its rate, then about `seconds` of load at that rate
+// (so a slow target does not make the warm-up long), then a few paced streams.
+const WARMUP = QUICK ? { seconds: 1, streamMs: 600 } : { seconds: 3, streamMs: 1_500 }
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -269,13 +270,35 @@ const noteProblems = (target, scenario, r) => {
 
 const capMs = (seconds) => Math.round(seconds * 2_000 + 5_000)
 
-/** Warm-up, then the four measured scenarios, against `base` (…/v1). */
-const measure = async (target, base, account) => {
+/**
+ * Runs `run` and adds the CPU time the server process (`pid`: the proxy, or the upstream for direct)
+ * spent meanwhile: `serverCpu.msPerRequest` (per completed request or stream) and `.percent` of one core.
+ */
+const withCpu = async (pid, run) => {
+  const before = readCpuMs(pid)
+  const t = performance.now()
+  const result = await run()
+  const after = readCpuMs(pid)
+  const wallMs = performance.now() - t
+  if (before !== undefined && after !== undefined) {
+    const n = result.completed2xx + (result.non2xx ?? result.completedOther ?? 0)
+    result.serverCpu = {
+      ms: Math.round(after - before),
+      msPerRequest: n > 0 ? (after - before) / n : undefined,
+      percent: (100 * (after - before)) / wallMs
+    }
+  }
+  return result
+}
+
+/** Warm-up, then the four measured scenarios, against `base` (…/v1); `pid` is the server process. */
+const measure = async (target, base, account, pid) => {
   const url = `${base}/chat/completions`
   const cannon = (connections, amount, seconds) =>
-    runCannon({ url, connections, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(seconds), verify: verifyCompletion })
+    withCpu(pid, () =>
+      runCannon({ url, connections, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(seconds), verify: verifyCompletion }))
   const streams = (connections, durationMs) =>
-    runStreams({
+    withCpu(pid, () => runStreams({
       url,
       connections,
       durationMs,
@@ -283,24 +306,26 @@ const measure = async (target, base, account) => {
       body: STREAM_BODY,
       headers: STREAM_HEADERS,
       expect: { chunks: CHUNKS, usage: true }
-    })
+    }))
+
+  // Amount mode: size each run from a measured rate so that it lasts about `seconds`.
+  const amountFor = (rps, connections, seconds) => Math.max(connections * 10, Math.round(rps * seconds))
 
   log(`${LABEL[target]}: warm-up`)
-  const warm50 = addCannon(account, await cannon(50, WARMUP.amount50, 5))
-  const warm1 = addCannon(account, await cannon(1, WARMUP.amount1, 5))
+  const probe50 = addCannon(account, await cannon(50, 500, 10))
+  const warm50 = addCannon(account, await cannon(50, amountFor(probe50.rps, 50, WARMUP.seconds), WARMUP.seconds))
+  const probe1 = addCannon(account, await cannon(1, 100, 10))
+  const warm1 = addCannon(account, await cannon(1, amountFor(probe1.rps, 1, WARMUP.seconds / 2), WARMUP.seconds / 2))
   const warmStreams = addStreams(account, await streams(10, WARMUP.streamMs))
-  noteProblems(target, "warm-up (50 conn)", warm50)
-  noteProblems(target, "warm-up (1 conn)", warm1)
-  noteProblems(target, "warm-up (streams)", warmStreams)
-
-  // Amount mode: size each run from the warm-up rate so that it lasts about DURATION_S.
-  const amountFor = (rps, connections) => Math.max(connections * 20, Math.round(rps * DURATION_S))
+  for (const [name, r] of [["probe50", probe50], ["warm50", warm50], ["probe1", probe1], ["warm1", warm1], ["streams", warmStreams]]) {
+    noteProblems(target, `warm-up (${name})`, r)
+  }
 
   log(`${LABEL[target]}: non-streaming, 50 connections`)
-  const ns50 = addCannon(account, await cannon(50, amountFor(warm50.rps, 50), DURATION_S))
+  const ns50 = addCannon(account, await cannon(50, amountFor(warm50.rps, 50, DURATION_S), DURATION_S))
   noteProblems(target, "non-streaming 50 conn", ns50)
   log(`${LABEL[target]}: non-streaming, 1 connection`)
-  const ns1 = addCannon(account, await cannon(1, amountFor(warm1.rps, 1), DURATION_S))
+  const ns1 = addCannon(account, await cannon(1, amountFor(warm1.rps, 1, DURATION_S), DURATION_S))
   noteProblems(target, "non-streaming 1 conn", ns1)
   log(`${LABEL[target]}: paced stream (${CHUNKS} chunks x ${CHUNK_DELAY_MS} ms), 1 connection`)
   const st1 = addStreams(account, await streams(1, DURATION_S * 1000))
@@ -376,7 +401,7 @@ const main = async () => {
   for (const target of TARGETS) {
     if (!selected.has(target)) continue
     if (target === "direct") {
-      results.targets.direct = { ...(await measure("direct", upstreamBase, undefined)) }
+      results.targets.direct = { ...(await measure("direct", upstreamBase, undefined, upstream.pid)) }
       continue
     }
     const isTollgate = target === "tollgate" || target === "cache"
@@ -393,11 +418,11 @@ const main = async () => {
         const probe = await probeCache(base, account)
         log(`cache probe: repeated request -> x-tollgate-cache "${probe.json[1] || "(absent)"}", repeated stream -> "${probe.stream[1] || "(absent)"}"`)
         entry = probe.jsonHit
-          ? { probe, ...(await measure("cache", base, account)) }
+          ? { probe, ...(await measure("cache", base, account, handle.pid)) }
           : { probe, unavailable: "n/a (cache not implemented)" }
         if (probe.jsonHit && !probe.streamHit) entry.streamUnavailable = "n/a (streams not served from cache)"
       } else {
-        entry = await measure(target, base, account)
+        entry = await measure(target, base, account, handle.pid)
       }
     } finally {
       const peak = memory.peak()
@@ -416,7 +441,7 @@ const main = async () => {
       const ledger = await readLedger(handle.db)
       results.ledger[target] = { client: account, ledger }
       log(`${LABEL[target]} ledger: ${ledger.rows} rows for ${account.completed2xx + account.non2xx} completed requests (stopped in ${entry.stop.ms} ms)`)
-      if (handle.profile) profiles.push(handle.profile)
+      if (handle.profile) profiles.push({ file: handle.profile, measured: !entry.unavailable })
     }
   }
 
@@ -446,7 +471,11 @@ const main = async () => {
   writeFileSync(file, JSON.stringify(results, null, 2))
   console.log(`\nresults: ${path.relative(ROOT, file)} (run took ${results.meta.elapsedS} s)`)
 
-  for (const profile of profiles) {
+  for (const { file: profile, measured } of profiles) {
+    if (!measured) {
+      console.log(`\nCPU profile (probe only, not summarised): ${path.relative(ROOT, profile)}`)
+      continue
+    }
     if (!existsSync(profile)) {
       const near = existsSync(PROF_DIR) ? readdirSync(PROF_DIR).join(", ") : "none"
       console.log(`\nno CPU profile at ${profile} (in ${PROF_DIR}: ${near})`)
@@ -493,6 +522,9 @@ function report() {
     ["stream total p50 ms @10", (e) => e.st10.totalMs.p50, "ms", true],
     ["stream total p99 ms @10", (e) => e.st10.totalMs.p99, "ms", true],
     ["streams/s @10", (e) => e.st10.streamsPerSecond, "rate", true],
+    ["server CPU ms/req @50", (e) => e.ns50.serverCpu.msPerRequest, "ms"],
+    ["server CPU ms/req @1", (e) => e.ns1.serverCpu.msPerRequest, "ms"],
+    ["server CPU ms/stream @10", (e) => e.st10.serverCpu.msPerRequest, "ms", true],
     ["peak RSS MB (proxy)", (e) => e.peakRssMb, "mb"]
   ]
   const value = (target, metric) => (metric[3] ? streamGet(target, metric[1]) : get(target, metric[1]))

@@ -7,6 +7,11 @@
  *   "slow-stream"     sends two chunks, then waits until the client goes away
  *   "hang"            never answers
  *   "rate-limited"    429 with Retry-After and an OpenAI error body
+ *   "reset"           destroys the connection without answering
+ *   "stall"           streams its first chunk, then goes silent (connection kept open)
+ *
+ * A server made with `faulty: false` ignores those names and answers every model normally
+ * (a healthy second provider for failover tests).
  */
 import { Deferred, Effect } from "effect"
 import * as http from "node:http"
@@ -44,7 +49,10 @@ const answerFor = (body: { messages?: Array<{ content?: unknown }> }) => {
   return `Echo from upstream: ${typeof last === "string" ? last : "(parts)"}`
 }
 
-export const make = Effect.gen(function*() {
+export const make = makeWith({ faulty: true })
+
+export function makeWith(options: { readonly faulty: boolean }) {
+  return Effect.gen(function*() {
   const received: Array<Received> = []
   const sentEvents: Array<Array<string>> = []
   const streamClosed = yield* Deferred.make<void>()
@@ -64,8 +72,13 @@ export const make = Effect.gen(function*() {
       }
       const base = { id: "chatcmpl-up1", object: "chat.completion.chunk", created: 1_700_000_000, model: `${body.model}-2025-01-01` }
 
-      if (body.model === "hang") return
-      if (body.model === "rate-limited") {
+      const model = options.faulty ? body.model : "normal"
+      if (model === "hang") return
+      if (model === "reset") {
+        req.socket.destroy()
+        return
+      }
+      if (model === "rate-limited") {
         res.writeHead(429, { "content-type": "application/json", "retry-after": "7", "x-request-id": "up-429" })
         res.end(JSON.stringify({ error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" } }))
         return
@@ -91,7 +104,11 @@ export const make = Effect.gen(function*() {
       }
       send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] }))
       const words = answerFor(body).split(" ")
-      if (body.model === "slow-stream") {
+      if (model === "stall") {
+        send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: words[0] }, finish_reason: null }] }))
+        return
+      }
+      if (model === "slow-stream") {
         send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: words[0] }, finish_reason: null }] }))
         res.on("close", () => Deferred.unsafeDone(streamClosed, Effect.void))
         Deferred.unsafeDone(streamStarted, Effect.void)
@@ -101,7 +118,7 @@ export const make = Effect.gen(function*() {
         send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: `${word} ` }, finish_reason: null }] }))
       }
       send(JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }))
-      if (body.stream_options?.include_usage === true && body.model !== "no-usage") {
+      if (body.stream_options?.include_usage === true && model !== "no-usage") {
         send(JSON.stringify({ ...base, choices: [], usage: USAGE }))
       }
       send("[DONE]")
@@ -122,4 +139,5 @@ export const make = Effect.gen(function*() {
   const { port } = server.address() as AddressInfo
   const upstream: MockUpstream = { url: `http://127.0.0.1:${port}/v1`, received, sentEvents, streamClosed, streamStarted }
   return upstream
-})
+  })
+}

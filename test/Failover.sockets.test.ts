@@ -1,0 +1,135 @@
+/**
+ * Failover with real sockets on 127.0.0.1: a provider that resets, one that never sends its
+ * first byte, and a stream that stalls after its first chunk.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import OpenAI from "openai"
+import * as MockUpstream from "./support/MockUpstream.js"
+import * as Tollgate from "./support/Tollgate.js"
+
+class Backup extends Effect.Tag("test/Backup")<Backup, MockUpstream.MockUpstream>() {}
+
+const Env = Layer.unwrapScoped(
+  Effect.gen(function*() {
+    const flaky = yield* MockUpstream.makeWith({ faulty: true })
+    const backup = yield* MockUpstream.makeWith({ faulty: false })
+    return Layer.merge(
+      Tollgate.layer({
+        retry: { attempts: 0 },
+        providers: {
+          flaky: { kind: "openai", baseUrl: flaky.url, timeouts: { firstByte: "300ms", idle: "300ms" } },
+          backup: { kind: "openai", baseUrl: backup.url }
+        },
+        routes: [{ name: "chat", targets: [{ provider: "flaky" }, { provider: "backup" }] }]
+      }),
+      Layer.succeed(Backup, backup)
+    )
+  })
+)
+
+const client = (baseURL: string) => new OpenAI({ baseURL, apiKey: "k", maxRetries: 0 })
+
+describe("failover over real sockets", () => {
+  layer(Env, { excludeTestServices: true })((it) => {
+    it.effect("a provider that resets the connection: the backup answers", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const backup = yield* Backup
+        const { data, response } = yield* Effect.promise(() =>
+          client(baseUrl).chat.completions.create({ model: "reset", messages: [{ role: "user", content: "hello" }] }).withResponse()
+        )
+        assert.strictEqual(data.choices[0]?.message.content, "Echo from upstream: hello")
+        assert.strictEqual(response.headers.get("x-tollgate-failover"), "backup/reset")
+        assert.strictEqual(response.headers.get("x-tollgate-attempts"), "2")
+        assert.strictEqual(backup.received.length, 1)
+        const rows = yield* Tollgate.awaitRows(1)
+        assert.deepInclude(rows[0]!, { provider: "backup", failover: 1, attempts: 2, status: 200 })
+        assert.match(rows[0]!.attempt_errors as string, /^flaky\/reset:upstream_unreachable$/)
+      }))
+
+    it.effect("a provider that never sends its first byte times out, then the backup answers", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const stream = yield* Effect.promise(() =>
+          client(baseUrl).chat.completions.create({ model: "hang", stream: true, messages: [{ role: "user", content: "wait" }] })
+        )
+        let text = ""
+        yield* Effect.promise(async () => {
+          for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
+        })
+        assert.include(text, "Echo from upstream: wait")
+        const rows = yield* Tollgate.awaitRows(2)
+        assert.deepInclude(rows[1]!, {
+          provider: "backup",
+          failover: 1,
+          attempt_errors: "flaky/hang:upstream_timeout_firstByte",
+          stream: 1,
+          error_type: null
+        })
+      }))
+
+    it.effect("a stream that stalls after its first chunk ends with an error event: no failover, the row says so", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const backup = yield* Backup
+        const before = backup.received.length
+        const stream = yield* Effect.promise(() =>
+          client(baseUrl).chat.completions.create({ model: "stall", stream: true, messages: [{ role: "user", content: "go" }] })
+        )
+        const chunks: Array<OpenAI.ChatCompletionChunk> = []
+        const failure = yield* Effect.promise(async () => {
+          try {
+            for await (const chunk of stream) chunks.push(chunk)
+            return undefined
+          } catch (error) {
+            return error
+          }
+        })
+        assert.isAbove(chunks.length, 0, "the first chunk reached the client")
+        assert.instanceOf(failure, OpenAI.APIError)
+        assert.include(String((failure as Error).message), "stream failed")
+        assert.strictEqual(backup.received.length, before, "no failover once bytes went out")
+        const rows = yield* Tollgate.awaitRows(3)
+        assert.deepInclude(rows[2]!, { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_timeout_idle" })
+      }))
+  })
+})
+
+const LonelyEnv = Layer.unwrapScoped(
+  Effect.map(MockUpstream.makeWith({ faulty: true }), (flaky) =>
+    Tollgate.layer({
+      retry: { attempts: 0 },
+      circuit: { failureThreshold: 1, cooldown: "1h" },
+      providers: { flaky: { kind: "openai", baseUrl: flaky.url } },
+      routes: [{ name: "only", targets: [{ provider: "flaky", model: "reset" }] }]
+    }))
+)
+
+describe("readiness follows the breakers", () => {
+  layer(LonelyEnv, { excludeTestServices: true })((it) => {
+    it.effect("/readyz lists breaker states and answers 503 once every route target is open", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const root = baseUrl.replace(/\/v1$/, "")
+        const before = yield* Effect.promise(() => fetch(`${root}/readyz`).then(async (r) => ({ status: r.status, body: (await r.json()) as any })))
+        assert.strictEqual(before.status, 200)
+        assert.deepInclude(before.body.targets[0], { target: "flaky/reset", state: "closed" })
+
+        const failed = yield* Effect.promise(() =>
+          fetch(`${baseUrl}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "anything", messages: [{ role: "user", content: "x" }] }) })
+        )
+        assert.strictEqual(failed.status, 502)
+        const skipped = yield* Effect.promise(() =>
+          fetch(`${baseUrl}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "anything", messages: [{ role: "user", content: "x" }] }) })
+        )
+        assert.strictEqual(skipped.status, 503)
+        assert.isAbove(Number(skipped.headers.get("retry-after")), 3500)
+
+        const after = yield* Effect.promise(() => fetch(`${root}/readyz`).then(async (r) => ({ status: r.status, body: (await r.json()) as any })))
+        assert.strictEqual(after.status, 503)
+        assert.strictEqual(after.body.status, "unavailable")
+        assert.deepInclude(after.body.targets[0], { target: "flaky/reset", state: "open" })
+      }))
+  })
+})
