@@ -90,9 +90,12 @@ if (!(DURATION_S > 0)) {
   process.exit(2)
 }
 
-// Warm-up per target: a short probe to learn its rate, then about `seconds` of load at that rate
-// (so a slow target does not make the warm-up long), then a few paced streams.
-const WARMUP = QUICK ? { seconds: 1, streamMs: 600 } : { seconds: 3, streamMs: 1_500 }
+// Warm-up per target: a short probe to learn its rate, then rounds of `roundSeconds` at 50
+// connections until two rounds in a row agree within 10% (JIT settled) or `maxSeconds` have
+// passed, then a short run at 1 connection and a few paced streams.
+const WARMUP = QUICK
+  ? { roundSeconds: 0.75, maxSeconds: 5, streamMs: 600 }
+  : { roundSeconds: 1.5, maxSeconds: 15, streamMs: 1_500 }
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -311,13 +314,23 @@ const measure = async (target, base, account, pid) => {
   // Amount mode: size each run from a measured rate so that it lasts about `seconds`.
   const amountFor = (rps, connections, seconds) => Math.max(connections * 10, Math.round(rps * seconds))
 
-  log(`${LABEL[target]}: warm-up`)
+  const warmStart = performance.now()
   const probe50 = addCannon(account, await cannon(50, 500, 10))
-  const warm50 = addCannon(account, await cannon(50, amountFor(probe50.rps, 50, WARMUP.seconds), WARMUP.seconds))
+  noteProblems(target, "warm-up (probe, 50 conn)", probe50)
+  const rounds = []
+  let warm50 = probe50
+  while (performance.now() - warmStart < WARMUP.maxSeconds * 1000) {
+    const previous = warm50.rps
+    warm50 = addCannon(account, await cannon(50, amountFor(previous, 50, WARMUP.roundSeconds), WARMUP.roundSeconds))
+    noteProblems(target, "warm-up (50 conn)", warm50)
+    rounds.push(Math.round(warm50.rps))
+    if (rounds.length >= 2 && Math.abs(warm50.rps - previous) <= 0.1 * previous) break
+  }
+  log(`${LABEL[target]}: warm-up at 50 connections, req/s per round: ${rounds.join(", ")}`)
   const probe1 = addCannon(account, await cannon(1, 100, 10))
-  const warm1 = addCannon(account, await cannon(1, amountFor(probe1.rps, 1, WARMUP.seconds / 2), WARMUP.seconds / 2))
+  const warm1 = addCannon(account, await cannon(1, amountFor(probe1.rps, 1, WARMUP.roundSeconds), WARMUP.roundSeconds))
   const warmStreams = addStreams(account, await streams(10, WARMUP.streamMs))
-  for (const [name, r] of [["probe50", probe50], ["warm50", warm50], ["probe1", probe1], ["warm1", warm1], ["streams", warmStreams]]) {
+  for (const [name, r] of [["probe, 1 conn", probe1], ["1 conn", warm1], ["streams", warmStreams]]) {
     noteProblems(target, `warm-up (${name})`, r)
   }
 
@@ -333,7 +346,7 @@ const measure = async (target, base, account, pid) => {
   log(`${LABEL[target]}: paced stream, 10 connections`)
   const st10 = addStreams(account, await streams(10, DURATION_S * 1000))
   noteProblems(target, "stream 10 conn", st10)
-  return { ns50, ns1, st1, st10, warmup: { ns50: warm50.rps, ns1: warm1.rps } }
+  return { ns50, ns1, st1, st10, warmup: { rounds50: rounds, ns1: warm1.rps, seconds: (performance.now() - warmStart) / 1000 } }
 }
 
 /** Is a repeated deterministic request answered from tollgate's cache? */
