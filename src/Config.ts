@@ -41,6 +41,9 @@ export interface TollgateConfig {
   readonly pricing: Readonly<Record<string, Price>>
   readonly retry: FileConfig["retry"]
   readonly circuit: FileConfig["circuit"]
+  readonly cache: FileConfig["cache"]
+  /** TOLLGATE_CACHE_KEY, decoded, when `cache.encrypt` is on. */
+  readonly cacheKey: Option.Option<Redacted.Redacted<Uint8Array>>
   /** Where the file came from, if there was one. */
   readonly source: string | undefined
   /** Things the operator should know at start (a missing key, the simulated provider...). */
@@ -149,6 +152,14 @@ const providersFromEnv = Effect.gen(function*() {
   return providers
 })
 
+/** A 256-bit key written as 64 hex characters or as base64. */
+const decodeCacheKey = (text: string): Uint8Array | undefined => {
+  const trimmed = text.trim()
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, "hex")
+  const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed) ? Buffer.from(trimmed, "base64") : undefined
+  return bytes !== undefined && bytes.length === 32 ? bytes : undefined
+}
+
 const builtInMock: MockProvider = { kind: "mock", latencyMs: 0, chunkDelayMs: 0, chunks: 8, failEvery: 1 }
 
 /**
@@ -198,6 +209,20 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       providers.push({ name, config, apiKey })
     }
 
+    let cacheKey = Option.none<Redacted.Redacted<Uint8Array>>()
+    if (file.cache.persist && file.cache.encrypt) {
+      const raw = yield* optionalEnv("TOLLGATE_CACHE_KEY")
+      const bytes = Option.map(raw, decodeCacheKey)
+      if (Option.isNone(bytes) || bytes.value === undefined) {
+        return yield* new ConfigError({
+          message: Option.isNone(raw)
+            ? "cache.encrypt is on but TOLLGATE_CACHE_KEY is not set (32 bytes, as 64 hex characters or base64)"
+            : "TOLLGATE_CACHE_KEY: expected 32 bytes, as 64 hex characters or base64"
+        })
+      }
+      cacheKey = Option.some(Redacted.make(bytes.value))
+    }
+
     const known = new Set(providers.map((p) => p.name))
     const problems: Array<string> = []
     routes.forEach((route, i) =>
@@ -219,6 +244,8 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       pricing: file.pricing,
       retry: file.retry,
       circuit: file.circuit,
+      cache: file.cache,
+      cacheKey,
       source,
       notices
     }

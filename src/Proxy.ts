@@ -1,10 +1,11 @@
 /**
- * The request program for `POST /v1/chat/completions`: parse what decisions need, route, send
- * upstream, pass the answer back (bytes, or an SSE stream watched by a tap), and offer one ledger
- * event per request, whatever happened. Errors stay typed; the HTTP edge maps them.
+ * The request program for `POST /v1/chat/completions`: parse what decisions need, route, answer
+ * from the cache or share an identical request's upstream call when allowed, otherwise send
+ * upstream (retries, breakers, failover), pass the answer back (bytes, or an SSE stream watched by
+ * a tap), and offer one ledger event per request, whatever happened.
  */
 import { type Headers, HttpServerResponse } from "@effect/platform"
-import { Context, Effect, Either, Exit, Layer, Stream } from "effect"
+import { Context, Effect, Either, Exit, Layer, Option, Stream } from "effect"
 import * as ChatRequest from "./Domain/ChatRequest.js"
 import { errorTypeOf, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
@@ -16,7 +17,10 @@ import * as Sse from "./Sse.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import * as Tokens from "./Tokens.js"
+import * as Cache from "./Cache.js"
+import { Coalesce, layer as CoalesceLayer } from "./Coalesce.js"
 import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
+import { policyOf, toCached } from "./Proxy/Caching.js"
 import { toResponse } from "./Http/Errors.js"
 import type { UpstreamResponse } from "./Upstream.js"
 
@@ -32,6 +36,16 @@ export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
 }>() {}
 
 const ENDPOINT = "/v1/chat/completions"
+
+/** What the end of a request adds to its ledger row. */
+interface EventFields {
+  readonly status: number
+  readonly errorType: string | null
+  readonly usage: Usage | undefined
+  readonly servedModel: string | null
+  readonly ttfbMs: number | null
+  readonly aborted: boolean
+}
 const encoder = new TextEncoder()
 
 /** Headers every answer carries, success or not: what served it and how many tries it took. */
@@ -59,6 +73,8 @@ export const make = Effect.gen(function*() {
   const failover = yield* Failover
   const pricing = yield* Pricing
   const telemetry = yield* Telemetry
+  const cache = yield* Cache.Cache
+  const coalesce = yield* Coalesce
   const clock = yield* Effect.clock
 
   const chatCompletions = (call: Call) =>
@@ -74,25 +90,24 @@ export const make = Effect.gen(function*() {
       let requestedModel: string | null = null
       let stream = false
       const trail = new Trail()
+      /** hit | miss | coalesced | refresh | bypass | off */
+      let cacheStatus = "off"
+      /** A cache hit was bought from this provider, earlier. */
+      let hitProvider: string | null = null
 
-      const event = (fields: {
-        status: number
-        errorType: string | null
-        usage: Usage | undefined
-        servedModel: string | null
-        ttfbMs: number | null
-        aborted: boolean
-      }): LedgerEvent => {
+      const event = (fields: EventFields): LedgerEvent => {
         const cost = fields.usage !== undefined && fields.servedModel !== null
           ? pricing.costOf(fields.servedModel, fields.usage)
           : null
+        // A hit or a shared answer cost nothing more: what it would have cost was saved.
+        const free = cacheStatus === "hit" || cacheStatus === "coalesced"
         return {
           ts,
           requestId: call.requestId,
           endpoint: ENDPOINT,
           route,
           rule,
-          provider: trail.target?.provider.name ?? null,
+          provider: hitProvider ?? trail.target?.provider.name ?? null,
           requestedModel,
           servedModel: fields.servedModel,
           stream,
@@ -102,14 +117,15 @@ export const make = Effect.gen(function*() {
           failover: trail.failover,
           attemptErrors: trail.failures.length === 0 ? null : trail.failures.join(","),
           skipped: trail.skipped.length === 0 ? null : trail.skipped.join(","),
-          cacheStatus: null,
+          cacheStatus,
           inputTokens: fields.usage?.inputTokens ?? null,
           outputTokens: fields.usage?.outputTokens ?? null,
           cachedInputTokens: fields.usage?.cachedInputTokens ?? null,
           cacheWriteTokens: fields.usage?.cacheWriteTokens ?? null,
           reasoningTokens: fields.usage?.reasoningTokens ?? null,
-          costUsd: cost,
+          costUsd: free && cost !== null ? 0 : cost,
           priced: cost !== null,
+          savedUsd: free ? cost : null,
           usageSource: fields.usage?.source ?? null,
           latencyMs: elapsedMs(),
           ttfbMs: fields.ttfbMs,
@@ -142,18 +158,56 @@ export const make = Effect.gen(function*() {
             }))
             : call.raw
 
-        const response = yield* failover.send({
+        const dispatch = {
           route,
           targets: decision.targets,
-          requestFor: (target) => ({
-            path: "/chat/completions",
-            body: bodyFor(target.model),
-            stream,
-            clientHeaders: call.headers
+          requestFor: (target: Target) => ({ path: "/chat/completions", body: bodyFor(target.model), stream, clientHeaders: call.headers })
+        }
+        const send = failover.send(dispatch, trail)
+
+        const policy = policyOf(cache.settings, call.headers, parsed.json)
+        cacheStatus = policy.status
+        let response: UpstreamResponse
+        if (policy.status === "lookup" || policy.status === "refresh") {
+          const project = call.headers["x-tollgate-project"] ?? ""
+          const key = Cache.cacheKey({
+            endpoint: ENDPOINT,
+            body: parsed.json,
+            tenant: `${project}|${clientKey === undefined ? "" : telemetry.hashClient(clientKey)}`,
+            target: targetName(decision.targets[0])
           })
-        }, trail)
+          if (policy.lookup) {
+            const hit = yield* cache.get(key)
+            if (Option.isSome(hit)) {
+              cacheStatus = "hit"
+              hitProvider = hit.value.provider
+              return yield* serveHit(hit.value, call.requestId, route, body.stream_options?.include_usage === true, stream, event)
+            }
+          }
+          cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
+          const joined = yield* coalesce.join(
+            // Requests that may not share still go through a flight of their own (for storage).
+            policy.share ? `${key}:${stream}` : `${key}:${call.requestId}`,
+            Effect.map(send, (r) => ({ ...r, target: trail.target })),
+            (landed) => {
+              const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
+              return answer === undefined ? Effect.void : cache.set(key, answer)
+            }
+          )
+          if (!joined.leader) {
+            cacheStatus = "coalesced"
+            trail.target = joined.target
+          }
+          response = joined.response
+        } else {
+          response = yield* send
+        }
         const served = trail.target!
-        const headers = { ...response.headers, ...tollgateHeaders(call.requestId, route, trail) }
+        const headers: Record<string, string> = {
+          ...response.headers,
+          ...tollgateHeaders(call.requestId, route, trail),
+          "x-tollgate-cache": cacheStatus
+        }
 
         if (response.body._tag === "Stream") {
           return yield* streamResponse(response, response.body.stream, headers, injectUsage, parsed, served, event)
@@ -172,7 +226,7 @@ export const make = Effect.gen(function*() {
         Effect.catchAll((error) =>
           telemetry.record(
             event({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false })
-          ).pipe(Effect.as(toResponse(error, tollgateHeaders(call.requestId, route, trail))))
+          ).pipe(Effect.as(toResponse(error, { ...tollgateHeaders(call.requestId, route, trail), "x-tollgate-cache": cacheStatus })))
         ),
         Effect.onInterrupt(() =>
           telemetry.record(
@@ -193,14 +247,7 @@ export const make = Effect.gen(function*() {
     injectedUsage: boolean,
     parsed: ChatRequest.ChatRequest,
     served: Target,
-    event: (fields: {
-      status: number
-      errorType: string | null
-      usage: Usage | undefined
-      servedModel: string | null
-      ttfbMs: number | null
-      aborted: boolean
-    }) => LedgerEvent
+    event: (fields: EventFields) => LedgerEvent
   ) =>
     Effect.sync(() => {
       const tap = new Sse.SseTap(injectedUsage)
@@ -249,6 +296,37 @@ export const make = Effect.gen(function*() {
       return HttpServerResponse.stream(body, {
         status: response.status,
         headers: { ...headers, "cache-control": "no-cache" }
+      })
+    })
+
+  /** A stored answer, in the shape this client asked for. Costs nothing; saves what it cost. */
+  const serveHit = (
+    answer: Cache.CachedAnswer,
+    requestId: string,
+    route: string | null,
+    includeUsage: boolean,
+    asStream: boolean,
+    event: (fields: EventFields) => LedgerEvent
+  ) =>
+    Effect.gen(function*() {
+      const row = event({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false })
+      yield* telemetry.record(row)
+      const headers: Record<string, string> = {
+        "x-tollgate-request-id": requestId,
+        ...(route === null ? {} : { "x-tollgate-route": route }),
+        "x-tollgate-provider": answer.provider,
+        "x-tollgate-model": answer.model,
+        "x-tollgate-attempts": "0",
+        "x-tollgate-cache": "hit",
+        "x-tollgate-cost": "0"
+      }
+      if (!asStream) {
+        return HttpServerResponse.text(Cache.jsonBody(answer), { headers, contentType: "application/json" })
+      }
+      const events = Cache.sseEvents(answer, includeUsage).map((e) => encoder.encode(e))
+      return HttpServerResponse.stream(Stream.fromIterable(events), {
+        headers: { ...headers, "cache-control": "no-cache" },
+        contentType: "text/event-stream; charset=utf-8"
       })
     })
 
@@ -301,11 +379,15 @@ const completionTextOf = (bytes: Uint8Array): string => {
   }
 }
 
-export const layerWithoutDependencies: Layer.Layer<Proxy, never, Router | Failover | Pricing | Telemetry> = Layer.effect(
+export const layerWithoutDependencies: Layer.Layer<
+  Proxy,
+  never,
+  Router | Failover | Pricing | Telemetry | Cache.Cache | Coalesce
+> = Layer.effect(
   Proxy,
   make
 )
 
 export const layer: Layer.Layer<Proxy, StoreError, Config> = layerWithoutDependencies.pipe(
-  Layer.provide(Layer.mergeAll(RouterLayer, FailoverLayer, PricingLayer, TelemetryLayer))
+  Layer.provide(Layer.mergeAll(RouterLayer, FailoverLayer, PricingLayer, TelemetryLayer, Cache.layer, CoalesceLayer))
 )

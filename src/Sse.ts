@@ -36,7 +36,8 @@ export class SseTap {
 
   private readonly decoder = new TextDecoder()
   private buffer = ""
-  private readonly payloads: Array<string> = []
+  /** Every event's `data:` payload so far ([DONE] excluded; a removed usage chunk excluded). */
+  readonly payloads: Array<string> = []
 
   constructor(
     /** Remove the usage-only chunk (`choices: []` with `usage`) from the forwarded bytes. */

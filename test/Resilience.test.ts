@@ -5,7 +5,10 @@
 import { HttpServerResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Duration, Effect, Fiber, Layer, Option, Ref, Schedule, SubscriptionRef, TestClock } from "effect"
+import * as Cache from "../src/Cache.js"
 import * as Circuit from "../src/Circuit.js"
+import * as Coalesce from "../src/Coalesce.js"
+import * as Store from "../src/Store.js"
 import * as Config from "../src/Config.js"
 import { CircuitOpen, fromStatus, UpstreamUnreachable, type UpstreamError } from "../src/Domain/Errors.js"
 import type { LedgerEvent } from "../src/Domain/LedgerEvent.js"
@@ -99,7 +102,8 @@ const env = (config: Config.FileConfigInput) => {
   const ScriptLive = Layer.sync(Script, () => ({ steps: new Map(), calls: Ref.unsafeMake<ReadonlyArray<Call>>([]), events: [] }))
   return Proxy.layerWithoutDependencies.pipe(
     Layer.provide(Failover.layerWithoutDependencies),
-    Layer.provideMerge(Layer.mergeAll(Router.layer, Pricing.layer, Circuit.layer, FakeUpstream, FakeTelemetry)),
+    Layer.provideMerge(Layer.mergeAll(Router.layer, Pricing.layer, Circuit.layer, FakeUpstream, FakeTelemetry, Coalesce.layer)),
+    Layer.provideMerge(Cache.layerWithoutDependencies.pipe(Layer.provide(Store.layerAt(":memory:")))),
     Layer.provideMerge(ScriptLive),
     Layer.provide(ConfigLive)
   )

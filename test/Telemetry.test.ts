@@ -29,6 +29,7 @@ export const sampleEvent = (i: number): LedgerEvent => ({
   cacheWriteTokens: 0,
   reasoningTokens: 0,
   costUsd: 0.000027,
+  savedUsd: null,
   priced: true,
   usageSource: "reported",
   latencyMs: 12.5,

@@ -16,7 +16,7 @@ import { summarize } from "./lib.mjs"
 export const runCannon = ({ url, connections, amount, body, headers, capMs, verify, onHeaders }) =>
   new Promise((resolve, reject) => {
     const latencies = []
-    let firstAt
+    const times = []
     let lastAt
     let truncated = false
     const requests = onHeaders === undefined
@@ -42,6 +42,10 @@ export const runCannon = ({ url, connections, amount, body, headers, capMs, veri
         if (error) return reject(error)
         const elapsedMs = lastAt === undefined ? performance.now() - t0 : lastAt - t0
         const completed = result["2xx"] ?? 0
+        // Steady-state rate: responses up to the 90th percentile of arrival, while every connection
+        // is still busy; the tail, where connections that finished their share sit idle, is left out.
+        const k = Math.floor(times.length * 0.9) - 1
+        const steadyRps = k >= 10 && times[k] > t0 ? ((k + 1) / (times[k] - t0)) * 1000 : undefined
         resolve({
           connections,
           amount: Math.max(amount, connections),
@@ -53,15 +57,16 @@ export const runCannon = ({ url, connections, amount, body, headers, capMs, veri
           statusCodes: result.statusCodeStats,
           truncated,
           elapsedMs: Math.round(elapsedMs),
-          rps: elapsedMs > 0 ? (completed / elapsedMs) * 1000 : 0,
+          rps: steadyRps ?? (elapsedMs > 0 ? (completed / elapsedMs) * 1000 : 0),
+          overallRps: elapsedMs > 0 ? (completed / elapsedMs) * 1000 : 0,
           latencyMs: summarize(latencies)
         })
       }
     )
     instance.on("response", (_client, statusCode, _bytes, responseTime) => {
       const now = performance.now()
-      if (firstAt === undefined) firstAt = now
       lastAt = now
+      times.push(now)
       if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
     })
     const cap = setTimeout(() => {

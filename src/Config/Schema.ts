@@ -153,6 +153,23 @@ export const CircuitSettings = Schema.Struct({
 })
 export type CircuitSettings = typeof CircuitSettings.Type
 
+export const CacheSettings = Schema.Struct({
+  /** Store answers and serve exact repeats. */
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** `deterministic`: only requests with temperature 0 or a seed (and answers without tool calls). */
+  mode: Schema.optionalWith(Schema.Literal("deterministic", "all"), { default: () => "deterministic" as const }),
+  ttl: Schema.optionalWith(Millis, { default: () => 3_600_000 }),
+  /** Memory budget of the in-process tier. */
+  maxBytes: Schema.optionalWith(PositiveInt, { default: () => 64 * 1024 * 1024 }),
+  /** Also keep entries in the SQLite ledger file (gzip), so they survive a restart. */
+  persist: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Encrypt persisted entries with AES-256-GCM; the key comes from TOLLGATE_CACHE_KEY. */
+  encrypt: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Identical cacheable requests in flight at once share one upstream call. */
+  coalesce: Schema.optionalWith(Schema.Boolean, { default: () => true })
+})
+export type CacheSettings = typeof CacheSettings.Type
+
 /** Sections owned by capabilities that are not built yet: accepted so that files stay valid. */
 const Reserved = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
@@ -164,7 +181,7 @@ export const TollgateConfigSchema = Schema.Struct({
   pricing: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Price }), { default: () => ({}) }),
   retry: Schema.optionalWith(Retry, { default: () => Retry.make({}) }),
   circuit: Schema.optionalWith(CircuitSettings, { default: () => CircuitSettings.make({}) }),
-  cache: Schema.optional(Reserved),
+  cache: Schema.optionalWith(CacheSettings, { default: () => CacheSettings.make({}) }),
   budget: Schema.optional(Reserved),
   alerts: Schema.optional(Reserved),
   models: Schema.optional(Reserved)

@@ -30,8 +30,10 @@ export interface LedgerEvent {
   readonly cachedInputTokens: number | null
   readonly cacheWriteTokens: number | null
   readonly reasoningTokens: number | null
-  /** USD, or null when the model has no price. */
+  /** USD, or null when the model has no price. 0 for a cache hit or a shared (coalesced) answer. */
   readonly costUsd: number | null
+  /** For a hit or a coalesced answer: what it would have cost. */
+  readonly savedUsd: number | null
   readonly priced: boolean
   readonly usageSource: "reported" | "estimated" | null
   readonly latencyMs: number
@@ -69,6 +71,7 @@ export const toRow = (e: LedgerEvent) => ({
   cache_write_tokens: e.cacheWriteTokens,
   reasoning_tokens: e.reasoningTokens,
   cost_usd: e.costUsd,
+  saved_usd: e.savedUsd,
   priced: e.priced ? 1 : 0,
   usage_source: e.usageSource,
   latency_ms: e.latencyMs,

@@ -49,5 +49,13 @@ export const migrations = {
     const sql = yield* SqlClient.SqlClient
     yield* sql`ALTER TABLE requests ADD COLUMN attempt_errors TEXT`
     yield* sql`ALTER TABLE requests ADD COLUMN skipped TEXT`
+  }),
+  "0003_cache": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // What a cache hit or a coalesced answer would have cost: the money the cache saved.
+    yield* sql`ALTER TABLE requests ADD COLUMN saved_usd REAL`
+    // Persisted cache tier: gzip'd (and optionally AES-256-GCM encrypted) answers.
+    yield* sql`CREATE TABLE cache_entries (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, data BLOB NOT NULL)`
+    yield* sql`CREATE INDEX cache_entries_expires ON cache_entries (expires_at)`
   })
 }

@@ -1,0 +1,179 @@
+/**
+ * The `Coalesce` service: identical requests in flight at once share one upstream call.
+ *
+ * The first request for a key starts a *flight*: a fiber (in the layer's scope) that makes the
+ * upstream call and records every chunk of the answer. Every request for the key, the first
+ * included, is a subscriber: a JSON subscriber waits for the whole body; a streaming subscriber
+ * replays the chunks recorded so far, then follows live. A subscriber that goes away leaves the
+ * flight; only when the last one has gone is the upstream call interrupted (aborted). A failure is
+ * delivered to every subscriber, and the flight is forgotten so the next request goes upstream again.
+ */
+import { Chunk, Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Stream, SubscriptionRef } from "effect"
+import type { NoTargetAvailable, UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
+import type { Target } from "./Router.js"
+import type { UpstreamResponse } from "./Upstream.js"
+
+type FlightError = UpstreamError | NoTargetAvailable
+type StreamError = UpstreamUnreachable | UpstreamTimeout
+
+/** What a flight's upstream call answered, once its head (status, headers) is known. */
+export interface Head {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly kind: "Bytes" | "Stream"
+  readonly target: Target | undefined
+}
+
+/** A completed flight, for whoever stores answers. */
+export interface Landed {
+  readonly head: Head
+  readonly chunks: ReadonlyArray<Uint8Array>
+}
+
+interface Progress {
+  readonly chunks: number
+  readonly done: boolean
+  readonly failure: Option.Option<StreamError>
+}
+
+class Flight {
+  readonly chunks: Array<Uint8Array> = []
+  subscribers = 0
+  constructor(
+    readonly key: string,
+    readonly head: Deferred.Deferred<Head, FlightError>,
+    readonly progress: SubscriptionRef.SubscriptionRef<Progress>
+  ) {}
+  interrupt: Effect.Effect<void> = Effect.void
+}
+
+export interface Joined {
+  /** The answer, as this subscriber sees it: the whole body, or a replay-then-live stream. */
+  readonly response: UpstreamResponse
+  /** This subscriber started the flight (it pays; the others were coalesced). */
+  readonly leader: boolean
+  readonly target: Target | undefined
+}
+
+export class Coalesce extends Context.Tag("tollgate/Coalesce")<Coalesce, {
+  /**
+   * Joins the flight for `key`, starting it with `call` if there is none. `onLanded` runs once,
+   * when a flight completes with every chunk (the leader's, to store the answer).
+   */
+  readonly join: (
+    key: string,
+    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    onLanded: (landed: Landed) => Effect.Effect<void>
+  ) => Effect.Effect<Joined, FlightError>
+  /** Flights in the air (for tests and metrics). */
+  readonly inFlight: Effect.Effect<number>
+}>() {}
+
+export const make = Effect.gen(function*() {
+  const flights = new Map<string, Flight>()
+  const fibers = yield* FiberSet.make<void, never>()
+
+  const run = (
+    flight: Flight,
+    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    onLanded: (landed: Landed) => Effect.Effect<void>
+  ) =>
+    Effect.gen(function*() {
+      const response = yield* call
+      const head: Head = { status: response.status, headers: response.headers, kind: response.body._tag, target: response.target }
+      yield* Deferred.succeed(flight.head, head)
+      if (response.body._tag === "Bytes") {
+        flight.chunks.push(response.body.bytes)
+        yield* SubscriptionRef.set(flight.progress, { chunks: 1, done: true, failure: Option.none() })
+      } else {
+        const failure = yield* response.body.stream.pipe(
+          Stream.runForEach((chunk) => {
+            flight.chunks.push(chunk)
+            return SubscriptionRef.update(flight.progress, (p) => ({ ...p, chunks: flight.chunks.length }))
+          }),
+          Effect.flip,
+          Effect.option
+        )
+        // Effect.flip + option: Some(error) when the stream failed, None when it ended.
+        yield* SubscriptionRef.set(flight.progress, { chunks: flight.chunks.length, done: true, failure })
+        if (Option.isSome(failure)) return
+      }
+      yield* onLanded({ head, chunks: flight.chunks })
+    }).pipe(
+      Effect.catchAll((error) => Deferred.fail(flight.head, error)),
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          if (flights.get(flight.key) === flight) flights.delete(flight.key)
+          if (Exit.isInterrupted(exit)) Deferred.unsafeDone(flight.head, exit as Exit.Exit<never, never>)
+        })
+      )
+    )
+
+  /** Chunks from `from` on: what was recorded, then live, until the flight ends. */
+  const replay = (flight: Flight): Stream.Stream<Uint8Array, StreamError> =>
+    Stream.paginateChunkEffect(0, (from: number) =>
+      flight.progress.changes.pipe(
+        Stream.filter((p) => p.chunks > from || p.done),
+        Stream.runHead,
+        Effect.flatMap((p) => {
+          const progress = Option.getOrThrow(p)
+          const chunks = flight.chunks.slice(from, progress.chunks)
+          const next = from + chunks.length
+          if (progress.done && next >= progress.chunks && Option.isSome(progress.failure) && chunks.length === 0) {
+            return Effect.fail(progress.failure.value)
+          }
+          const finished = progress.done && next >= progress.chunks && Option.isNone(progress.failure)
+          return Effect.succeed([chunks, finished ? Option.none<number>() : Option.some(next)] as const)
+        }),
+        Effect.map(([chunks, next]) => [Chunk.unsafeFromArray(chunks), next] as const)
+      ))
+
+  const leave = (flight: Flight) =>
+    Effect.suspend(() => {
+      flight.subscribers--
+      return flight.subscribers === 0 ? flight.interrupt : Effect.void
+    })
+
+  const join = (
+    key: string,
+    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    onLanded: (landed: Landed) => Effect.Effect<void>
+  ): Effect.Effect<Joined, FlightError> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        let flight = flights.get(key)
+        const leader = flight === undefined
+        if (flight === undefined) {
+          const created: Flight = new Flight(
+            key,
+            yield* Deferred.make<Head, FlightError>(),
+            yield* SubscriptionRef.make<Progress>({ chunks: 0, done: false, failure: Option.none() })
+          )
+          flights.set(key, created)
+          const fiber = yield* FiberSet.run(fibers, run(created, call, onLanded))
+          created.interrupt = Effect.asVoid(fiber.interruptAsFork(fiber.id()))
+          flight = created
+        }
+        const joined = flight
+        joined.subscribers++
+        const head = yield* restore(Deferred.await(joined.head)).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : leave(joined))))
+        if (head.kind === "Bytes") {
+          yield* restore(joined.progress.changes.pipe(Stream.filter((p) => p.done), Stream.runHead)).pipe(Effect.ensuring(leave(joined)))
+          return {
+            response: { status: head.status, headers: head.headers, body: { _tag: "Bytes", bytes: joined.chunks[0]! } },
+            leader,
+            target: head.target
+          } satisfies Joined
+        }
+        return {
+          response: { status: head.status, headers: head.headers, body: { _tag: "Stream", stream: replay(joined).pipe(Stream.ensuring(leave(joined))) } },
+          leader,
+          target: head.target
+        } satisfies Joined
+      })
+    )
+
+  return Coalesce.of({ join, inFlight: Effect.sync(() => flights.size) })
+})
+
+export const layer: Layer.Layer<Coalesce> = Layer.scoped(Coalesce, make)

@@ -1,0 +1,83 @@
+/**
+ * How the request program uses the cache: the per-request policy (from the request and its
+ * headers), what a landed answer becomes in the cache, and how a cached answer is served.
+ */
+import type { Headers } from "@effect/platform"
+import { type CachedAnswer, hasToolCalls, isCacheableRequest } from "../Cache.js"
+import type { CacheSettings } from "../Config/Schema.js"
+import { fromOpenAi, type Usage } from "../Domain/Usage.js"
+import type { Landed } from "../Coalesce.js"
+import * as Sse from "../Sse.js"
+
+/** What this request may do with the cache. `status` is what the ledger and the header say. */
+export interface Policy {
+  readonly status: "lookup" | "refresh" | "bypass" | "off"
+  /** Look for a stored answer first. */
+  readonly lookup: boolean
+  /** Store the answer if it qualifies. */
+  readonly store: boolean
+  /** Share an identical request's upstream call. */
+  readonly share: boolean
+}
+
+const OFF: Policy = { status: "off", lookup: false, store: false, share: false }
+const BYPASS: Policy = { status: "bypass", lookup: false, store: false, share: false }
+
+export const policyOf = (settings: CacheSettings, headers: Headers.Headers, body: Readonly<Record<string, unknown>>): Policy => {
+  const directive = headers["x-tollgate-cache"]?.toLowerCase()
+  const cacheControl = headers["cache-control"]?.toLowerCase() ?? ""
+  if (directive === "bypass" || /\bno-(store|cache)\b/.test(cacheControl)) return BYPASS
+  if (!isCacheableRequest(body, settings.mode)) return OFF
+  if (!settings.enabled && !settings.coalesce) return OFF
+  if (directive === "refresh") return { status: "refresh", lookup: false, store: settings.enabled, share: false }
+  return { status: "lookup", lookup: settings.enabled, store: settings.enabled, share: settings.coalesce }
+}
+
+const decoder = new TextDecoder()
+
+/**
+ * The cacheable form of a landed answer, or undefined when it must not be stored: not a 200, a
+ * stream without its terminal [DONE], no usage, or (in deterministic mode) tool calls.
+ */
+export const toCached = (
+  landed: Landed,
+  settings: CacheSettings,
+  costOf: (model: string, usage: Usage) => number | null
+): CachedAnswer | undefined => {
+  if (landed.head.status !== 200 || landed.head.target === undefined) return undefined
+  const provider = landed.head.target.provider.name
+  let answer: Omit<CachedAnswer, "usage" | "costUsd"> & { usage: Usage | undefined }
+  if (landed.head.kind === "Bytes") {
+    const json = decoder.decode(landed.chunks[0])
+    let parsed: { model?: unknown; usage?: unknown }
+    try {
+      parsed = JSON.parse(json) as typeof parsed
+    } catch {
+      return undefined
+    }
+    answer = {
+      kind: "json",
+      json,
+      events: [],
+      provider,
+      model: typeof parsed.model === "string" ? parsed.model : landed.head.target.model,
+      usage: fromOpenAi(parsed.usage)
+    }
+  } else {
+    const tap = new Sse.SseTap(false)
+    for (const chunk of landed.chunks) tap.push(chunk)
+    tap.end()
+    if (!tap.done) return undefined
+    answer = {
+      kind: "stream",
+      json: "",
+      events: tap.payloads,
+      provider,
+      model: tap.model ?? landed.head.target.model,
+      usage: fromOpenAi(tap.usage)
+    }
+  }
+  if (answer.usage === undefined) return undefined
+  if (settings.mode === "deterministic" && hasToolCalls(answer)) return undefined
+  return { ...answer, usage: answer.usage, costUsd: costOf(answer.model, answer.usage) }
+}
