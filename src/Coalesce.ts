@@ -8,7 +8,7 @@
  * flight; only when the last one has gone is the upstream call interrupted (aborted). A failure is
  * delivered to every subscriber, and the flight is forgotten so the next request goes upstream again.
  */
-import { Chunk, Context, Deferred, Effect, Exit, FiberSet, Layer, Option, Stream, SubscriptionRef } from "effect"
+import { Chunk, Context, Deferred, Effect, Exit, Fiber, FiberSet, Layer, Option, Stream, SubscriptionRef } from "effect"
 import type { NoTargetAvailable, UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
 import type { UpstreamResponse } from "./Upstream.js"
@@ -65,13 +65,14 @@ export class Coalesce extends Context.Tag("tollgate/Coalesce")<Coalesce, {
     call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
     onLanded: (landed: Landed) => Effect.Effect<void>
   ) => Effect.Effect<Joined, FlightError>
-  /** Flights in the air (for tests and metrics). */
-  readonly inFlight: Effect.Effect<number>
+  /** Requests currently waiting on or reading a flight (for tests and metrics). */
+  readonly subscribers: SubscriptionRef.SubscriptionRef<number>
 }>() {}
 
 export const make = Effect.gen(function*() {
   const flights = new Map<string, Flight>()
   const fibers = yield* FiberSet.make<void, never>()
+  const subscribers = yield* SubscriptionRef.make(0)
 
   const run = (
     flight: Flight,
@@ -131,7 +132,10 @@ export const make = Effect.gen(function*() {
   const leave = (flight: Flight) =>
     Effect.suspend(() => {
       flight.subscribers--
-      return flight.subscribers === 0 ? flight.interrupt : Effect.void
+      return Effect.zipRight(
+        SubscriptionRef.update(subscribers, (n) => n - 1),
+        flight.subscribers === 0 ? flight.interrupt : Effect.void
+      )
     })
 
   const join = (
@@ -150,12 +154,14 @@ export const make = Effect.gen(function*() {
             yield* SubscriptionRef.make<Progress>({ chunks: 0, done: false, failure: Option.none() })
           )
           flights.set(key, created)
-          const fiber = yield* FiberSet.run(fibers, run(created, call, onLanded))
-          created.interrupt = Effect.asVoid(fiber.interruptAsFork(fiber.id()))
+          // Forked from an uninterruptible region: say explicitly that the flight can be stopped.
+          const fiber = yield* FiberSet.run(fibers, Effect.interruptible(run(created, call, onLanded)))
+          created.interrupt = Fiber.interruptFork(fiber)
           flight = created
         }
         const joined = flight
         joined.subscribers++
+        yield* SubscriptionRef.update(subscribers, (n) => n + 1)
         const head = yield* restore(Deferred.await(joined.head)).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : leave(joined))))
         if (head.kind === "Bytes") {
           yield* restore(joined.progress.changes.pipe(Stream.filter((p) => p.done), Stream.runHead)).pipe(Effect.ensuring(leave(joined)))
@@ -173,7 +179,7 @@ export const make = Effect.gen(function*() {
       })
     )
 
-  return Coalesce.of({ join, inFlight: Effect.sync(() => flights.size) })
+  return Coalesce.of({ join, subscribers })
 })
 
 export const layer: Layer.Layer<Coalesce> = Layer.scoped(Coalesce, make)

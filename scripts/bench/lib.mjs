@@ -4,11 +4,6 @@ import { spawn, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import * as readline from "node:readline"
 
-/** Same as JSON.stringify but with stable 2-space indentation. */
-export const json = (value) => JSON.stringify(value, null, 2)
-
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
 // ---------------------------------------------------------------------------------------------
 // CPU pinning
 
@@ -219,14 +214,6 @@ export const readCpuMs = (pid) => {
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
-
-/** Percentile (0..100) of an unsorted array of numbers, nearest-rank on a sorted copy. */
-export const percentile = (values, p) => {
-  if (values.length === 0) return undefined
-  const sorted = Float64Array.from(values).sort()
-  const rank = Math.ceil((p / 100) * sorted.length)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]
-}
 
 /** p50/p90/p99/max/mean of an array of milliseconds, rounded to microseconds. */
 export const summarize = (values) => {

@@ -168,7 +168,9 @@ const startTollgate = ({ name, upstreamBase, cache }) => {
       "providers:",
       `  up: { kind: openai, baseUrl: "${upstreamBase}" }`,
       "budget: { enabled: true }",
-      `cache: { enabled: ${cache ? "true" : "false"} }`,
+      // Without the cache, coalescing (identical in-flight requests sharing one upstream call) is
+      // off too: every request the tollgate target gets must go the whole way.
+      cache ? "cache: { enabled: true }" : "cache: { enabled: false, coalesce: false }",
       ""
     ].join("\n")
   )
@@ -396,6 +398,12 @@ function gitInfo() {
   return head.status === 0 ? { commit: head.stdout.trim(), srcDirty: dirty.stdout.trim().length > 0 } : undefined
 }
 
+/** Chat requests the mock upstream has received so far. */
+const upstreamCount = async (upstreamBase) => {
+  const response = await request(`${upstreamBase.replace(/\/v1$/, "")}/stats`)
+  return (await response.body.json()).requests
+}
+
 const main = async () => {
   const needsTollgate = selected.has("tollgate") || selected.has("cache") || selected.has("telemetry")
   if (needsTollgate && !existsSync(BIN)) throw new Error("dist/bin.js is missing: run `npm run build` first")
@@ -413,8 +421,11 @@ const main = async () => {
   const profiles = []
   for (const target of TARGETS) {
     if (!selected.has(target)) continue
+    const upstreamBefore = await upstreamCount(upstreamBase)
     if (target === "direct") {
-      results.targets.direct = { ...(await measure("direct", upstreamBase, undefined, upstream.pid)) }
+      const account = newAccount()
+      results.targets.direct = { ...(await measure("direct", upstreamBase, account, upstream.pid)) }
+      results.targets.direct.upstreamCalls = { calls: (await upstreamCount(upstreamBase)) - upstreamBefore, completed: account.completed2xx + account.non2xx }
       continue
     }
     const isTollgate = target === "tollgate" || target === "cache"
@@ -424,7 +435,7 @@ const main = async () => {
     const base = handle.match[1]
     log(`${LABEL[target]} at ${base} (pid ${handle.pid})`)
     const memory = memorySampler(handle.pid)
-    const account = isTollgate ? newAccount() : undefined
+    const account = newAccount()
     let entry
     try {
       if (target === "cache") {
@@ -441,6 +452,9 @@ const main = async () => {
       const peak = memory.peak()
       const stopped = await stopProcess(handle, { signal: "SIGINT", timeoutMs: 60_000 })
       entry ??= {}
+      if (account !== undefined) {
+        entry.upstreamCalls = { calls: (await upstreamCount(upstreamBase)) - upstreamBefore, completed: account.completed2xx + account.non2xx }
+      }
       entry.peakRssMb = peak === undefined ? undefined : peak.peakKb / 1024
       entry.memory = peak
       entry.stop = { code: stopped.code, signal: stopped.signal, killed: stopped.killed, ms: Math.round(stopped.ms) }
@@ -455,6 +469,13 @@ const main = async () => {
       results.ledger[target] = { client: account, ledger }
       log(`${LABEL[target]} ledger: ${ledger.rows} rows for ${account.completed2xx + account.non2xx} completed requests (stopped in ${entry.stop.ms} ms)`)
       if (handle.profile) profiles.push({ file: handle.profile, measured: !entry.unavailable })
+    }
+  }
+
+  for (const target of ["direct", "raw", "tollgate"]) {
+    const u = results.targets[target]?.upstreamCalls
+    if (u !== undefined && u.calls !== u.completed) {
+      problems.push(`${LABEL[target]}: the upstream got ${u.calls} requests for ${u.completed} completed client requests (expected equal: no cache, no coalescing)`)
     }
   }
 
@@ -568,9 +589,15 @@ function report() {
     return `${l.ledger.rows ?? "?"}/${l.client.completed2xx + l.client.non2xx}`
   }
   rows.push(["ledger rows/completed", "-", "-", ledgerCell("tollgate"), ledgerCell("cache"), "", "", ""])
+  const callsCell = (target) => {
+    const u = t[target]?.upstreamCalls
+    return u === undefined ? "-" : `${u.calls}/${u.completed}`
+  }
+  rows.push(["upstream calls/completed", ...TARGETS.map(callsCell), "", "", ""])
 
+  if (!TARGETS.some((target) => selected.has(target))) rows.length = 0
   console.log("")
-  console.log(renderTable(["METRIC", "direct", "raw proxy", "tollgate", "tg cache-hit", "tg/direct", "tg/raw", "cache/raw"], rows))
+  if (rows.length > 0) console.log(renderTable(["METRIC", "direct", "raw proxy", "tollgate", "tg cache-hit", "tg/direct", "tg/raw", "cache/raw"], rows))
   if (cacheNa && selected.has("cache")) console.log(`\ntg cache-hit: ${cacheNa}`)
   if (t.cache?.streamUnavailable) console.log(`tg cache-hit streams: ${t.cache.streamUnavailable}`)
   if (results.upstream?.peakRssMb !== undefined) console.log(`mock upstream peak RSS: ${fmt(results.upstream.peakRssMb, 1)} MB`)

@@ -11,7 +11,8 @@
 // Per-request knobs (request headers, forwarded unchanged by proxies):
 //   x-bench-chunk-delay-ms  pause between content chunks (a paced stream); default 0
 //   x-bench-chunks          number of content chunks; default --chunks
-// GET /healthz answers 200.
+// GET /healthz answers 200; GET /stats answers {"requests": n} (chat requests received so far), so
+// the harness can tell how many client requests really reached the upstream.
 //
 // Prints `upstream listening on http://127.0.0.1:PORT` once it accepts connections; SIGINT/SIGTERM
 // close it.
@@ -35,6 +36,7 @@ const ANSWER =
 const WORDS = ANSWER.split(" ")
 
 let counter = 0
+let received = 0
 const nextId = () => `chatcmpl-bench${(++counter).toString(36).padStart(10, "0")}`
 
 const usageOf = (completionTokens) => ({
@@ -141,9 +143,11 @@ const stream = (req, res, body) => {
 
 const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
   if (req.method === "GET" && req.url === "/healthz") return sendJson(res, 200, { status: "ok" })
+  if (req.method === "GET" && req.url === "/stats") return sendJson(res, 200, { requests: received })
   if (req.method !== "POST" || !req.url.startsWith("/v1/chat/completions")) {
     return sendJson(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: "invalid_request_error" } })
   }
+  received++
   const chunks = []
   req.on("data", (chunk) => chunks.push(chunk))
   req.on("end", () => {

@@ -9,11 +9,13 @@
  *   "rate-limited"    429 with Retry-After and an OpenAI error body
  *   "reset"           destroys the connection without answering
  *   "stall"           streams its first chunk, then goes silent (connection kept open)
+ *   "gated"           JSON: answers only on `release()`; stream: first chunk, then the rest on `release()`
+ *   "gated-fail"      like "gated", but answers 503 on `release()` (JSON only)
  *
  * A server made with `faulty: false` ignores those names and answers every model normally
  * (a healthy second provider for failover tests).
  */
-import { Deferred, Effect } from "effect"
+import { Deferred, Effect, Stream, SubscriptionRef } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -42,6 +44,12 @@ export interface MockUpstream {
   readonly streamClosed: Deferred.Deferred<void>
   /** Completes when a "slow-stream" request has sent its first chunks. */
   readonly streamStarted: Deferred.Deferred<void>
+  /** Lets every held "gated" answer go on. */
+  readonly release: () => void
+  /** Waits until `n` "gated" answers are held (the requests have arrived). */
+  readonly awaitHeld: (n: number) => Effect.Effect<void>
+  /** Sockets of answers that were closed by the other side. */
+  readonly closed: { count: number }
 }
 
 const answerFor = (body: { messages?: Array<{ content?: unknown }> }) => {
@@ -57,6 +65,26 @@ export function makeWith(options: { readonly faulty: boolean }) {
   const sentEvents: Array<Array<string>> = []
   const streamClosed = yield* Deferred.make<void>()
   const streamStarted = yield* Deferred.make<void>()
+  let held: Array<() => void> = []
+  const heldCount = yield* SubscriptionRef.make(0)
+  /** Holds an answer until `release()`; forgets it if its client goes away first. */
+  const hold = (res: http.ServerResponse, go: () => void) => {
+    held.push(go)
+    Effect.runSync(SubscriptionRef.set(heldCount, held.length))
+    res.on("close", () => {
+      held = held.filter((g) => g !== go)
+      Effect.runSync(SubscriptionRef.set(heldCount, held.length))
+    })
+  }
+  const release = () => {
+    const now = held
+    held = []
+    Effect.runSync(SubscriptionRef.set(heldCount, 0))
+    for (const go of now) go()
+  }
+  const awaitHeld = (n: number) =>
+    heldCount.changes.pipe(Stream.takeUntil((count) => count >= n), Stream.runDrain, Effect.timeout("20 seconds"), Effect.orDie)
+  const closed = { count: 0 }
 
   const server = http.createServer((req, res) => {
     const chunks: Array<Buffer> = []
@@ -76,6 +104,31 @@ export function makeWith(options: { readonly faulty: boolean }) {
       if (model === "hang") return
       if (model === "reset") {
         req.socket.destroy()
+        return
+      }
+      res.on("close", () => {
+        if (!res.writableEnded) {
+          closed.count++
+          Deferred.unsafeDone(streamClosed, Effect.void)
+        }
+      })
+      if ((model === "gated" || model === "gated-fail") && body.stream !== true) {
+        hold(res, () => {
+          if (model === "gated-fail") {
+            res.writeHead(503, { "content-type": "application/json" })
+            res.end(JSON.stringify({ error: { message: "overloaded", type: "server_error", code: null } }))
+            return
+          }
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(JSON.stringify({
+            id: "chatcmpl-gated",
+            object: "chat.completion",
+            created: 1_700_000_000,
+            model: body.model,
+            choices: [{ index: 0, message: { role: "assistant", content: answerFor(body), refusal: null }, logprobs: null, finish_reason: "stop" }],
+            usage: USAGE
+          }))
+        })
         return
       }
       if (model === "rate-limited") {
@@ -104,6 +157,18 @@ export function makeWith(options: { readonly faulty: boolean }) {
       }
       send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] }))
       const words = answerFor(body).split(" ")
+      if (model === "gated") {
+        hold(res, () => {
+          for (const word of words) {
+            send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: `${word} ` }, finish_reason: null }] }))
+          }
+          send(JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }))
+          if (body.stream_options?.include_usage === true) send(JSON.stringify({ ...base, choices: [], usage: USAGE }))
+          send("[DONE]")
+          res.end()
+        })
+        return
+      }
       if (model === "stall") {
         send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: words[0] }, finish_reason: null }] }))
         return
@@ -137,7 +202,16 @@ export function makeWith(options: { readonly faulty: boolean }) {
       })
   )
   const { port } = server.address() as AddressInfo
-  const upstream: MockUpstream = { url: `http://127.0.0.1:${port}/v1`, received, sentEvents, streamClosed, streamStarted }
+  const upstream: MockUpstream = {
+    url: `http://127.0.0.1:${port}/v1`,
+    received,
+    sentEvents,
+    streamClosed,
+    streamStarted,
+    release,
+    awaitHeld,
+    closed
+  }
   return upstream
   })
 }

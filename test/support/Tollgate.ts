@@ -8,6 +8,7 @@ import { Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Coalesce from "../../src/Coalesce.js"
 import * as Config from "../../src/Config.js"
 import * as Http from "../../src/Http.js"
 import * as Store from "../../src/Store.js"
@@ -32,7 +33,7 @@ export const layer = (config: Config.FileConfigInput) => {
       return { baseUrl: `http://127.0.0.1:${address.port}/v1`, dbPath }
     })
   )
-  return Layer.mergeAll(Info.pipe(Layer.provideMerge(Http.layer)), Telemetry.layer, Store.layer).pipe(
+  return Layer.mergeAll(Info.pipe(Layer.provideMerge(Http.layer)), Telemetry.layer, Store.layer, Coalesce.layer).pipe(
     Layer.provide(ConfigLive)
   )
 }
@@ -47,3 +48,9 @@ export const awaitRows = (n: number) =>
   }).pipe(Effect.timeout("20 seconds"))
 
 export const writtenCount = Effect.flatMap(Telemetry.Telemetry, (t) => SubscriptionRef.get(t.written))
+
+/** Waits (on the coalescer's own count) until `n` requests are waiting on or reading flights. */
+export const awaitSubscribers = (n: number) =>
+  Effect.flatMap(Coalesce.Coalesce, (c) => c.subscribers.changes.pipe(Stream.takeUntil((count) => count >= n), Stream.runDrain)).pipe(
+    Effect.timeout("20 seconds")
+  )
