@@ -20,6 +20,10 @@ export interface StatsRow {
   readonly reasoningTokens: number
   /** Sum over priced requests, USD. */
   readonly costUsd: number
+  /** What cache hits and coalesced answers would have cost, USD. */
+  readonly savedUsd: number
+  /** Requests answered from the cache, or by sharing an identical request's call. */
+  readonly cacheHits: number
   /** Requests with token counts but no price for their model. */
   readonly unpriced: number
   /** Requests whose tokens were estimated because the provider sent no usage. */
@@ -50,6 +54,8 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
       cached_input_tokens: number | null
       reasoning_tokens: number | null
       cost_usd: number | null
+      saved_usd: number | null
+      cache_hits: number
       unpriced: number
       estimated: number
       p50: number | null
@@ -79,6 +85,8 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
              SUM(r.cached_input_tokens) AS cached_input_tokens,
              SUM(r.reasoning_tokens) AS reasoning_tokens,
              SUM(r.cost_usd) AS cost_usd,
+             SUM(r.saved_usd) AS saved_usd,
+             SUM(CASE WHEN r.cache_status IN ('hit', 'coalesced') THEN 1 ELSE 0 END) AS cache_hits,
              SUM(CASE WHEN r.priced = 0 AND r.input_tokens IS NOT NULL THEN 1 ELSE 0 END) AS unpriced,
              SUM(CASE WHEN r.usage_source = 'estimated' THEN 1 ELSE 0 END) AS estimated,
              pct.p50 AS p50, pct.p95 AS p95
@@ -95,6 +103,8 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
       cachedInputTokens: row.cached_input_tokens ?? 0,
       reasoningTokens: row.reasoning_tokens ?? 0,
       costUsd: row.cost_usd ?? 0,
+      savedUsd: row.saved_usd ?? 0,
+      cacheHits: row.cache_hits,
       unpriced: row.unpriced,
       estimated: row.estimated,
       p50LatencyMs: row.p50,

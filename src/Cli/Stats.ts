@@ -17,7 +17,7 @@ export const renderTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<R
 }
 
 export const renderStats = (rows: ReadonlyArray<Ledger.StatsRow>, by: string): string => {
-  const header = [by.toUpperCase(), "REQUESTS", "ERRORS", "INPUT TOK", "OUTPUT TOK", "CACHED TOK", "COST", "UNPRICED", "P50 MS", "P95 MS"]
+  const header = [by.toUpperCase(), "REQUESTS", "ERRORS", "INPUT TOK", "OUTPUT TOK", "CACHED TOK", "COST", "CACHED", "SAVED", "UNPRICED", "P50 MS", "P95 MS"]
   const body = rows.map((r) => [
     r.group,
     int(r.requests),
@@ -26,6 +26,8 @@ export const renderStats = (rows: ReadonlyArray<Ledger.StatsRow>, by: string): s
     int(r.outputTokens),
     int(r.cachedInputTokens),
     usd(r.costUsd),
+    int(r.cacheHits),
+    usd(r.savedUsd),
     int(r.unpriced),
     ms(r.p50LatencyMs),
     ms(r.p95LatencyMs)
