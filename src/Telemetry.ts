@@ -30,7 +30,7 @@ export interface Options {
   readonly batchSize: number
 }
 
-const defaults: Options = { capacity: 65_536, batchSize: 500 }
+const defaults: Options = { capacity: 65_536, batchSize: 512 }
 
 /** Control messages travel through the same queue, so they are ordered with the events. */
 class FlushRequest {
@@ -64,10 +64,15 @@ export const make = (options: Partial<Options> = {}) =>
         )
       )
 
+    // Statements are prepared once per distinct row count: cutting batches into powers of two
+    // keeps that to a handful (a fresh prepare per batch size cost more than the inserts).
     const writeAll = (events: Array<LedgerEvent>) =>
       Effect.gen(function*() {
-        for (let i = 0; i < events.length; i += batchSize) {
-          yield* insert(events.slice(i, i + batchSize))
+        let i = 0
+        while (i < events.length) {
+          const size = 2 ** Math.floor(Math.log2(Math.min(events.length - i, batchSize)))
+          yield* insert(events.slice(i, i + size))
+          i += size
         }
       })
 

@@ -4,8 +4,12 @@
  *   const App = Http.layer.pipe(Layer.provide(Config.layerFrom({ server: { port: 8080 } })))
  *   Layer.launch(App).pipe(NodeRuntime.runMain)
  */
+export * as Cache from "./Cache.js"
+export * as Circuit from "./Circuit.js"
+export * as Coalesce from "./Coalesce.js"
 export * as Config from "./Config.js"
 export * as Errors from "./Domain/Errors.js"
+export * as Failover from "./Failover.js"
 export * as LedgerEvent from "./Domain/LedgerEvent.js"
 export * as Usage from "./Domain/Usage.js"
 export * as Http from "./Http.js"

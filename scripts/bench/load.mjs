@@ -75,31 +75,48 @@ export const runCannon = ({ url, connections, amount, body, headers, capMs, veri
     }, capMs)
   })
 
-/** Reads the SSE text of one stream and checks it; returns undefined if right, else why not. */
-export const checkStream = (text, { chunks, usage }) => {
+/**
+ * Reads the SSE text of one stream and checks it: ends with `data: [DONE]`, no error event,
+ * `chunks` content chunks (any number >= 1 when `chunks` is undefined), exactly one usage chunk
+ * when `usage`, and the content deltas joined equal `text` (when given).
+ * Returns { problem } (undefined if right) and the number of content chunks seen.
+ */
+export const checkStream = (text, { chunks, usage, text: expectedText }) => {
+  const result = (problem, content) => ({ problem, content })
   const events = text.split(/\r?\n\r?\n/).filter((e) => e.trim().length > 0)
-  if (events.length === 0) return "empty stream"
+  if (events.length === 0) return result("empty stream", 0)
   const last = events[events.length - 1].trim()
-  if (last !== "data: [DONE]") return `does not end with [DONE] (last event: ${last.slice(0, 80)})`
+  if (last !== "data: [DONE]") return result(`does not end with [DONE] (last event: ${last.slice(0, 80)})`, 0)
   let content = 0
   let usageChunks = 0
+  let joined = ""
   for (const event of events.slice(0, -1)) {
     const data = event.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n")
-    if (data === "[DONE]") return "[DONE] before the end"
+    if (data === "[DONE]") return result("[DONE] before the end", content)
     let parsed
     try {
       parsed = JSON.parse(data)
     } catch {
-      return `not JSON: ${data.slice(0, 80)}`
+      return result(`not JSON: ${data.slice(0, 80)}`, content)
     }
-    if (parsed.error !== undefined) return `error event: ${JSON.stringify(parsed.error).slice(0, 200)}`
-    if (Array.isArray(parsed.choices) && parsed.choices.length === 0 && parsed.usage) usageChunks++
-    else content++
+    if (parsed.error !== undefined) return result(`error event: ${JSON.stringify(parsed.error).slice(0, 200)}`, content)
+    if (Array.isArray(parsed.choices) && parsed.choices.length === 0 && parsed.usage) {
+      usageChunks++
+    } else {
+      content++
+      for (const choice of parsed.choices ?? []) {
+        if (typeof choice.delta?.content === "string") joined += choice.delta.content
+      }
+    }
   }
-  if (content !== chunks) return `expected ${chunks} content chunks, got ${content}`
-  if (usage && usageChunks !== 1) return `expected 1 usage chunk, got ${usageChunks}`
-  if (!usage && usageChunks !== 0) return `expected no usage chunk, got ${usageChunks}`
-  return undefined
+  if (chunks !== undefined && content !== chunks) return result(`expected ${chunks} content chunks, got ${content}`, content)
+  if (content === 0) return result("no content chunk", content)
+  if (usage && usageChunks !== 1) return result(`expected 1 usage chunk, got ${usageChunks}`, content)
+  if (!usage && usageChunks !== 0) return result(`expected no usage chunk, got ${usageChunks}`, content)
+  if (expectedText !== undefined && joined !== expectedText) {
+    return result(`content differs from the upstream's answer (${joined.length} vs ${expectedText.length} chars)`, content)
+  }
+  return result(undefined, content)
 }
 
 /**
@@ -121,6 +138,7 @@ export const runStreams = async ({ url, connections, durationMs, maxStreams, bod
   const total = []
   const failures = []
   const statusCodes = {}
+  const contentChunks = {}
   let started = 0
   let completed2xx = 0
   let completedOther = 0
@@ -159,7 +177,8 @@ export const runStreams = async ({ url, connections, durationMs, maxStreams, bod
       return
     }
     completed2xx++
-    const problem = checkStream(Buffer.concat(parts).toString("utf8"), expect)
+    const { problem, content } = checkStream(Buffer.concat(parts).toString("utf8"), expect)
+    contentChunks[content] = (contentChunks[content] ?? 0) + 1
     if (problem !== undefined) {
       failures.push(problem)
       return
@@ -187,6 +206,7 @@ export const runStreams = async ({ url, connections, durationMs, maxStreams, bod
     invalid: completed2xx - ttfb.length,
     failures: [...new Set(failures)].slice(0, 5),
     statusCodes,
+    contentChunks,
     elapsedMs: Math.round(elapsedMs),
     streamsPerSecond: (completed2xx / elapsedMs) * 1000,
     ttfbMs: summarize(ttfb),

@@ -18,6 +18,7 @@
 // close it.
 import * as http from "node:http"
 import { parseArgs } from "node:util"
+import { ANSWER } from "./fixtures.mjs"
 
 const { values } = parseArgs({
   options: {
@@ -28,11 +29,6 @@ const { values } = parseArgs({
 const DEFAULT_CHUNKS = Number(values.chunks)
 
 const CREATED = 1_735_689_600
-const ANSWER =
-  "Prince Hamlet returns to Denmark to find that his uncle Claudius has murdered his father, seized the throne and married " +
-  "his mother, Gertrude. Urged by his father's ghost to take revenge, Hamlet feigns madness, stages a play that exposes the " +
-  "king's guilt and, in a confrontation, mistakenly kills the counsellor Polonius. The tragedy ends in a duel in which Hamlet, " +
-  "Laertes, Claudius and Gertrude all die, leaving the crown to Fortinbras of Norway."
 const WORDS = ANSWER.split(" ")
 
 let counter = 0

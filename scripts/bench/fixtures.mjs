@@ -1,0 +1,7 @@
+// What the mock upstream answers, shared with the stream checker so that it can verify the text
+// that reaches the client, whatever the chunking.
+export const ANSWER =
+  "Prince Hamlet returns to Denmark to find that his uncle Claudius has murdered his father, seized the throne and married " +
+  "his mother, Gertrude. Urged by his father's ghost to take revenge, Hamlet feigns madness, stages a play that exposes the " +
+  "king's guilt and, in a confrontation, mistakenly kills the counsellor Polonius. The tragedy ends in a duel in which Hamlet, " +
+  "Laertes, Claudius and Gertrude all die, leaving the crown to Fortinbras of Norway."
