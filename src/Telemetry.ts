@@ -2,7 +2,7 @@
  * The `Telemetry` service: the ledger writer.
  *
  * `record` offers an event to a bounded in-memory queue and returns at once; a fiber forked in the
- * layer's scope drains the queue in batches into SQLite, one transaction per batch. Closing the
+ * layer's scope drains the queue in batches into SQLite, one multi-row INSERT per batch. Closing the
  * layer (shutdown, SIGINT/SIGTERM) writes every queued event before the scope ends.
  */
 import { SqlClient } from "@effect/sql"
@@ -56,7 +56,9 @@ export const make = (options: Partial<Options> = {}) =>
     const written = yield* SubscriptionRef.make(0)
 
     const insert = (rows: ReadonlyArray<LedgerEvent>) =>
-      sql.withTransaction(sql`INSERT INTO requests ${sql.insert(rows.map(toRow))}`).pipe(
+      // One multi-row INSERT is atomic on its own: no BEGIN/COMMIT round (which the SQLite client
+      // re-prepares on every transaction).
+      sql`INSERT INTO requests ${sql.insert(rows.map(toRow))}`.pipe(
         Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.compose(Schedule.recurs(5)))),
         Effect.zipRight(SubscriptionRef.update(written, (n) => n + rows.length)),
         Effect.catchAll((error) =>

@@ -23,6 +23,7 @@ export interface UpstreamRequest {
   readonly clientHeaders: Headers.Headers
 }
 
+/** A `Stream` body is only ever handed over once its first chunk is available (or it ended). */
 export type UpstreamBody =
   | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
   | { readonly _tag: "Stream"; readonly stream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout> }

@@ -98,6 +98,8 @@ const reasonOf = (cause: unknown): string => {
   return cause instanceof Error ? cause.message : "connection failed"
 }
 
+const ignore = () => {}
+
 /** undici's timeout codes, as our phases. Everything else that fails is "unreachable". */
 const TIMEOUT_PHASES: Record<string, "connect" | "firstByte" | "idle"> = {
   UND_ERR_CONNECT_TIMEOUT: "connect",
@@ -173,8 +175,23 @@ export const make = (provider: ResolvedProvider) =>
             }, fail)
           } else if (request.stream && (headers["content-type"] ?? "").includes("text/event-stream")) {
             clearTimeout(total)
-            const stream = NodeStream.fromReadable<UpstreamUnreachable | UpstreamTimeout, Uint8Array>(() => response.body, (cause) => failed(cause))
-            resume(Effect.succeed({ status, headers, body: { _tag: "Stream", stream } }))
+            // Answer only once the first chunk is here (or the body ended): a stream that dies
+            // before its first byte fails this attempt, so it can still be retried or failed over.
+            const body = response.body
+            body.on("error", ignore)
+            const settle = (error?: unknown) => {
+              body.off("readable", ready)
+              body.off("end", ready)
+              body.off("error", broke)
+              if (error !== undefined) return fail(error)
+              const stream = NodeStream.fromReadable<UpstreamUnreachable | UpstreamTimeout, Uint8Array>(() => body, (cause) => failed(cause))
+              resume(Effect.succeed({ status, headers, body: { _tag: "Stream", stream } }))
+            }
+            const ready = () => settle()
+            const broke = (error: unknown) => settle(error ?? new Error("stream failed"))
+            body.once("readable", ready)
+            body.once("end", ready)
+            body.once("error", broke)
           } else {
             response.body.arrayBuffer().then((bytes) => {
               clearTimeout(total)
