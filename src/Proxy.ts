@@ -16,11 +16,11 @@ import { Router, layer as RouterLayer, type Target } from "./Router.js"
 import * as Sse from "./Sse.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
-import * as Tokens from "./Tokens.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, layer as CoalesceLayer } from "./Coalesce.js"
 import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
 import { policyOf, toCached } from "./Proxy/Caching.js"
+import { estimateFromCompletion, estimateFromStream, readCompletion } from "./Proxy/Usage.js"
 import { toResponse } from "./Http/Errors.js"
 import type { UpstreamResponse } from "./Upstream.js"
 
@@ -340,52 +340,6 @@ export const make = Effect.gen(function*() {
 
   return Proxy.of({ chatCompletions })
 })
-
-/** `model` and `usage` of a non-streaming completion; both optional. */
-const readCompletion = (bytes: Uint8Array): { model: string | undefined; usage: Usage | undefined } => {
-  try {
-    const json = JSON.parse(new TextDecoder().decode(bytes)) as { model?: unknown; usage?: unknown }
-    return { model: typeof json.model === "string" ? json.model : undefined, usage: fromOpenAi(json.usage) }
-  } catch {
-    return { model: undefined, usage: undefined }
-  }
-}
-
-const estimated = (inputTokens: number, outputTokens: number): Usage => ({
-  inputTokens,
-  outputTokens,
-  cachedInputTokens: 0,
-  cacheWriteTokens: 0,
-  reasoningTokens: 0,
-  source: "estimated"
-})
-
-const estimateFromStream = (parsed: ChatRequest.ChatRequest, tap: Sse.SseTap) =>
-  Effect.zipWith(
-    Tokens.countChatInput(parsed.json as { messages: ReadonlyArray<unknown> }),
-    Tokens.countText(tap.completionText()),
-    estimated
-  )
-
-const estimateFromCompletion = (parsed: ChatRequest.ChatRequest, bytes: Uint8Array) =>
-  Effect.zipWith(
-    Tokens.countChatInput(parsed.json as { messages: ReadonlyArray<unknown> }),
-    Tokens.countText(completionTextOf(bytes)),
-    estimated
-  )
-
-const completionTextOf = (bytes: Uint8Array): string => {
-  try {
-    const json = JSON.parse(new TextDecoder().decode(bytes)) as {
-      choices?: Array<{ message?: { content?: unknown; tool_calls?: unknown } }>
-    }
-    return (json.choices ?? [])
-      .map((c) => `${typeof c.message?.content === "string" ? c.message.content : ""}${c.message?.tool_calls === undefined ? "" : JSON.stringify(c.message.tool_calls)}`)
-      .join("")
-  } catch {
-    return ""
-  }
-}
 
 export const layerWithoutDependencies: Layer.Layer<
   Proxy,
