@@ -36,9 +36,25 @@ interface Progress {
   readonly failure: Option.Option<StreamError>
 }
 
+/**
+ * The leader's ledger row. The leader pays for the flight; if it leaves before the flight ends, the
+ * flight writes the leader's row itself when it ends, with what the call really cost.
+ */
+export interface Ticket {
+  /** Set here when the flight took the row over: the leader must not write it. */
+  handedOver: boolean
+  /** Writes the leader's row from the flight's outcome (None: the call never completed). */
+  readonly bill: (outcome: Option.Option<Landed>) => Effect.Effect<void>
+}
+
 class Flight {
   readonly chunks: Array<Uint8Array> = []
   subscribers = 0
+  /** The call has finished (answer complete, or failed). */
+  ended = false
+  landed: Option.Option<Landed> = Option.none()
+  /** A leader's row to write when the flight ends. */
+  pendingBill: Ticket["bill"] | undefined = undefined
   constructor(
     readonly key: string,
     readonly head: Deferred.Deferred<Head, FlightError>,
@@ -63,7 +79,8 @@ export class Coalesce extends Context.Tag("tollgate/Coalesce")<Coalesce, {
   readonly join: (
     key: string,
     call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
-    onLanded: (landed: Landed) => Effect.Effect<void>
+    onLanded: (landed: Landed) => Effect.Effect<void>,
+    ticket: Ticket
   ) => Effect.Effect<Joined, FlightError>
   /** Requests currently waiting on or reading a flight (for tests and metrics). */
   readonly subscribers: SubscriptionRef.SubscriptionRef<number>
@@ -85,6 +102,7 @@ export const make = Effect.gen(function*() {
       yield* Deferred.succeed(flight.head, head)
       if (response.body._tag === "Bytes") {
         flight.chunks.push(response.body.bytes)
+        flight.ended = true
         yield* SubscriptionRef.set(flight.progress, { chunks: 1, done: true, failure: Option.none() })
       } else {
         const failure = yield* response.body.stream.pipe(
@@ -96,16 +114,25 @@ export const make = Effect.gen(function*() {
           Effect.option
         )
         // Effect.flip + option: Some(error) when the stream failed, None when it ended.
+        flight.ended = true
         yield* SubscriptionRef.set(flight.progress, { chunks: flight.chunks.length, done: true, failure })
         if (Option.isSome(failure)) return
       }
+      flight.landed = Option.some({ head, chunks: flight.chunks })
       yield* onLanded({ head, chunks: flight.chunks })
     }).pipe(
-      Effect.catchAll((error) => Deferred.fail(flight.head, error)),
+      Effect.catchAll((error) =>
+        Effect.suspend(() => {
+          flight.ended = true
+          return Deferred.fail(flight.head, error)
+        })
+      ),
       Effect.onExit((exit) =>
-        Effect.sync(() => {
+        Effect.suspend(() => {
+          flight.ended = true
           if (flights.get(flight.key) === flight) flights.delete(flight.key)
           if (Exit.isInterrupted(exit)) Deferred.unsafeDone(flight.head, exit as Exit.Exit<never, never>)
+          return flight.pendingBill === undefined ? Effect.void : flight.pendingBill(flight.landed)
         })
       )
     )
@@ -129,8 +156,13 @@ export const make = Effect.gen(function*() {
         Effect.map(([chunks, next]) => [Chunk.unsafeFromArray(chunks), next] as const)
       ))
 
-  const leave = (flight: Flight) =>
+  /** A subscriber goes; the leader's ticket is handed to the flight if the call is still on. */
+  const leave = (flight: Flight, ticket: Ticket | undefined) =>
     Effect.suspend(() => {
+      if (ticket !== undefined && !flight.ended) {
+        ticket.handedOver = true
+        flight.pendingBill = ticket.bill
+      }
       flight.subscribers--
       return Effect.zipRight(
         SubscriptionRef.update(subscribers, (n) => n - 1),
@@ -141,7 +173,8 @@ export const make = Effect.gen(function*() {
   const join = (
     key: string,
     call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
-    onLanded: (landed: Landed) => Effect.Effect<void>
+    onLanded: (landed: Landed) => Effect.Effect<void>,
+    ticket: Ticket
   ): Effect.Effect<Joined, FlightError> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
@@ -160,11 +193,12 @@ export const make = Effect.gen(function*() {
           flight = created
         }
         const joined = flight
+        const mine = leader ? ticket : undefined
         joined.subscribers++
         yield* SubscriptionRef.update(subscribers, (n) => n + 1)
-        const head = yield* restore(Deferred.await(joined.head)).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : leave(joined))))
+        const head = yield* restore(Deferred.await(joined.head)).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : leave(joined, mine))))
         if (head.kind === "Bytes") {
-          yield* restore(joined.progress.changes.pipe(Stream.filter((p) => p.done), Stream.runHead)).pipe(Effect.ensuring(leave(joined)))
+          yield* restore(joined.progress.changes.pipe(Stream.filter((p) => p.done), Stream.runHead)).pipe(Effect.ensuring(leave(joined, mine)))
           return {
             response: { status: head.status, headers: head.headers, body: { _tag: "Bytes", bytes: joined.chunks[0]! } },
             leader,
@@ -172,7 +206,7 @@ export const make = Effect.gen(function*() {
           } satisfies Joined
         }
         return {
-          response: { status: head.status, headers: head.headers, body: { _tag: "Stream", stream: replay(joined).pipe(Stream.ensuring(leave(joined))) } },
+          response: { status: head.status, headers: head.headers, body: { _tag: "Stream", stream: replay(joined).pipe(Stream.ensuring(leave(joined, mine))) } },
           leader,
           target: head.target
         } satisfies Joined

@@ -17,10 +17,10 @@ import * as Sse from "./Sse.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import * as Cache from "./Cache.js"
-import { Coalesce, layer as CoalesceLayer } from "./Coalesce.js"
+import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
 import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
 import { policyOf, toCached } from "./Proxy/Caching.js"
-import { estimateFromCompletion, estimateFromStream, readCompletion } from "./Proxy/Usage.js"
+import { estimateFromCompletion, estimateFromStream, readCompletion, usageOfLanded } from "./Proxy/Usage.js"
 import { toResponse } from "./Http/Errors.js"
 import type { UpstreamResponse } from "./Upstream.js"
 
@@ -90,6 +90,24 @@ export const make = Effect.gen(function*() {
       let requestedModel: string | null = null
       let stream = false
       const trail = new Trail()
+      // If this request leads a shared flight and leaves before it ends, the flight writes this
+      // row when the call ends, with what it really cost (the others got it for free).
+      const ticket: Ticket = {
+        handedOver: false,
+        bill: (outcome) =>
+          Effect.gen(function*() {
+            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, parsedBody) : undefined
+            yield* telemetry.record(event({
+              status: Option.isSome(outcome) ? outcome.value.head.status : 499,
+              errorType: "client_aborted",
+              usage: answered?.usage,
+              servedModel: answered?.model ?? trail.target?.model ?? null,
+              ttfbMs: null,
+              aborted: true
+            }))
+          })
+      }
+      let parsedBody: ChatRequest.ChatRequest | undefined
       /** hit | miss | coalesced | refresh | bypass | off */
       let cacheStatus = "off"
       /** A cache hit was bought from this provider, earlier. */
@@ -140,6 +158,7 @@ export const make = Effect.gen(function*() {
       const program = Effect.gen(function*() {
         const parsed = yield* Either.match(ChatRequest.parse(call.raw), { onLeft: Effect.fail, onRight: Effect.succeed })
         const body = parsed.body
+        parsedBody = parsed
         requestedModel = body.model
         stream = body.stream === true
         const decision = router.decide({ model: body.model })
@@ -192,7 +211,8 @@ export const make = Effect.gen(function*() {
             (landed) => {
               const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
               return answer === undefined ? Effect.void : cache.set(key, answer)
-            }
+            },
+            ticket
           )
           if (!joined.leader) {
             cacheStatus = "coalesced"
@@ -210,7 +230,7 @@ export const make = Effect.gen(function*() {
         }
 
         if (response.body._tag === "Stream") {
-          return yield* streamResponse(response, response.body.stream, headers, injectUsage, parsed, served, event)
+          return yield* streamResponse(response, response.body.stream, headers, injectUsage, parsed, served, event, ticket)
         }
         const bytes = response.body.bytes
         const { model, usage } = readCompletion(bytes)
@@ -229,7 +249,7 @@ export const make = Effect.gen(function*() {
           ).pipe(Effect.as(toResponse(error, { ...tollgateHeaders(call.requestId, route, trail), "x-tollgate-cache": cacheStatus })))
         ),
         Effect.onInterrupt(() =>
-          telemetry.record(
+          ticket.handedOver ? Effect.void : telemetry.record(
             event({ status: 499, errorType: "client_aborted", usage: undefined, servedModel: null, ttfbMs: null, aborted: true })
           )
         )
@@ -247,7 +267,8 @@ export const make = Effect.gen(function*() {
     injectedUsage: boolean,
     parsed: ChatRequest.ChatRequest,
     served: Target,
-    event: (fields: EventFields) => LedgerEvent
+    event: (fields: EventFields) => LedgerEvent,
+    ticket: Ticket
   ) =>
     Effect.sync(() => {
       const tap = new Sse.SseTap(injectedUsage)
@@ -282,6 +303,7 @@ export const make = Effect.gen(function*() {
         Stream.ensuringWith((exit) =>
           Effect.gen(function*() {
             const aborted = Exit.isInterrupted(exit)
+            if (ticket.handedOver) return // the flight writes this row when the call ends
             const reported = fromOpenAi(tap.usage)
             const usage = reported ?? (yield* estimateFromStream(parsed, tap))
             yield* telemetry.record(event({

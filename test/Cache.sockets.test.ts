@@ -15,6 +15,7 @@ const Env = Layer.unwrapScoped(
     Layer.merge(
       Tollgate.layer({
         retry: { attempts: 0 },
+        pricing: { gated: { input: 1, output: 2 } },
         providers: { up: { kind: "openai", baseUrl: upstream.url, timeouts: { idle: "300ms" } } }
       }),
       Layer.succeed(Upstream, upstream)
@@ -157,6 +158,7 @@ describe("cache and coalescing over real sockets", () => {
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
         const upstream = yield* Upstream
+        const rowsBefore = yield* Tollgate.writtenCount
         const json = body("gated", "leader leaves", { stream: true })
         const leaderAbort = new AbortController()
         const leader = yield* Effect.promise(() => post(baseUrl, json, leaderAbort.signal))
@@ -170,6 +172,19 @@ describe("cache and coalescing over real sockets", () => {
         const text = yield* readAll(follower)
         assert.isTrue(text.endsWith("data: [DONE]\n\n"), "the follower got the whole stream")
         assert.strictEqual(upstream.closed.count, closedBefore, "the upstream call was not aborted")
+
+        // The leader pays for the call it started, even though it left: its row is written when
+        // the call ends, with the real usage; the follower's costs nothing and records the saving.
+        // gated: $1 / $2 per 1M; 1200 input (200 cached at the input rate), 300 output.
+        const FULL = (1200 * 1 + 300 * 2) / 1_000_000
+        const rows = yield* Tollgate.awaitRows(rowsBefore + 2)
+        const mine = rows.filter((r) => r.requested_model === "gated" && r.stream === 1).slice(-2)
+        const leaderRow = mine.find((r) => r.aborted === 1)!
+        const followerRow = mine.find((r) => r.aborted === 0)!
+        assert.deepInclude(leaderRow, { cache_status: "miss", input_tokens: 1200, output_tokens: 300, usage_source: "reported" })
+        assert.closeTo(leaderRow.cost_usd as number, FULL, 1e-12)
+        assert.deepInclude(followerRow, { cache_status: "coalesced", cost_usd: 0 })
+        assert.closeTo(followerRow.saved_usd as number, FULL, 1e-12)
 
         // Now everyone leaves before the answer is complete.
         const lone = new AbortController()

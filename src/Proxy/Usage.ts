@@ -5,7 +5,9 @@
 import { Effect } from "effect"
 import type * as ChatRequest from "../Domain/ChatRequest.js"
 import { fromOpenAi, type Usage } from "../Domain/Usage.js"
+import type { Landed } from "../Coalesce.js"
 import type * as Sse from "../Sse.js"
+import { SseTap } from "../Sse.js"
 import * as Tokens from "../Tokens.js"
 
 /** `model` and `usage` of a non-streaming completion; both optional. */
@@ -53,3 +55,19 @@ const completionTextOf = (bytes: Uint8Array): string => {
     return ""
   }
 }
+
+/** Usage and model of a whole answer a flight received (for a leader that left before the end). */
+export const usageOfLanded = (landed: Landed, parsed: ChatRequest.ChatRequest | undefined) =>
+  Effect.gen(function*() {
+    if (landed.head.kind === "Bytes") {
+      const bytes = landed.chunks[0] ?? new Uint8Array()
+      const read = readCompletion(bytes)
+      const usage = read.usage ?? (parsed === undefined ? undefined : yield* estimateFromCompletion(parsed, bytes))
+      return { usage, model: read.model }
+    }
+    const tap = new SseTap(false)
+    for (const chunk of landed.chunks) tap.push(chunk)
+    tap.end()
+    const usage = fromOpenAi(tap.usage) ?? (parsed === undefined ? undefined : yield* estimateFromStream(parsed, tap))
+    return { usage, model: tap.model }
+  })

@@ -49,8 +49,11 @@ export const awaitRows = (n: number) =>
 
 export const writtenCount = Effect.flatMap(Telemetry.Telemetry, (t) => SubscriptionRef.get(t.written))
 
-/** Waits (on the coalescer's own count) until `n` requests are waiting on or reading flights. */
-export const awaitSubscribers = (n: number) =>
-  Effect.flatMap(Coalesce.Coalesce, (c) => c.subscribers.changes.pipe(Stream.takeUntil((count) => count >= n), Stream.runDrain)).pipe(
+/** Waits (on the coalescer's own count) until the requests waiting on or reading flights satisfy `ok`. */
+export const awaitSubscribersWhere = (ok: (count: number) => boolean) =>
+  Effect.flatMap(Coalesce.Coalesce, (c) => c.subscribers.changes.pipe(Stream.takeUntil(ok), Stream.runDrain)).pipe(
     Effect.timeout("20 seconds")
   )
+
+/** Waits until at least `n` requests are waiting on or reading flights. */
+export const awaitSubscribers = (n: number) => awaitSubscribersWhere((count) => count >= n)
