@@ -13,7 +13,7 @@ import { stats } from "./Cli/Stats.js"
 export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
 
 const tollgate = Command.make("tollgate").pipe(
-  Command.withDescription("Local-first LLM API proxy: cost ledger, and later cache, routing, retries and budgets"),
+  Command.withDescription("Local-first LLM API proxy: a cost ledger, exact-match cache, coalescing, retries, failover and circuit breakers in front of OpenAI-compatible providers"),
   Command.withSubcommands([start, stats, exportCommand])
 )
 
