@@ -6,7 +6,7 @@
  * layer (shutdown, SIGINT/SIGTERM) writes every queued event before the scope ends.
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Deferred, Effect, Fiber, Layer, Queue, Schedule, SubscriptionRef } from "effect"
+import { Chunk, Context, Deferred, Effect, Fiber, Layer, Queue, Schedule, SubscriptionRef } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { type LedgerEvent, toRow } from "./Domain/LedgerEvent.js"
 import type { Config } from "./Config.js"
@@ -26,11 +26,13 @@ export class Telemetry extends Context.Tag("tollgate/Telemetry")<Telemetry, {
 export interface Options {
   /** Events held in memory before `record` applies back-pressure. */
   readonly capacity: number
-  /** Largest number of rows in one INSERT transaction. */
+  /** Largest number of rows in one INSERT. */
   readonly batchSize: number
+  /** How long a small batch waits for more rows before it is written (ms; 0 = never). */
+  readonly linger: number
 }
 
-const defaults: Options = { capacity: 65_536, batchSize: 512 }
+const defaults: Options = { capacity: 65_536, batchSize: 512, linger: 5 }
 
 /** Control messages travel through the same queue, so they are ordered with the events. */
 class FlushRequest {
@@ -49,7 +51,7 @@ const installSalt = Effect.gen(function*() {
 
 export const make = (options: Partial<Options> = {}) =>
   Effect.gen(function*() {
-    const { batchSize, capacity } = { ...defaults, ...options }
+    const { batchSize, capacity, linger } = { ...defaults, ...options }
     const sql = yield* SqlClient.SqlClient
     const salt = yield* installSalt.pipe(Effect.orDie)
     const queue = yield* Queue.bounded<Item>(capacity)
@@ -98,9 +100,21 @@ export const make = (options: Partial<Options> = {}) =>
         return stop
       })
 
-    // The take is interruptible; once a batch is taken, it is written without interruption.
+    // The take is interruptible; once a batch is taken, it is written without interruption. A
+    // small batch waits `linger` for company: each INSERT is its own SQLite commit, and one commit
+    // for many rows costs far less CPU than one per row at moderate load.
     const drainLoop = Effect.uninterruptibleMask((restore) =>
-      restore(Queue.takeBetween(queue, 1, batchSize)).pipe(Effect.flatMap(process))
+      restore(Queue.takeBetween(queue, 1, batchSize)).pipe(
+        Effect.flatMap((first) =>
+          first.length >= batchSize / 4 || linger === 0
+            ? Effect.succeed(first)
+            : Effect.sleep(linger).pipe(
+              Effect.zipRight(Queue.takeUpTo(queue, batchSize - first.length)),
+              Effect.map((rest) => Chunk.appendAll(first, rest))
+            )
+        ),
+        Effect.flatMap(process)
+      )
     ).pipe(Effect.repeat({ until: (stopped) => stopped }))
 
     const consumer = yield* Effect.forkScoped(drainLoop)
