@@ -158,7 +158,6 @@ describe("cache and coalescing over real sockets", () => {
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
         const upstream = yield* Upstream
-        const rowsBefore = yield* Tollgate.writtenCount
         const json = body("gated", "leader leaves", { stream: true })
         const leaderAbort = new AbortController()
         const leader = yield* Effect.promise(() => post(baseUrl, json, leaderAbort.signal))
@@ -177,10 +176,12 @@ describe("cache and coalescing over real sockets", () => {
         // the call ends, with the real usage; the follower's costs nothing and records the saving.
         // gated: $1 / $2 per 1M; 1200 input (200 cached at the input rate), 300 output.
         const FULL = (1200 * 1 + 300 * 2) / 1_000_000
-        const rows = yield* Tollgate.awaitRows(rowsBefore + 2)
-        const mine = rows.filter((r) => r.requested_model === "gated" && r.stream === 1).slice(-2)
-        const leaderRow = mine.find((r) => r.aborted === 1)!
-        const followerRow = mine.find((r) => r.aborted === 0)!
+        const [leaderRow, followerRow] = yield* Effect.map(
+          Tollgate.awaitRequests([leader.headers.get("x-tollgate-request-id")!, follower.headers.get("x-tollgate-request-id")!]),
+          (rows) => [rows.find((r) => r.aborted === 1)!, rows.find((r) => r.aborted === 0)!] as const
+        )
+        assert.isDefined(leaderRow)
+        assert.isDefined(followerRow)
         assert.deepInclude(leaderRow, { cache_status: "miss", input_tokens: 1200, output_tokens: 300, usage_source: "reported" })
         assert.closeTo(leaderRow.cost_usd as number, FULL, 1e-12)
         assert.deepInclude(followerRow, { cache_status: "coalesced", cost_usd: 0 })

@@ -4,7 +4,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { HttpServer } from "@effect/platform"
-import { Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
+import { Context, Effect, Layer, Option, Stream, SubscriptionRef } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -57,3 +57,17 @@ export const awaitSubscribersWhere = (ok: (count: number) => boolean) =>
 
 /** Waits until at least `n` requests are waiting on or reading flights. */
 export const awaitSubscribers = (n: number) => awaitSubscribersWhere((count) => count >= n)
+
+/** Waits (on the writer's signal) until the rows of these request ids are in the ledger; returns them. */
+export const awaitRequests = (ids: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const telemetry = yield* Telemetry.Telemetry
+    const sql = yield* SqlClient.SqlClient
+    const find = sql<Record<string, unknown>>`SELECT * FROM requests WHERE request_id IN ${sql.in(ids)} ORDER BY id`
+    const rows = yield* telemetry.written.changes.pipe(
+      Stream.mapEffect(() => find),
+      Stream.filter((found) => found.length >= ids.length),
+      Stream.runHead
+    )
+    return Option.getOrThrow(rows)
+  }).pipe(Effect.timeout("20 seconds"))
