@@ -9,8 +9,13 @@
  * Only complete 200 answers are ever stored (the proxy decides); a lookup that fails to read or
  * decrypt is a miss, never an error.
  */
-import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
 import { gunzipSync, gzipSync } from "node:zlib"
 import { type CachedAnswer, sizeOf } from "./Cache/Answer.js"

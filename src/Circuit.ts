@@ -9,7 +9,11 @@
  * answers 4xx to a bad request is healthy. A request interrupted by its client counts for nothing
  * (an interrupted probe gives the probe slot back).
  */
-import { Context, Effect, Exit, Layer, Ref } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
 import type { CircuitSettings } from "./Config/Schema.js"
 import { Config } from "./Config.js"
 import { CircuitOpen, isRetryable, type UpstreamError } from "./Domain/Errors.js"

@@ -3,8 +3,11 @@
  * `--help`, `--version`, `--completions` and `--wizard`. Known failures print their message
  * (no stack trace) and exit non-zero.
  */
-import { Command } from "@effect/cli"
-import { Cause, Console, Effect, Option } from "effect"
+import * as Command from "@effect/cli/Command"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { createRequire } from "node:module"
 import { exportCommand } from "./Cli/Export.js"
 import { start } from "./Cli/Start.js"

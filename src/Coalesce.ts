@@ -8,7 +8,17 @@
  * flight; only when the last one has gone is the upstream call interrupted (aborted). A failure is
  * delivered to every subscriber, and the flight is forgotten so the next request goes upstream again.
  */
-import { Chunk, Context, Deferred, Effect, Exit, Fiber, FiberSet, Layer, Option, Stream, SubscriptionRef } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { NoTargetAvailable, UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
 import type { UpstreamResponse } from "./Upstream.js"

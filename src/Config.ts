@@ -6,9 +6,17 @@
  * `~/.config/tollgate/tollgate.yaml`, in that order. Keys are read from the environment here, once,
  * and held as `Redacted` values so they never print.
  */
-import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
-import { Context, Data, Config as EnvConfig, Effect, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as EnvConfig from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Yaml from "yaml"

@@ -13,7 +13,11 @@
  * - Adapters answer a stream only once its first chunk is there, so a stream that fails before its
  *   first byte fails the attempt and can still be retried or failed over; after it, nothing is.
  */
-import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import type { Retry } from "./Config/Schema.js"
 import { Config } from "./Config.js"

@@ -3,10 +3,14 @@
  * `http` server. Its layer also outputs the `HttpServer`, so a caller can read the bound address
  * (port 0 picks a free one).
  */
-import { HttpMiddleware, HttpServer } from "@effect/platform"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, FiberRef, Layer, Scheduler } from "effect"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Scheduler from "effect/Scheduler"
 import { createServer } from "node:http"
 import * as Circuit from "./Circuit.js"
 import { Config } from "./Config.js"

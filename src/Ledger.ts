@@ -3,8 +3,11 @@
  * `tollgate export`. Plain SQL that SQLite and Postgres both understand; rows are read in pages of
  * `pageSize` by primary key, so an export of a million rows never holds them all in memory.
  */
-import { SqlClient } from "@effect/sql"
-import { Chunk, Effect, Option, Stream } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { LedgerRow } from "./Domain/LedgerEvent.js"
 
 export type GroupBy = "model" | "provider" | "route" | "day"

@@ -2,7 +2,9 @@
  * The `Pricing` service: what a request cost, from its served model and usage.
  * Built-in list prices (`Pricing/Table.ts`) overlaid with the config's `pricing:` section.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { Price } from "./Config/Schema.js"
 import { Config } from "./Config.js"
 import type { Usage } from "./Domain/Usage.js"

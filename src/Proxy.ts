@@ -4,8 +4,16 @@
  * upstream (retries, breakers, failover), pass the answer back (bytes, or an SSE stream watched by
  * a tap), and offer one ledger event per request, whatever happened.
  */
-import { type Headers, HttpServerResponse } from "@effect/platform"
-import { Chunk, Context, Effect, Either, Exit, Layer, Option, Stream } from "effect"
+import type * as Headers from "@effect/platform/Headers"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as ChatRequest from "./Domain/ChatRequest.js"
 import { errorTypeOf, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"

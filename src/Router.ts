@@ -5,7 +5,9 @@
  * gives the targets; with no route matching, the first configured provider serves the model as
  * asked. Pure given the config and the request, so `route explain` can print the same decision.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { Config, type ResolvedProvider, type TollgateConfig } from "./Config.js"
 
 export interface Target {

@@ -2,9 +2,12 @@
  * The ledger store: an `@effect/sql` client on SQLite (WAL on) with the schema migrated.
  * Everything that reads or writes the ledger goes through the `SqlClient` this layer provides.
  */
-import { Migrator, SqlClient } from "@effect/sql"
-import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Data, Effect, Layer } from "effect"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config } from "./Config.js"

@@ -5,8 +5,16 @@
  * layer's scope drains the queue in batches into SQLite, one multi-row INSERT per batch. Closing the
  * layer (shutdown, SIGINT/SIGTERM) writes every queued event before the scope ends.
  */
-import { SqlClient } from "@effect/sql"
-import { Chunk, Context, Deferred, Effect, Fiber, Layer, Queue, Schedule, SubscriptionRef } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import { createHash, randomBytes } from "node:crypto"
 import { type LedgerEvent, toRow } from "./Domain/LedgerEvent.js"
 import type { Config } from "./Config.js"

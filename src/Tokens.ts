@@ -3,7 +3,7 @@
  * only when a provider reports no usage. The encoder is loaded on first use, so start-up does not
  * pay for it.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 type Encoder = { readonly countTokens: (text: string) => number }
 

@@ -6,8 +6,11 @@
  * Adapters live in `Upstream/`: `openai` (any OpenAI-compatible API) and `mock` (built-in
  * simulated model). The response body is either bytes or a `Stream` that is never buffered.
  */
-import type { Headers } from "@effect/platform"
-import { Context, Effect, Layer, type Stream } from "effect"
+import type * as Headers from "@effect/platform/Headers"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Stream from "effect/Stream"
 import { Config, type ResolvedProvider } from "./Config.js"
 import type { UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import * as Mock from "./Upstream/Mock.js"

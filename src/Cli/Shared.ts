@@ -1,6 +1,10 @@
 /** Options and helpers shared by the read-side commands (`stats`, `export`). */
-import { Options } from "@effect/cli"
-import { Clock, Data, Effect, Layer, Option } from "effect"
+import * as Options from "@effect/cli/Options"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Config from "../Config.js"
 import * as Store from "../Store.js"
 

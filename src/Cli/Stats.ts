@@ -1,6 +1,8 @@
 /** `tollgate stats`: what was spent, from the ledger. */
-import { Command, Options } from "@effect/cli"
-import { Console, Effect } from "effect"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import * as Ledger from "../Ledger.js"
 import { configOption, dbOption, ledgerLayer, parseSince } from "./Shared.js"
 

@@ -3,7 +3,8 @@
  * applied here so the rest of the program reads a complete value. Unknown keys are rejected, so a
  * typo (`provders:`) is reported with its path instead of being silently ignored.
  */
-import { ParseResult, Schema } from "effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/
 

@@ -2,7 +2,9 @@
  * The fields of an OpenAI chat-completions request that the proxy needs to decide anything.
  * Everything else in the body is carried as the client's raw bytes and forwarded untouched.
  */
-import { Either, ParseResult, Schema } from "effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { BadRequest } from "./Errors.js"
 
 const Message = Schema.Struct({

@@ -2,7 +2,7 @@
  * Every failure a request can end in, typed. The HTTP edge (`Http/Errors.ts`) is the one place
  * that turns these into a status code and an OpenAI-shaped body.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** The client sent something the proxy cannot accept (malformed JSON, missing `model`, ...). */
 export class BadRequest extends Data.TaggedError("BadRequest")<{

@@ -5,9 +5,9 @@
  * would never see its 413; and it re-copies the buffer on every chunk. Here chunks are collected
  * once, and on overflow the rest of the body is drained and discarded so the 413 can be sent.
  */
-import type { HttpServerRequest } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Effect } from "effect"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as Effect from "effect/Effect"
 import { BadRequest, PayloadTooLarge } from "../Domain/Errors.js"
 
 export const read = (

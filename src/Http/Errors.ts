@@ -2,7 +2,7 @@
  * The one place where a typed error becomes an HTTP response: an OpenAI-shaped body
  * `{"error":{"message","type","code"}}` with the right status. Never a stack trace.
  */
-import { HttpServerResponse } from "@effect/platform"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { type RequestError, statusOf } from "../Domain/Errors.js"
 
 export interface ErrorBody {

@@ -3,8 +3,10 @@
  * carries no requirements but itself. Unknown paths are 404, known paths with the wrong method
  * are 405 (with `Allow`), and every error leaves through `Http/Errors.ts`.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Cause, Effect } from "effect"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import { Circuit } from "../Circuit.js"
 import { Config } from "../Config.js"

@@ -2,7 +2,7 @@
  * How the request program uses the cache: the per-request policy (from the request and its
  * headers), what a landed answer becomes in the cache, and how a cached answer is served.
  */
-import type { Headers } from "@effect/platform"
+import type * as Headers from "@effect/platform/Headers"
 import { type CachedAnswer, hasToolCalls, isCacheableRequest } from "../Cache.js"
 import type { CacheSettings } from "../Config/Schema.js"
 import { fromOpenAi, type Usage } from "../Domain/Usage.js"

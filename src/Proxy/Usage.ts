@@ -2,7 +2,7 @@
  * Token counts for the ledger: read from a completion, or estimated with the tokenizer when the
  * provider reported none (the row then says `usage_source = estimated`). Text is only counted.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as ChatRequest from "../Domain/ChatRequest.js"
 import { fromOpenAi, type Usage } from "../Domain/Usage.js"
 import type { Landed } from "../Coalesce.js"

@@ -3,8 +3,8 @@
  * The ledger holds metadata only: no column can hold prompt or completion text, tool arguments,
  * request bodies or keys.
  */
-import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
 
 export const migrations = {
   "0001_ledger": Effect.gen(function*() {

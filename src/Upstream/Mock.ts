@@ -4,7 +4,9 @@
  * counts and chunking. Configurable latency, chunk count, chunk gap and failure injection; streams
  * real SSE bytes, on `Clock`, so `TestClock` drives it.
  */
-import { Effect, Ref, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
 import type { MockProvider } from "../Config/Schema.js"
 import { fromStatus } from "../Domain/Errors.js"
 import * as Sse from "../Sse.js"

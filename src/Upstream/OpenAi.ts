@@ -3,8 +3,10 @@
  * headers are dropped, the client's `Authorization` is replaced by the provider's key (unless the
  * provider is `passthroughAuth`), and the answer comes back typed.
  */
-import { NodeStream } from "@effect/platform-node"
-import { Effect, Option, Redacted } from "effect"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type { IncomingHttpHeaders } from "node:http"
 import { Agent } from "undici"
 import type { ResolvedProvider } from "../Config.js"
