@@ -280,7 +280,5 @@ export const layer = (overrides: Overrides = {}): Layer.Layer<Config, ConfigErro
 export const layerFrom = (input: FileConfigInput, overrides: Omit<Overrides, "configPath"> = {}): Layer.Layer<Config, ConfigError> =>
   Layer.effect(Config, Effect.flatMap(decode(input, "code"), (file) => resolve(file, undefined, overrides)))
 
-export const findProvider = (config: TollgateConfig, name: string): ResolvedProvider | undefined =>
-  config.providers.find((p) => p.name === name)
 
 export const isMockOnly = (config: TollgateConfig): boolean => config.providers.every((p) => p.config.kind === "mock")

@@ -62,12 +62,6 @@ export class UpstreamUnavailable extends Data.TaggedError("UpstreamUnavailable")
 /** Any other error status (400, 401, 404, ...): the request itself is at fault. Never retried. */
 export class UpstreamRejected extends Data.TaggedError("UpstreamRejected")<ProviderAnswer> {}
 
-/** The provider is configured in a way that cannot serve the request. */
-export class ProviderMisconfigured extends Data.TaggedError("ProviderMisconfigured")<{
-  readonly provider: string
-  readonly message: string
-}> {}
-
 /** A target was skipped because its circuit breaker is open. */
 export class CircuitOpen extends Data.TaggedError("CircuitOpen")<{
   readonly target: string
@@ -100,7 +94,6 @@ export type UpstreamError =
   | UpstreamRateLimited
   | UpstreamUnavailable
   | UpstreamRejected
-  | ProviderMisconfigured
 
 /** Worth another try (here or at the next target): the provider failed, not the request. */
 export const isRetryable = (error: UpstreamError | CircuitOpen): boolean =>
@@ -139,8 +132,6 @@ export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
     case "UpstreamUnavailable":
     case "UpstreamRejected":
       return `upstream_${error.status}`
-    case "ProviderMisconfigured":
-      return "provider_misconfigured"
     case "NoTargetAvailable":
       return "no_target_available"
   }
@@ -165,7 +156,6 @@ export const statusOf = (error: RequestError): number => {
       return error.status
     case "NoTargetAvailable":
       return 503
-    case "ProviderMisconfigured":
     case "UpstreamUnreachable":
       return 502
     case "UpstreamTimeout":

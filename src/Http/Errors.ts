@@ -66,10 +66,6 @@ const bodyOf = (error: RequestError): ErrorBody => {
           code: "no_target_available"
         }
       }
-    case "ProviderMisconfigured":
-      return {
-        error: { message: `Provider "${error.provider}": ${error.message}`, type: "upstream_error", code: "provider_misconfigured" }
-      }
     case "UpstreamRateLimited":
     case "UpstreamUnavailable":
     case "UpstreamRejected":
