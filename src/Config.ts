@@ -56,6 +56,10 @@ export interface TollgateConfig {
   readonly source: string | undefined
   /** Things the operator should know at start (a missing key, the simulated provider...). */
   readonly notices: ReadonlyArray<string>
+  /** Reload routing when the file changes (`start --watch`). */
+  readonly watch: boolean
+  /** The flags it was loaded with, so a reload resolves the file the same way. */
+  readonly overrides: Overrides
 }
 
 export class Config extends Context.Tag("tollgate/Config")<Config, TollgateConfig>() {}
@@ -70,6 +74,8 @@ export interface Overrides {
   readonly host?: string | undefined
   /** Serve the built-in simulated provider only, whatever else is configured. */
   readonly demo?: boolean | undefined
+  /** Reload routing when the config file changes. */
+  readonly watch?: boolean | undefined
 }
 
 const fromEnvError = <E>(e: E | ConfigError): ConfigError =>
@@ -136,6 +142,7 @@ const firstSome = <A>(...options: ReadonlyArray<Option.Option<A>>): Option.Optio
 const providersFromEnv = Effect.gen(function*() {
   const upstreamUrl = yield* optionalEnv("UPSTREAM_BASE_URL")
   const openAiKey = yield* optionalEnv("OPENAI_API_KEY")
+  const anthropicKey = yield* optionalEnv("ANTHROPIC_API_KEY")
   const providers: Record<string, Provider> = {}
   if (Option.isSome(upstreamUrl)) {
     providers.upstream = {
@@ -153,6 +160,17 @@ const providersFromEnv = Effect.gen(function*() {
       baseUrl: "https://api.openai.com/v1",
       apiKeyEnv: "OPENAI_API_KEY",
       passthroughAuth: false,
+      timeouts: Timeouts.make({}),
+      headers: {}
+    }
+  }
+  if (Option.isSome(anthropicKey)) {
+    providers.anthropic = {
+      kind: "anthropic",
+      baseUrl: "https://api.anthropic.com",
+      apiKeyEnv: "ANTHROPIC_API_KEY",
+      passthroughAuth: false,
+      version: "2023-06-01",
       timeouts: Timeouts.make({}),
       headers: {}
     }
@@ -200,7 +218,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
         declared = { mock: builtInMock }
         notices.push(
           "no provider configured: serving the built-in simulated provider (mock). " +
-            "Set OPENAI_API_KEY, UPSTREAM_BASE_URL + UPSTREAM_API_KEY, or write a tollgate.yaml to proxy a real one"
+            "Set OPENAI_API_KEY, ANTHROPIC_API_KEY, UPSTREAM_BASE_URL + UPSTREAM_API_KEY, or write a tollgate.yaml to proxy a real one"
         )
       }
     }
@@ -208,7 +226,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     const providers: Array<ResolvedProvider> = []
     for (const [name, config] of Object.entries(declared)) {
       let apiKey = Option.none<Redacted.Redacted<string>>()
-      if (config.kind === "openai" && config.apiKeyEnv !== undefined) {
+      if (config.kind !== "mock" && config.apiKeyEnv !== undefined) {
         apiKey = yield* EnvConfig.option(EnvConfig.redacted(config.apiKeyEnv))
         if (Option.isNone(apiKey) && !config.passthroughAuth) {
           notices.push(`provider "${name}": ${config.apiKeyEnv} is not set, requests will carry no key`)
@@ -255,7 +273,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       cache: file.cache,
       cacheKey,
       source,
-      notices
+      notices,
+      watch: overrides.watch === true,
+      overrides
     }
     return config
   }).pipe(Effect.mapError(fromEnvError))

@@ -3,8 +3,8 @@
  * every failure typed (`UpstreamUnreachable`, `UpstreamTimeout`, `UpstreamRateLimited`,
  * `UpstreamUnavailable`, `UpstreamRejected`). One attempt at one target: retries, breakers and
  * failover are `Failover`'s.
- * Adapters live in `Upstream/`: `openai` (any OpenAI-compatible API) and `mock` (built-in
- * simulated model). The response body is either bytes or a `Stream` that is never buffered.
+ * Adapters live in `Upstream/`: `openai` (any OpenAI-compatible API), `anthropic` (Messages API)
+ * and `mock` (built-in simulated model), the HTTP ones over `Upstream/Transport.ts`. The response body is either bytes or a `Stream` that is never buffered.
  */
 import type * as Headers from "@effect/platform/Headers"
 import * as Context from "effect/Context"
@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import { Config, type ResolvedProvider } from "./Config.js"
 import type { UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
+import * as Anthropic from "./Upstream/Anthropic.js"
 import * as Mock from "./Upstream/Mock.js"
 import * as OpenAi from "./Upstream/OpenAi.js"
 
@@ -51,6 +52,9 @@ export const make = Effect.gen(function*() {
     switch (provider.config.kind) {
       case "openai":
         adapters.set(provider.name, yield* OpenAi.make(provider))
+        break
+      case "anthropic":
+        adapters.set(provider.name, yield* Anthropic.make(provider))
         break
       case "mock":
         adapters.set(provider.name, yield* Mock.make(provider.name, provider.config))

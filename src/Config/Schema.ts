@@ -64,6 +64,22 @@ export const OpenAiProvider = Schema.Struct({
 })
 export type OpenAiProvider = typeof OpenAiProvider.Type
 
+/** Anthropic's Messages API (`/v1/messages`, `/v1/messages/count_tokens`). */
+export const AnthropicProvider = Schema.Struct({
+  kind: Schema.Literal("anthropic"),
+  baseUrl: Schema.optionalWith(Url, { default: () => "https://api.anthropic.com" }),
+  /** Name of the environment variable that holds the key (sent as `x-api-key`). */
+  apiKeyEnv: Schema.optionalWith(Schema.String, { default: () => "ANTHROPIC_API_KEY" }),
+  /** Forward the client's own `x-api-key` or `Authorization: Bearer` (Claude Code subscription tokens). */
+  passthroughAuth: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** `anthropic-version` sent when the client sent none. */
+  version: Schema.optionalWith(Schema.String, { default: () => "2023-06-01" }),
+  timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
+  /** Extra headers sent on every request to this provider. */
+  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
+})
+export type AnthropicProvider = typeof AnthropicProvider.Type
+
 export const MockProvider = Schema.Struct({
   kind: Schema.Literal("mock"),
   /** Simulated time to first byte. */
@@ -81,7 +97,7 @@ export const MockProvider = Schema.Struct({
 })
 export type MockProvider = typeof MockProvider.Type
 
-export const Provider = Schema.Union(OpenAiProvider, MockProvider)
+export const Provider = Schema.Union(OpenAiProvider, AnthropicProvider, MockProvider)
 export type Provider = typeof Provider.Type
 
 export const Target = Schema.Struct({
