@@ -29,6 +29,9 @@ export const start = Command.make(
     host: Options.text("host").pipe(Options.withDescription("Address to listen on (default 127.0.0.1)"), Options.optional),
     demo: Options.boolean("demo").pipe(
       Options.withDescription("Serve only the built-in simulated provider, whatever is configured")
+    ),
+    watch: Options.boolean("watch").pipe(
+      Options.withDescription("Reload routing (routes, models) when the config file changes; an invalid file is refused and the running config stays")
     )
   },
   (flags) =>
@@ -37,7 +40,8 @@ export const start = Command.make(
         configPath: Option.getOrUndefined(flags.config),
         port: Option.getOrUndefined(flags.port),
         host: Option.getOrUndefined(flags.host),
-        demo: flags.demo
+        demo: flags.demo,
+        watch: flags.watch
       })
       yield* Console.log(`tollgate: ${describeProviders(config)}`)
       for (const notice of config.notices) yield* Console.log(`  note: ${notice}`)

@@ -1,0 +1,132 @@
+/**
+ * Config hot reload (`tollgate start --watch`): the running configuration as a `SubscriptionRef`,
+ * swapped atomically when the file changes, so the next request is routed by the new rules.
+ *
+ * What reloads: the routing sections (`routes`, `models`). What does not: the listener
+ * (`server`), the ledger (`database`) and the providers (their connection pools and keys are
+ * built once), nor the other sections: a change there is logged as needing a restart and the
+ * running value stays. A file that fails to parse or validate is refused as a whole; the old
+ * configuration keeps serving and the reason is logged with its key path.
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Config, ConfigError, load, type TollgateConfig } from "./Config.js"
+
+export interface ReloadStatus {
+  /** Changes applied since start. */
+  readonly applied: number
+  /** Changes refused since start (the previous configuration kept serving). */
+  readonly rejected: number
+  /** Why the last refused change was refused. */
+  readonly lastError: string | null
+}
+
+export class LiveConfig extends Context.Tag("tollgate/LiveConfig")<LiveConfig, {
+  /** The configuration in force; `changes` streams every swap. */
+  readonly current: SubscriptionRef.SubscriptionRef<TollgateConfig>
+  /** Outcomes of reload attempts, for logs and tests to wait on. */
+  readonly status: SubscriptionRef.SubscriptionRef<ReloadStatus>
+}>() {}
+
+/** Sections a reload may change; the rest need a restart. */
+const RELOADABLE: ReadonlyArray<string> = ["routes", "models"]
+const FIXED = ["server", "dbPath", "pricing", "retry", "circuit", "cache"] as const
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+
+/**
+ * The configuration that results from applying `next` on top of `running`: the routing sections
+ * of `next`, everything else of `running`. Fails when the routing refers to a provider that is not
+ * running (providers only change on restart). `ignored` names the sections that changed but wait
+ * for a restart.
+ */
+export const apply = (
+  running: TollgateConfig,
+  next: TollgateConfig
+): Either.Either<{ readonly config: TollgateConfig; readonly ignored: ReadonlyArray<string> }, ConfigError> => {
+  const ignored: Array<string> = FIXED.filter((key) => !same(running[key], next[key]))
+  const providers = (c: TollgateConfig) => c.providers.map((p) => [p.name, p.config])
+  if (!same(providers(running), providers(next))) ignored.push("providers")
+  const known = new Set(running.providers.map((p) => p.name))
+  const unknown = next.routes.flatMap((route, i) =>
+    route.targets.flatMap((target, j) =>
+      known.has(target.provider) ? [] : [`  routes.${i}.targets.${j}.provider: "${target.provider}" is not a running provider`]
+    )
+  )
+  if (unknown.length > 0) {
+    return Either.left(
+      new ConfigError({ message: `${unknown.join("\n")}\n  (new providers need a restart)` })
+    )
+  }
+  const config: TollgateConfig = { ...running }
+  for (const key of RELOADABLE) Object.assign(config, { [key]: (next as unknown as Record<string, unknown>)[key] })
+  return Either.right({ config, ignored })
+}
+
+const make = Effect.gen(function*() {
+  const initial = yield* Config
+  const current = yield* SubscriptionRef.make(initial)
+  const status = yield* SubscriptionRef.make<ReloadStatus>({ applied: 0, rejected: 0, lastError: null })
+  const source = initial.source
+  if (!initial.watch) return LiveConfig.of({ current, status })
+  if (source === undefined) {
+    yield* Effect.logWarning("--watch: no config file is in use, so there is nothing to watch")
+    return LiveConfig.of({ current, status })
+  }
+
+  const reject = (message: string) =>
+    Effect.zipRight(
+      Effect.logError(`config reload refused; the previous configuration stays in force:\n${message}`),
+      SubscriptionRef.update(status, (s) => ({ ...s, rejected: s.rejected + 1, lastError: message }))
+    )
+
+  const reload = Effect.gen(function*() {
+    const running = yield* SubscriptionRef.get(current)
+    const next = yield* Effect.either(load({ ...initial.overrides, configPath: source }))
+    if (Either.isLeft(next)) return yield* reject(next.left.message)
+    if (same(next.right, running)) return
+    const applied = apply(running, next.right)
+    if (Either.isLeft(applied)) return yield* reject(applied.left.message)
+    yield* SubscriptionRef.set(current, applied.right.config)
+    yield* SubscriptionRef.update(status, (s) => ({ ...s, applied: s.applied + 1 }))
+    yield* Effect.logInfo(`config reloaded from ${source}`)
+    if (applied.right.ignored.length > 0) {
+      yield* Effect.logWarning(`config: changes to ${applied.right.ignored.join(", ")} take effect after a restart`)
+    }
+  })
+
+  // Watch the directory, not the file: editors save by writing a new file and renaming it over
+  // the old one, which ends a watch on the file itself. The watcher is attached before this layer
+  // is built (not in a forked stream), so no change made after start can be missed.
+  const name = path.basename(source)
+  const changed = yield* Queue.sliding<void>(1)
+  yield* Effect.acquireRelease(
+    Effect.try({
+      try: () =>
+        fs.watch(path.dirname(source), (_event, file) => {
+          if (file === null || path.basename(file) === name) changed.unsafeOffer(undefined)
+        }),
+      catch: (error) => new ConfigError({ message: `--watch: cannot watch ${source}: ${String(error)}` })
+    }),
+    (watcher) => Effect.sync(() => watcher.close())
+  ).pipe(Effect.catchAll((error) => Effect.logError(error.message)))
+  yield* Stream.fromQueue(changed).pipe(
+    // One reload per burst of writes (an editor's save is several events).
+    Stream.debounce(Duration.millis(50)),
+    Stream.runForEach(() => reload),
+    Effect.forkScoped
+  )
+  yield* Effect.logInfo(`watching ${source} for routing changes`)
+  return LiveConfig.of({ current, status })
+})
+
+/** The live configuration: fixed, or watched when the config says `watch` (from `start --watch`). */
+export const layer: Layer.Layer<LiveConfig, never, Config> = Layer.scoped(LiveConfig, make)
