@@ -24,12 +24,14 @@ import {
   type FileConfig,
   type FileConfigInput,
   type MockProvider,
+  type ModelsSettings,
   type Price,
   type Provider,
   type Route,
   Timeouts,
   TollgateConfigSchema
 } from "./Config/Schema.js"
+import { providerReferences } from "./Router/Settings.js"
 
 export * from "./Config/Schema.js"
 
@@ -46,10 +48,14 @@ export interface TollgateConfig {
   /** In configuration order; the first one is the default target when no route matches. */
   readonly providers: ReadonlyArray<ResolvedProvider>
   readonly routes: ReadonlyArray<Route>
+  /** Aliases, overrides, catalogue extensions and quality ranks (see Router/Settings.ts). */
+  readonly models: ModelsSettings
   readonly pricing: Readonly<Record<string, Price>>
   readonly retry: FileConfig["retry"]
   readonly circuit: FileConfig["circuit"]
   readonly cache: FileConfig["cache"]
+  readonly budget: FileConfig["budget"]
+  readonly alerts: FileConfig["alerts"]
   /** TOLLGATE_CACHE_KEY, decoded, when `cache.encrypt` is on. */
   readonly cacheKey: Option.Option<Redacted.Redacted<Uint8Array>>
   /** Where the file came from, if there was one. */
@@ -208,9 +214,11 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
 
     let declared: Record<string, Provider> = file.providers
     let routes = file.routes
+    let models = file.models
     if (overrides.demo === true) {
       declared = { mock: builtInMock }
       routes = []
+      models = { aliases: {}, overrides: {}, catalogue: {}, quality: {} }
       notices.push("demo mode: serving the built-in simulated provider (mock); no request leaves this machine")
     } else if (Object.keys(declared).length === 0) {
       declared = yield* providersFromEnv
@@ -252,12 +260,15 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     const known = new Set(providers.map((p) => p.name))
     const problems: Array<string> = []
     routes.forEach((route, i) =>
-      route.targets.forEach((target, j) => {
-        if (!known.has(target.provider)) {
-          problems.push(`  routes.${i}.targets.${j}.provider: unknown provider "${target.provider}"`)
-        }
+      providerReferences(route, i).forEach(({ path, provider }) => {
+        if (!known.has(provider)) problems.push(`  ${path}: unknown provider "${provider}"`)
       })
     )
+    for (const [model, entry] of Object.entries(models.catalogue)) {
+      for (const provider of entry.providers ?? []) {
+        if (!known.has(provider)) problems.push(`  models.catalogue.${model}.providers: unknown provider "${provider}"`)
+      }
+    }
     if (problems.length > 0) {
       return yield* new ConfigError({ message: `invalid configuration in ${source ?? "config"}:\n${problems.join("\n")}` })
     }
@@ -267,10 +278,13 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       dbPath,
       providers,
       routes,
+      models,
       pricing: file.pricing,
       retry: file.retry,
       circuit: file.circuit,
       cache: file.cache,
+      budget: file.budget,
+      alerts: file.alerts,
       cacheKey,
       source,
       notices,

@@ -5,6 +5,11 @@
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { AlertSettings, BudgetSettings } from "../Budget/Settings.js"
+
+export { AlertSettings, BudgetSettings }
+import { applyPreset, PRESET_NAMES } from "./Presets.js"
+import { Models, Route } from "../Router/Settings.js"
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/
 
@@ -51,7 +56,7 @@ export const Timeouts = Schema.Struct({
 })
 export type Timeouts = typeof Timeouts.Type
 
-export const OpenAiProvider = Schema.Struct({
+const openAiProviderFields = {
   kind: Schema.Literal("openai"),
   baseUrl: Url,
   /** Name of the environment variable that holds the key. The key itself never goes in the file. */
@@ -60,8 +65,27 @@ export const OpenAiProvider = Schema.Struct({
   passthroughAuth: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
   /** Extra headers sent on every request to this provider. */
-  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
-})
+  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
+  /** A known OpenAI-compatible service: fills `baseUrl`, `apiKeyEnv` and headers (`Config/Presets.ts`). */
+  preset: Schema.optional(Schema.Literal(...PRESET_NAMES))
+}
+
+/** Decodes with the preset applied, so `baseUrl` is always there for the adapters. */
+export const OpenAiProvider = Schema.transformOrFail(
+  Schema.Struct({ ...openAiProviderFields, baseUrl: Schema.optional(Url) }),
+  Schema.typeSchema(Schema.Struct(openAiProviderFields)),
+  {
+    strict: true,
+    decode: (declared, _, ast) => {
+      const resolved = declared.preset === undefined ? declared : applyPreset(declared.preset, declared)
+      const { baseUrl } = resolved
+      return baseUrl === undefined
+        ? ParseResult.fail(new ParseResult.Pointer("baseUrl", declared, new ParseResult.Type(ast, undefined, "expected a URL, or a preset that supplies one")))
+        : ParseResult.succeed({ ...resolved, baseUrl })
+    },
+    encode: (provider) => ParseResult.succeed(provider)
+  }
+)
 export type OpenAiProvider = typeof OpenAiProvider.Type
 
 /** Anthropic's Messages API (`/v1/messages`, `/v1/messages/count_tokens`). */
@@ -100,33 +124,33 @@ export type MockProvider = typeof MockProvider.Type
 export const Provider = Schema.Union(OpenAiProvider, AnthropicProvider, MockProvider)
 export type Provider = typeof Provider.Type
 
-export const Target = Schema.Struct({
-  provider: Schema.String,
-  /** Defaults to the model the client asked for. */
-  model: Schema.optional(Schema.String)
-})
-export type Target = typeof Target.Type
+// Routing (rules, targets, tiers, cascade, aliases, catalogue) is decoded by the Router's own schemas.
+export { Route, Target } from "../Router/Settings.js"
+export type { Models as ModelsSettings } from "../Router/Settings.js"
 
-export const Route = Schema.Struct({
-  name: Schema.String,
-  match: Schema.optionalWith(
-    Schema.Struct({
-      /** Glob on the requested model: `gpt-*`, `*-mini`, `o?`. */
-      model: Schema.optional(Schema.String)
-    }),
-    { default: () => ({}) }
-  ),
-  targets: Schema.NonEmptyArray(Target)
-})
-export type Route = typeof Route.Type
-
-export const Price = Schema.Struct({
+const priceRates = {
   /** USD per 1M input tokens. */
   input: NonNegativeNumber,
   /** USD per 1M cached input tokens (defaults to `input`). */
   cachedInput: Schema.optional(NonNegativeNumber),
+  /** USD per 1M tokens written to the prompt cache with the 5-minute TTL (defaults to `input`). */
+  cacheWrite5m: Schema.optional(NonNegativeNumber),
+  /** USD per 1M tokens written with the 1-hour TTL (defaults to `cacheWrite5m`). */
+  cacheWrite1h: Schema.optional(NonNegativeNumber),
   /** USD per 1M output tokens. */
-  output: NonNegativeNumber
+  output: NonNegativeNumber,
+  /** USD per 1M reasoning tokens, only where billed apart from output (otherwise they are output). */
+  reasoning: Schema.optional(NonNegativeNumber)
+}
+
+/** Rates that replace the base ones when a request's input tokens exceed `above`. */
+export const PriceTier = Schema.Struct({ above: PositiveInt, ...priceRates })
+export type PriceTier = typeof PriceTier.Type
+
+export const Price = Schema.Struct({
+  ...priceRates,
+  /** Long-context tiers (e.g. above 200k input tokens); the highest one exceeded applies. */
+  longContext: Schema.optional(Schema.Array(PriceTier))
 })
 export type Price = typeof Price.Type
 
@@ -199,9 +223,9 @@ export const TollgateConfigSchema = Schema.Struct({
   retry: Schema.optionalWith(Retry, { default: () => Retry.make({}) }),
   circuit: Schema.optionalWith(CircuitSettings, { default: () => CircuitSettings.make({}) }),
   cache: Schema.optionalWith(CacheSettings, { default: () => CacheSettings.make({}) }),
-  budget: Schema.optional(Reserved),
-  alerts: Schema.optional(Reserved),
-  models: Schema.optional(Reserved)
+  budget: Schema.optionalWith(BudgetSettings, { default: () => BudgetSettings.make({}) }),
+  alerts: Schema.optionalWith(AlertSettings, { default: () => AlertSettings.make({}) }),
+  models: Schema.optionalWith(Models, { default: () => Models.make({}) })
 })
 
 /** What the file says, after defaults. */
