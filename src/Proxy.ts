@@ -1,8 +1,9 @@
 /**
- * The request program for `POST /v1/chat/completions`: parse what decisions need, route, answer
- * from the cache or share an identical request's upstream call when allowed, otherwise send
- * upstream (retries, breakers, failover), pass the answer back (bytes, or an SSE stream watched by
- * a tap), and offer one ledger event per request, whatever happened.
+ * The request program, one for every endpoint: parse what decisions need, route, answer from the
+ * cache or share an identical request's upstream call when allowed, otherwise send upstream
+ * (retries, breakers, failover) in the target's shape, pass the answer back in the client's shape
+ * (bytes, or an SSE stream watched as it passes), and offer one ledger event per request, whatever
+ * happened.
  */
 import type * as Headers from "@effect/platform/Headers"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -14,22 +15,20 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as ChatRequest from "./Domain/ChatRequest.js"
-import { errorTypeOf, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
-import type { LedgerEvent } from "./Domain/LedgerEvent.js"
-import { fromOpenAi, type Usage } from "./Domain/Usage.js"
+import { BadRequest, errorTypeOf, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
 import type { Config } from "./Config.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
 import { Router, layer as RouterLayer, type Target } from "./Router.js"
-import * as Sse from "./Sse.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
-import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
-import { policyOf, toCached } from "./Proxy/Caching.js"
-import { estimateFromCompletion, estimateFromStream, readCompletion, usageOfLanded } from "./Proxy/Usage.js"
-import { toResponse } from "./Http/Errors.js"
+import { Failover, layer as FailoverLayer, targetName } from "./Failover.js"
+import { OFF, policyOf, toCached } from "./Proxy/Caching.js"
+import { type Inbound, OpenAiChat, type Parsed } from "./Proxy/Inbound.js"
+import { RequestRecord } from "./Proxy/Record.js"
+import { estimate, usageOfLanded } from "./Proxy/Usage.js"
+import { type Shape, type StreamWatch, type Wire, wireFor } from "./Proxy/Wire.js"
 import type { UpstreamResponse } from "./Upstream.js"
 
 export interface Call {
@@ -43,23 +42,16 @@ export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
   readonly chatCompletions: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }>() {}
 
-const ENDPOINT = "/v1/chat/completions"
-
-/** What the end of a request adds to its ledger row. */
-interface EventFields {
-  readonly status: number
-  readonly errorType: string | null
-  readonly usage: Usage | undefined
-  readonly servedModel: string | null
-  readonly ttfbMs: number | null
-  readonly aborted: boolean
-}
 const encoder = new TextEncoder()
 
+/** The shape a provider speaks. */
+const shapeOf = (target: Target): Shape => (target.provider.config.kind === "anthropic" ? "anthropic" : "openai")
+
 /** Headers every answer carries, success or not: what served it and how many tries it took. */
-const tollgateHeaders = (requestId: string, route: string | null, trail: Trail) => {
-  const headers: Record<string, string> = { "x-tollgate-request-id": requestId }
-  if (route !== null) headers["x-tollgate-route"] = route
+const tollgateHeaders = (record: RequestRecord) => {
+  const headers: Record<string, string> = { "x-tollgate-request-id": record.context.requestId }
+  if (record.route !== null) headers["x-tollgate-route"] = record.route
+  const trail = record.trail
   const target = trail.target
   if (target !== undefined) {
     headers["x-tollgate-provider"] = target.provider.name
@@ -68,6 +60,15 @@ const tollgateHeaders = (requestId: string, route: string | null, trail: Trail) 
   }
   headers["x-tollgate-attempts"] = String(trail.attempts)
   return headers
+}
+
+/** A translated answer keeps only the provider's headers that mean the same in any shape. */
+const translatedHeaders = (headers: Readonly<Record<string, string>>): Record<string, string> => {
+  const kept: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith("x-ratelimit-") || name === "retry-after" || name === "request-id" || name === "x-request-id") kept[name] = value
+  }
+  return kept
 }
 
 const bearer = (headers: Headers.Headers): string | undefined => {
@@ -85,27 +86,29 @@ export const make = Effect.gen(function*() {
   const coalesce = yield* Coalesce
   const clock = yield* Effect.clock
 
-  const chatCompletions = (call: Call) =>
+  const handle = (inbound: Inbound, call: Call) =>
     Effect.suspend(() => {
-      const ts = clock.unsafeCurrentTimeMillis()
       const started = clock.unsafeCurrentTimeNanos()
-      const elapsedMs = () => Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
       const clientKey = bearer(call.headers)
-
-      // Fields filled in as the request moves along; `event` turns them into a ledger row.
-      let route: string | null = null
-      let rule: string | null = null
-      let requestedModel: string | null = null
-      let stream = false
-      const trail = new Trail()
+      const record = new RequestRecord({
+        ts: clock.unsafeCurrentTimeMillis(),
+        requestId: call.requestId,
+        endpoint: inbound.endpoint,
+        headers: call.headers,
+        clientHash: clientKey === undefined ? null : telemetry.hashClient(clientKey),
+        elapsedMs: () => Number(clock.unsafeCurrentTimeNanos() - started) / 1e6,
+        costOf: pricing.costOf
+      })
+      const trail = record.trail
+      let parsed: Parsed | undefined
       // If this request leads a shared flight and leaves before it ends, the flight writes this
       // row when the call ends, with what it really cost (the others got it for free).
       const ticket: Ticket = {
         handedOver: false,
         bill: (outcome) =>
           Effect.gen(function*() {
-            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, parsedBody) : undefined
-            yield* telemetry.record(event({
+            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, parsed?.estimateInput) : undefined
+            yield* telemetry.record(record.event({
               status: Option.isSome(outcome) ? outcome.value.head.status : 499,
               errorType: "client_aborted",
               usage: answered?.usage,
@@ -115,106 +118,63 @@ export const make = Effect.gen(function*() {
             }))
           })
       }
-      let parsedBody: ChatRequest.ChatRequest | undefined
-      /** hit | miss | coalesced | refresh | bypass | off */
-      let cacheStatus = "off"
-      /** A cache hit was bought from this provider, earlier. */
-      let hitProvider: string | null = null
-
-      const event = (fields: EventFields): LedgerEvent => {
-        const cost = fields.usage !== undefined && fields.servedModel !== null
-          ? pricing.costOf(fields.servedModel, fields.usage)
-          : null
-        // A hit or a shared answer cost nothing more: what it would have cost was saved.
-        const free = cacheStatus === "hit" || cacheStatus === "coalesced"
-        return {
-          ts,
-          requestId: call.requestId,
-          endpoint: ENDPOINT,
-          route,
-          rule,
-          provider: hitProvider ?? trail.target?.provider.name ?? null,
-          requestedModel,
-          servedModel: fields.servedModel,
-          stream,
-          status: fields.status,
-          errorType: fields.errorType,
-          attempts: trail.attempts,
-          failover: trail.failover,
-          attemptErrors: trail.failures.length === 0 ? null : trail.failures.join(","),
-          skipped: trail.skipped.length === 0 ? null : trail.skipped.join(","),
-          cacheStatus,
-          inputTokens: fields.usage?.inputTokens ?? null,
-          outputTokens: fields.usage?.outputTokens ?? null,
-          cachedInputTokens: fields.usage?.cachedInputTokens ?? null,
-          cacheWriteTokens: fields.usage?.cacheWriteTokens ?? null,
-          reasoningTokens: fields.usage?.reasoningTokens ?? null,
-          costUsd: free && cost !== null ? 0 : cost,
-          priced: cost !== null,
-          savedUsd: free ? cost : null,
-          usageSource: fields.usage?.source ?? null,
-          latencyMs: elapsedMs(),
-          ttfbMs: fields.ttfbMs,
-          aborted: fields.aborted,
-          clientHash: clientKey === undefined ? null : telemetry.hashClient(clientKey),
-          userAgent: call.headers["user-agent"] ?? null,
-          project: call.headers["x-tollgate-project"] ?? null,
-          session: call.headers["x-tollgate-session"] ?? null
-        }
-      }
 
       const program = Effect.gen(function*() {
-        const parsed = yield* Either.match(ChatRequest.parse(call.raw), { onLeft: Effect.fail, onRight: Effect.succeed })
-        const body = parsed.body
-        parsedBody = parsed
-        requestedModel = body.model
-        stream = body.stream === true
-        const decision = router.decide({ model: body.model })
-        route = decision.route
-        rule = decision.rule
+        const request = yield* Either.match(inbound.parse(call.raw), { onLeft: Effect.fail, onRight: Effect.succeed })
+        parsed = request
+        record.requestedModel = request.model
+        record.stream = request.stream
+        const decision = router.decide({ model: request.model })
+        record.route = decision.route
+        record.rule = decision.rule
 
-        // Forward the client's bytes as they are, unless a field must change: the served model,
-        // or usage reporting on a stream the client did not ask usage for.
-        const injectUsage = stream && body.stream_options?.include_usage !== true
-        const bodyFor = (model: string) =>
-          injectUsage || model !== body.model
-            ? encoder.encode(JSON.stringify({
-              ...parsed.json,
-              model,
-              ...(injectUsage ? { stream_options: { ...(body.stream_options ?? {}), include_usage: true } } : {})
-            }))
-            : call.raw
-
-        const dispatch = {
-          route,
-          targets: decision.targets,
-          requestFor: (target: Target) => ({ path: "/chat/completions", body: bodyFor(target.model), stream, clientHeaders: call.headers })
+        // One wire per provider shape, built when first needed.
+        const wires = new Map<Shape, Wire>()
+        const wireOf = (target: Target): Effect.Effect<Wire, BadRequest> => {
+          const shape = shapeOf(target)
+          const known = wires.get(shape)
+          if (known !== undefined) return Effect.succeed(known)
+          const wire = wireFor(inbound.shape, shape, request)
+          if (wire instanceof BadRequest) return Effect.fail(wire)
+          wires.set(shape, wire)
+          return Effect.succeed(wire)
         }
-        const send = failover.send(dispatch, trail)
+        // Requests that cannot be put in a target's shape fail here, before anything is sent.
+        for (const target of decision.targets) yield* wireOf(target)
+        const send = failover.send({
+          route: decision.route,
+          targets: decision.targets,
+          requestFor: (target: Target) => {
+            const wire = wires.get(shapeOf(target))!
+            return { path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
+          }
+        }, trail)
 
-        const policy = policyOf(cache.settings, call.headers, parsed.json)
-        cacheStatus = policy.status
+        // Only answers that reach the client as the provider sent them are cached or shared.
+        const shareable = decision.targets.every((t) => wires.get(shapeOf(t))!.passthrough)
+        const policy = shareable ? policyOf(cache.settings, call.headers, request.json) : OFF
+        record.cacheStatus = policy.status
         let response: UpstreamResponse
         if (policy.status === "lookup" || policy.status === "refresh") {
           const project = call.headers["x-tollgate-project"] ?? ""
           const key = Cache.cacheKey({
-            endpoint: ENDPOINT,
-            body: parsed.json,
-            tenant: `${project}|${clientKey === undefined ? "" : telemetry.hashClient(clientKey)}`,
+            endpoint: inbound.endpoint,
+            body: request.json,
+            tenant: `${project}|${record.context.clientHash ?? ""}`,
             target: targetName(decision.targets[0])
           })
           if (policy.lookup) {
             const hit = yield* cache.get(key)
             if (Option.isSome(hit)) {
-              cacheStatus = "hit"
-              hitProvider = hit.value.provider
-              return yield* serveHit(hit.value, call.requestId, route, body.stream_options?.include_usage === true, stream, event)
+              record.cacheStatus = "hit"
+              record.hitProvider = hit.value.provider
+              return yield* serveHit(hit.value, record, request)
             }
           }
-          cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
+          record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
           const joined = yield* coalesce.join(
             // Requests that may not share still go through a flight of their own (for storage).
-            policy.share ? `${key}:${stream}` : `${key}:${call.requestId}`,
+            policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
             Effect.map(send, (r) => ({ ...r, target: trail.target })),
             (landed) => {
               const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
@@ -223,7 +183,7 @@ export const make = Effect.gen(function*() {
             ticket
           )
           if (!joined.leader) {
-            cacheStatus = "coalesced"
+            record.cacheStatus = "coalesced"
             trail.target = joined.target
           }
           response = joined.response
@@ -231,72 +191,78 @@ export const make = Effect.gen(function*() {
           response = yield* send
         }
         const served = trail.target!
+        const wire = wires.get(shapeOf(served))!
         const headers: Record<string, string> = {
-          ...response.headers,
-          ...tollgateHeaders(call.requestId, route, trail),
-          "x-tollgate-cache": cacheStatus
+          ...(wire.passthrough ? response.headers : translatedHeaders(response.headers)),
+          ...tollgateHeaders(record),
+          "x-tollgate-cache": record.cacheStatus
         }
 
         if (response.body._tag === "Stream") {
-          return yield* streamResponse(response, response.body.stream, headers, injectUsage, parsed, served, event, ticket)
+          return yield* streamResponse(response, response.body.stream, headers, wire.watch(), request, served, record, ticket)
         }
-        const bytes = response.body.bytes
-        const { model, usage } = readCompletion(bytes)
-        const finalUsage = usage ?? (yield* estimateFromCompletion(parsed, bytes))
-        const servedModel = model ?? served.model
-        const row = event({ status: response.status, errorType: null, usage: finalUsage, servedModel, ttfbMs: elapsedMs(), aborted: false })
+        const answer = wire.read(response.body.bytes)
+        const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
+        const row = record.event({
+          status: response.status,
+          errorType: null,
+          usage,
+          servedModel: answer.model ?? served.model,
+          ttfbMs: record.context.elapsedMs(),
+          aborted: false
+        })
         yield* telemetry.record(row)
         headers["x-tollgate-cost"] = row.costUsd === null ? "unpriced" : row.costUsd.toFixed(8)
-        return HttpServerResponse.uint8Array(bytes, { status: response.status, headers })
+        return HttpServerResponse.uint8Array(answer.bytes, { status: response.status, headers })
       })
 
       return program.pipe(
         Effect.catchAll((error) =>
           telemetry.record(
-            event({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false })
-          ).pipe(Effect.as(toResponse(error, { ...tollgateHeaders(call.requestId, route, trail), "x-tollgate-cache": cacheStatus })))
+            record.event({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false })
+          ).pipe(Effect.as(inbound.errorResponse(error, { ...tollgateHeaders(record), "x-tollgate-cache": record.cacheStatus })))
         ),
         Effect.onInterrupt(() =>
           ticket.handedOver ? Effect.void : telemetry.record(
-            event({ status: 499, errorType: "client_aborted", usage: undefined, servedModel: null, ttfbMs: null, aborted: true })
+            record.event({ status: 499, errorType: "client_aborted", usage: undefined, servedModel: null, ttfbMs: null, aborted: true })
           )
         )
       )
     })
 
   /**
-   * The SSE answer: upstream bytes pass straight through the tap (never buffered past an event
-   * boundary); when the stream ends, fails or the client goes away, one ledger event is offered.
+   * The SSE answer: upstream bytes pass through the watch (never buffered past an event
+   * boundary; translated event by event when the shapes differ); when the stream ends, fails or
+   * the client goes away, one ledger event is offered.
    */
   const streamResponse = (
     response: UpstreamResponse,
     upstreamStream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout>,
     headers: Record<string, string>,
-    injectedUsage: boolean,
-    parsed: ChatRequest.ChatRequest,
+    watch: StreamWatch,
+    request: Parsed,
     served: Target,
-    event: (fields: EventFields) => LedgerEvent,
+    record: RequestRecord,
     ticket: Ticket
   ) =>
     Effect.sync(() => {
-      const tap = new Sse.SseTap(injectedUsage)
       const started = clock.unsafeCurrentTimeNanos()
       let ttfbMs: number | null = null
       let failure: UpstreamUnreachable | UpstreamTimeout | undefined
 
-      // One stage per chunk batch (not per chunk): the tap's output, empty pieces dropped.
+      // One stage per chunk batch (not per chunk): the watch's output, empty pieces dropped.
       const body = upstreamStream.pipe(
         Stream.mapChunks((chunks) => {
           if (ttfbMs === null) ttfbMs = Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
           const out: Array<Uint8Array> = []
           for (const chunk of chunks) {
-            const forward = tap.push(chunk)
+            const forward = watch.push(chunk)
             if (forward.byteLength > 0) out.push(forward)
           }
           return Chunk.unsafeFromArray(out)
         }),
         Stream.concat(Stream.suspend(() => {
-          const rest = tap.end()
+          const rest = watch.end()
           return rest.byteLength > 0 ? Stream.succeed(rest) : Stream.empty
         })),
         Stream.catchAll((error) => {
@@ -304,27 +270,24 @@ export const make = Effect.gen(function*() {
           // which the official SDKs raise as an error.
           failure = error
           const reason = error._tag === "UpstreamTimeout" ? `no data for ${error.afterMs} ms` : error.reason
-          return Stream.make(encoder.encode(Sse.event(JSON.stringify({
-            error: { message: `Provider "${error.provider}" stream failed: ${reason}`, type: "upstream_error", code: "upstream_stream_error" }
-          }))))
+          return Stream.make(encoder.encode(request.streamError(`Provider "${error.provider}" stream failed: ${reason}`)))
         }),
         Stream.ensuringWith((exit) =>
           Effect.gen(function*() {
             const aborted = Exit.isInterrupted(exit)
             if (ticket.handedOver) return // the flight writes this row when the call ends
-            const reported = fromOpenAi(tap.usage)
-            const usage = reported ?? (yield* estimateFromStream(parsed, tap))
-            yield* telemetry.record(event({
+            const usage = watch.usage() ?? (yield* estimate(request.estimateInput, watch.completionText()))
+            yield* telemetry.record(record.event({
               status: response.status,
               errorType: aborted
                 ? "client_aborted"
                 : failure !== undefined
                 ? `stream_${errorTypeOf(failure)}`
-                : tap.done
+                : watch.done()
                 ? null
                 : "incomplete_stream",
               usage,
-              servedModel: tap.model ?? served.model,
+              servedModel: watch.model() ?? served.model,
               ttfbMs,
               aborted
             }))
@@ -338,29 +301,23 @@ export const make = Effect.gen(function*() {
     })
 
   /** A stored answer, in the shape this client asked for. Costs nothing; saves what it cost. */
-  const serveHit = (
-    answer: Cache.CachedAnswer,
-    requestId: string,
-    route: string | null,
-    includeUsage: boolean,
-    asStream: boolean,
-    event: (fields: EventFields) => LedgerEvent
-  ) =>
+  const serveHit = (answer: Cache.CachedAnswer, record: RequestRecord, request: Parsed) =>
     Effect.gen(function*() {
-      const row = event({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false })
+      const row = record.event({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false })
       yield* telemetry.record(row)
       const headers: Record<string, string> = {
-        "x-tollgate-request-id": requestId,
-        ...(route === null ? {} : { "x-tollgate-route": route }),
+        "x-tollgate-request-id": record.context.requestId,
+        ...(record.route === null ? {} : { "x-tollgate-route": record.route }),
         "x-tollgate-provider": answer.provider,
         "x-tollgate-model": answer.model,
         "x-tollgate-attempts": "0",
         "x-tollgate-cache": "hit",
         "x-tollgate-cost": "0"
       }
-      if (!asStream) {
+      if (!request.stream) {
         return HttpServerResponse.text(Cache.jsonBody(answer), { headers, contentType: "application/json" })
       }
+      const includeUsage = (request.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
       const events = Cache.sseEvents(answer, includeUsage).map((e) => encoder.encode(e))
       return HttpServerResponse.stream(Stream.fromIterable(events), {
         headers: { ...headers, "cache-control": "no-cache" },
@@ -368,7 +325,9 @@ export const make = Effect.gen(function*() {
       })
     })
 
-  return Proxy.of({ chatCompletions })
+  return Proxy.of({
+    chatCompletions: (call) => handle(OpenAiChat, call)
+  })
 })
 
 export const layerWithoutDependencies: Layer.Layer<

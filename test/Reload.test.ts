@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Layer, Stream, SubscriptionRef } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -28,7 +28,7 @@ const awaitStatus = (ok: (status: Reload.ReloadStatus) => boolean) =>
   )
 
 describe("config hot reload (--watch)", () => {
-  it.layer(Live, { excludeTestServices: true })((it) => {
+  layer(Live, { excludeTestServices: true })((it) => {
     it.effect("a valid change takes effect; an invalid one is refused and the old config keeps serving", () =>
       Effect.gen(function*() {
         const live = yield* Reload.LiveConfig

@@ -38,7 +38,9 @@ export const sampleEvent = (i: number): LedgerEvent => ({
   clientHash: null,
   userAgent: "test",
   project: null,
-  session: null
+  session: null,
+  cascade: null,
+  downgradedFrom: null
 })
 
 const countRows = (dbPath: string) =>

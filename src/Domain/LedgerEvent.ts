@@ -45,6 +45,10 @@ export interface LedgerEvent {
   readonly userAgent: string | null
   readonly project: string | null
   readonly session: string | null
+  /** Earlier steps of a cascade, `model:outcome:usd`, comma-separated; `costUsd` is the total. */
+  readonly cascade: string | null
+  /** The budget swapped the routed model for a cheaper one: the model it replaced. */
+  readonly downgradedFrom: string | null
 }
 
 /** The row as stored, snake_case, booleans as 0/1. */
@@ -80,7 +84,9 @@ export const toRow = (e: LedgerEvent) => ({
   client_hash: e.clientHash,
   user_agent: e.userAgent,
   project: e.project,
-  session: e.session
+  session: e.session,
+  cascade: e.cascade,
+  downgraded_from: e.downgradedFrom
 })
 
 export type LedgerRow = ReturnType<typeof toRow>

@@ -20,7 +20,7 @@ export interface Policy {
   readonly share: boolean
 }
 
-const OFF: Policy = { status: "off", lookup: false, store: false, share: false }
+export const OFF: Policy = { status: "off", lookup: false, store: false, share: false }
 const BYPASS: Policy = { status: "bypass", lookup: false, store: false, share: false }
 
 export const policyOf = (settings: CacheSettings, headers: Headers.Headers, body: Readonly<Record<string, unknown>>): Policy => {

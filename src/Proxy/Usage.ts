@@ -1,24 +1,12 @@
 /**
- * Token counts for the ledger: read from a completion, or estimated with the tokenizer when the
- * provider reported none (the row then says `usage_source = estimated`). Text is only counted.
+ * Token counts for the ledger when the provider reported none: estimated with the tokenizer (the
+ * row then says `usage_source = estimated`). Text is only counted, never kept.
  */
 import * as Effect from "effect/Effect"
-import type * as ChatRequest from "../Domain/ChatRequest.js"
-import { fromOpenAi, type Usage } from "../Domain/Usage.js"
 import type { Landed } from "../Coalesce.js"
-import type * as Sse from "../Sse.js"
-import { SseTap } from "../Sse.js"
+import type { Usage } from "../Domain/Usage.js"
 import * as Tokens from "../Tokens.js"
-
-/** `model` and `usage` of a non-streaming completion; both optional. */
-export const readCompletion = (bytes: Uint8Array): { model: string | undefined; usage: Usage | undefined } => {
-  try {
-    const json = JSON.parse(new TextDecoder().decode(bytes)) as { model?: unknown; usage?: unknown }
-    return { model: typeof json.model === "string" ? json.model : undefined, usage: fromOpenAi(json.usage) }
-  } catch {
-    return { model: undefined, usage: undefined }
-  }
-}
+import { readOpenAi, watchOpenAi } from "./Wire.js"
 
 const estimated = (inputTokens: number, outputTokens: number): Usage => ({
   inputTokens,
@@ -29,45 +17,24 @@ const estimated = (inputTokens: number, outputTokens: number): Usage => ({
   source: "estimated"
 })
 
-export const estimateFromStream = (parsed: ChatRequest.ChatRequest, tap: Sse.SseTap) =>
-  Effect.zipWith(
-    Tokens.countChatInput(parsed.json as { messages: ReadonlyArray<unknown> }),
-    Tokens.countText(tap.completionText()),
-    estimated
-  )
+/** Usage estimated from the request's input and the generated text. */
+export const estimate = (input: Effect.Effect<number>, completionText: string): Effect.Effect<Usage> =>
+  Effect.zipWith(input, Tokens.countText(completionText), estimated)
 
-export const estimateFromCompletion = (parsed: ChatRequest.ChatRequest, bytes: Uint8Array) =>
-  Effect.zipWith(
-    Tokens.countChatInput(parsed.json as { messages: ReadonlyArray<unknown> }),
-    Tokens.countText(completionTextOf(bytes)),
-    estimated
-  )
-
-const completionTextOf = (bytes: Uint8Array): string => {
-  try {
-    const json = JSON.parse(new TextDecoder().decode(bytes)) as {
-      choices?: Array<{ message?: { content?: unknown; tool_calls?: unknown } }>
-    }
-    return (json.choices ?? [])
-      .map((c) => `${typeof c.message?.content === "string" ? c.message.content : ""}${c.message?.tool_calls === undefined ? "" : JSON.stringify(c.message.tool_calls)}`)
-      .join("")
-  } catch {
-    return ""
-  }
-}
-
-/** Usage and model of a whole answer a flight received (for a leader that left before the end). */
-export const usageOfLanded = (landed: Landed, parsed: ChatRequest.ChatRequest | undefined) =>
+/**
+ * Usage and model of a whole answer a flight received (for a leader that left before the end).
+ * Flights only ever carry OpenAI-shaped answers (only those are shared).
+ */
+export const usageOfLanded = (landed: Landed, input: Effect.Effect<number> | undefined) =>
   Effect.gen(function*() {
     if (landed.head.kind === "Bytes") {
-      const bytes = landed.chunks[0] ?? new Uint8Array()
-      const read = readCompletion(bytes)
-      const usage = read.usage ?? (parsed === undefined ? undefined : yield* estimateFromCompletion(parsed, bytes))
-      return { usage, model: read.model }
+      const answer = readOpenAi(landed.chunks[0] ?? new Uint8Array())
+      const usage = answer.usage ?? (input === undefined ? undefined : yield* estimate(input, answer.completionText()))
+      return { usage, model: answer.model }
     }
-    const tap = new SseTap(false)
-    for (const chunk of landed.chunks) tap.push(chunk)
-    tap.end()
-    const usage = fromOpenAi(tap.usage) ?? (parsed === undefined ? undefined : yield* estimateFromStream(parsed, tap))
-    return { usage, model: tap.model }
+    const watch = watchOpenAi(false)
+    for (const chunk of landed.chunks) watch.push(chunk)
+    watch.end()
+    const usage = watch.usage() ?? (input === undefined ? undefined : yield* estimate(input, watch.completionText()))
+    return { usage, model: watch.model() }
   })

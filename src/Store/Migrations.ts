@@ -57,5 +57,12 @@ export const migrations = {
     // Persisted cache tier: gzip'd (and optionally AES-256-GCM encrypted) answers.
     yield* sql`CREATE TABLE cache_entries (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, data BLOB NOT NULL)`
     yield* sql`CREATE INDEX cache_entries_expires ON cache_entries (expires_at)`
+  }),
+  "0006_routing": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // A cascade's earlier steps (model:outcome:usd); the row's cost_usd is the total.
+    yield* sql`ALTER TABLE requests ADD COLUMN cascade TEXT`
+    // The budget served a cheaper model than the router chose: the one it replaced.
+    yield* sql`ALTER TABLE requests ADD COLUMN downgraded_from TEXT`
   })
 }

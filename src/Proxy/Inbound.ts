@@ -1,0 +1,49 @@
+/**
+ * The endpoints clients call, each in its own wire shape: how its request is parsed (only what
+ * decisions need), how its errors look, and how a stream tells its client that it failed midway.
+ */
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ChatRequest from "../Domain/ChatRequest.js"
+import type { BadRequest, RequestError } from "../Domain/Errors.js"
+import { toResponse } from "../Http/Errors.js"
+import * as Sse from "../Sse.js"
+import * as Tokens from "../Tokens.js"
+import type { Shape, WireRequest } from "./Wire.js"
+
+/** A client request, parsed. */
+export interface Parsed extends WireRequest {
+  /** Estimated input tokens (the tokenizer runs only when this is used). */
+  readonly estimateInput: Effect.Effect<number>
+  /** The final SSE event that tells this client its stream failed. */
+  readonly streamError: (message: string) => string
+}
+
+export interface Inbound {
+  /** The path, as the ledger records it. */
+  readonly endpoint: string
+  readonly shape: Shape
+  readonly parse: (raw: Uint8Array) => Either.Either<Parsed, BadRequest>
+  /** The error answer, in this endpoint's shape. */
+  readonly errorResponse: (error: RequestError, headers: Readonly<Record<string, string>>) => HttpServerResponse.HttpServerResponse
+}
+
+const openAiStreamError = (message: string) =>
+  Sse.event(JSON.stringify({ error: { message, type: "upstream_error", code: "upstream_stream_error" } }))
+
+/** `POST /v1/chat/completions`, the OpenAI chat API. */
+export const OpenAiChat: Inbound = {
+  endpoint: "/v1/chat/completions",
+  shape: "openai",
+  parse: (raw) =>
+    Either.map(ChatRequest.parse(raw), (parsed) => ({
+      raw,
+      json: parsed.json,
+      model: parsed.body.model,
+      stream: parsed.body.stream === true,
+      estimateInput: Effect.suspend(() => Tokens.countChatInput(parsed.json as { messages: ReadonlyArray<unknown> })),
+      streamError: openAiStreamError
+    })),
+  errorResponse: toResponse
+}

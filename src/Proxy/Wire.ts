@@ -1,0 +1,126 @@
+/**
+ * How a request travels to one kind of provider and how its answer comes back, for each pair of
+ * client shape (OpenAI chat, Anthropic messages) and provider shape. Same shape both ways: the
+ * client's bytes go through untouched unless a field must change (the served model, or usage
+ * reporting on an OpenAI stream). Different shapes: the request is translated, and the answer is
+ * translated back (whole, or event by event for a stream, never buffered).
+ */
+import { BadRequest } from "../Domain/Errors.js"
+import { fromOpenAi, type Usage } from "../Domain/Usage.js"
+import * as Sse from "../Sse.js"
+
+/** The wire format a client or a provider speaks. */
+export type Shape = "openai" | "anthropic"
+
+/** Watches (and, across shapes, translates) a streamed answer as it passes. */
+export interface StreamWatch {
+  /** Upstream bytes in; bytes for the client out (possibly empty). */
+  readonly push: (chunk: Uint8Array) => Uint8Array
+  /** The upstream ended: what is left for the client. */
+  readonly end: () => Uint8Array
+  /** Usage the provider reported, if it did. */
+  readonly usage: () => Usage | undefined
+  readonly model: () => string | undefined
+  /** The stream's terminal event was seen. */
+  readonly done: () => boolean
+  /** Generated text so far, only to estimate tokens when no usage came. */
+  readonly completionText: () => string
+}
+
+/** A whole (non-streamed) answer, read and put in the client's shape. */
+export interface ReadAnswer {
+  readonly bytes: Uint8Array
+  readonly model: string | undefined
+  readonly usage: Usage | undefined
+  /** Generated text, only to estimate tokens when no usage came. */
+  readonly completionText: () => string
+}
+
+export interface Wire {
+  /** Path under the provider's base URL. */
+  readonly path: string
+  /** The request body to send, for the model this target serves. */
+  readonly body: (model: string) => Uint8Array
+  readonly read: (bytes: Uint8Array) => ReadAnswer
+  readonly watch: () => StreamWatch
+  /** The answer arrives in the client's shape as it is: it can be cached and shared. */
+  readonly passthrough: boolean
+}
+
+/** What a wire needs of the client's request. */
+export interface WireRequest {
+  readonly raw: Uint8Array
+  readonly json: Readonly<Record<string, unknown>>
+  readonly model: string
+  readonly stream: boolean
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export const readOpenAi = (bytes: Uint8Array): ReadAnswer => {
+  let json: { model?: unknown; usage?: unknown; choices?: unknown } | undefined
+  try {
+    json = JSON.parse(decoder.decode(bytes))
+  } catch {
+    json = undefined
+  }
+  return {
+    bytes,
+    model: typeof json?.model === "string" ? json.model : undefined,
+    usage: fromOpenAi(json?.usage),
+    completionText: () => openAiCompletionText(json?.choices)
+  }
+}
+
+const openAiCompletionText = (choices: unknown): string =>
+  Array.isArray(choices)
+    ? choices
+      .map((c: { message?: { content?: unknown; tool_calls?: unknown } }) =>
+        `${typeof c.message?.content === "string" ? c.message.content : ""}${c.message?.tool_calls === undefined ? "" : JSON.stringify(c.message.tool_calls)}`
+      )
+      .join("")
+    : ""
+
+/** Watch an OpenAI stream going to an OpenAI client, removing the usage chunk if we asked for it. */
+export const watchOpenAi = (stripUsageChunk: boolean): StreamWatch => {
+  const tap = new Sse.SseTap(stripUsageChunk)
+  return {
+    push: (chunk) => tap.push(chunk),
+    end: () => tap.end(),
+    usage: () => fromOpenAi(tap.usage),
+    model: () => tap.model,
+    done: () => tap.done,
+    completionText: () => tap.completionText()
+  }
+}
+
+/** OpenAI client, OpenAI-compatible provider: bytes as they are, unless a field must change. */
+export const openAiToOpenAi = (request: WireRequest): Wire => {
+  const options = request.json.stream_options as { include_usage?: unknown } | null | undefined
+  // Usage is how the ledger learns the cost: ask for it on every stream, hide it if not asked.
+  const injectUsage = request.stream && options?.include_usage !== true
+  return {
+    path: "/chat/completions",
+    body: (model) =>
+      injectUsage || model !== request.model
+        ? encoder.encode(JSON.stringify({
+          ...request.json,
+          model,
+          ...(injectUsage ? { stream_options: { ...(options ?? {}), include_usage: true } } : {})
+        }))
+        : request.raw,
+    read: readOpenAi,
+    watch: () => watchOpenAi(injectUsage),
+    passthrough: true
+  }
+}
+
+/** The wire between a client shape and a provider shape, or why this request cannot cross it. */
+export const wireFor = (client: Shape, provider: Shape, request: WireRequest): Wire | BadRequest => {
+  if (client === "openai" && provider === "openai") return openAiToOpenAi(request)
+  return new BadRequest({
+    code: "unsupported_route",
+    message: `Requests in the ${client} shape cannot be sent to a provider of kind ${provider} yet`
+  })
+}
