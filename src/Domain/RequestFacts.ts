@@ -1,0 +1,175 @@
+/**
+ * What routing decisions need to know about a request, read once from its parsed body.
+ *
+ * Cheap facts (model, stream, counts, flags) are read eagerly in one pass over the body. The two
+ * expensive ones are lazy and memoised: `text()` (what the complexity classifier reads) and
+ * `estimatedInputTokens()` (gpt-tokenizer). `byteLength` is an upper bound on the input tokens
+ * (every token covers at least one byte of the JSON body, and the per-message framing tokens are
+ * fewer than the JSON punctuation around each message), so a decision that only needs "does it fit"
+ * checks the bytes first and tokenises only when they do not already prove it.
+ */
+import * as Effect from "effect/Effect"
+import { createRequire } from "node:module"
+
+export type Endpoint = "chat" | "messages"
+
+export interface RequestFacts {
+  readonly endpoint: Endpoint
+  readonly model: string
+  readonly stream: boolean
+  /** `max_tokens` / `max_completion_tokens`, when the client set one. */
+  readonly maxTokens: number | undefined
+  readonly toolCount: number
+  readonly hasImages: boolean
+  readonly hasResponseFormat: boolean
+  readonly messageCount: number
+  /** Lower-cased header names. */
+  readonly headers: Readonly<Record<string, string | undefined>>
+  /** The client's API key (bearer token or `x-api-key`), if it sent one. */
+  readonly clientKey: string | undefined
+  /** UTF-8 size of the body: an upper bound on `estimatedInputTokens()`. */
+  readonly byteLength: number
+  /** Input tokens as gpt-tokenizer (o200k_base) counts them, with chat framing. Memoised. */
+  readonly estimatedInputTokens: () => number
+  /** The prompt's text (system, messages, tool results), for the classifier. Memoised. */
+  readonly text: () => string
+}
+
+type Encoder = { readonly countTokens: (text: string) => number }
+
+// The ESM encoder is shared with Tokens.ts (same specifier, same module instance) once `warm` has
+// run; decisions are synchronous, so a facts object used before that loads the CJS build instead.
+let encoder: Encoder | undefined
+
+/** Loads the tokenizer, so that the first estimate does not pay for it. Run at layer build. */
+export const warm: Effect.Effect<void> = Effect.promise(async () => {
+  if (encoder === undefined) encoder = (await import("gpt-tokenizer/encoding/o200k_base")) as Encoder
+})
+
+const encoderSync = (): Encoder => {
+  if (encoder === undefined) {
+    encoder = createRequire(import.meta.url)("gpt-tokenizer/cjs/encoding/o200k_base") as Encoder
+  }
+  return encoder
+}
+
+/** Tokens of a text; 0 for the empty text without loading anything. */
+export const countTokens = (text: string): number => (text.length === 0 ? 0 : encoderSync().countTokens(text))
+
+const PER_MESSAGE = 3
+const PER_REPLY = 3
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** `Authorization: Bearer k` or `x-api-key: k`. */
+const clientKeyOf = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+  const auth = headers["authorization"]
+  if (auth !== undefined && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim()
+  return headers["x-api-key"]
+}
+
+const positiveNumber = (u: unknown): number | undefined => (typeof u === "number" && Number.isFinite(u) ? u : undefined)
+
+/** A lazy value computed at most once. */
+const memo = <A>(compute: () => A): () => A => {
+  let done = false
+  let value: A
+  return () => {
+    if (!done) {
+      value = compute()
+      done = true
+    }
+    return value
+  }
+}
+
+/** Text and image parts of a content value (a string, or an array of typed parts / blocks). */
+interface Parts {
+  text: string
+  images: boolean
+}
+
+const readContent = (content: unknown, into: Parts): void => {
+  if (typeof content === "string") {
+    into.text += content + "\n"
+    return
+  }
+  if (!Array.isArray(content)) return
+  for (const part of content) {
+    if (!isObject(part)) continue
+    const type = part.type
+    if (type === "image_url" || type === "image" || type === "input_image") into.images = true
+    if (typeof part.text === "string") into.text += part.text + "\n"
+    // Anthropic tool results nest their own content; tool_use carries its input as JSON.
+    if (type === "tool_result") readContent(part.content, into)
+    if (type === "tool_use" && part.input !== undefined) into.text += JSON.stringify(part.input) + "\n"
+  }
+}
+
+const build = (
+  endpoint: Endpoint,
+  json: Readonly<Record<string, unknown>>,
+  raw: Uint8Array,
+  headers: Readonly<Record<string, string | undefined>>,
+  system: unknown
+): RequestFacts => {
+  const messages = Array.isArray(json.messages) ? json.messages : []
+  const tools = Array.isArray(json.tools) ? json.tools : []
+  // Only a scan for images here; text is gathered when someone asks for it.
+  let hasImages = false
+  for (const message of messages) {
+    if (isObject(message) && Array.isArray(message.content)) {
+      for (const part of message.content) {
+        if (isObject(part) && (part.type === "image_url" || part.type === "image" || part.type === "input_image")) {
+          hasImages = true
+          break
+        }
+      }
+    }
+    if (hasImages) break
+  }
+  const text = memo(() => {
+    const parts: Parts = { text: "", images: false }
+    readContent(system, parts)
+    for (const message of messages) {
+      if (!isObject(message)) continue
+      readContent(message.content, parts)
+      if (Array.isArray(message.tool_calls)) parts.text += JSON.stringify(message.tool_calls) + "\n"
+    }
+    return parts.text
+  })
+  const estimatedInputTokens = memo(() => {
+    let total = PER_REPLY + PER_MESSAGE * messages.length + countTokens(text())
+    if (tools.length > 0) total += countTokens(JSON.stringify(tools))
+    return total
+  })
+  return {
+    endpoint,
+    model: typeof json.model === "string" ? json.model : "",
+    stream: json.stream === true,
+    maxTokens: positiveNumber(json.max_completion_tokens) ?? positiveNumber(json.max_tokens),
+    toolCount: tools.length,
+    hasImages,
+    hasResponseFormat: isObject(json.response_format) && json.response_format.type !== "text",
+    messageCount: messages.length,
+    headers,
+    clientKey: clientKeyOf(headers),
+    byteLength: raw.byteLength,
+    estimatedInputTokens,
+    text
+  }
+}
+
+/** Facts of an OpenAI chat-completions body (`system` messages are ordinary messages there). */
+export const fromOpenAiChat = (
+  json: Readonly<Record<string, unknown>>,
+  raw: Uint8Array,
+  headers: Readonly<Record<string, string | undefined>>
+): RequestFacts => build("chat", json, raw, headers, undefined)
+
+/** Facts of an Anthropic Messages body: top-level `system`, content blocks, `tools`, image blocks. */
+export const fromAnthropicMessages = (
+  json: Readonly<Record<string, unknown>>,
+  raw: Uint8Array,
+  headers: Readonly<Record<string, string | undefined>>
+): RequestFacts => build("messages", json, raw, headers, json.system)
