@@ -29,6 +29,8 @@ export interface LedgerEvent {
   readonly outputTokens: number | null
   readonly cachedInputTokens: number | null
   readonly cacheWriteTokens: number | null
+  /** Part of `cacheWriteTokens` written with the 1-hour TTL (billed higher); absent where not reported. */
+  readonly cacheWrite1hTokens?: number | null
   readonly reasoningTokens: number | null
   /** USD, or null when the model has no price. 0 for a cache hit or a shared (coalesced) answer. */
   readonly costUsd: number | null
@@ -73,6 +75,7 @@ export const toRow = (e: LedgerEvent) => ({
   output_tokens: e.outputTokens,
   cached_input_tokens: e.cachedInputTokens,
   cache_write_tokens: e.cacheWriteTokens,
+  cache_write_1h_tokens: e.cacheWrite1hTokens ?? null,
   reasoning_tokens: e.reasoningTokens,
   cost_usd: e.costUsd,
   saved_usd: e.savedUsd,

@@ -82,6 +82,7 @@ export class RequestRecord {
       outputTokens: usage?.outputTokens ?? null,
       cachedInputTokens: usage?.cachedInputTokens ?? null,
       cacheWriteTokens: usage?.cacheWriteTokens ?? null,
+      cacheWrite1hTokens: usage?.cacheWrite1hTokens ?? null,
       reasoningTokens: usage?.reasoningTokens ?? null,
       costUsd: free && cost !== null ? 0 : cost,
       priced: cost !== null,
