@@ -2,7 +2,8 @@
  * Anthropic Messages request -> OpenAI chat request (a `/v1/messages` client routed to an
  * OpenAI-compatible provider).
  *
- * Mapped: `system` (string or text blocks) -> a system message; text and image blocks (base64 ->
+ * Mapped: `system` (string or text blocks) -> a system message; text and image blocks (a lone text
+ * block as a plain string; base64 ->
  * `data:` URL, url source -> URL); `tool_use` -> assistant `tool_calls`; `tool_result` -> `tool`
  * messages placed before the rest of that user turn (OpenAI wants them right after the call);
  * `is_error` results are prefixed with "[tool error] " since OpenAI has no flag for it; tools and
