@@ -9,6 +9,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { createRequire } from "node:module"
+import { cost } from "./Cli/Cost.js"
 import { exportCommand } from "./Cli/Export.js"
 import { start } from "./Cli/Start.js"
 import { stats } from "./Cli/Stats.js"
@@ -17,7 +18,7 @@ export const version: string = (createRequire(import.meta.url)("../package.json"
 
 const tollgate = Command.make("tollgate").pipe(
   Command.withDescription("Local-first LLM API proxy: a cost ledger, exact-match cache, coalescing, retries, failover and circuit breakers in front of OpenAI-compatible providers"),
-  Command.withSubcommands([start, stats, exportCommand])
+  Command.withSubcommands([start, stats, exportCommand, cost])
 )
 
 export const run = Command.run(tollgate, { name: "tollgate", version })

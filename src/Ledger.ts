@@ -135,3 +135,38 @@ export const rows = (options: { readonly sinceMs: number; readonly pageSize?: nu
         ))
     })
   )
+
+export interface UnpricedRow {
+  readonly model: string
+  readonly requests: number
+  readonly inputTokens: number
+  readonly outputTokens: number
+}
+
+/** Requests that carried tokens but whose model had no price, per model: the cost `stats` cannot show. */
+export const unpriced = (options: { readonly sinceMs: number }) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ model: string; requests: number; input_tokens: number | null; output_tokens: number | null }>`
+      SELECT COALESCE(served_model, requested_model, '(none)') AS model,
+             COUNT(*) AS requests,
+             SUM(input_tokens) AS input_tokens,
+             SUM(output_tokens) AS output_tokens
+      FROM requests
+      WHERE ts >= ${options.sinceMs} AND priced = 0 AND input_tokens IS NOT NULL
+      GROUP BY COALESCE(served_model, requested_model, '(none)')
+      ORDER BY requests DESC, model`
+    return rows.map((row): UnpricedRow => ({
+      model: row.model,
+      requests: row.requests,
+      inputTokens: row.input_tokens ?? 0,
+      outputTokens: row.output_tokens ?? 0
+    }))
+  })
+
+/** The ledger row of one request, by its `x-tollgate-request-id`. */
+export const findRequest = (requestId: string) =>
+  Effect.map(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<ExportRow>`SELECT * FROM requests WHERE request_id = ${requestId} ORDER BY id LIMIT 1`),
+    (rows) => Option.fromNullable(rows[0])
+  )

@@ -56,16 +56,22 @@ export const stats = Command.make(
     Effect.gen(function*() {
       const sinceMs = yield* parseSince(flags.since)
       const by = flags.by._tag === "Some" ? flags.by.value : undefined
-      const rows = yield* Ledger.stats({ sinceMs, by }).pipe(Effect.provide(ledgerLayer(flags)))
+      const [rows, unpriced] = yield* Effect.all([Ledger.stats({ sinceMs, by }), Ledger.unpriced({ sinceMs })]).pipe(
+        Effect.provide(ledgerLayer(flags))
+      )
       if (flags.json) {
-        return yield* Console.log(JSON.stringify({ since: new Date(sinceMs).toISOString(), by: by ?? null, rows }, null, 2))
+        return yield* Console.log(JSON.stringify({ since: new Date(sinceMs).toISOString(), by: by ?? null, rows, unpriced }, null, 2))
       }
       if (rows.length === 0) return yield* Console.log(`no requests since ${new Date(sinceMs).toISOString()}`)
       yield* Console.log(`since ${new Date(sinceMs).toISOString()}\n`)
       yield* Console.log(renderStats(rows, by ?? "all"))
-      const unpriced = rows.reduce((n, r) => n + r.unpriced, 0)
-      if (unpriced > 0) {
-        yield* Console.log(`\n${int(unpriced)} request(s) used models with no known price: their cost is not in COST. Add them under pricing: in tollgate.yaml.`)
+      if (unpriced.length > 0) {
+        const count = unpriced.reduce((n, r) => n + r.requests, 0)
+        yield* Console.log(`\n${int(count)} request(s) used models with no known price: their cost is not in COST. Add them under pricing: in tollgate.yaml.\n`)
+        yield* Console.log(renderTable(
+          ["UNPRICED MODEL", "REQUESTS", "INPUT TOK", "OUTPUT TOK"],
+          unpriced.map((r) => [r.model, int(r.requests), int(r.inputTokens), int(r.outputTokens)])
+        ))
       }
       const estimated = rows.reduce((n, r) => n + r.estimated, 0)
       if (estimated > 0) yield* Console.log(`${int(estimated)} request(s) had no usage from the provider; their tokens are estimated.`)

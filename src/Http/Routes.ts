@@ -46,7 +46,7 @@ export const make = Effect.gen(function*() {
       Effect.flatMap((raw) => proxy.chatCompletions({ requestId, raw, headers: request.headers }))
     )
 
-  const modelIds = [...new Set([...config.routes.flatMap((r) => r.targets.flatMap((t) => t.model ?? [])), ...pricing.models])]
+  const modelIds = [...new Set([...config.routes.flatMap((r) => r.targets.flatMap((t) => t.model ?? [])), ...pricing.modelsFor(config.providers.map((p) => p.config))])]
   const modelsBody = {
     object: "list",
     data: modelIds.map((id) => ({ id, object: "model", created: CREATED, owned_by: "tollgate" }))

@@ -1,0 +1,141 @@
+/**
+ * `tollgate cost explain <request-id>`: how one ledger row's cost is made, component by component,
+ * at today's prices (table and config overrides), beside the cost stored when it was served.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Config from "../Config.js"
+import type { Usage } from "../Domain/Usage.js"
+import * as Ledger from "../Ledger.js"
+import * as Pricing from "../Pricing.js"
+import { configOption, dbOption, ledgerLayer, UsageError } from "./Shared.js"
+import { renderTable } from "./Stats.js"
+
+export interface Explanation {
+  readonly requestId: string
+  readonly time: string
+  readonly status: number
+  readonly cacheStatus: string | null
+  /** The served model, or the requested one when nothing was served. */
+  readonly model: string | null
+  /** `null` when the request recorded no tokens (it failed before any were used). */
+  readonly usage: Usage | null
+  readonly storedCostUsd: number | null
+  readonly storedPriced: boolean
+  /** For a cache hit or a shared answer: what it would have cost when it was served. */
+  readonly savedUsd: number | null
+  /** At today's prices; `null` when the model has no price or there are no tokens. */
+  readonly breakdown: Pricing.CostBreakdown | null
+}
+
+const usageOf = (row: Ledger.ExportRow): Usage | null => {
+  if (row.input_tokens === null && row.output_tokens === null) return null
+  const write1h = row.cache_write_1h_tokens ?? 0
+  return {
+    inputTokens: row.input_tokens ?? 0,
+    outputTokens: row.output_tokens ?? 0,
+    cachedInputTokens: row.cached_input_tokens ?? 0,
+    cacheWriteTokens: row.cache_write_tokens ?? 0,
+    ...(write1h > 0 ? { cacheWrite1hTokens: write1h } : {}),
+    reasoningTokens: row.reasoning_tokens ?? 0,
+    source: row.usage_source === "estimated" ? "estimated" : "reported"
+  }
+}
+
+/** The row of `requestId` beside its cost at `pricing`'s prices. */
+export const explainRow = (row: Ledger.ExportRow, pricing: Pricing.Pricing["Type"]): Explanation => {
+  const model = row.served_model ?? row.requested_model
+  const usage = usageOf(row)
+  return {
+    requestId: row.request_id,
+    time: new Date(row.ts).toISOString(),
+    status: row.status,
+    cacheStatus: row.cache_status,
+    model,
+    usage,
+    storedCostUsd: row.cost_usd,
+    storedPriced: Boolean(row.priced),
+    savedUsd: row.saved_usd,
+    breakdown: model === null || usage === null ? null : pricing.breakdown(model, usage)
+  }
+}
+
+// Components are often fractions of a cent: eight decimals keep every one visible and aligned.
+const usd = (value: number) => `$${value.toFixed(8)}`
+const rate = (value: number) => `$${value.toFixed(4)}`
+const int = (value: number) => value.toLocaleString("en-US")
+
+export const renderExplanation = (e: Explanation): string => {
+  const lines = [`request ${e.requestId}  ${e.time}  status ${e.status}${e.cacheStatus === null ? "" : `  cache ${e.cacheStatus}`}`]
+  if (e.model === null || e.usage === null) {
+    lines.push("no tokens were recorded for this request (it ended before any usage): nothing to price")
+    return lines.join("\n")
+  }
+  const b = e.breakdown
+  if (b === null) {
+    lines.push(
+      `model ${e.model} has no price (table ${Pricing.PRICE_TABLE_VERSION}): it is recorded unpriced (cost NULL), not $0.`,
+      "Add it under pricing: in tollgate.yaml to price it."
+    )
+    return lines.join("\n")
+  }
+  lines.push(
+    `model ${e.model}${b.pricedAs === e.model ? "" : `, priced as ${b.pricedAs}`}${b.provider === null ? "" : ` (${b.provider})`}`,
+    `price ${b.source}${b.asOf === null ? "" : `, as of ${b.asOf}`}; price table ${b.tableVersion}`
+  )
+  if (b.tierAbove !== null) lines.push(`long-context rates: input above ${int(b.tierAbove)} tokens`)
+  if (e.usage.source === "estimated") lines.push("tokens were estimated by tollgate: the provider reported no usage")
+  lines.push(
+    "",
+    renderTable(
+      ["COMPONENT", "TOKENS", "USD PER 1M", "USD"],
+      [
+        ...b.components.map((c) => [c.name, int(c.tokens), rate(c.rate), usd(c.usd)]),
+        ["total", "", "", usd(b.totalUsd)]
+      ]
+    ),
+    ""
+  )
+  if (e.storedCostUsd === null) {
+    lines.push("stored cost: none (the model had no price when the request was recorded)")
+  } else if ((e.cacheStatus === "hit" || e.cacheStatus === "coalesced") && e.storedCostUsd === 0) {
+    lines.push(`stored cost: $0 (answered without a provider call; ${usd(e.savedUsd ?? 0)} recorded as saved)`)
+  } else if (Math.abs(e.storedCostUsd - b.totalUsd) < 1e-9) {
+    lines.push(`stored cost: ${usd(e.storedCostUsd)} (the same)`)
+  } else {
+    lines.push(`stored cost: ${usd(e.storedCostUsd)} (differs: prices or pricing: overrides changed since it was recorded)`)
+  }
+  return lines.join("\n")
+}
+
+export const explain = Command.make(
+  "explain",
+  {
+    requestId: Args.text({ name: "request-id" }).pipe(
+      Args.withDescription("The request's id, as in its x-tollgate-request-id header or the ledger's request_id column")
+    ),
+    json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text")),
+    config: configOption,
+    db: dbOption
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      const row = yield* Ledger.findRequest(flags.requestId).pipe(Effect.provide(ledgerLayer(flags)))
+      if (Option.isNone(row)) {
+        return yield* new UsageError({ message: `no request with id "${flags.requestId}" in the ledger` })
+      }
+      // Today's prices, with the same pricing: overrides the server would use.
+      const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
+      const explanation = explainRow(row.value, Pricing.make(config.pricing))
+      yield* Console.log(flags.json ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation))
+    })
+).pipe(Command.withDescription("Show how a request's cost is made: tokens x price per component, the total, the stored cost, and where each price comes from"))
+
+export const cost = Command.make("cost").pipe(
+  Command.withDescription("Explain what requests cost"),
+  Command.withSubcommands([explain])
+)
