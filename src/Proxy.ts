@@ -23,12 +23,12 @@ import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
-import { Failover, layer as FailoverLayer, targetName } from "./Failover.js"
+import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
 import { OFF, policyOf, toCached } from "./Proxy/Caching.js"
-import { type Inbound, OpenAiChat, type Parsed } from "./Proxy/Inbound.js"
+import { AnthropicMessages, type Inbound, OpenAiChat, type Parsed } from "./Proxy/Inbound.js"
 import { RequestRecord } from "./Proxy/Record.js"
 import { estimate, usageOfLanded } from "./Proxy/Usage.js"
-import { type Shape, type StreamWatch, type Wire, wireFor } from "./Proxy/Wire.js"
+import { anthropicToAnthropic, type Shape, type StreamWatch, type Wire, wireFor } from "./Proxy/Wire.js"
 import type { UpstreamResponse } from "./Upstream.js"
 
 export interface Call {
@@ -40,6 +40,10 @@ export interface Call {
 export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
   /** Never fails: errors are answered (and recorded) here, mapped by `Http/Errors.ts`. */
   readonly chatCompletions: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /** `POST /v1/messages` (Anthropic shape), to any provider. */
+  readonly messages: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /** `POST /v1/messages/count_tokens`: the provider's count for Anthropic targets, else an estimate. Free: no ledger row. */
+  readonly countTokens: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }>() {}
 
 const encoder = new TextEncoder()
@@ -63,8 +67,8 @@ const tollgateHeaders = (record: RequestRecord) => {
 }
 
 /** A translated answer keeps only the provider's headers that mean the same in any shape. */
-const translatedHeaders = (headers: Readonly<Record<string, string>>): Record<string, string> => {
-  const kept: Record<string, string> = {}
+const translatedHeaders = (headers: Readonly<Record<string, string>>, stream: boolean): Record<string, string> => {
+  const kept: Record<string, string> = { "content-type": stream ? "text/event-stream; charset=utf-8" : "application/json" }
   for (const [name, value] of Object.entries(headers)) {
     if (name.startsWith("x-ratelimit-") || name === "retry-after" || name === "request-id" || name === "x-request-id") kept[name] = value
   }
@@ -151,7 +155,8 @@ export const make = Effect.gen(function*() {
         }, trail)
 
         // Only answers that reach the client as the provider sent them are cached or shared.
-        const shareable = decision.targets.every((t) => wires.get(shapeOf(t))!.passthrough)
+        // (The cache keeps answers in the OpenAI shape.)
+        const shareable = inbound.shape === "openai" && decision.targets.every((t) => wires.get(shapeOf(t))!.passthrough)
         const policy = shareable ? policyOf(cache.settings, call.headers, request.json) : OFF
         record.cacheStatus = policy.status
         let response: UpstreamResponse
@@ -193,7 +198,7 @@ export const make = Effect.gen(function*() {
         const served = trail.target!
         const wire = wires.get(shapeOf(served))!
         const headers: Record<string, string> = {
-          ...(wire.passthrough ? response.headers : translatedHeaders(response.headers)),
+          ...(wire.passthrough ? response.headers : translatedHeaders(response.headers, response.body._tag === "Stream")),
           ...tollgateHeaders(record),
           "x-tollgate-cache": record.cacheStatus
         }
@@ -325,8 +330,33 @@ export const make = Effect.gen(function*() {
       })
     })
 
+  const countTokens = (call: Call) =>
+    Effect.gen(function*() {
+      const request = yield* Either.match(AnthropicMessages.parse(call.raw), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const decision = router.decide({ model: request.model })
+      const anthropic = decision.targets.filter((t) => shapeOf(t) === "anthropic")
+      if (anthropic.length === 0) {
+        const tokens = yield* request.estimateInput
+        return HttpServerResponse.unsafeJson({ input_tokens: tokens }, { headers: { "x-tollgate-estimated": "true" } })
+      }
+      const response = yield* failover.send({
+        route: decision.route,
+        targets: anthropic,
+        requestFor: (target) => ({
+          path: "/v1/messages/count_tokens",
+          body: anthropicToAnthropic(request).body(target.model),
+          stream: false,
+          clientHeaders: call.headers
+        })
+      }, new Trail())
+      const bytes = response.body._tag === "Bytes" ? response.body.bytes : new Uint8Array()
+      return HttpServerResponse.uint8Array(bytes, { status: response.status, headers: response.headers })
+    }).pipe(Effect.catchAll((error) => Effect.succeed(AnthropicMessages.errorResponse(error, { "x-tollgate-request-id": call.requestId }))))
+
   return Proxy.of({
-    chatCompletions: (call) => handle(OpenAiChat, call)
+    chatCompletions: (call) => handle(OpenAiChat, call),
+    messages: (call) => handle(AnthropicMessages, call),
+    countTokens
   })
 })
 

@@ -76,6 +76,31 @@ export class NoTargetAvailable extends Data.TaggedError("NoTargetAvailable")<{
   readonly retryAfterMs: number
 }> {}
 
+/**
+ * A budget limit would be passed by this request (its worst-case cost was reserved against every
+ * limit that applies). `retryAfterSeconds` is until the limit's window reopens; `null` when waiting
+ * does not help (a per-request or per-session limit).
+ */
+export class BudgetExceeded extends Data.TaggedError("BudgetExceeded")<{
+  /** `global`, `client <hash>`, `project <name>`, `session <id>`. */
+  readonly scope: string
+  readonly window: "hourly" | "daily" | "monthly" | "session" | "perRequest"
+  readonly limitUsd: number
+  /** Settled plus reserved spend in the window before this request. */
+  readonly spentUsd: number
+  readonly retryAfterSeconds: number | null
+  readonly message: string
+}> {}
+
+/** The session (or this request) was stopped by an anomaly rule with `action: block`. */
+export class SessionBlocked extends Data.TaggedError("SessionBlocked")<{
+  readonly session: string | null
+  /** `velocity`, `costAcceleration`, `repetition`, `tokenExplosion`. */
+  readonly anomaly: string
+  readonly retryAfterSeconds: number | null
+  readonly message: string
+}> {}
+
 /** The statuses a provider is retried on. */
 const RETRYABLE_STATUS = new Set([408, 409, 429, 500, 502, 503, 504, 529])
 
@@ -108,6 +133,8 @@ export type RequestError =
   | MethodNotAllowed
   | UpstreamError
   | NoTargetAvailable
+  | BudgetExceeded
+  | SessionBlocked
 
 /** A stable, short error type for the ledger's `error_type` column. */
 export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
@@ -134,6 +161,10 @@ export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
       return `upstream_${error.status}`
     case "NoTargetAvailable":
       return "no_target_available"
+    case "BudgetExceeded":
+      return "budget_exceeded"
+    case "SessionBlocked":
+      return "session_blocked"
   }
 }
 
@@ -156,6 +187,9 @@ export const statusOf = (error: RequestError): number => {
       return error.status
     case "NoTargetAvailable":
       return 503
+    case "BudgetExceeded":
+    case "SessionBlocked":
+      return 429
     case "UpstreamUnreachable":
       return 502
     case "UpstreamTimeout":

@@ -3,7 +3,15 @@
  * `{"error":{"message","type","code"}}` with the right status. Never a stack trace.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { type RequestError, statusOf } from "../Domain/Errors.js"
+import {
+  type RequestError,
+  statusOf,
+  type UpstreamRateLimited,
+  type UpstreamRejected,
+  type UpstreamUnavailable
+} from "../Domain/Errors.js"
+import { anthropicErrorToOpenAi, openAiErrorToAnthropic } from "../Translate.js"
+import { anthropicErrorTypeOf } from "../Translate/Common.js"
 
 export interface ErrorBody {
   readonly error: { readonly message: string; readonly type: string; readonly code: string | null; readonly param?: string }
@@ -66,6 +74,10 @@ const bodyOf = (error: RequestError): ErrorBody => {
           code: "no_target_available"
         }
       }
+    case "BudgetExceeded":
+      return { error: { message: error.message, type: "budget_exceeded", code: `budget_${error.window}` } }
+    case "SessionBlocked":
+      return { error: { message: error.message, type: "budget_exceeded", code: "session_blocked" } }
     case "UpstreamRateLimited":
     case "UpstreamUnavailable":
     case "UpstreamRejected":
@@ -83,22 +95,64 @@ const TIMEOUT_PHASES = {
 
 const PASSED_THROUGH = new Set(["content-type", "retry-after", "retry-after-ms", "x-request-id"])
 
-export const toResponse = (
-  error: RequestError,
-  headers: Readonly<Record<string, string>> = {}
+/** The provider's error answer, in the shape the client speaks (translated only when the shapes differ). */
+const providerAnswer = (
+  error: UpstreamRateLimited | UpstreamUnavailable | UpstreamRejected,
+  headers: Readonly<Record<string, string>>,
+  shape: "openai" | "anthropic"
 ): HttpServerResponse.HttpServerResponse => {
-  if (error._tag === "UpstreamRateLimited" || error._tag === "UpstreamUnavailable" || error._tag === "UpstreamRejected") {
-    // The provider's error goes back to the client unchanged: its status, its body, its type.
-    const passed: Record<string, string> = { ...headers }
-    for (const [name, value] of Object.entries(error.headers)) {
-      if (PASSED_THROUGH.has(name) || name.startsWith("x-ratelimit-")) passed[name] = value
-    }
-    return HttpServerResponse.uint8Array(error.body, { status: error.status, headers: passed })
+  const passed: Record<string, string> = { ...headers }
+  for (const [name, value] of Object.entries(error.headers)) {
+    if (PASSED_THROUGH.has(name) || name.startsWith("x-ratelimit-")) passed[name] = value
   }
-  const extra = error._tag === "MethodNotAllowed"
+  let json: unknown
+  try {
+    json = JSON.parse(new TextDecoder().decode(error.body))
+  } catch {
+    json = undefined
+  }
+  const anthropicShaped = typeof json === "object" && json !== null && (json as { type?: unknown }).type === "error"
+  if (json !== undefined && shape === "anthropic" && !anthropicShaped) {
+    return HttpServerResponse.unsafeJson(openAiErrorToAnthropic(json, error.status), { status: error.status, headers: passed })
+  }
+  if (shape === "openai" && anthropicShaped) {
+    return HttpServerResponse.unsafeJson(anthropicErrorToOpenAi(json), { status: error.status, headers: passed })
+  }
+  // Same shape: the provider's error goes back unchanged, its status, its body, its type.
+  return HttpServerResponse.uint8Array(error.body, { status: error.status, headers: passed })
+}
+
+const headersOf = (error: RequestError, headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> =>
+  error._tag === "MethodNotAllowed"
     ? { ...headers, allow: error.allow.join(", ") }
     : error._tag === "NoTargetAvailable"
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
+    : (error._tag === "BudgetExceeded" || error._tag === "SessionBlocked") && error.retryAfterSeconds !== null
+    ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterSeconds))) }
     : headers
-  return HttpServerResponse.unsafeJson(bodyOf(error), { status: statusOf(error), headers: extra })
+
+const isProviderAnswer = (error: RequestError): error is UpstreamRateLimited | UpstreamUnavailable | UpstreamRejected =>
+  error._tag === "UpstreamRateLimited" || error._tag === "UpstreamUnavailable" || error._tag === "UpstreamRejected"
+
+/** The error answer on OpenAI routes: `{"error":{"message","type","code"}}`. */
+export const toResponse = (
+  error: RequestError,
+  headers: Readonly<Record<string, string>> = {}
+): HttpServerResponse.HttpServerResponse =>
+  isProviderAnswer(error)
+    ? providerAnswer(error, headers, "openai")
+    : HttpServerResponse.unsafeJson(bodyOf(error), { status: statusOf(error), headers: headersOf(error, headers) })
+
+/** The error answer on Anthropic routes: `{"type":"error","error":{"type","message"}}`. */
+export const toAnthropicResponse = (
+  error: RequestError,
+  headers: Readonly<Record<string, string>> = {}
+): HttpServerResponse.HttpServerResponse => {
+  if (isProviderAnswer(error)) return providerAnswer(error, headers, "anthropic")
+  const status = statusOf(error)
+  const type = error._tag === "BudgetExceeded" || error._tag === "SessionBlocked" ? "rate_limit_error" : anthropicErrorTypeOf(status)
+  return HttpServerResponse.unsafeJson(
+    { type: "error", error: { type, message: bodyOf(error).error.message } },
+    { status, headers: headersOf(error, headers) }
+  )
 }

@@ -12,9 +12,9 @@ import { Circuit } from "../Circuit.js"
 import { Config } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import { Pricing } from "../Pricing.js"
-import { Proxy } from "../Proxy.js"
+import { type Call, Proxy } from "../Proxy.js"
 import * as Body from "./Body.js"
-import { toResponse } from "./Errors.js"
+import { toAnthropicResponse, toResponse } from "./Errors.js"
 
 type Handler = (
   request: HttpServerRequest.HttpServerRequest,
@@ -40,10 +40,11 @@ export const make = Effect.gen(function*() {
       : Effect.fail(new Unauthorized({ message: "Missing or unknown API key for this tollgate (server.apiKeys)" }))
   }
 
-  const chat: Handler = (request, requestId) =>
+  /** A proxied endpoint: authorised, body read within the limit, then the request program. */
+  const proxied = (program: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>): Handler => (request, requestId) =>
     authorize(request).pipe(
       Effect.zipRight(Body.read(request, limit)),
-      Effect.flatMap((raw) => proxy.chatCompletions({ requestId, raw, headers: request.headers }))
+      Effect.flatMap((raw) => program({ requestId, raw, headers: request.headers }))
     )
 
   const modelIds = [...new Set([...config.routes.flatMap((r) => r.targets.flatMap((t) => t.model ?? [])), ...pricing.modelsFor(config.providers.map((p) => p.config))])]
@@ -67,7 +68,9 @@ export const make = Effect.gen(function*() {
     })
 
   const routes: Record<string, Record<string, Handler>> = {
-    "/v1/chat/completions": { POST: chat },
+    "/v1/chat/completions": { POST: proxied(proxy.chatCompletions) },
+    "/v1/messages": { POST: proxied(proxy.messages) },
+    "/v1/messages/count_tokens": { POST: proxied(proxy.countTokens) },
     "/v1/models": { GET: models },
     "/healthz": { GET: health },
     "/readyz": { GET: ready }
@@ -90,7 +93,7 @@ export const make = Effect.gen(function*() {
     return yield* Effect.interruptible(run).pipe(
       Effect.catchAll((error) =>
         Effect.succeed(
-          toResponse(error, {
+          (path.startsWith("/v1/messages") ? toAnthropicResponse : toResponse)(error, {
             "x-tollgate-request-id": requestId,
             // The unread rest of an oversized body is discarded: do not reuse the connection.
             ...(error._tag === "PayloadTooLarge" ? { connection: "close" } : {})

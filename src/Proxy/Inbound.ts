@@ -7,7 +7,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ChatRequest from "../Domain/ChatRequest.js"
 import type { BadRequest, RequestError } from "../Domain/Errors.js"
-import { toResponse } from "../Http/Errors.js"
+import * as MessagesRequest from "../Domain/MessagesRequest.js"
+import { toAnthropicResponse, toResponse } from "../Http/Errors.js"
 import * as Sse from "../Sse.js"
 import * as Tokens from "../Tokens.js"
 import type { Shape, WireRequest } from "./Wire.js"
@@ -46,4 +47,23 @@ export const OpenAiChat: Inbound = {
       streamError: openAiStreamError
     })),
   errorResponse: toResponse
+}
+
+const anthropicStreamError = (message: string) =>
+  `event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "api_error", message } })}\n\n`
+
+/** `POST /v1/messages`, the Anthropic Messages API (what Claude Code speaks). */
+export const AnthropicMessages: Inbound = {
+  endpoint: "/v1/messages",
+  shape: "anthropic",
+  parse: (raw) =>
+    Either.map(MessagesRequest.parse(raw), (parsed) => ({
+      raw,
+      json: parsed.json,
+      model: parsed.body.model,
+      stream: parsed.body.stream === true,
+      estimateInput: Effect.suspend(() => MessagesRequest.countInput(parsed.json)),
+      streamError: anthropicStreamError
+    })),
+  errorResponse: toAnthropicResponse
 }

@@ -5,9 +5,19 @@
  * reporting on an OpenAI stream). Different shapes: the request is translated, and the answer is
  * translated back (whole, or event by event for a stream, never buffered).
  */
-import { BadRequest } from "../Domain/Errors.js"
+import * as Either from "effect/Either"
+import type { BadRequest } from "../Domain/Errors.js"
 import { fromOpenAi, type Usage } from "../Domain/Usage.js"
 import * as Sse from "../Sse.js"
+import { AnthropicSseTap, readMessage } from "../Sse/Anthropic.js"
+import {
+  AnthropicToOpenAiStream,
+  fromAnthropicMessage,
+  fromOpenAiCompletion,
+  OpenAiToAnthropicStream,
+  toAnthropicRequest,
+  toOpenAiRequest
+} from "../Translate.js"
 
 /** The wire format a client or a provider speaks. */
 export type Shape = "openai" | "anthropic"
@@ -116,11 +126,111 @@ export const openAiToOpenAi = (request: WireRequest): Wire => {
   }
 }
 
-/** The wire between a client shape and a provider shape, or why this request cannot cross it. */
-export const wireFor = (client: Shape, provider: Shape, request: WireRequest): Wire | BadRequest => {
-  if (client === "openai" && provider === "openai") return openAiToOpenAi(request)
-  return new BadRequest({
-    code: "unsupported_route",
-    message: `Requests in the ${client} shape cannot be sent to a provider of kind ${provider} yet`
-  })
+const parseJson = (bytes: Uint8Array): unknown => {
+  try {
+    return JSON.parse(decoder.decode(bytes))
+  } catch {
+    return undefined
+  }
 }
+
+/** Anthropic client, Anthropic provider: bytes as they are (the model rewritten if routing says so). */
+export const anthropicToAnthropic = (request: WireRequest): Wire => ({
+  path: "/v1/messages",
+  body: (model) => (model === request.model ? request.raw : encoder.encode(JSON.stringify({ ...request.json, model }))),
+  read: (bytes) => {
+    const { model, usage } = readMessage(bytes)
+    return { bytes, model, usage, completionText: () => anthropicCompletionText(parseJson(bytes)) }
+  },
+  watch: () => {
+    const tap = new AnthropicSseTap()
+    return {
+      push: (chunk) => tap.push(chunk),
+      end: () => tap.end(),
+      usage: () => tap.usage,
+      model: () => tap.model,
+      done: () => tap.done,
+      completionText: () => tap.completionText()
+    }
+  },
+  passthrough: true
+})
+
+const anthropicCompletionText = (message: unknown): string => {
+  const content = (message as { content?: unknown } | undefined)?.content
+  if (!Array.isArray(content)) return ""
+  return content
+    .map((block: { text?: unknown; thinking?: unknown; input?: unknown }) =>
+      typeof block.text === "string" ? block.text : typeof block.thinking === "string" ? block.thinking : block.input === undefined ? "" : JSON.stringify(block.input)
+    )
+    .join("")
+}
+
+/** OpenAI client, Anthropic provider: the request translated to Messages, the answer back to chat. */
+export const openAiToAnthropic = (request: WireRequest): Wire | BadRequest => {
+  const translated = toAnthropicRequest(request.json)
+  if (Either.isLeft(translated)) return translated.left
+  const message = translated.right
+  const includeUsage = (request.json.stream_options as { include_usage?: unknown } | null | undefined)?.include_usage === true
+  return {
+    path: "/v1/messages",
+    body: (model) => encoder.encode(JSON.stringify({ ...message, model })),
+    read: (bytes) => {
+      const json = parseJson(bytes)
+      const { model, usage } = readMessage(bytes)
+      return {
+        bytes: encoder.encode(JSON.stringify(fromAnthropicMessage(json, request.model))),
+        model,
+        usage,
+        completionText: () => anthropicCompletionText(json)
+      }
+    },
+    watch: () => {
+      const translate = new AnthropicToOpenAiStream({ includeUsage, requestedModel: request.model })
+      return {
+        push: (chunk) => translate.push(chunk),
+        end: () => translate.end(),
+        usage: () => translate.usage,
+        model: () => translate.model,
+        done: () => translate.done,
+        completionText: () => ""
+      }
+    },
+    passthrough: false
+  }
+}
+
+/** Anthropic client, OpenAI-compatible provider: the request translated to chat, the answer back to Messages. */
+export const anthropicToOpenAi = (request: WireRequest): Wire | BadRequest => {
+  const translated = toOpenAiRequest(request.json)
+  if (Either.isLeft(translated)) return translated.left
+  const chat = translated.right
+  return {
+    path: "/chat/completions",
+    body: (model) => encoder.encode(JSON.stringify({ ...chat, model })),
+    read: (bytes) => {
+      const answer = readOpenAi(bytes)
+      return { ...answer, bytes: encoder.encode(JSON.stringify(fromOpenAiCompletion(parseJson(bytes), request.model))) }
+    },
+    watch: () => {
+      const translate = new OpenAiToAnthropicStream({ requestedModel: request.model })
+      return {
+        push: (chunk) => translate.push(chunk),
+        end: () => translate.end(),
+        usage: () => translate.usage,
+        model: () => translate.model,
+        done: () => translate.done,
+        completionText: () => ""
+      }
+    },
+    passthrough: false
+  }
+}
+
+/** The wire between a client shape and a provider shape, or why this request cannot cross it. */
+export const wireFor = (client: Shape, provider: Shape, request: WireRequest): Wire | BadRequest =>
+  client === "openai"
+    ? provider === "openai" ? openAiToOpenAi(request) : openAiToAnthropic(request)
+    : provider === "anthropic"
+    ? anthropicToAnthropic(request)
+    : anthropicToOpenAi(request)

@@ -1,0 +1,65 @@
+/**
+ * The fields of an Anthropic Messages request that the proxy needs to decide anything. Everything
+ * else is carried as the client's raw bytes (forwarded untouched to an Anthropic provider).
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Tokens from "../Tokens.js"
+import { BadRequest } from "./Errors.js"
+
+export const MessagesBody = Schema.Struct({
+  model: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must be a non-empty string" })).annotations({
+    message: () => "must be a non-empty string"
+  }),
+  messages: Schema.Array(Schema.Struct({ role: Schema.String })).annotations({ message: () => "must be an array of messages" }),
+  max_tokens: Schema.optional(Schema.Number.annotations({ message: () => "must be a number" })),
+  stream: Schema.optional(Schema.Boolean)
+})
+export type MessagesBody = typeof MessagesBody.Type
+
+export interface MessagesRequest {
+  readonly json: Record<string, unknown>
+  readonly body: MessagesBody
+}
+
+const decodeBody = Schema.decodeUnknownEither(MessagesBody)
+const decoder = new TextDecoder()
+
+export const parse = (raw: Uint8Array): Either.Either<MessagesRequest, BadRequest> => {
+  let json: unknown
+  try {
+    json = JSON.parse(decoder.decode(raw))
+  } catch (e) {
+    return Either.left(
+      new BadRequest({ code: "invalid_json", message: `We could not parse the JSON body of your request: ${e instanceof Error ? e.message : String(e)}` })
+    )
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Either.left(new BadRequest({ code: "invalid_body", message: "The request body must be a JSON object" }))
+  }
+  return Either.match(decodeBody(json), {
+    onLeft: (error) => {
+      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+      const param = issue?.path.map(String).join(".") || undefined
+      const message = issue === undefined || param === undefined
+        ? "invalid request body"
+        : issue._tag === "Missing"
+        ? `${param}: Field required`
+        : `${param}: ${issue.message}`
+      return Either.left(new BadRequest({ code: "invalid_request", message, ...(param === undefined ? {} : { param }) }))
+    },
+    onRight: (body) => Either.right({ json: json as Record<string, unknown>, body })
+  })
+}
+
+/** Estimated input tokens: system prompt, message blocks and tool definitions. */
+export const countInput = (json: Readonly<Record<string, unknown>>): Effect.Effect<number> => {
+  const system = json.system
+  const messages = Array.isArray(json.messages) ? json.messages : []
+  return Tokens.countChatInput({
+    messages: system === undefined ? messages : [{ role: "system", content: system }, ...messages],
+    tools: json.tools
+  })
+}
