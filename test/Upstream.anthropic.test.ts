@@ -30,6 +30,7 @@ const upstreamFor = (providers: Config.FileConfigInput["providers"], env: Record
   })
 
 const body = (json: object) => encoder.encode(JSON.stringify(json))
+const headers = (record: Record<string, string>) => record as unknown as Upstream.UpstreamRequest["clientHeaders"]
 
 const ask = (model: string, extra: object = {}) => ({ model, max_tokens: 100, messages: [{ role: "user", content: "hi" }], ...extra })
 
@@ -46,13 +47,13 @@ describe("anthropic adapter", () => {
         path: "/v1/messages",
         body: raw,
         stream: false,
-        clientHeaders: {
+        clientHeaders: headers({
           "anthropic-beta": "prompt-caching-2024-07-31,interleaved-thinking-2025-05-14",
           authorization: "Bearer client-token",
           "x-api-key": "client-key",
           "x-tollgate-project": "p",
           "content-type": "application/json"
-        } as Upstream.UpstreamRequest["clientHeaders"]
+        })
       })
       assert.strictEqual(response.status, 200)
       const got = mock.received[0]!
@@ -87,7 +88,7 @@ describe("anthropic adapter", () => {
         path: "/v1/messages/count_tokens",
         body: body(ask("claude-sonnet-4-5")),
         stream: false,
-        clientHeaders: { "anthropic-version": "2023-06-01" } as Upstream.UpstreamRequest["clientHeaders"]
+        clientHeaders: headers({ "anthropic-version": "2023-06-01" })
       })
       assert.strictEqual(mock.received[0]!.url, "/v1/messages/count_tokens")
       assert.strictEqual(mock.received[0]!.headers["anthropic-version"], "2023-06-01")
@@ -96,7 +97,7 @@ describe("anthropic adapter", () => {
       if (response.body._tag !== "Bytes") return assert.fail("expected bytes")
       assert.deepStrictEqual(JSON.parse(decoder.decode(response.body.bytes)), { input_tokens: 42 })
 
-      yield* upstream.send({ provider: config.providers[0]!, path: "/v1/messages", body: body(ask("m")), stream: false, clientHeaders: {} as Upstream.UpstreamRequest["clientHeaders"] })
+      yield* upstream.send({ provider: config.providers[0]!, path: "/v1/messages", body: body(ask("m")), stream: false, clientHeaders: headers({}) })
       assert.strictEqual(mock.received[1]!.headers["anthropic-version"], "2024-01-01")
     }))
 
@@ -109,7 +110,7 @@ describe("anthropic adapter", () => {
       )
       const upstream = yield* send
       const request = (clientHeaders: Record<string, string>) =>
-        upstream.send({ provider: config.providers[0]!, path: "/v1/messages", body: body(ask("m")), stream: false, clientHeaders: clientHeaders as Upstream.UpstreamRequest["clientHeaders"] })
+        upstream.send({ provider: config.providers[0]!, path: "/v1/messages", body: body(ask("m")), stream: false, clientHeaders: headers(clientHeaders) })
       yield* request({ "x-api-key": "sk-ant-client" })
       yield* request({ authorization: "Bearer sk-ant-oat01-subscription" })
       assert.strictEqual(mock.received[0]!.headers["x-api-key"], "sk-ant-client")
@@ -124,7 +125,7 @@ describe("anthropic adapter", () => {
       const { config, send } = yield* upstreamFor({ claude: { kind: "anthropic", baseUrl: mock.url } })
       const upstream = yield* send
       const fail = (model: string) =>
-        Effect.flip(upstream.send({ provider: config.providers[0]!, path: "/v1/messages", body: body(ask(model)), stream: false, clientHeaders: {} as Upstream.UpstreamRequest["clientHeaders"] }))
+        Effect.flip(upstream.send({ provider: config.providers[0]!, path: "/v1/messages", body: body(ask(model)), stream: false, clientHeaders: headers({}) }))
       const limited = yield* fail("rate-limited")
       if (limited._tag !== "UpstreamRateLimited") return assert.fail(limited._tag)
       assert.strictEqual(limited.retryAfterMs, 7000)
@@ -149,7 +150,7 @@ describe("anthropic adapter", () => {
         path: "/v1/messages",
         body: body(ask("claude-opus-4-1", { stream: true })),
         stream: true,
-        clientHeaders: {} as Upstream.UpstreamRequest["clientHeaders"]
+        clientHeaders: headers({})
       })
       if (response.body._tag !== "Stream") return assert.fail("expected a stream")
       const tap = new AnthropicSse.AnthropicSseTap()
