@@ -211,8 +211,6 @@ export const CacheSettings = Schema.Struct({
 })
 export type CacheSettings = typeof CacheSettings.Type
 
-/** Sections owned by capabilities that are not built yet: accepted so that files stay valid. */
-const Reserved = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 export const TollgateConfigSchema = Schema.Struct({
   server: Schema.optionalWith(Server, { default: () => Server.make({}) }),

@@ -64,6 +64,45 @@ export const migrations = {
     // needs the split to show how a cost was made.
     yield* sql`ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER`
   }),
+  "0005_budget": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // Alerts raised by the budget (threshold, breach, anomaly); one row per dedupe key.
+    yield* sql`
+      CREATE TABLE budget_alerts (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        time_window TEXT,
+        window_start INTEGER,
+        threshold REAL,
+        limit_usd REAL,
+        spent_usd REAL,
+        anomaly TEXT,
+        message TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        delivered_at INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0
+      )`
+    yield* sql`CREATE INDEX budget_alerts_ts ON budget_alerts (ts)`
+    // Changes from `tollgate budget set/reset/unblock`, read by a running server on a schedule.
+    yield* sql`
+      CREATE TABLE budget_control (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        scope TEXT,
+        scope_key TEXT,
+        time_window TEXT,
+        usd REAL,
+        on_breach TEXT,
+        session TEXT
+      )`
+    // Sessions stopped by an anomaly rule, until `until` or `tollgate budget unblock`.
+    yield* sql`CREATE TABLE budget_blocks (session TEXT PRIMARY KEY, until INTEGER NOT NULL, anomaly TEXT NOT NULL, ts INTEGER NOT NULL)`
+    // Rebuilding a session's spend at start reads by session.
+    yield* sql`CREATE INDEX requests_session ON requests (session)`
+  }),
   "0006_routing": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     // A cascade's earlier steps (model:outcome:usd); the row's cost_usd is the total.

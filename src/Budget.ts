@@ -1,0 +1,319 @@
+/**
+ * The `Budget` service: limits that really block.
+ *
+ * Before a request is sent, `admit` reserves its worst-case cost against every limit that applies
+ * (global, client, project, session; hourly/daily/monthly calendar windows in `budget.timezone`,
+ * per session, per request) in ONE `Ref.modify`, so 200 requests in flight at the limit cannot
+ * overspend. The caller settles the reservation to the real cost afterwards, or releases it on an
+ * error or abort. On a breach the limit's action decides: block (429 `budget_exceeded` with
+ * Retry-After), downgrade to a cheaper model, warn (header), or alert only.
+ *
+ * Spend per open window is rebuilt from the ledger when the layer is built; reservations live in
+ * memory only. `tollgate budget set/reset/unblock` reach a running server through the
+ * `budget_control` table, re-read every `budget.refreshInterval` (see `Budget/Control.ts`).
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Alerts from "./Budget/Alerts.js"
+import { Detector, type Hit } from "./Budget/Anomalies.js"
+import * as Control from "./Budget/Control.js"
+import * as Downgrade from "./Budget/Downgrade.js"
+import * as Reservations from "./Budget/Reservations.js"
+import type { Action, Scope, Window } from "./Budget/Settings.js"
+import * as Spend from "./Budget/Spend.js"
+import { isCalendar, Zone } from "./Budget/Windows.js"
+import { Config } from "./Config.js"
+import type { BudgetExceeded, SessionBlocked } from "./Domain/Errors.js"
+import { Pricing } from "./Pricing.js"
+
+export { BudgetExceeded, SessionBlocked } from "./Domain/Errors.js"
+export type { BudgetRequest } from "./Budget/Reservations.js"
+export { Alerts } from "./Budget/Alerts.js"
+
+export interface Admission {
+  /** Serve this (the routed model, or a downgrade). */
+  readonly model: string
+  readonly downgradedFrom: string | null
+  /** `x-tollgate-downgraded`, `x-tollgate-budget-warning`; empty (and shared) when neither. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly reservedUsd: number
+  /** The real cost (`null`: unpriced, counted as 0). Idempotent; frees the rest of the reservation. */
+  readonly settle: (costUsd: number | null) => Effect.Effect<void>
+  /** Frees the reservation without spending it (error, abort). Idempotent. */
+  readonly release: Effect.Effect<void>
+}
+
+export interface LimitStatus {
+  readonly scope: Scope
+  /** The client hash, project or session this line counts; `null` for global. */
+  readonly key: string | null
+  readonly window: Window
+  readonly limitUsd: number
+  readonly spentUsd: number
+  readonly reservedUsd: number
+  /** When the window reopens (Unix ms); `null` for session and per-request limits. */
+  readonly resetsAt: number | null
+  readonly onBreach: Action
+}
+
+export interface SessionBlock {
+  readonly session: string
+  readonly anomaly: string
+  readonly until: number
+}
+
+export class Budget extends Context.Tag("tollgate/Budget")<Budget, {
+  readonly admit: (request: Reservations.BudgetRequest) => Effect.Effect<Admission, BudgetExceeded | SessionBlocked>
+  /** End a stream whose running cost passes its reservation. */
+  readonly enforceMidStream: boolean
+  /** Limits and their spend in the open windows. */
+  readonly status: Effect.Effect<ReadonlyArray<LimitStatus>>
+  readonly blocks: Effect.Effect<ReadonlyArray<SessionBlock>>
+  /** Lifts an anomaly block in this process (the CLI goes through `Control.unblock`). */
+  readonly unblock: (session: string) => Effect.Effect<boolean>
+  /** Applies `tollgate budget set/reset/unblock` rows now, instead of at the next refresh. */
+  readonly refresh: Effect.Effect<void>
+}>() {}
+
+const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+const NO_HITS: ReadonlyArray<Hit> = []
+/** How long stored alert keys keep deduplicating after a restart (longer than a monthly window). */
+const DEDUPE_MEMORY_MS = 32 * 86_400_000
+const PASS_THROUGH_CACHE = 256
+
+const watchedKey = (request: Reservations.BudgetRequest): string =>
+  request.session !== null
+    ? `session "${request.session}"`
+    : request.clientHash !== null
+    ? `client ${request.clientHash}`
+    : request.project !== null
+    ? `project "${request.project}"`
+    : "global"
+
+export const make = Effect.gen(function*() {
+  const config = yield* Config
+  const pricing = yield* Pricing
+  const alerts = yield* Alerts.Alerts
+  const sql = yield* SqlClient.SqlClient
+  const clock = yield* Effect.clock
+  const settings = config.budget
+  const thresholds = config.alerts.thresholds
+  const zone = new Zone(settings.timezone)
+  const downgradeOf = Downgrade.make(settings.downgrade)
+  const detector = new Detector(settings.anomalies)
+  const configured = settings.limits.map((limit) => ({
+    scope: limit.scope ?? (limit.window === "session" ? "session" as const : "global" as const),
+    key: limit.key,
+    window: limit.window,
+    usd: limit.usd,
+    onBreach: limit.onBreach
+  }))
+
+  const initial = yield* Control.readAfter(0)
+  let lastId = initial.lastId
+  let overrides: ReadonlyArray<Control.Override> = initial.overrides
+  const limitsNow = () => Reservations.compile(Control.applyOverrides(configured, overrides), settings.onBreach)
+  // A limit set with `tollgate budget set` turns budgets on even when the file leaves them off.
+  let active = settings.enabled || overrides.length > 0
+
+  const startedAt = clock.unsafeCurrentTimeMillis()
+  const compiled = limitsNow()
+  const counters = yield* Spend.rebuild({
+    limits: compiled.limits,
+    zone,
+    resets: initial.resets,
+    now: startedAt,
+    sessionTtl: settings.sessionTtl
+  })
+  const blockRows = yield* Control.activeBlocks(startedAt)
+  const storedKeys = yield* Alerts.storedKeys(startedAt - DEDUPE_MEMORY_MS)
+  const state = yield* Ref.make<Reservations.State>({
+    ...compiled,
+    counters: HashMap.fromIterable(counters),
+    fired: HashMap.fromIterable(storedKeys.map((key) => [key, startedAt + DEDUPE_MEMORY_MS] as const)),
+    blocks: HashMap.fromIterable(blockRows.map((b) => [b.session, b] as const))
+  })
+
+  const bounds = (window: "hourly" | "daily" | "monthly", now: number) => zone.bounds(window, now)
+
+  const admissionOf = (
+    decision: Extract<Reservations.Decision, { _tag: "Admit" }>,
+    session: string | null,
+    watchedAs: string
+  ): Admission => {
+    let open = true
+    return {
+      model: decision.model,
+      downgradedFrom: decision.downgradedFrom,
+      headers: decision.headers,
+      reservedUsd: decision.reservedUsd,
+      settle: (costUsd) =>
+        Effect.suspend(() => {
+          if (!open) return Effect.void
+          open = false
+          const now = clock.unsafeCurrentTimeMillis()
+          const cost = costUsd ?? 0
+          const hits = detector.onSpend(watchedAs, cost, now)
+          return Effect.flatMap(
+            Ref.modify(state, (s) =>
+              Reservations.settle(s, {
+                applied: decision.applied,
+                reservedUsd: decision.reservedUsd,
+                costUsd: cost,
+                now,
+                thresholds,
+                hits,
+                session,
+                watchedAs
+              })),
+            alerts.emit
+          )
+        }),
+      release: Effect.suspend(() => {
+        if (!open) return Effect.void
+        open = false
+        return Ref.update(state, (s) => Reservations.release(s, decision.applied, decision.reservedUsd))
+      })
+    }
+  }
+
+  // Budgets off: one shared, allocation-free admission per model.
+  const passThrough = new Map<string, Effect.Effect<Admission>>()
+  const passThroughOf = (model: string): Effect.Effect<Admission> => {
+    let admission = passThrough.get(model)
+    if (admission === undefined) {
+      admission = Effect.succeed({
+        model,
+        downgradedFrom: null,
+        headers: EMPTY_HEADERS,
+        reservedUsd: 0,
+        settle: () => Effect.void,
+        release: Effect.void
+      })
+      if (passThrough.size < PASS_THROUGH_CACHE) passThrough.set(model, admission)
+    }
+    return admission
+  }
+
+  const admit = (request: Reservations.BudgetRequest): Effect.Effect<Admission, BudgetExceeded | SessionBlocked> => {
+    if (!active) return passThroughOf(request.model)
+    return Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const watchedAs = watchedKey(request)
+      const usage = {
+        inputTokens: request.estimatedInputTokens,
+        outputTokens: request.maxOutputTokens,
+        cachedInputTokens: 0,
+        cacheWriteTokens: 0,
+        reasoningTokens: 0,
+        source: "estimated" as const
+      }
+      const costAt = (model: string) => pricing.costOf(model, usage) ?? 0
+      const hits = detector.active ? detector.onRequest(watchedAs, request.fingerprint, costAt(request.model), now) : NO_HITS
+      return Effect.flatMap(
+        Ref.modify(state, (s) =>
+          Reservations.admit(s, {
+            request,
+            now,
+            bounds,
+            costAt,
+            downgradeOf,
+            thresholdPercent: settings.downgrade.thresholdPercent,
+            hits,
+            watchedAs
+          })),
+        (decision) => {
+          const emitted = decision.alerts.length === 0 ? Effect.void : alerts.emit(decision.alerts)
+          return decision._tag === "Reject"
+            ? Effect.zipRight(emitted, Effect.fail(decision.error))
+            : Effect.as(emitted, admissionOf(decision, request.session, watchedAs))
+        }
+      )
+    })
+  }
+
+  const status = Effect.map(Ref.get(state), (s) => {
+    const now = clock.unsafeCurrentTimeMillis()
+    const lines: Array<LimitStatus> = []
+    for (const limit of s.limits) {
+      const open = isCalendar(limit.window) ? bounds(limit.window, now) : undefined
+      const line = (key: string | null, counter: Reservations.Counter | undefined): LimitStatus => ({
+        scope: limit.scope,
+        key,
+        window: limit.window,
+        limitUsd: limit.usd,
+        spentUsd: counter?.spent ?? 0,
+        reservedUsd: counter?.reserved ?? 0,
+        resetsAt: open?.end ?? null,
+        onBreach: limit.onBreach
+      })
+      if (limit.window === "perRequest") {
+        lines.push(line(limit.key ?? (limit.scope === "global" ? null : "*"), undefined))
+      } else if (limit.scope === "global" || limit.key !== undefined) {
+        const value = limit.key ?? ""
+        const key = Reservations.counterKey(limit.scope, limit.window, value, open?.start ?? 0)
+        lines.push(line(limit.key ?? null, Option.getOrUndefined(HashMap.get(s.counters, key))))
+      } else {
+        for (const counter of HashMap.values(s.counters)) {
+          if (counter.scope !== limit.scope || counter.window !== limit.window || counter.start !== (open?.start ?? 0)) continue
+          if (s.specific.has(`${limit.scope}|${limit.window}|${counter.value}`)) continue
+          lines.push(line(counter.value, counter))
+        }
+      }
+    }
+    return lines
+  })
+
+  const blocks = Effect.map(Ref.get(state), (s) => {
+    const now = clock.unsafeCurrentTimeMillis()
+    return [...HashMap.values(s.blocks)].filter((b) => b.until > now).sort((a, b) => a.session.localeCompare(b.session))
+  })
+
+  const unblock = (session: string) =>
+    Ref.modify(state, (s) => {
+      const was = HashMap.has(s.blocks, session)
+      return [was, { ...s, blocks: HashMap.remove(s.blocks, session) }]
+    })
+
+  const refresh = Effect.gen(function*() {
+    const batch = yield* Control.readAfter(lastId)
+    if (batch.lastId === lastId) return
+    lastId = batch.lastId
+    if (batch.overrides.length > 0) {
+      overrides = [...overrides, ...batch.overrides]
+      active = settings.enabled || overrides.length > 0
+      const next = limitsNow()
+      yield* Ref.update(state, (s) => ({ ...s, ...next }))
+    }
+    for (const r of batch.resets) yield* Ref.update(state, (s) => Reservations.reset(s, r))
+    for (const session of batch.unblocks) yield* unblock(session)
+  }).pipe(
+    Effect.provideService(SqlClient.SqlClient, sql),
+    Effect.catchAll((error) => Effect.logWarning("budget: could not read budget changes from the ledger", error))
+  )
+
+  yield* Effect.forkScoped(Effect.repeat(refresh, Schedule.spaced(settings.refreshInterval)))
+  yield* Effect.forkScoped(Effect.repeat(
+    Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      detector.prune(now)
+      return Ref.update(state, (s) => Reservations.prune(s, now, settings.sessionTtl))
+    }),
+    Schedule.spaced("1 minute")
+  ))
+
+  return Budget.of({ admit, enforceMidStream: settings.enforceMidStream, status, blocks, unblock, refresh })
+}).pipe(Effect.catchTag("SqlError", Effect.die))
+
+/** The budget, with alerts it raises; `Alerts` stays visible so a caller can flush them. */
+export const layerWithoutDependencies: Layer.Layer<Budget, never, Config | Pricing | SqlClient.SqlClient | Alerts.Alerts> =
+  Layer.scoped(Budget, make)
+
+export const layer: Layer.Layer<Budget | Alerts.Alerts, never, Config | Pricing | SqlClient.SqlClient> =
+  layerWithoutDependencies.pipe(Layer.provideMerge(Alerts.layer))

@@ -1,0 +1,453 @@
+/**
+ * The budget's state and its transitions, as pure functions for `Ref.modify`: one call checks a
+ * request against every limit that applies and reserves its worst-case cost on all of them, so
+ * no number of requests in flight can reserve past a limit between a check and a reservation.
+ *
+ * Counters are keyed by scope, window, scope value and window start: a new calendar window is a
+ * new counter, and a settle always lands in the window its request was admitted in (as the
+ * ledger row's `ts` does, so a rebuild from the ledger agrees).
+ */
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
+import { BudgetExceeded, SessionBlocked } from "../Domain/Errors.js"
+import { type Alert, usd } from "./Alert.js"
+import type { Hit } from "./Anomalies.js"
+import type { Action, Scope, Window } from "./Settings.js"
+import { type Bounds, type CalendarWindow, isCalendar } from "./Windows.js"
+
+export interface BudgetRequest {
+  readonly requestId: string
+  /** Salted hash of the client key (`Telemetry.hashClient`). */
+  readonly clientHash: string | null
+  /** `x-tollgate-project`. */
+  readonly project: string | null
+  /** `x-tollgate-session`. */
+  readonly session: string | null
+  /** The model about to be served (after routing). */
+  readonly model: string
+  readonly estimatedInputTokens: number
+  /** Worst case, computed by the caller (`max_tokens`, or the model's max output). */
+  readonly maxOutputTokens: number
+  /** Stable hash of the request body, for loop detection. */
+  readonly fingerprint: string
+}
+
+export interface CompiledLimit {
+  readonly scope: Scope
+  readonly key: string | undefined
+  readonly window: Window
+  readonly usd: number
+  readonly onBreach: Action
+}
+
+export interface Counter {
+  readonly scope: Scope
+  readonly window: Window
+  readonly value: string
+  readonly start: number
+  /** `Infinity` for a session counter. */
+  readonly end: number
+  readonly spent: number
+  readonly reserved: number
+  readonly touched: number
+}
+
+export interface Block {
+  readonly session: string
+  readonly anomaly: string
+  readonly until: number
+}
+
+export interface State {
+  readonly limits: ReadonlyArray<CompiledLimit>
+  /** `scope|window|key` of limits with a key: they replace the keyless limit for that value. */
+  readonly specific: ReadonlySet<string>
+  readonly counters: HashMap.HashMap<string, Counter>
+  /** Alert dedupe keys, with when they may be forgotten. */
+  readonly fired: HashMap.HashMap<string, number>
+  readonly blocks: HashMap.HashMap<string, Block>
+}
+
+/** A limit as it applies to one request: which counter it is checked against. */
+export interface Applied {
+  readonly limit: CompiledLimit
+  /** `undefined` for `perRequest`. */
+  readonly counterKey: string | undefined
+  readonly value: string
+  readonly bounds: Bounds | undefined
+}
+
+export type Decision =
+  | {
+    readonly _tag: "Admit"
+    readonly model: string
+    readonly downgradedFrom: string | null
+    readonly headers: Readonly<Record<string, string>>
+    readonly reservedUsd: number
+    readonly applied: ReadonlyArray<Applied>
+    readonly alerts: ReadonlyArray<Alert>
+  }
+  | { readonly _tag: "Reject"; readonly error: BudgetExceeded | SessionBlocked; readonly alerts: ReadonlyArray<Alert> }
+
+export interface AdmitInput {
+  readonly request: BudgetRequest
+  readonly now: number
+  readonly bounds: (window: CalendarWindow, now: number) => Bounds
+  /** Worst-case cost of the request at a model's price (0 when unpriced). */
+  readonly costAt: (model: string) => number
+  readonly downgradeOf: (model: string) => string | undefined
+  readonly thresholdPercent: number | undefined
+  readonly hits: ReadonlyArray<Hit>
+  /** The key anomalies watch this request under. */
+  readonly watchedAs: string
+}
+
+/** Float sums of cents must not refuse the request that lands exactly on the limit. */
+const EPSILON = 1e-9
+const RANK: Record<Action, number> = { alert: 0, warn: 1, downgrade: 2, block: 3 }
+const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+/** A dedupe key for a session counter is kept this long. */
+const SESSION_DEDUPE_MS = 30 * 86_400_000
+
+export const compile = (
+  limits: ReadonlyArray<{ readonly scope?: Scope | undefined; readonly key?: string | undefined; readonly window: Window; readonly usd: number; readonly onBreach?: Action | undefined }>,
+  defaultAction: Action
+): Pick<State, "limits" | "specific"> => {
+  const compiled = limits.map((limit): CompiledLimit => ({
+    scope: limit.scope ?? (limit.window === "session" ? "session" : "global"),
+    key: limit.key,
+    window: limit.window,
+    usd: limit.usd,
+    onBreach: limit.onBreach ?? defaultAction
+  }))
+  return {
+    limits: compiled,
+    specific: new Set(compiled.filter((l) => l.key !== undefined).map((l) => `${l.scope}|${l.window}|${l.key}`))
+  }
+}
+
+export const valueOf = (scope: Scope, request: Pick<BudgetRequest, "clientHash" | "project" | "session">): string | null =>
+  scope === "global" ? "" : scope === "client" ? request.clientHash : scope === "project" ? request.project : request.session
+
+export const scopeLabel = (scope: Scope, value: string): string =>
+  scope === "global" ? "global" : scope === "client" ? `client ${value}` : `${scope} "${value}"`
+
+export const counterKey = (scope: Scope, window: Window, value: string, start: number) => `${scope}|${window}|${value}|${start}`
+
+/** The limits that apply to a request, each with its counter. */
+export const applicable = (state: State, input: Pick<AdmitInput, "request" | "now" | "bounds">): Array<Applied> => {
+  const out: Array<Applied> = []
+  for (const limit of state.limits) {
+    const value = valueOf(limit.scope, input.request)
+    if (value === null) continue
+    if (limit.key !== undefined ? limit.key !== value : state.specific.has(`${limit.scope}|${limit.window}|${value}`)) continue
+    if (limit.window === "perRequest") {
+      out.push({ limit, counterKey: undefined, value, bounds: undefined })
+    } else {
+      const bounds = isCalendar(limit.window) ? input.bounds(limit.window, input.now) : undefined
+      out.push({ limit, counterKey: counterKey(limit.scope, limit.window, value, bounds?.start ?? 0), value, bounds })
+    }
+  }
+  return out
+}
+
+const usedOf = (counters: HashMap.HashMap<string, Counter>, applied: Applied): number => {
+  if (applied.counterKey === undefined) return 0
+  const counter = Option.getOrUndefined(HashMap.get(counters, applied.counterKey))
+  return counter === undefined ? 0 : counter.spent + counter.reserved
+}
+
+const windowName = (window: Window) => (window === "perRequest" ? "per-request" : window)
+
+const exceeded = (applied: Applied, used: number, cost: number, now: number): BudgetExceeded => {
+  const { limit } = applied
+  const scope = scopeLabel(limit.scope, applied.value)
+  const retryAfterSeconds = applied.bounds === undefined ? null : Math.max(1, Math.ceil((applied.bounds.end - now) / 1000))
+  const reopens = applied.bounds === undefined
+    ? limit.window === "perRequest" ? "lower max_tokens or use a cheaper model" : "this session has spent its budget"
+    : `the window reopens at ${new Date(applied.bounds.end).toISOString()} (in ${retryAfterSeconds} s)`
+  const message = limit.window === "perRequest"
+    ? `Budget exceeded: this request could cost up to ${usd(cost)}, above the per-request limit of ${usd(limit.usd)} for ${scope}; ${reopens}`
+    : `Budget exceeded: the ${windowName(limit.window)} limit of ${usd(limit.usd)} for ${scope} has ${usd(used)} spent or reserved and this request could cost up to ${usd(cost)}; ${reopens}`
+  return new BudgetExceeded({ scope, window: limit.window, limitUsd: limit.usd, spentUsd: used, retryAfterSeconds, message })
+}
+
+/** Float residue of sums and differences must not show as a reservation still held. */
+const unreserve = (reserved: number, amount: number) => {
+  const left = reserved - amount
+  return left < EPSILON ? 0 : left
+}
+
+const dedupeUntil = (applied: Applied, now: number) => applied.bounds?.end ?? now + SESSION_DEDUPE_MS
+
+/** The one step that admits (and reserves) or refuses a request. */
+export const admit = (state: State, input: AdmitInput): [Decision, State] => {
+  const { now, request } = input
+  let fired = state.fired
+  let blocks = state.blocks
+  const alerts: Array<Alert> = []
+  const raise = (alert: Alert, until: number) => {
+    if (HashMap.has(fired, alert.dedupeKey)) return
+    fired = HashMap.set(fired, alert.dedupeKey, until)
+    alerts.push(alert)
+  }
+
+  // Anomalies seen on this request: alerts, and blocks for `action: block`.
+  let blockedByHit: Hit | undefined
+  for (const hit of input.hits) {
+    const until = now + hit.blockFor
+    const block = hit.action === "block" && request.session !== null ? { session: request.session, until } : null
+    if (block !== null) blocks = HashMap.set(blocks, block.session, { session: block.session, anomaly: hit.anomaly, until })
+    if (hit.action === "block") blockedByHit ??= hit
+    raise({
+      ts: now,
+      kind: "anomaly",
+      scope: input.watchedAs,
+      window: `${Math.round(hit.window / 1000)}s`,
+      windowStart: Math.floor(now / hit.window) * hit.window,
+      thresholdPercent: null,
+      limitUsd: null,
+      spentUsd: null,
+      anomaly: hit.anomaly,
+      message: `${hit.anomaly} anomaly for ${input.watchedAs}: ${hit.message}${hit.action === "block" ? "; blocked" : ""}`,
+      dedupeKey: `anomaly|${hit.anomaly}|${input.watchedAs}|${Math.floor(now / hit.window)}`,
+      block
+    }, now + hit.window)
+  }
+  const reject = (error: BudgetExceeded | SessionBlocked): [Decision, State] => [
+    { _tag: "Reject", error, alerts },
+    { ...state, fired, blocks }
+  ]
+
+  if (request.session !== null) {
+    const block = Option.getOrUndefined(HashMap.get(blocks, request.session))
+    if (block !== undefined && block.until > now) {
+      const seconds = Math.max(1, Math.ceil((block.until - now) / 1000))
+      return reject(new SessionBlocked({
+        session: request.session,
+        anomaly: block.anomaly,
+        retryAfterSeconds: seconds,
+        message: `Session "${request.session}" is blocked after a ${block.anomaly} anomaly until ${
+          new Date(block.until).toISOString()
+        } (in ${seconds} s); unblock it with: tollgate budget unblock --session ${request.session}`
+      }))
+    }
+  }
+  if (blockedByHit !== undefined) {
+    return reject(new SessionBlocked({
+      session: null,
+      anomaly: blockedByHit.anomaly,
+      retryAfterSeconds: null,
+      message: `Request blocked by the ${blockedByHit.anomaly} anomaly rule: ${blockedByHit.message}`
+    }))
+  }
+
+  const applied = applicable(state, input)
+  let model = request.model
+  let cost = input.costAt(model)
+  let downgradedFrom: string | null = null
+  let downgradeReason = ""
+  const used = applied.map((a) => usedOf(state.counters, a))
+
+  // Auto-downgrade: a limit is close to full once this request is counted.
+  if (input.thresholdPercent !== undefined) {
+    const threshold = input.thresholdPercent
+    const hot = applied.findIndex((a, i) => a.limit.window !== "perRequest" && (used[i]! + cost) >= (a.limit.usd * threshold) / 100)
+    const cheaper = hot === -1 ? undefined : input.downgradeOf(model)
+    if (cheaper !== undefined) {
+      const a = applied[hot]!
+      downgradedFrom = model
+      downgradeReason = `${windowName(a.limit.window)} budget for ${scopeLabel(a.limit.scope, a.value)} past ${threshold}%`
+      model = cheaper
+      cost = input.costAt(model)
+    }
+  }
+
+  let warning: string | undefined
+  for (let step = 0;; step++) {
+    const breached: Array<number> = []
+    for (let i = 0; i < applied.length; i++) {
+      const a = applied[i]!
+      const projected = a.limit.window === "perRequest" ? cost : used[i]! + cost
+      if (projected > a.limit.usd + EPSILON) breached.push(i)
+    }
+    if (breached.length === 0) break
+    let worst: Action = "alert"
+    for (const i of breached) if (RANK[applied[i]!.limit.onBreach] > RANK[worst]) worst = applied[i]!.limit.onBreach
+    for (const i of breached) {
+      const a = applied[i]!
+      if (a.counterKey === undefined) continue
+      const scope = scopeLabel(a.limit.scope, a.value)
+      raise({
+        ts: now,
+        kind: "breach",
+        scope,
+        window: a.limit.window,
+        windowStart: a.bounds?.start ?? null,
+        thresholdPercent: null,
+        limitUsd: a.limit.usd,
+        spentUsd: used[i]!,
+        anomaly: null,
+        message: `${windowName(a.limit.window)} limit of ${usd(a.limit.usd)} for ${scope} reached (${usd(used[i]!)} spent or reserved); action: ${a.limit.onBreach}`,
+        dedupeKey: `breach|${a.counterKey}`,
+        block: null
+      }, dedupeUntil(a, now))
+    }
+    const cheaper = worst === "downgrade" && step < 3 ? input.downgradeOf(model) : undefined
+    if (worst === "block" || (worst === "downgrade" && cheaper === undefined)) {
+      // The limit that stays shut longest decides Retry-After.
+      const candidates = breached.filter((i) => RANK[applied[i]!.limit.onBreach] >= RANK.downgrade)
+      const last = candidates.reduce((best, i) => ((applied[i]!.bounds?.end ?? Infinity) > (applied[best]!.bounds?.end ?? Infinity) ? i : best))
+      return reject(exceeded(applied[last]!, used[last]!, cost, now))
+    }
+    if (cheaper !== undefined) {
+      const a = applied[breached[0]!]!
+      downgradedFrom ??= model
+      downgradeReason = `${windowName(a.limit.window)} budget for ${scopeLabel(a.limit.scope, a.value)} reached`
+      model = cheaper
+      cost = input.costAt(model)
+      continue
+    }
+    if (worst === "warn") {
+      const a = applied[breached.find((i) => applied[i]!.limit.onBreach === "warn")!]!
+      warning = `${windowName(a.limit.window)} limit of ${usd(a.limit.usd)} for ${scopeLabel(a.limit.scope, a.value)} exceeded`
+    }
+    break
+  }
+
+  let counters = state.counters
+  for (const a of applied) {
+    if (a.counterKey === undefined) continue
+    const existing = Option.getOrUndefined(HashMap.get(counters, a.counterKey))
+    counters = HashMap.set(counters, a.counterKey, {
+      scope: a.limit.scope,
+      window: a.limit.window,
+      value: a.value,
+      start: a.bounds?.start ?? 0,
+      end: a.bounds?.end ?? Infinity,
+      spent: existing?.spent ?? 0,
+      reserved: (existing?.reserved ?? 0) + cost,
+      touched: now
+    })
+  }
+  const headers = downgradedFrom === null && warning === undefined ? EMPTY_HEADERS : {
+    ...(downgradedFrom === null ? {} : { "x-tollgate-downgraded": `${downgradedFrom} -> ${model} (${downgradeReason})` }),
+    ...(warning === undefined ? {} : { "x-tollgate-budget-warning": warning })
+  }
+  return [
+    { _tag: "Admit", model, downgradedFrom, headers, reservedUsd: cost, applied, alerts },
+    { ...state, counters, fired, blocks }
+  ]
+}
+
+/**
+ * Turns a reservation into spend (`costUsd`), or frees it (`costUsd` null: released). Threshold
+ * alerts fire here, on settled spend, once per counter and threshold.
+ */
+export const settle = (
+  state: State,
+  input: {
+    readonly applied: ReadonlyArray<Applied>
+    readonly reservedUsd: number
+    readonly costUsd: number
+    readonly now: number
+    readonly thresholds: ReadonlyArray<number>
+    readonly hits: ReadonlyArray<Hit>
+    readonly session: string | null
+    readonly watchedAs: string
+  }
+): [ReadonlyArray<Alert>, State] => {
+  let counters = state.counters
+  let fired = state.fired
+  let blocks = state.blocks
+  const alerts: Array<Alert> = []
+  for (const a of input.applied) {
+    if (a.counterKey === undefined) continue
+    const counter = Option.getOrUndefined(HashMap.get(counters, a.counterKey))
+    if (counter === undefined) continue
+    const spent = counter.spent + input.costUsd
+    counters = HashMap.set(counters, a.counterKey, {
+      ...counter,
+      spent,
+      reserved: unreserve(counter.reserved, input.reservedUsd),
+      touched: input.now
+    })
+    if (input.costUsd <= 0 || a.limit.usd <= 0) continue
+    const percent = (spent / a.limit.usd) * 100
+    for (const threshold of input.thresholds) {
+      const dedupeKey = `threshold|${a.counterKey}|${threshold}`
+      if (percent + EPSILON < threshold || HashMap.has(fired, dedupeKey)) continue
+      fired = HashMap.set(fired, dedupeKey, dedupeUntil(a, input.now))
+      const scope = scopeLabel(a.limit.scope, a.value)
+      alerts.push({
+        ts: input.now,
+        kind: "threshold",
+        scope,
+        window: a.limit.window,
+        windowStart: a.bounds?.start ?? null,
+        thresholdPercent: threshold,
+        limitUsd: a.limit.usd,
+        spentUsd: spent,
+        anomaly: null,
+        message: `${windowName(a.limit.window)} budget for ${scope} at ${Math.floor(percent)}% (${usd(spent)} of ${usd(a.limit.usd)}), past the ${threshold}% threshold`,
+        dedupeKey,
+        block: null
+      })
+    }
+  }
+  for (const hit of input.hits) {
+    const dedupeKey = `anomaly|${hit.anomaly}|${input.watchedAs}|${Math.floor(input.now / hit.window)}`
+    const block = hit.action === "block" && input.session !== null ? { session: input.session, until: input.now + hit.blockFor } : null
+    if (block !== null) blocks = HashMap.set(blocks, block.session, { session: block.session, anomaly: hit.anomaly, until: block.until })
+    if (HashMap.has(fired, dedupeKey)) continue
+    fired = HashMap.set(fired, dedupeKey, input.now + hit.window)
+    alerts.push({
+      ts: input.now,
+      kind: "anomaly",
+      scope: input.watchedAs,
+      window: `${Math.round(hit.window / 1000)}s`,
+      windowStart: Math.floor(input.now / hit.window) * hit.window,
+      thresholdPercent: null,
+      limitUsd: null,
+      spentUsd: null,
+      anomaly: hit.anomaly,
+      message: `${hit.anomaly} anomaly for ${input.watchedAs}: ${hit.message}${block !== null ? "; session blocked" : ""}`,
+      dedupeKey,
+      block
+    })
+  }
+  return [alerts, { ...state, counters, fired, blocks }]
+}
+
+/** Frees a reservation without spending it (error, abort). */
+export const release = (state: State, applied: ReadonlyArray<Applied>, reservedUsd: number): State => {
+  let counters = state.counters
+  for (const a of applied) {
+    if (a.counterKey === undefined) continue
+    const counter = Option.getOrUndefined(HashMap.get(counters, a.counterKey))
+    if (counter !== undefined) counters = HashMap.set(counters, a.counterKey, { ...counter, reserved: unreserve(counter.reserved, reservedUsd) })
+  }
+  return { ...state, counters }
+}
+
+/** Drops finished windows, idle sessions and expired dedupe keys and blocks. */
+export const prune = (state: State, now: number, sessionTtl: number): State => ({
+  ...state,
+  counters: HashMap.filter(state.counters, (c) =>
+    c.reserved > EPSILON || (c.window === "session" ? c.touched > now - sessionTtl : c.end > now)),
+  fired: HashMap.filter(state.fired, (until) => until > now),
+  blocks: HashMap.filter(state.blocks, (b) => b.until > now)
+})
+
+/** `tollgate budget reset`: spend in the matching open windows starts again from zero. */
+export const reset = (
+  state: State,
+  match: { readonly scope: Scope | null; readonly key: string | null; readonly window: Window | null }
+): State => ({
+  ...state,
+  counters: HashMap.map(state.counters, (c) =>
+    (match.scope === null || match.scope === c.scope) && (match.key === null || match.key === c.value) &&
+      (match.window === null || match.window === c.window)
+      ? { ...c, spent: 0 }
+      : c)
+})
