@@ -1,0 +1,88 @@
+/**
+ * `tollgate route explain`: the routing decision for a request file, with its trace (suffix,
+ * alias, override, rule, tier, each target kept or skipped and why), without sending anything.
+ * Breakers and latencies are those of a fresh start (all closed, none measured): explain shows
+ * what the configuration decides, not what a running proxy's health state adds.
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
+import * as Config from "../Config.js"
+import * as RequestFacts from "../Domain/RequestFacts.js"
+import * as Router from "../Router.js"
+import * as Explain from "../Router/Explain.js"
+import { configOption, UsageError } from "./Shared.js"
+
+const encoder = new TextEncoder()
+
+/** Reads the request body and builds the facts the proxy would build for it. */
+export const readFacts = (options: {
+  readonly file: string
+  readonly model: Option.Option<string>
+  readonly endpoint: Option.Option<"chat" | "messages">
+  readonly headers: Readonly<Record<string, string>>
+}) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(options.file).pipe(
+      Effect.mapError((e) => new UsageError({ message: `--file: cannot read ${options.file}: ${e.message}` }))
+    )
+    const parsed = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) => new UsageError({ message: `--file: ${options.file} is not JSON: ${e instanceof Error ? e.message : String(e)}` })
+    })
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      return yield* new UsageError({ message: `--file: ${options.file} must hold a JSON object (a request body)` })
+    }
+    let json = parsed as Record<string, unknown>
+    if (Option.isSome(options.model)) json = { ...json, model: options.model.value }
+    if (typeof json.model !== "string" || json.model.length === 0) {
+      return yield* new UsageError({ message: `--file: the request has no "model"; give one with --model` })
+    }
+    // An Anthropic body carries its system prompt at the top level; OpenAI's is a message.
+    const endpoint = Option.getOrElse(options.endpoint, () => ("system" in json ? "messages" as const : "chat" as const))
+    const raw = encoder.encode(JSON.stringify(json))
+    const headers: Record<string, string> = {}
+    for (const [k, v] of Object.entries(options.headers)) headers[k.toLowerCase()] = v
+    return endpoint === "messages"
+      ? RequestFacts.fromAnthropicMessages(json, raw, headers)
+      : RequestFacts.fromOpenAiChat(json, raw, headers)
+  })
+
+const explain = Command.make(
+  "explain",
+  {
+    file: Options.file("file").pipe(Options.withDescription("The request body to route (JSON, as a client would POST it)")),
+    config: configOption,
+    model: Options.text("model").pipe(Options.withDescription("Route this model instead of the one in the file"), Options.optional),
+    endpoint: Options.choice("endpoint", ["chat", "messages"]).pipe(
+      Options.withDescription("Read the body as /v1/chat/completions or /v1/messages (default: messages if it has a top-level system)"),
+      Options.optional
+    ),
+    header: Options.keyValueMap("header").pipe(
+      Options.withDescription("A request header for header and client-key matchers, as name=value (repeatable)"),
+      Options.optional
+    ),
+    seed: Options.integer("seed").pipe(Options.withDescription("Seed for weighted load balancing (the proxy draws one per request)"), Options.withDefault(0)),
+    json: Options.boolean("json").pipe(Options.withDescription("Print the decision as JSON instead of a trace"))
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
+      const headers = Option.match(flags.header, { onNone: () => ({}), onSome: (map) => Object.fromEntries(HashMap.toEntries(map)) })
+      const facts = yield* readFacts({ file: flags.file, model: flags.model, endpoint: flags.endpoint, headers })
+      const result = Router.make(config).decide(facts, { seed: flags.seed })
+      yield* Console.log(flags.json ? JSON.stringify(Explain.toJson(result), null, 2) : Explain.toText(facts, result))
+      if (Either.isLeft(result)) return yield* new UsageError({ message: result.left.message })
+    })
+).pipe(Command.withDescription("Print the routing decision for a request file (rule matched, targets kept or skipped and why) without sending it"))
+
+export const route = Command.make("route").pipe(
+  Command.withDescription("Inspect routing"),
+  Command.withSubcommands([explain])
+)
