@@ -37,6 +37,8 @@ export class Detector {
   private readonly velocity = new Map<string, Array<number>>()
   private readonly repetition = new Map<string, Array<number>>()
   private readonly spend = new Map<string, Array<readonly [number, number]>>()
+  /** When a key's spend was first seen: acceleration needs a whole previous window to compare with. */
+  private readonly spendSince = new Map<string, number>()
   /** Any rule configured: when not, `onRequest`/`onSpend` return at once. */
   readonly active: boolean
 
@@ -96,8 +98,12 @@ export class Detector {
     const rule = this.rules.costAcceleration
     if (rule === undefined || usd <= 0) return NONE
     let entries = this.spend.get(key)
-    if (entries === undefined) this.spend.set(key, entries = [])
+    if (entries === undefined) {
+      this.spend.set(key, entries = [])
+      if (!this.spendSince.has(key)) this.spendSince.set(key, now)
+    }
     entries.push([now, usd])
+    if (now - this.spendSince.get(key)! < 2 * rule.window) return NONE
     while (entries.length > 0 && entries[0]![0] <= now - 2 * rule.window) entries.shift()
     let current = 0
     let previous = 0
@@ -126,7 +132,10 @@ export class Detector {
     if (repetition !== undefined) dropQuiet(this.repetition, (t) => t > now - repetition.window)
     if (costAcceleration !== undefined) {
       for (const [key, entries] of this.spend) {
-        if (entries.every(([at]) => at <= now - 2 * costAcceleration.window)) this.spend.delete(key)
+        if (entries.every(([at]) => at <= now - 2 * costAcceleration.window)) {
+          this.spend.delete(key)
+          this.spendSince.delete(key)
+        }
       }
     }
   }
