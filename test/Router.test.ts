@@ -86,7 +86,7 @@ describe("Router: defaults, aliases, overrides, suffixes", () => {
       const latency = new Map([["a/o3", 90], ["a/gpt-4o-mini", 150], ["a/gpt-4o", 400]])
       const d = right(router.decide(chat({ model: `pool${suffix}` }), { latency }))
       assert.strictEqual(d.resolvedModel, "pool")
-      assert.deepStrictEqual(names(d.targets), expected)
+      assert.deepStrictEqual(names(d.targets), [...expected])
     }))
 })
 
@@ -95,7 +95,7 @@ describe("Router: rules", () => {
     providers: { a: mock, b: mock, c: mock },
     routes: [
       { name: "project", match: { headers: { "X-Tollgate-Project": "team-*" } }, targets: [{ provider: "c" }] },
-      { name: "vip", match: { clientKey: ["sk-vip-*"] }, targets: [{ provider: "c", model: "o3" }] },
+      { name: "vip", match: { clientKey: ["sk-vip-*"] as [string] }, targets: [{ provider: "c", model: "o3" }] },
       { name: "images", match: { images: true }, targets: [{ provider: "b", model: "gpt-4o" }] },
       { name: "json", match: { responseFormat: true }, targets: [{ provider: "b", model: "gpt-4.1" }] },
       { name: "tools", match: { tools: true, stream: false }, targets: [{ provider: "b", model: "gpt-4.1-mini" }] },
