@@ -9,6 +9,8 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { createRequire } from "node:module"
+import { alerts } from "./Cli/Alerts.js"
+import { budget } from "./Cli/Budget.js"
 import { cost } from "./Cli/Cost.js"
 import { exportCommand } from "./Cli/Export.js"
 import { start } from "./Cli/Start.js"
@@ -18,7 +20,7 @@ export const version: string = (createRequire(import.meta.url)("../package.json"
 
 const tollgate = Command.make("tollgate").pipe(
   Command.withDescription("Local-first LLM API proxy: a cost ledger, exact-match cache, coalescing, retries, failover and circuit breakers in front of OpenAI-compatible providers"),
-  Command.withSubcommands([start, stats, exportCommand, cost])
+  Command.withSubcommands([start, stats, exportCommand, cost, budget, alerts])
 )
 
 export const run = Command.run(tollgate, { name: "tollgate", version })
