@@ -13,6 +13,7 @@ import { alerts } from "./Cli/Alerts.js"
 import { budget } from "./Cli/Budget.js"
 import { cost } from "./Cli/Cost.js"
 import { exportCommand } from "./Cli/Export.js"
+import { route } from "./Cli/Route.js"
 import { start } from "./Cli/Start.js"
 import { stats } from "./Cli/Stats.js"
 
@@ -20,7 +21,7 @@ export const version: string = (createRequire(import.meta.url)("../package.json"
 
 const tollgate = Command.make("tollgate").pipe(
   Command.withDescription("Local-first LLM API proxy: a cost ledger, exact-match cache, coalescing, retries, failover and circuit breakers in front of OpenAI-compatible providers"),
-  Command.withSubcommands([start, stats, exportCommand, cost, budget, alerts])
+  Command.withSubcommands([start, stats, exportCommand, cost, budget, alerts, route])
 )
 
 export const run = Command.run(tollgate, { name: "tollgate", version })
