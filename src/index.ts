@@ -4,6 +4,7 @@
  *   const App = Http.layer.pipe(Layer.provide(Config.layerFrom({ server: { port: 8080 } })))
  *   Layer.launch(App).pipe(NodeRuntime.runMain)
  */
+export * as Budget from "./Budget.js"
 export * as Cache from "./Cache.js"
 export * as Circuit from "./Circuit.js"
 export * as Coalesce from "./Coalesce.js"
