@@ -175,7 +175,8 @@ describe("Router properties", () => {
         const text = Explain.toText(factsOf(body), first)
         for (const s of skipped) assert.include(text, `${Router.targetName(s.target)} skipped: ${s.reason}`)
       }),
-    { fastCheck: { numRuns: 150 } }
+    // CPU-bound (prompts up to 140k words are tokenised), so more time than the default 5 s.
+    { timeout: 30_000, fastCheck: { numRuns: 100 } }
   )
 
   it.effect.prop(
@@ -190,6 +191,6 @@ describe("Router properties", () => {
         const expected = Explain.toJson(Router.make(yield* configOf(input)).decide(factsOf(body), { seed }))
         assert.deepStrictEqual(printed, JSON.parse(JSON.stringify(expected)))
       }),
-    { fastCheck: { numRuns: 25 } }
+    { timeout: 30_000, fastCheck: { numRuns: 25 } }
   )
 })
