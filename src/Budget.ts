@@ -70,6 +70,8 @@ export interface SessionBlock {
 
 export class Budget extends Context.Tag("tollgate/Budget")<Budget, {
   readonly admit: (request: Reservations.BudgetRequest) => Effect.Effect<Admission, BudgetExceeded | SessionBlocked>
+  /** Limits or anomaly rules are in force: when not, the caller skips the work `admit` needs (token counts, fingerprint). */
+  readonly active: () => boolean
   /** End a stream whose running cost passes its reservation. */
   readonly enforceMidStream: boolean
   /** Limits and their spend in the open windows. */
@@ -308,7 +310,7 @@ export const make = Effect.gen(function*() {
     Schedule.spaced("1 minute")
   ))
 
-  return Budget.of({ admit, enforceMidStream: settings.enforceMidStream, status, blocks, unblock, refresh })
+  return Budget.of({ admit, active: () => active, enforceMidStream: settings.enforceMidStream, status, blocks, unblock, refresh })
 }).pipe(Effect.catchTag("SqlError", Effect.die))
 
 /** The budget, with alerts it raises; `Alerts` stays visible so a caller can flush them. */

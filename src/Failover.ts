@@ -88,7 +88,7 @@ export const make = Effect.gen(function*() {
           Effect.suspend(() => {
             trail.attempts++
             trail.target = target
-            trail.failover = target !== dispatch.targets[0]
+            trail.failover = trail.failover || target !== dispatch.targets[0]
             return upstream.send(request)
           })
         ).pipe(

@@ -14,11 +14,20 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
-import { BadRequest, errorTypeOf, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
-import type { Config } from "./Config.js"
+import { createHash } from "node:crypto"
+import { BadRequest, errorTypeOf, NoTargetAvailable, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
+import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
+import { Circuit, layer as CircuitLayer } from "./Circuit.js"
+import { Config } from "./Config.js"
+import type { LedgerEvent } from "./Domain/LedgerEvent.js"
+import type { RequestFacts } from "./Domain/RequestFacts.js"
+import * as Catalogue from "./Router/Catalogue.js"
+import { Latency, layer as LatencyLayer } from "./Router/Latency.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
 import { Router, layer as RouterLayer, type Target } from "./Router.js"
+import * as Store from "./Store.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import * as Cache from "./Cache.js"
@@ -26,7 +35,8 @@ import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
 import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
 import { OFF, policyOf, toCached } from "./Proxy/Caching.js"
 import { AnthropicMessages, type Inbound, OpenAiChat, type Parsed } from "./Proxy/Inbound.js"
-import { RequestRecord } from "./Proxy/Record.js"
+import { signalOf } from "./Proxy/Cascade.js"
+import { type Outcome, RequestRecord } from "./Proxy/Record.js"
 import { estimate, usageOfLanded } from "./Proxy/Usage.js"
 import { anthropicToAnthropic, type Shape, type StreamWatch, type Wire, wireFor } from "./Proxy/Wire.js"
 import type { UpstreamResponse } from "./Upstream.js"
@@ -47,6 +57,12 @@ export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
 }>() {}
 
 const encoder = new TextEncoder()
+
+/** Worst-case output for a budget reservation when neither the request nor the catalogue says. */
+const DEFAULT_MAX_OUTPUT = 4096
+
+/** The same request body, the same fingerprint: how the budget spots an agent in a loop. */
+const fingerprintOf = (raw: Uint8Array): string => createHash("sha1").update(raw).digest("base64url")
 
 /** The shape a provider speaks. */
 const shapeOf = (target: Target): Shape => (target.provider.config.kind === "anthropic" ? "anthropic" : "openai")
@@ -88,7 +104,37 @@ export const make = Effect.gen(function*() {
   const telemetry = yield* Telemetry
   const cache = yield* Cache.Cache
   const coalesce = yield* Coalesce
+  const circuit = yield* Circuit
+  const latency = yield* Latency
+  const budget = yield* Budget
   const clock = yield* Effect.clock
+  const config = yield* Config
+  const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
+
+  /** Routing: the decision for these facts, with breakers, latencies and a fresh seed for load balancing. */
+  const route = (facts: RequestFacts, record: RequestRecord) =>
+    Effect.gen(function*() {
+      const decided = router.decide(facts, {
+        breakers: yield* circuit.snapshot(),
+        latency: yield* latency.snapshot(),
+        seed: yield* Random.nextInt
+      })
+      const { route, rule, skipped } = Either.merge(decided)
+      record.route = route
+      record.rule = rule
+      record.routeSkipped = skipped.map((s) => `${targetName(s.target)}:${s.code}`)
+      if (Either.isRight(decided)) return decided.right
+      // Every target's breaker is open: a provider outage, retry later. Anything else: this
+      // request asks for what no configured target can give (context, tools, a key...).
+      if (skipped.every((s) => s.code === "circuit_open")) {
+        const open = yield* circuit.snapshot(skipped.map((s) => targetName(s.target)))
+        return yield* new NoTargetAvailable({
+          route: decided.left.route,
+          retryAfterMs: Math.min(...open.map((b) => b.retryAfterMs))
+        })
+      }
+      return yield* new BadRequest({ code: "no_routable_target", message: decided.left.message })
+    })
 
   const handle = (inbound: Inbound, call: Call) =>
     Effect.suspend(() => {
@@ -105,6 +151,13 @@ export const make = Effect.gen(function*() {
       })
       const trail = record.trail
       let parsed: Parsed | undefined
+      let admission: Admission | undefined
+      /** The request's one ledger row, and its budget reservation settled to what it cost. */
+      const book = (outcome: Outcome): Effect.Effect<LedgerEvent> => {
+        const row = record.event(outcome)
+        const recorded = Effect.as(telemetry.record(row), row)
+        return admission === undefined ? recorded : Effect.zipRight(admission.settle(row.costUsd), recorded)
+      }
       // If this request leads a shared flight and leaves before it ends, the flight writes this
       // row when the call ends, with what it really cost (the others got it for free).
       const ticket: Ticket = {
@@ -112,25 +165,45 @@ export const make = Effect.gen(function*() {
         bill: (outcome) =>
           Effect.gen(function*() {
             const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, parsed?.estimateInput) : undefined
-            yield* telemetry.record(record.event({
+            yield* book({
               status: Option.isSome(outcome) ? outcome.value.head.status : 499,
               errorType: "client_aborted",
               usage: answered?.usage,
               servedModel: answered?.model ?? trail.target?.model ?? null,
               ttfbMs: null,
               aborted: true
-            }))
+            })
           })
       }
 
       const program = Effect.gen(function*() {
-        const request = yield* Either.match(inbound.parse(call.raw), { onLeft: Effect.fail, onRight: Effect.succeed })
+        const request = yield* Either.match(inbound.parse(call.raw, call.headers), { onLeft: Effect.fail, onRight: Effect.succeed })
         parsed = request
         record.requestedModel = request.model
         record.stream = request.stream
-        const decision = router.decide({ model: request.model })
-        record.route = decision.route
-        record.rule = decision.rule
+        const decision = yield* route(request.facts, record)
+        // A target skipped for its open breaker makes whoever serves instead a failover.
+        trail.failover = decision.skipped.some((s) => s.code === "circuit_open")
+        let targets = decision.targets
+
+        if (budget.active()) {
+          admission = yield* budget.admit({
+            requestId: call.requestId,
+            clientHash: record.context.clientHash,
+            project: call.headers["x-tollgate-project"] ?? null,
+            session: call.headers["x-tollgate-session"] ?? null,
+            model: targets[0].model,
+            estimatedInputTokens: request.facts.estimatedInputTokens(),
+            maxOutputTokens: request.facts.maxTokens ?? catalogue.lookup(targets[0].model)?.maxOutput ?? DEFAULT_MAX_OUTPUT,
+            fingerprint: fingerprintOf(call.raw)
+          })
+          const from = admission.downgradedFrom
+          if (from !== null) {
+            record.downgradedFrom = from
+            const to = admission.model
+            targets = targets.map((t) => (t.model === from ? { ...t, model: to } : t)) as unknown as typeof targets
+          }
+        }
 
         // One wire per provider shape, built when first needed.
         const wires = new Map<Shape, Wire>()
@@ -143,94 +216,117 @@ export const make = Effect.gen(function*() {
           wires.set(shape, wire)
           return Effect.succeed(wire)
         }
+        const cascade = decision.cascade !== undefined && !request.stream ? decision.cascade : undefined
         // Requests that cannot be put in a target's shape fail here, before anything is sent.
-        for (const target of decision.targets) yield* wireOf(target)
-        const send = failover.send({
-          route: decision.route,
-          targets: decision.targets,
-          requestFor: (target: Target) => {
-            const wire = wires.get(shapeOf(target))!
-            return { path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
+        for (const target of cascade?.steps ?? targets) yield* wireOf(target)
+        const sendTo = (to: ReadonlyArray<Target>) =>
+          failover.send({
+            route: decision.route,
+            targets: to,
+            requestFor: (target: Target) => {
+              const wire = wires.get(shapeOf(target))!
+              return { path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
+            }
+          }, trail)
+
+        /** The answer to the client: a stream passed through as it comes, or the whole body. */
+        const respond = (response: UpstreamResponse) =>
+          Effect.gen(function*() {
+            const served = trail.target!
+            const wire = wires.get(shapeOf(served))!
+            const headers: Record<string, string> = {
+              ...(wire.passthrough ? response.headers : translatedHeaders(response.headers, response.body._tag === "Stream")),
+              ...tollgateHeaders(record),
+              ...admission?.headers,
+              "x-tollgate-cache": record.cacheStatus
+            }
+            if (response.body._tag === "Stream") {
+              return yield* streamResponse(response, response.body.stream, headers, wire.watch(), request, served, book, ticket)
+            }
+            const answer = wire.read(response.body.bytes)
+            const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
+            const ttfbMs = record.context.elapsedMs()
+            yield* latency.observe(targetName(served), ttfbMs)
+            const row = yield* book({ status: response.status, errorType: null, usage, servedModel: answer.model ?? served.model, ttfbMs, aborted: false })
+            headers["x-tollgate-cost"] = row.costUsd === null ? "unpriced" : row.costUsd.toFixed(8)
+            return HttpServerResponse.uint8Array(answer.bytes, { status: response.status, headers })
+          })
+
+        if (cascade !== undefined) {
+          // Each step is sent alone; an answer showing a signal is paid for, noted, and the next
+          // step is asked. The client gets the last answer; the row's cost is the sum.
+          const last = Math.min(cascade.steps.length - 1, cascade.maxEscalations)
+          for (let i = 0;; i++) {
+            const step = cascade.steps[i]!
+            const sent = yield* Effect.either(sendTo([step]))
+            if (i === last) return yield* respond(yield* sent)
+            if (Either.isLeft(sent)) {
+              if (!cascade.signals.error) return yield* Effect.fail(sent.left)
+              record.cascadeSteps.push(`${step.model}:error:0`)
+              continue
+            }
+            const response = sent.right
+            if (response.body._tag === "Stream") return yield* respond(response)
+            const answer = wires.get(shapeOf(step))!.read(response.body.bytes)
+            const signal = signalOf(answer.bytes, inbound.shape, cascade.signals)
+            if (signal === undefined) return yield* respond({ ...response, body: response.body })
+            const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
+            const model = answer.model ?? step.model
+            const cost = pricing.costOf(model, usage)
+            if (cost === null) record.cascadeUnpriced = true
+            record.cascadeCostUsd += cost ?? 0
+            record.cascadeSteps.push(`${model}:${signal}:${cost === null ? "unpriced" : cost.toFixed(8)}`)
           }
-        }, trail)
+        }
 
         // Only answers that reach the client as the provider sent them are cached or shared.
         // (The cache keeps answers in the OpenAI shape.)
-        const shareable = inbound.shape === "openai" && decision.targets.every((t) => wires.get(shapeOf(t))!.passthrough)
+        const shareable = inbound.shape === "openai" && targets.every((t) => wires.get(shapeOf(t))!.passthrough)
         const policy = shareable ? policyOf(cache.settings, call.headers, request.json) : OFF
         record.cacheStatus = policy.status
-        let response: UpstreamResponse
-        if (policy.status === "lookup" || policy.status === "refresh") {
-          const project = call.headers["x-tollgate-project"] ?? ""
-          const key = Cache.cacheKey({
-            endpoint: inbound.endpoint,
-            body: request.json,
-            tenant: `${project}|${record.context.clientHash ?? ""}`,
-            target: targetName(decision.targets[0])
-          })
-          if (policy.lookup) {
-            const hit = yield* cache.get(key)
-            if (Option.isSome(hit)) {
-              record.cacheStatus = "hit"
-              record.hitProvider = hit.value.provider
-              return yield* serveHit(hit.value, record, request)
-            }
-          }
-          record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
-          const joined = yield* coalesce.join(
-            // Requests that may not share still go through a flight of their own (for storage).
-            policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
-            Effect.map(send, (r) => ({ ...r, target: trail.target })),
-            (landed) => {
-              const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
-              return answer === undefined ? Effect.void : cache.set(key, answer)
-            },
-            ticket
-          )
-          if (!joined.leader) {
-            record.cacheStatus = "coalesced"
-            trail.target = joined.target
-          }
-          response = joined.response
-        } else {
-          response = yield* send
-        }
-        const served = trail.target!
-        const wire = wires.get(shapeOf(served))!
-        const headers: Record<string, string> = {
-          ...(wire.passthrough ? response.headers : translatedHeaders(response.headers, response.body._tag === "Stream")),
-          ...tollgateHeaders(record),
-          "x-tollgate-cache": record.cacheStatus
-        }
-
-        if (response.body._tag === "Stream") {
-          return yield* streamResponse(response, response.body.stream, headers, wire.watch(), request, served, record, ticket)
-        }
-        const answer = wire.read(response.body.bytes)
-        const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
-        const row = record.event({
-          status: response.status,
-          errorType: null,
-          usage,
-          servedModel: answer.model ?? served.model,
-          ttfbMs: record.context.elapsedMs(),
-          aborted: false
+        if (policy.status !== "lookup" && policy.status !== "refresh") return yield* respond(yield* sendTo(targets))
+        const project = call.headers["x-tollgate-project"] ?? ""
+        const key = Cache.cacheKey({
+          endpoint: inbound.endpoint,
+          body: request.json,
+          tenant: `${project}|${record.context.clientHash ?? ""}`,
+          target: targetName(targets[0])
         })
-        yield* telemetry.record(row)
-        headers["x-tollgate-cost"] = row.costUsd === null ? "unpriced" : row.costUsd.toFixed(8)
-        return HttpServerResponse.uint8Array(answer.bytes, { status: response.status, headers })
+        if (policy.lookup) {
+          const hit = yield* cache.get(key)
+          if (Option.isSome(hit)) {
+            record.cacheStatus = "hit"
+            record.hitProvider = hit.value.provider
+            return yield* serveHit(hit.value, record, request, book)
+          }
+        }
+        record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
+        const joined = yield* coalesce.join(
+          // Requests that may not share still go through a flight of their own (for storage).
+          policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
+          Effect.map(sendTo(targets), (r) => ({ ...r, target: trail.target })),
+          (landed) => {
+            const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
+            return answer === undefined ? Effect.void : cache.set(key, answer)
+          },
+          ticket
+        )
+        if (!joined.leader) {
+          record.cacheStatus = "coalesced"
+          trail.target = joined.target
+        }
+        return yield* respond(joined.response)
       })
 
       return program.pipe(
         Effect.catchAll((error) =>
-          telemetry.record(
-            record.event({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false })
-          ).pipe(Effect.as(inbound.errorResponse(error, { ...tollgateHeaders(record), "x-tollgate-cache": record.cacheStatus })))
+          book({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false })
+            .pipe(Effect.as(inbound.errorResponse(error, { ...tollgateHeaders(record), "x-tollgate-cache": record.cacheStatus })))
         ),
         Effect.onInterrupt(() =>
-          ticket.handedOver ? Effect.void : telemetry.record(
-            record.event({ status: 499, errorType: "client_aborted", usage: undefined, servedModel: null, ttfbMs: null, aborted: true })
-          )
+          ticket.handedOver
+            ? Effect.void
+            : book({ status: 499, errorType: "client_aborted", usage: undefined, servedModel: null, ttfbMs: null, aborted: true })
         )
       )
     })
@@ -247,7 +343,7 @@ export const make = Effect.gen(function*() {
     watch: StreamWatch,
     request: Parsed,
     served: Target,
-    record: RequestRecord,
+    book: (outcome: Outcome) => Effect.Effect<unknown>,
     ticket: Ticket
   ) =>
     Effect.sync(() => {
@@ -280,9 +376,10 @@ export const make = Effect.gen(function*() {
         Stream.ensuringWith((exit) =>
           Effect.gen(function*() {
             const aborted = Exit.isInterrupted(exit)
+            if (ttfbMs !== null) yield* latency.observe(targetName(served), ttfbMs)
             if (ticket.handedOver) return // the flight writes this row when the call ends
             const usage = watch.usage() ?? (yield* estimate(request.estimateInput, watch.completionText()))
-            yield* telemetry.record(record.event({
+            yield* book({
               status: response.status,
               errorType: aborted
                 ? "client_aborted"
@@ -295,7 +392,7 @@ export const make = Effect.gen(function*() {
               servedModel: watch.model() ?? served.model,
               ttfbMs,
               aborted
-            }))
+            })
           })
         )
       )
@@ -306,10 +403,9 @@ export const make = Effect.gen(function*() {
     })
 
   /** A stored answer, in the shape this client asked for. Costs nothing; saves what it cost. */
-  const serveHit = (answer: Cache.CachedAnswer, record: RequestRecord, request: Parsed) =>
+  const serveHit = (answer: Cache.CachedAnswer, record: RequestRecord, request: Parsed, book: (outcome: Outcome) => Effect.Effect<unknown>) =>
     Effect.gen(function*() {
-      const row = record.event({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false })
-      yield* telemetry.record(row)
+      yield* book({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false })
       const headers: Record<string, string> = {
         "x-tollgate-request-id": record.context.requestId,
         ...(record.route === null ? {} : { "x-tollgate-route": record.route }),
@@ -332,7 +428,7 @@ export const make = Effect.gen(function*() {
 
   const countTokens = (call: Call) =>
     Effect.gen(function*() {
-      const request = yield* Either.match(AnthropicMessages.parse(call.raw), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const request = yield* Either.match(AnthropicMessages.parse(call.raw, call.headers), { onLeft: Effect.fail, onRight: Effect.succeed })
       const decision = router.decide({ model: request.model })
       const anthropic = decision.targets.filter((t) => shapeOf(t) === "anthropic")
       if (anthropic.length === 0) {
@@ -363,12 +459,17 @@ export const make = Effect.gen(function*() {
 export const layerWithoutDependencies: Layer.Layer<
   Proxy,
   never,
-  Router | Failover | Pricing | Telemetry | Cache.Cache | Coalesce
+  Config | Router | Failover | Pricing | Telemetry | Cache.Cache | Coalesce | Circuit | Latency | Budget
 > = Layer.effect(
   Proxy,
   make
 )
 
+/** The budget, on the ledger it rebuilds its spend from and the prices it reserves at. */
+const BudgetLive = BudgetLayer.pipe(Layer.provide(Layer.merge(PricingLayer, Store.layer)))
+
 export const layer: Layer.Layer<Proxy, StoreError, Config> = layerWithoutDependencies.pipe(
-  Layer.provide(Layer.mergeAll(RouterLayer, FailoverLayer, PricingLayer, TelemetryLayer, Cache.layer, CoalesceLayer))
+  Layer.provide(
+    Layer.mergeAll(RouterLayer, FailoverLayer, PricingLayer, TelemetryLayer, Cache.layer, CoalesceLayer, CircuitLayer, LatencyLayer, BudgetLive)
+  )
 )

@@ -19,6 +19,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Config, ConfigError, load, type TollgateConfig } from "./Config.js"
+import { providerReferences } from "./Router/Settings.js"
 
 export interface ReloadStatus {
   /** Changes applied since start. */
@@ -32,12 +33,14 @@ export interface ReloadStatus {
 export class LiveConfig extends Context.Tag("tollgate/LiveConfig")<LiveConfig, {
   /** The configuration in force; `changes` streams every swap. */
   readonly current: SubscriptionRef.SubscriptionRef<TollgateConfig>
+  /** The configuration in force, read synchronously (for per-request decisions). */
+  readonly get: () => TollgateConfig
   /** Outcomes of reload attempts, for logs and tests to wait on. */
   readonly status: SubscriptionRef.SubscriptionRef<ReloadStatus>
 }>() {}
 
 /** Sections a reload may change; the rest need a restart. */
-const RELOADABLE: ReadonlyArray<string> = ["routes", "models"]
+const RELOADABLE = ["routes", "models"] as const
 const FIXED = ["server", "dbPath", "pricing", "retry", "circuit", "cache"] as const
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
@@ -56,30 +59,33 @@ export const apply = (
   const providers = (c: TollgateConfig) => c.providers.map((p) => [p.name, p.config])
   if (!same(providers(running), providers(next))) ignored.push("providers")
   const known = new Set(running.providers.map((p) => p.name))
-  const unknown = next.routes.flatMap((route, i) =>
-    route.targets.flatMap((target, j) =>
-      known.has(target.provider) ? [] : [`  routes.${i}.targets.${j}.provider: "${target.provider}" is not a running provider`]
+  const unknown = [
+    ...next.routes.flatMap((route, i) => providerReferences(route, i)),
+    ...Object.entries(next.models.catalogue).flatMap(([model, entry]) =>
+      (entry.providers ?? []).map((provider, j) => ({ path: `models.catalogue.${model}.providers.${j}`, provider }))
     )
-  )
+  ].flatMap(({ path, provider }) => known.has(provider) ? [] : [`  ${path}: "${provider}" is not a running provider`])
   if (unknown.length > 0) {
     return Either.left(
       new ConfigError({ message: `${unknown.join("\n")}\n  (new providers need a restart)` })
     )
   }
   const config: TollgateConfig = { ...running }
-  for (const key of RELOADABLE) Object.assign(config, { [key]: (next as unknown as Record<string, unknown>)[key] })
+  for (const key of RELOADABLE) Object.assign(config, { [key]: next[key] })
   return Either.right({ config, ignored })
 }
 
 const make = Effect.gen(function*() {
   const initial = yield* Config
   const current = yield* SubscriptionRef.make(initial)
+  let latest = initial
+  const get = () => latest
   const status = yield* SubscriptionRef.make<ReloadStatus>({ applied: 0, rejected: 0, lastError: null })
   const source = initial.source
-  if (!initial.watch) return LiveConfig.of({ current, status })
+  if (!initial.watch) return LiveConfig.of({ current, status, get })
   if (source === undefined) {
     yield* Effect.logWarning("--watch: no config file is in use, so there is nothing to watch")
-    return LiveConfig.of({ current, status })
+    return LiveConfig.of({ current, status, get })
   }
 
   const reject = (message: string) =>
@@ -95,7 +101,8 @@ const make = Effect.gen(function*() {
     if (same(next.right, running)) return
     const applied = apply(running, next.right)
     if (Either.isLeft(applied)) return yield* reject(applied.left.message)
-    yield* SubscriptionRef.set(current, applied.right.config)
+    latest = applied.right.config
+    yield* SubscriptionRef.set(current, latest)
     yield* SubscriptionRef.update(status, (s) => ({ ...s, applied: s.applied + 1 }))
     yield* Effect.logInfo(`config reloaded from ${source}`)
     if (applied.right.ignored.length > 0) {
@@ -125,7 +132,7 @@ const make = Effect.gen(function*() {
     Effect.forkScoped
   )
   yield* Effect.logInfo(`watching ${source} for routing changes`)
-  return LiveConfig.of({ current, status })
+  return LiveConfig.of({ current, status, get })
 })
 
 /** The live configuration: fixed, or watched when the config says `watch` (from `start --watch`). */

@@ -25,9 +25,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import { Config, type ResolvedProvider, type TollgateConfig } from "./Config.js"
+import type { Config, ResolvedProvider, TollgateConfig } from "./Config.js"
 import type { Price } from "./Config/Schema.js"
 import * as RequestFacts from "./Domain/RequestFacts.js"
+import { LiveConfig } from "./Reload.js"
+import * as Reload from "./Reload.js"
 import * as Pricing from "./Pricing.js"
 import * as Aliases from "./Router/Aliases.js"
 import { seeded, weightedOrder } from "./Router/Balance.js"
@@ -341,10 +343,35 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
 }
 
 /**
- * The router for the configuration in force. The tokenizer loads in the background (start-up does
- * not wait ~0.3 s for it); a decision that needs tokens before then loads it synchronously.
+ * The router for the configuration in force, recompiled whenever `LiveConfig` swaps it (hot
+ * reload): a request is decided entirely by one compiled router, never by a mix of two. The
+ * tokenizer loads in the background (start-up does not wait ~0.3 s for it); a decision that needs
+ * tokens before then loads it synchronously.
  */
-export const layer: Layer.Layer<Router, never, Config> = Layer.scoped(
+export const layerLive: Layer.Layer<Router, never, LiveConfig> = Layer.scoped(
   Router,
-  Effect.zipRight(Effect.forkScoped(RequestFacts.warm), Effect.map(Config, (config) => make(config)))
+  Effect.gen(function*() {
+    yield* Effect.forkScoped(RequestFacts.warm)
+    const live = yield* LiveConfig
+    // Recompiled on the first decision after a swap: no fiber to wait for, so the very next
+    // request after a reload is routed by the new rules.
+    let compiledFor = live.get()
+    let current = make(compiledFor)
+    const router = () => {
+      const config = live.get()
+      if (config !== compiledFor) {
+        compiledFor = config
+        current = make(config)
+      }
+      return current
+    }
+    const decide = ((facts: RequestFacts.RequestFacts | { readonly model: string }, context?: DecideContext) =>
+      context === undefined
+        ? router().decide(facts as { readonly model: string })
+        : router().decide(facts as RequestFacts.RequestFacts, context)) as Decide
+    return Router.of({ decide })
+  })
 )
+
+/** The router for the configuration given (reloaded when it is watched: `start --watch`). */
+export const layer: Layer.Layer<Router, never, Config> = layerLive.pipe(Layer.provide(Reload.layer))

@@ -5,6 +5,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Config from "../src/Config.js"
 import * as Reload from "../src/Reload.js"
+import * as Router from "../src/Router.js"
+
+const routed = Effect.map(Router.Router, (router) => router.decide({ model: "any" }).route)
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-reload-"))
 const file = path.join(dir, "tollgate.yaml")
@@ -18,7 +21,7 @@ routes:
 `
 fs.writeFileSync(file, yaml("first"))
 
-const Live = Reload.layer.pipe(Layer.provide(Config.layer({ configPath: file, watch: true })))
+const Live = Router.layerLive.pipe(Layer.provideMerge(Reload.layer), Layer.provide(Config.layer({ configPath: file, watch: true })))
 
 const routeNames = (config: Config.TollgateConfig) => config.routes.map((r) => r.name).join(",")
 
@@ -33,18 +36,21 @@ describe("config hot reload (--watch)", () => {
       Effect.gen(function*() {
         const live = yield* Reload.LiveConfig
         assert.strictEqual(routeNames(yield* SubscriptionRef.get(live.current)), "first")
+        assert.strictEqual(yield* routed, "first")
 
         fs.writeFileSync(file, yaml("second", "b"))
         yield* awaitStatus((s) => s.applied >= 1)
         const second = yield* SubscriptionRef.get(live.current)
         assert.strictEqual(routeNames(second), "second")
         assert.strictEqual(second.routes[0]?.targets[0]?.provider, "b")
+        assert.strictEqual(yield* routed, "second", "the next decision follows the new rules")
 
         // Invalid: fails schema validation (a route without targets).
         fs.writeFileSync(file, "routes:\n  - name: broken\n")
         const refused = yield* awaitStatus((s) => s.rejected >= 1)
-        assert.match(refused._tag === "Some" ? refused.value.lastError ?? "" : "", /routes\.0\.targets/)
+        assert.match(refused._tag === "Some" ? refused.value.lastError ?? "" : "", /routes\.0: expected targets, tiers or cascade/)
         assert.strictEqual(routeNames(yield* SubscriptionRef.get(live.current)), "second")
+        assert.strictEqual(yield* routed, "second", "the old rules keep serving")
 
         // Valid YAML, but routing to a provider that is not running: refused too.
         fs.writeFileSync(file, `${yaml("third")}  - name: fourth\n    targets: [ { provider: c } ]\n`.replace("  b: { kind: mock }", "  b: { kind: mock }\n  c: { kind: mock }"))
@@ -55,6 +61,7 @@ describe("config hot reload (--watch)", () => {
         fs.writeFileSync(file, yaml("fifth"))
         yield* awaitStatus((s) => s.applied >= 2)
         assert.strictEqual(routeNames(yield* SubscriptionRef.get(live.current)), "fifth")
+        assert.strictEqual(yield* routed, "fifth")
       }))
   })
 })

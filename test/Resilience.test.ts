@@ -6,7 +6,9 @@ import { HttpServerResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Duration, Effect, Fiber, Layer, Option, Ref, Schedule, SubscriptionRef, TestClock } from "effect"
 import * as Cache from "../src/Cache.js"
+import * as Budget from "../src/Budget.js"
 import * as Circuit from "../src/Circuit.js"
+import * as Latency from "../src/Router/Latency.js"
 import * as Coalesce from "../src/Coalesce.js"
 import * as Store from "../src/Store.js"
 import * as Config from "../src/Config.js"
@@ -103,7 +105,8 @@ const env = (config: Config.FileConfigInput) => {
   return Proxy.layerWithoutDependencies.pipe(
     Layer.provide(Failover.layerWithoutDependencies),
     Layer.provideMerge(Layer.mergeAll(Router.layer, Pricing.layer, Circuit.layer, FakeUpstream, FakeTelemetry, Coalesce.layer)),
-    Layer.provideMerge(Cache.layerWithoutDependencies.pipe(Layer.provide(Store.layerAt(":memory:")))),
+    Layer.provideMerge(Layer.merge(Cache.layerWithoutDependencies, Budget.layer).pipe(Layer.provide(Layer.merge(Store.layerAt(":memory:"), Pricing.layer)))),
+    Layer.provideMerge(Latency.layer),
     Layer.provideMerge(ScriptLive),
     Layer.provide(ConfigLive)
   )

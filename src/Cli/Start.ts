@@ -16,7 +16,7 @@ export const describeProviders = (config: Config.TollgateConfig): string => {
     return "serving the built-in simulated provider (mock): no request leaves this machine"
   }
   const names = config.providers.map((p) =>
-    p.config.kind === "openai" ? `${p.name} (${p.config.baseUrl})` : `${p.name} (simulated)`
+    p.config.kind === "mock" ? `${p.name} (simulated)` : `${p.name} (${p.config.baseUrl})`
   )
   return `proxying to ${names.join(", ")}`
 }

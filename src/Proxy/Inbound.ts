@@ -2,6 +2,7 @@
  * The endpoints clients call, each in its own wire shape: how its request is parsed (only what
  * decisions need), how its errors look, and how a stream tells its client that it failed midway.
  */
+import type * as Headers from "@effect/platform/Headers"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -9,12 +10,14 @@ import * as ChatRequest from "../Domain/ChatRequest.js"
 import type { BadRequest, RequestError } from "../Domain/Errors.js"
 import * as MessagesRequest from "../Domain/MessagesRequest.js"
 import { toAnthropicResponse, toResponse } from "../Http/Errors.js"
+import * as RequestFacts from "../Domain/RequestFacts.js"
 import * as Sse from "../Sse.js"
-import * as Tokens from "../Tokens.js"
 import type { Shape, WireRequest } from "./Wire.js"
 
 /** A client request, parsed. */
 export interface Parsed extends WireRequest {
+  /** What routing and budgets decide on (token counts computed only when asked, once). */
+  readonly facts: RequestFacts.RequestFacts
   /** Estimated input tokens (the tokenizer runs only when this is used). */
   readonly estimateInput: Effect.Effect<number>
   /** The final SSE event that tells this client its stream failed. */
@@ -25,7 +28,7 @@ export interface Inbound {
   /** The path, as the ledger records it. */
   readonly endpoint: string
   readonly shape: Shape
-  readonly parse: (raw: Uint8Array) => Either.Either<Parsed, BadRequest>
+  readonly parse: (raw: Uint8Array, headers: Headers.Headers) => Either.Either<Parsed, BadRequest>
   /** The error answer, in this endpoint's shape. */
   readonly errorResponse: (error: RequestError, headers: Readonly<Record<string, string>>) => HttpServerResponse.HttpServerResponse
 }
@@ -37,15 +40,19 @@ const openAiStreamError = (message: string) =>
 export const OpenAiChat: Inbound = {
   endpoint: "/v1/chat/completions",
   shape: "openai",
-  parse: (raw) =>
-    Either.map(ChatRequest.parse(raw), (parsed) => ({
-      raw,
-      json: parsed.json,
-      model: parsed.body.model,
-      stream: parsed.body.stream === true,
-      estimateInput: Effect.suspend(() => Tokens.countChatInput(parsed.json as { messages: ReadonlyArray<unknown> })),
-      streamError: openAiStreamError
-    })),
+  parse: (raw, headers) =>
+    Either.map(ChatRequest.parse(raw), (parsed) => {
+      const facts = RequestFacts.fromOpenAiChat(parsed.json, raw, headers)
+      return {
+        raw,
+        json: parsed.json,
+        model: parsed.body.model,
+        stream: parsed.body.stream === true,
+        facts,
+        estimateInput: Effect.sync(facts.estimatedInputTokens),
+        streamError: openAiStreamError
+      }
+    }),
   errorResponse: toResponse
 }
 
@@ -56,14 +63,18 @@ const anthropicStreamError = (message: string) =>
 export const AnthropicMessages: Inbound = {
   endpoint: "/v1/messages",
   shape: "anthropic",
-  parse: (raw) =>
-    Either.map(MessagesRequest.parse(raw), (parsed) => ({
-      raw,
-      json: parsed.json,
-      model: parsed.body.model,
-      stream: parsed.body.stream === true,
-      estimateInput: Effect.suspend(() => MessagesRequest.countInput(parsed.json)),
-      streamError: anthropicStreamError
-    })),
+  parse: (raw, headers) =>
+    Either.map(MessagesRequest.parse(raw), (parsed) => {
+      const facts = RequestFacts.fromAnthropicMessages(parsed.json, raw, headers)
+      return {
+        raw,
+        json: parsed.json,
+        model: parsed.body.model,
+        stream: parsed.body.stream === true,
+        facts,
+        estimateInput: Effect.sync(facts.estimatedInputTokens),
+        streamError: anthropicStreamError
+      }
+    }),
   errorResponse: toAnthropicResponse
 }
