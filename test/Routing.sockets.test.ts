@@ -3,7 +3,8 @@
  * the proxy does must be what `tollgate route explain` says, and the ledger must show it.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Console, Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -60,13 +61,15 @@ const explain = (request: Record<string, unknown>) =>
     const file = path.join(path.dirname(configFile), `req-${Math.random().toString(36).slice(2)}.json`)
     fs.writeFileSync(file, JSON.stringify(request))
     const lines: Array<string> = []
-    const log = console.log
-    console.log = (...args: Array<unknown>) => lines.push(args.join(" "))
-    try {
-      yield* Cli.main(["node", "tollgate", "route", "explain", "--file", file, "--config", configFile, "--json"])
-    } finally {
-      console.log = log
+    const current = yield* Effect.console
+    const capture: Console.Console = {
+      ...current,
+      log: (...xs: ReadonlyArray<unknown>) => Effect.sync(() => void lines.push(xs.map(String).join(" ")))
     }
+    yield* Cli.main(["node", "tollgate", "route", "explain", "--file", file, "--config", configFile, "--json"]).pipe(
+      Effect.withConsole(capture),
+      Effect.provide(NodeContext.layer)
+    )
     return JSON.parse(lines.join("\n")) as { route: string | null; targets: Array<string> }
   })
 
