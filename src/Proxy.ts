@@ -22,7 +22,8 @@ import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import { Config } from "./Config.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
-import type { RequestFacts } from "./Domain/RequestFacts.js"
+import * as RequestFacts from "./Domain/RequestFacts.js"
+import type { Usage } from "./Domain/Usage.js"
 import * as Catalogue from "./Router/Catalogue.js"
 import { Latency, layer as LatencyLayer } from "./Router/Latency.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
@@ -57,6 +58,15 @@ export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
 }>() {}
 
 const encoder = new TextEncoder()
+
+/** Ends a stream whose running cost passes its budget reservation (`budget.enforceMidStream`). */
+interface StreamGuard {
+  readonly reservedUsd: number
+  /** The running cost after this many output tokens (input as estimated); null when unpriced. */
+  readonly costOf: (outputTokens: number) => number | null
+}
+
+const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: "estimated" }
 
 /** Worst-case output for a budget reservation when neither the request nor the catalogue says. */
 const DEFAULT_MAX_OUTPUT = 4096
@@ -112,7 +122,7 @@ export const make = Effect.gen(function*() {
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
 
   /** Routing: the decision for these facts, with breakers, latencies and a fresh seed for load balancing. */
-  const route = (facts: RequestFacts, record: RequestRecord) =>
+  const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
     Effect.gen(function*() {
       const decided = router.decide(facts, {
         breakers: yield* circuit.snapshot(),
@@ -241,7 +251,14 @@ export const make = Effect.gen(function*() {
               "x-tollgate-cache": record.cacheStatus
             }
             if (response.body._tag === "Stream") {
-              return yield* streamResponse(response, response.body.stream, headers, wire.watch(), request, served, book, ticket)
+              const guard: StreamGuard | undefined = budget.enforceMidStream && admission !== undefined && admission.reservedUsd > 0
+                ? {
+                  reservedUsd: admission.reservedUsd,
+                  costOf: (outputTokens) =>
+                    pricing.costOf(served.model, { ...ZERO_USAGE, inputTokens: request.facts.estimatedInputTokens(), outputTokens })
+                }
+                : undefined
+              return yield* streamResponse(response, response.body.stream, headers, wire.watch(), request, served, book, ticket, guard)
             }
             const answer = wire.read(response.body.bytes)
             const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
@@ -344,12 +361,16 @@ export const make = Effect.gen(function*() {
     request: Parsed,
     served: Target,
     book: (outcome: Outcome) => Effect.Effect<unknown>,
-    ticket: Ticket
+    ticket: Ticket,
+    guard: StreamGuard | undefined
   ) =>
     Effect.sync(() => {
       const started = clock.unsafeCurrentTimeNanos()
       let ttfbMs: number | null = null
       let failure: UpstreamUnreachable | UpstreamTimeout | undefined
+      let outputTokens = 0
+      /** The guard ended the stream: it passed its reservation. */
+      let cutOff = false
 
       // One stage per chunk batch (not per chunk): the watch's output, empty pieces dropped.
       const body = upstreamStream.pipe(
@@ -359,9 +380,22 @@ export const make = Effect.gen(function*() {
           for (const chunk of chunks) {
             const forward = watch.push(chunk)
             if (forward.byteLength > 0) out.push(forward)
+            if (guard === undefined) continue
+            outputTokens += RequestFacts.countTokens(watch.newText())
+            const running = guard.costOf(outputTokens)
+            if (running !== null && running > guard.reservedUsd) {
+              // One last element (what came, then the error event) and the stream ends: the
+              // rest is not sent and the upstream call is aborted, so nothing more is spent.
+              cutOff = true
+              out.push(encoder.encode(request.streamError(
+                `tollgate ended this stream: its cost passed the budget reservation of $${guard.reservedUsd.toFixed(6)} (budget.enforceMidStream)`
+              )))
+              return Chunk.of(Buffer.concat(out))
+            }
           }
           return Chunk.unsafeFromArray(out)
         }),
+        Stream.takeUntil(() => cutOff),
         Stream.concat(Stream.suspend(() => {
           const rest = watch.end()
           return rest.byteLength > 0 ? Stream.succeed(rest) : Stream.empty
@@ -381,7 +415,9 @@ export const make = Effect.gen(function*() {
             const usage = watch.usage() ?? (yield* estimate(request.estimateInput, watch.completionText()))
             yield* book({
               status: response.status,
-              errorType: aborted
+              errorType: cutOff
+                ? "budget_exceeded_mid_stream"
+                : aborted
                 ? "client_aborted"
                 : failure !== undefined
                 ? `stream_${errorTypeOf(failure)}`

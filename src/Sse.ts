@@ -103,9 +103,10 @@ export class SseTap {
    * The generated text seen so far (content, refusals and tool-call arguments), for a token
    * estimate when the upstream sent no usage. Only ever counted, never stored.
    */
-  completionText(): string {
+  completionText(from = 0): string {
     const parts: Array<string> = []
-    for (const payload of this.payloads) {
+    for (let i = from; i < this.payloads.length; i++) {
+      const payload = this.payloads[i]!
       try {
         const chunk = JSON.parse(payload) as { choices?: Array<{ delta?: Record<string, unknown> }> }
         for (const choice of chunk.choices ?? []) {

@@ -19,7 +19,9 @@ const config: Config.FileConfigInput = {
   providers: {
     small: { kind: "mock", reply: "I'm not sure, it could be several cities." },
     big: { kind: "mock", reply: "Paris." },
-    plain: { kind: "mock" }
+    plain: { kind: "mock" },
+    // Ignores max_tokens, as a provider that misbehaves would: the guard must stop it.
+    chatty: { kind: "mock", reply: "word ".repeat(400), chunks: 40 }
   },
   models: {
     aliases: { fast: "gpt-4o-mini" },
@@ -34,6 +36,7 @@ const config: Config.FileConfigInput = {
         signals: { uncertainty: ["not sure"] }
       }
     },
+    { name: "chatty", match: { model: "chatty" }, targets: [{ provider: "chatty", model: "gpt-4o" }] },
     {
       name: "long-output",
       match: { model: "gpt-4o-mini" },
@@ -42,6 +45,7 @@ const config: Config.FileConfigInput = {
   ],
   budget: {
     enabled: true,
+    enforceMidStream: true,
     limits: [
       { window: "perRequest", usd: 0.08 },
       { scope: "project", key: "squeezed", window: "daily", usd: 0.002, onBreach: "downgrade" }
@@ -167,6 +171,32 @@ describe("routing through tollgate", () => {
         assert.include(body.error.message, "0.08")
         const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
         assert.deepInclude(row, { status: 429, error_type: "budget_exceeded", attempts: 0 })
+      }))
+
+    it.effect("budget: a stream that runs past its reservation is ended with an error event, and the row says so", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const { data: stream, response } = yield* Effect.promise(() =>
+          client(baseUrl).chat.completions.create({
+            model: "chatty",
+            stream: true,
+            max_tokens: 5,
+            messages: [{ role: "user", content: "talk" }]
+          }).withResponse()
+        )
+        let text = ""
+        const failure = yield* Effect.promise(async () => {
+          try {
+            for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
+            return undefined
+          } catch (e) {
+            return e as Error
+          }
+        })
+        assert.include(String(failure?.message), "budget reservation")
+        assert.isBelow(text.length, "word ".repeat(400).length, "the stream was cut short")
+        const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
+        assert.deepInclude(row, { error_type: "budget_exceeded_mid_stream", stream: 1 })
       }))
 
     it.effect("budget: a project over its daily limit is downgraded to a cheaper model, and told so", () =>

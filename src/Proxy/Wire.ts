@@ -35,6 +35,8 @@ export interface StreamWatch {
   readonly done: () => boolean
   /** Generated text so far, only to estimate tokens when no usage came. */
   readonly completionText: () => string
+  /** Generated text since the last call (for the mid-stream budget guard); "" when unknown. */
+  readonly newText: () => string
 }
 
 /** A whole (non-streamed) answer, read and put in the client's shape. */
@@ -95,7 +97,13 @@ const openAiCompletionText = (choices: unknown): string =>
 /** Watch an OpenAI stream going to an OpenAI client, removing the usage chunk if we asked for it. */
 export const watchOpenAi = (stripUsageChunk: boolean): StreamWatch => {
   const tap = new Sse.SseTap(stripUsageChunk)
+  let read = 0
   return {
+    newText: () => {
+      const text = tap.completionText(read)
+      read = tap.payloads.length
+      return text
+    },
     push: (chunk) => tap.push(chunk),
     end: () => tap.end(),
     usage: () => fromOpenAi(tap.usage),
@@ -144,7 +152,13 @@ export const anthropicToAnthropic = (request: WireRequest): Wire => ({
   },
   watch: () => {
     const tap = new AnthropicSseTap()
+    let read = 0
     return {
+      newText: () => {
+        const text = tap.completionText(read)
+        read = tap.deltaCount
+        return text
+      },
       push: (chunk) => tap.push(chunk),
       end: () => tap.end(),
       usage: () => tap.usage,
@@ -193,7 +207,9 @@ export const openAiToAnthropic = (request: WireRequest): Wire | BadRequest => {
         usage: () => translate.usage,
         model: () => translate.model,
         done: () => translate.done,
-        completionText: () => ""
+        completionText: () => "",
+        // Translated streams are not watched for the mid-stream guard (documented gap).
+        newText: () => ""
       }
     },
     passthrough: false
@@ -220,7 +236,9 @@ export const anthropicToOpenAi = (request: WireRequest): Wire | BadRequest => {
         usage: () => translate.usage,
         model: () => translate.model,
         done: () => translate.done,
-        completionText: () => ""
+        completionText: () => "",
+        // Translated streams are not watched for the mid-stream guard (documented gap).
+        newText: () => ""
       }
     },
     passthrough: false

@@ -156,10 +156,16 @@ export class AnthropicSseTap {
     }
   }
 
+  /** Content deltas seen so far (for reading new text incrementally with `completionText(from)`). */
+  get deltaCount(): number {
+    return this.deltas.length
+  }
+
   /** Generated text seen so far (text, thinking, tool input JSON), for a token estimate only. */
-  completionText(): string {
+  completionText(from = 0): string {
     const parts: Array<string> = []
-    for (const payload of this.deltas) {
+    for (let i = from; i < this.deltas.length; i++) {
+      const payload = this.deltas[i]!
       try {
         const delta = (JSON.parse(payload) as { delta?: Record<string, unknown> }).delta ?? {}
         for (const key of ["text", "thinking", "partial_json"]) {
