@@ -169,7 +169,11 @@ const startTollgate = ({ name, upstreamBase, cache }) => {
     [
       "providers:",
       `  up: { kind: openai, baseUrl: "${upstreamBase}" }`,
-      "budget: { enabled: true }",
+      // Every default feature on: a routing rule, and a budget that reserves and settles every
+      // request (a limit high enough never to block).
+      "routes:",
+      "  - { name: bench, match: { model: \"*\" }, targets: [ { provider: up } ] }",
+      "budget: { enabled: true, limits: [ { window: daily, usd: 1000000 } ] }",
       // Without the cache, coalescing (identical in-flight requests sharing one upstream call) is
       // off too: every request the tollgate target gets must go the whole way.
       cache ? "cache: { enabled: true }" : "cache: { enabled: false, coalesce: false }",
