@@ -7,17 +7,15 @@
  */
 import type * as Headers from "@effect/platform/Headers"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
-import { BadRequest, errorTypeOf, NoTargetAvailable, statusOf, type UpstreamTimeout, type UpstreamUnreachable } from "./Domain/Errors.js"
+import * as Tokens from "./Tokens.js"
+import { BadRequest, errorTypeOf, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import { Config } from "./Config.js"
@@ -34,12 +32,13 @@ import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
 import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
-import { OFF, policyOf, toCached } from "./Proxy/Caching.js"
+import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
+import { type StreamGuard, streamAnswer } from "./Proxy/Streaming.js"
 import { AnthropicMessages, type Inbound, OpenAiChat, type Parsed } from "./Proxy/Inbound.js"
 import { signalOf } from "./Proxy/Cascade.js"
 import { type Outcome, RequestRecord } from "./Proxy/Record.js"
 import { estimate, usageOfLanded } from "./Proxy/Usage.js"
-import { anthropicToAnthropic, type Shape, type StreamWatch, type Wire, wireFor } from "./Proxy/Wire.js"
+import { anthropicToAnthropic, type Shape, type Wire, wireFor } from "./Proxy/Wire.js"
 import type { UpstreamResponse } from "./Upstream.js"
 
 export interface Call {
@@ -57,14 +56,6 @@ export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
   readonly countTokens: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }>() {}
 
-const encoder = new TextEncoder()
-
-/** Ends a stream whose running cost passes its budget reservation (`budget.enforceMidStream`). */
-interface StreamGuard {
-  readonly reservedUsd: number
-  /** The running cost after this many output tokens (input as estimated); null when unpriced. */
-  readonly costOf: (outputTokens: number) => number | null
-}
 
 const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: "estimated" }
 
@@ -120,6 +111,8 @@ export const make = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const config = yield* Config
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
+  // Budgets count every request's input tokens: load the tokenizer before the first request.
+  if (budget.active()) yield* Tokens.warm
 
   /** Routing: the decision for these facts, with breakers, latencies and a fresh seed for load balancing. */
   const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
@@ -258,7 +251,7 @@ export const make = Effect.gen(function*() {
                     pricing.costOf(served.model, { ...ZERO_USAGE, inputTokens: request.facts.estimatedInputTokens(), outputTokens })
                 }
                 : undefined
-              return yield* streamResponse(response, response.body.stream, headers, wire.watch(), request, served, book, ticket, guard)
+              return yield* streamAnswer({ clock, latency }, response, response.body.stream, headers, wire.watch(), request, served, book, ticket, guard)
             }
             const answer = wire.read(response.body.bytes)
             const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
@@ -346,120 +339,6 @@ export const make = Effect.gen(function*() {
             : book({ status: 499, errorType: "client_aborted", usage: undefined, servedModel: null, ttfbMs: null, aborted: true })
         )
       )
-    })
-
-  /**
-   * The SSE answer: upstream bytes pass through the watch (never buffered past an event
-   * boundary; translated event by event when the shapes differ); when the stream ends, fails or
-   * the client goes away, one ledger event is offered.
-   */
-  const streamResponse = (
-    response: UpstreamResponse,
-    upstreamStream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout>,
-    headers: Record<string, string>,
-    watch: StreamWatch,
-    request: Parsed,
-    served: Target,
-    book: (outcome: Outcome) => Effect.Effect<unknown>,
-    ticket: Ticket,
-    guard: StreamGuard | undefined
-  ) =>
-    Effect.sync(() => {
-      const started = clock.unsafeCurrentTimeNanos()
-      let ttfbMs: number | null = null
-      let failure: UpstreamUnreachable | UpstreamTimeout | undefined
-      let outputTokens = 0
-      /** The guard ended the stream: it passed its reservation. */
-      let cutOff = false
-
-      // One stage per chunk batch (not per chunk): the watch's output, empty pieces dropped.
-      const body = upstreamStream.pipe(
-        Stream.mapChunks((chunks) => {
-          if (ttfbMs === null) ttfbMs = Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
-          const out: Array<Uint8Array> = []
-          for (const chunk of chunks) {
-            const forward = watch.push(chunk)
-            if (forward.byteLength > 0) out.push(forward)
-            if (guard === undefined) continue
-            outputTokens += RequestFacts.countTokens(watch.newText())
-            const running = guard.costOf(outputTokens)
-            if (running !== null && running > guard.reservedUsd) {
-              // One last element (what came, then the error event) and the stream ends: the
-              // rest is not sent and the upstream call is aborted, so nothing more is spent.
-              cutOff = true
-              out.push(encoder.encode(request.streamError(
-                `tollgate ended this stream: its cost passed the budget reservation of $${guard.reservedUsd.toFixed(6)} (budget.enforceMidStream)`
-              )))
-              return Chunk.of(Buffer.concat(out))
-            }
-          }
-          return Chunk.unsafeFromArray(out)
-        }),
-        Stream.takeUntil(() => cutOff),
-        Stream.concat(Stream.suspend(() => {
-          const rest = watch.end()
-          return rest.byteLength > 0 ? Stream.succeed(rest) : Stream.empty
-        })),
-        Stream.catchAll((error) => {
-          // Headers are gone already: the client learns of the failure from a final error event,
-          // which the official SDKs raise as an error.
-          failure = error
-          const reason = error._tag === "UpstreamTimeout" ? `no data for ${error.afterMs} ms` : error.reason
-          return Stream.make(encoder.encode(request.streamError(`Provider "${error.provider}" stream failed: ${reason}`)))
-        }),
-        Stream.ensuringWith((exit) =>
-          Effect.gen(function*() {
-            const aborted = Exit.isInterrupted(exit)
-            if (ttfbMs !== null) yield* latency.observe(targetName(served), ttfbMs)
-            if (ticket.handedOver) return // the flight writes this row when the call ends
-            const usage = watch.usage() ?? (yield* estimate(request.estimateInput, watch.completionText()))
-            yield* book({
-              status: response.status,
-              errorType: cutOff
-                ? "budget_exceeded_mid_stream"
-                : aborted
-                ? "client_aborted"
-                : failure !== undefined
-                ? `stream_${errorTypeOf(failure)}`
-                : watch.done()
-                ? null
-                : "incomplete_stream",
-              usage,
-              servedModel: watch.model() ?? served.model,
-              ttfbMs,
-              aborted
-            })
-          })
-        )
-      )
-      return HttpServerResponse.stream(body, {
-        status: response.status,
-        headers: { ...headers, "cache-control": "no-cache" }
-      })
-    })
-
-  /** A stored answer, in the shape this client asked for. Costs nothing; saves what it cost. */
-  const serveHit = (answer: Cache.CachedAnswer, record: RequestRecord, request: Parsed, book: (outcome: Outcome) => Effect.Effect<unknown>) =>
-    Effect.gen(function*() {
-      yield* book({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false })
-      const headers: Record<string, string> = {
-        "x-tollgate-request-id": record.context.requestId,
-        ...(record.route === null ? {} : { "x-tollgate-route": record.route }),
-        "x-tollgate-provider": answer.provider,
-        "x-tollgate-model": answer.model,
-        "x-tollgate-attempts": "0",
-        "x-tollgate-cache": "hit",
-        "x-tollgate-cost": "0"
-      }
-      if (!request.stream) {
-        return HttpServerResponse.text(Cache.jsonBody(answer), { headers, contentType: "application/json" })
-      }
-      const includeUsage = (request.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
-      const events = Cache.sseEvents(answer, includeUsage).map((e) => encoder.encode(e))
-      return HttpServerResponse.stream(Stream.fromIterable(events), {
-        headers: { ...headers, "cache-control": "no-cache" },
-        contentType: "text/event-stream; charset=utf-8"
-      })
     })
 
   const countTokens = (call: Call) =>

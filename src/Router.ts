@@ -345,14 +345,15 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
 /**
  * The router for the configuration in force, recompiled whenever `LiveConfig` swaps it (hot
  * reload): a request is decided entirely by one compiled router, never by a mix of two. The
- * tokenizer loads in the background (start-up does not wait ~0.3 s for it); a decision that needs
- * tokens before then loads it synchronously.
+ * tokenizer is loaded when the layer is built if the rules count tokens, else when first needed.
  */
 export const layerLive: Layer.Layer<Router, never, LiveConfig> = Layer.scoped(
   Router,
   Effect.gen(function*() {
-    yield* Effect.forkScoped(RequestFacts.warm)
     const live = yield* LiveConfig
+    // Rules that count tokens on every request: load the tokenizer now, not on the first request.
+    // (Otherwise it loads the first time a decision needs it: ~70 MB that most configs never use.)
+    if (live.get().routes.some((r) => r.match.inputTokens !== undefined || r.tiers !== undefined)) yield* RequestFacts.warm
     // Recompiled on the first decision after a swap: no fiber to wait for, so the very next
     // request after a reload is routed by the new rules.
     let compiledFor = live.get()

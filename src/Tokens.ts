@@ -1,15 +1,24 @@
 /**
- * Token estimates with `gpt-tokenizer` (o200k_base, the encoding of current OpenAI models), used
- * only when a provider reports no usage. The encoder is loaded on first use, so start-up does not
- * pay for it.
+ * Token counts with `gpt-tokenizer` (o200k_base, the encoding of current OpenAI models): input
+ * estimates for routing and budget reservations, and usage estimates when a provider reports none.
+ *
+ * One copy of the encoder per process (~70 MB resident), loaded on first use, synchronously, so a
+ * decision never waits on a promise and never loads a second copy. Layers whose config will need
+ * counts on every request (`warm`) load it when they are built instead, so no request pays for it.
  */
 import * as Effect from "effect/Effect"
+import { createRequire } from "node:module"
 
 type Encoder = { readonly countTokens: (text: string) => number }
 
-const loadEncoder: Effect.Effect<Encoder> = Effect.runSync(
-  Effect.cached(Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base") as Promise<Encoder>))
-)
+let loaded: Encoder | undefined
+
+const encoder = (): Encoder => {
+  if (loaded === undefined) {
+    loaded = createRequire(import.meta.url)("gpt-tokenizer/cjs/encoding/o200k_base") as Encoder
+  }
+  return loaded
+}
 
 /** Per-message framing tokens OpenAI adds around each chat message. */
 const PER_MESSAGE = 3
@@ -28,22 +37,24 @@ const contentText = (content: unknown): string => {
   return text
 }
 
-/** Loads the encoder now, so the first estimate does not pay for it. */
-export const warm: Effect.Effect<void> = Effect.asVoid(loadEncoder)
+/** Loads the encoder now, so the first count does not pay for it. */
+export const warm: Effect.Effect<void> = Effect.sync(() => void encoder())
 
-export const countText = (text: string): Effect.Effect<number> =>
-  Effect.map(loadEncoder, (encoder) => (text.length === 0 ? 0 : encoder.countTokens(text)))
+/** Tokens of a text; 0 for the empty text without loading anything. */
+export const count = (text: string): number => (text.length === 0 ? 0 : encoder().countTokens(text))
+
+export const countText = (text: string): Effect.Effect<number> => Effect.sync(() => count(text))
 
 /** Estimated input tokens of a chat request (message text, names, tool definitions). */
 export const countChatInput = (body: { readonly messages: ReadonlyArray<unknown>; readonly tools?: unknown }) =>
-  Effect.map(loadEncoder, (encoder) => {
+  Effect.sync(() => {
     let total = PER_REPLY
     for (const message of body.messages) {
       const m = (message ?? {}) as Record<string, unknown>
-      total += PER_MESSAGE + encoder.countTokens(contentText(m.content))
-      if (typeof m.name === "string") total += encoder.countTokens(m.name)
-      if (Array.isArray(m.tool_calls)) total += encoder.countTokens(JSON.stringify(m.tool_calls))
+      total += PER_MESSAGE + count(contentText(m.content))
+      if (typeof m.name === "string") total += count(m.name)
+      if (Array.isArray(m.tool_calls)) total += count(JSON.stringify(m.tool_calls))
     }
-    if (body.tools !== undefined) total += encoder.countTokens(JSON.stringify(body.tools))
+    if (body.tools !== undefined) total += count(JSON.stringify(body.tools))
     return total
   })

@@ -2,11 +2,9 @@
  * The fields of an Anthropic Messages request that the proxy needs to decide anything. Everything
  * else is carried as the client's raw bytes (forwarded untouched to an Anthropic provider).
  */
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as Tokens from "../Tokens.js"
 import { BadRequest } from "./Errors.js"
 
 export const MessagesBody = Schema.Struct({
@@ -51,15 +49,5 @@ export const parse = (raw: Uint8Array): Either.Either<MessagesRequest, BadReques
       return Either.left(new BadRequest({ code: "invalid_request", message, ...(param === undefined ? {} : { param }) }))
     },
     onRight: (body) => Either.right({ json: json as Record<string, unknown>, body })
-  })
-}
-
-/** Estimated input tokens: system prompt, message blocks and tool definitions. */
-export const countInput = (json: Readonly<Record<string, unknown>>): Effect.Effect<number> => {
-  const system = json.system
-  const messages = Array.isArray(json.messages) ? json.messages : []
-  return Tokens.countChatInput({
-    messages: system === undefined ? messages : [{ role: "system", content: system }, ...messages],
-    tools: json.tools
   })
 }

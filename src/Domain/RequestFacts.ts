@@ -8,8 +8,7 @@
  * fewer than the JSON punctuation around each message), so a decision that only needs "does it fit"
  * checks the bytes first and tokenises only when they do not already prove it.
  */
-import * as Effect from "effect/Effect"
-import { createRequire } from "node:module"
+import * as Tokens from "../Tokens.js"
 
 export type Endpoint = "chat" | "messages"
 
@@ -35,26 +34,11 @@ export interface RequestFacts {
   readonly text: () => string
 }
 
-type Encoder = { readonly countTokens: (text: string) => number }
-
-// The ESM encoder is shared with Tokens.ts (same specifier, same module instance) once `warm` has
-// run; decisions are synchronous, so a facts object used before that loads the CJS build instead.
-let encoder: Encoder | undefined
-
-/** Loads the tokenizer, so that the first estimate does not pay for it. Run at layer build. */
-export const warm: Effect.Effect<void> = Effect.promise(async () => {
-  if (encoder === undefined) encoder = (await import("gpt-tokenizer/encoding/o200k_base")) as Encoder
-})
-
-const encoderSync = (): Encoder => {
-  if (encoder === undefined) {
-    encoder = createRequire(import.meta.url)("gpt-tokenizer/cjs/encoding/o200k_base") as Encoder
-  }
-  return encoder
-}
+/** Loads the tokenizer, so that the first estimate does not pay for it. */
+export const warm = Tokens.warm
 
 /** Tokens of a text; 0 for the empty text without loading anything. */
-export const countTokens = (text: string): number => (text.length === 0 ? 0 : encoderSync().countTokens(text))
+export const countTokens = Tokens.count
 
 const PER_MESSAGE = 3
 const PER_REPLY = 3

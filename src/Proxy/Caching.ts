@@ -3,6 +3,12 @@
  * headers), what a landed answer becomes in the cache, and how a cached answer is served.
  */
 import type * as Headers from "@effect/platform/Headers"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Cache from "../Cache.js"
+import type { Parsed } from "./Inbound.js"
+import type { Outcome, RequestRecord } from "./Record.js"
 import { type CachedAnswer, hasToolCalls, isCacheableRequest } from "../Cache.js"
 import type { CacheSettings } from "../Config/Schema.js"
 import { fromOpenAi, type Usage } from "../Domain/Usage.js"
@@ -34,6 +40,7 @@ export const policyOf = (settings: CacheSettings, headers: Headers.Headers, body
 }
 
 const decoder = new TextDecoder()
+const encoder = new TextEncoder()
 
 /**
  * The cacheable form of a landed answer, or undefined when it must not be stored: not a 200, a
@@ -81,3 +88,27 @@ export const toCached = (
   if (settings.mode === "deterministic" && hasToolCalls(answer)) return undefined
   return { ...answer, usage: answer.usage, costUsd: costOf(answer.model, answer.usage) }
 }
+
+/** A stored answer, in the shape this client asked for. Costs nothing; saves what it cost. */
+export const serveHit = (answer: Cache.CachedAnswer, record: RequestRecord, request: Parsed, book: (outcome: Outcome) => Effect.Effect<unknown>) =>
+  Effect.gen(function*() {
+    yield* book({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false })
+    const headers: Record<string, string> = {
+      "x-tollgate-request-id": record.context.requestId,
+      ...(record.route === null ? {} : { "x-tollgate-route": record.route }),
+      "x-tollgate-provider": answer.provider,
+      "x-tollgate-model": answer.model,
+      "x-tollgate-attempts": "0",
+      "x-tollgate-cache": "hit",
+      "x-tollgate-cost": "0"
+    }
+    if (!request.stream) {
+      return HttpServerResponse.text(Cache.jsonBody(answer), { headers, contentType: "application/json" })
+    }
+    const includeUsage = (request.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
+    const events = Cache.sseEvents(answer, includeUsage).map((e) => encoder.encode(e))
+    return HttpServerResponse.stream(Stream.fromIterable(events), {
+      headers: { ...headers, "cache-control": "no-cache" },
+      contentType: "text/event-stream; charset=utf-8"
+    })
+  })
