@@ -1,7 +1,7 @@
 /**
- * The `tollgate` command line: `start`, `stats`, `export`. `@effect/cli` gives every command
- * `--help`, `--version`, `--completions` and `--wizard`. Known failures print their message
- * (no stack trace) and exit non-zero.
+ * The `tollgate` command line: `start`, `stats`, `export`, `cost explain`, `route explain`,
+ * `budget`, `alerts`. `@effect/cli` gives every command `--help`, `--version`, `--completions` and
+ * `--wizard`. Known failures print their message (no stack trace) and exit non-zero.
  */
 import * as Command from "@effect/cli/Command"
 import * as Cause from "effect/Cause"
@@ -20,7 +20,7 @@ import { stats } from "./Cli/Stats.js"
 export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
 
 const tollgate = Command.make("tollgate").pipe(
-  Command.withDescription("Local-first LLM API proxy: a cost ledger, exact-match cache, coalescing, retries, failover and circuit breakers in front of OpenAI-compatible providers"),
+  Command.withDescription("Local-first LLM API proxy for OpenAI- and Anthropic-compatible providers: a cost ledger, routing, budgets that block, exact-match cache, coalescing, retries, failover and circuit breakers"),
   Command.withSubcommands([start, stats, exportCommand, cost, budget, alerts, route])
 )
 
