@@ -25,6 +25,7 @@ import { Detector, type Hit } from "./Budget/Anomalies.js"
 import * as Control from "./Budget/Control.js"
 import * as Downgrade from "./Budget/Downgrade.js"
 import * as Reservations from "./Budget/Reservations.js"
+import * as Settlement from "./Budget/Settlement.js"
 import type { Action, Scope, Window } from "./Budget/Settings.js"
 import * as Spend from "./Budget/Spend.js"
 import { isCalendar, Zone } from "./Budget/Windows.js"
@@ -164,7 +165,7 @@ export const make = Effect.gen(function*() {
           const hits = detector.onSpend(watchedAs, cost, now)
           return Effect.flatMap(
             Ref.modify(state, (s) =>
-              Reservations.settle(s, {
+              Settlement.settle(s, {
                 applied: decision.applied,
                 reservedUsd: decision.reservedUsd,
                 costUsd: cost,
@@ -180,7 +181,7 @@ export const make = Effect.gen(function*() {
       release: Effect.suspend(() => {
         if (!open) return Effect.void
         open = false
-        return Ref.update(state, (s) => Reservations.release(s, decision.applied, decision.reservedUsd))
+        return Ref.update(state, (s) => Settlement.release(s, decision.applied, decision.reservedUsd))
       })
     }
   }
@@ -293,7 +294,7 @@ export const make = Effect.gen(function*() {
       const next = limitsNow()
       yield* Ref.update(state, (s) => ({ ...s, ...next }))
     }
-    for (const r of batch.resets) yield* Ref.update(state, (s) => Reservations.reset(s, r))
+    for (const r of batch.resets) yield* Ref.update(state, (s) => Settlement.reset(s, r))
     for (const session of batch.unblocks) yield* unblock(session)
   }).pipe(
     Effect.provideService(SqlClient.SqlClient, sql),
@@ -305,7 +306,7 @@ export const make = Effect.gen(function*() {
     Effect.suspend(() => {
       const now = clock.unsafeCurrentTimeMillis()
       detector.prune(now)
-      return Ref.update(state, (s) => Reservations.prune(s, now, settings.sessionTtl))
+      return Ref.update(state, (s) => Settlement.prune(s, now, settings.sessionTtl))
     }),
     Schedule.spaced("1 minute")
   ))
