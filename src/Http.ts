@@ -1,17 +1,28 @@
 /**
- * The public HTTP listener: serves `Http/Routes.ts` on the configured host and port with Node's
- * `http` server. Its layer also outputs the `HttpServer`, so a caller can read the bound address
- * (port 0 picks a free one).
+ * The public listener: Node's `http` server (bound, addressed and closed by `NodeHttpServer`),
+ * with a lean request handler of our own that runs `Http/Routes.ts` on the runtime captured when
+ * the layer is built. Its layer also outputs the `HttpServer`, so a caller can read the bound
+ * address (port 0 picks a free one).
+ *
+ * Why not `HttpServer.serve`: the platform's per-request machinery (request wrapper, handled-app
+ * pipeline, middleware, a scope per request) cost ~0.18 ms of CPU per request here, measured on a
+ * trivial route (0.21 ms vs 0.03 ms for bare `node:http`; a fiber per request on a prebuilt
+ * runtime: 0.09 ms). The handler below keeps what matters: one fiber per request, interrupted
+ * when the client goes away, and the response body written with back-pressure.
  */
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import type * as Headers from "@effect/platform/Headers"
 import * as HttpServer from "@effect/platform/HttpServer"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import * as Scheduler from "effect/Scheduler"
-import { createServer } from "node:http"
+import * as Stream from "effect/Stream"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import * as Circuit from "./Circuit.js"
 import { Config } from "./Config.js"
 import * as Routes from "./Http/Routes.js"
@@ -27,16 +38,78 @@ import type { StoreError } from "./Store.js"
  */
 const ioScheduler = Scheduler.makeBatched((run) => setImmediate(run))
 
+/** Writes a response to Node's `ServerResponse`; a stream body with back-pressure. */
+const write = (res: ServerResponse, response: HttpServerResponse.HttpServerResponse): Effect.Effect<void> => {
+  if (res.writableEnded) return Effect.void
+  const body = response.body
+  switch (body._tag) {
+    case "Uint8Array":
+    case "Empty":
+    case "Raw": {
+      res.writeHead(response.status, response.headers)
+      const bytes = body._tag === "Uint8Array" ? body.body : body._tag === "Raw" && typeof body.body === "string" ? body.body : undefined
+      return Effect.async<void>((resume) => {
+        res.end(bytes, () => resume(Effect.void))
+      })
+    }
+    case "Stream": {
+      res.writeHead(response.status, response.headers)
+      const drained = Effect.unsafeMakeLatch(true)
+      res.on("drain", () => drained.unsafeOpen())
+      return body.stream.pipe(
+        Stream.runForEachChunk((chunk) => {
+          let full = false
+          for (const piece of chunk) full = !res.write(piece)
+          if (!full) return Effect.void
+          drained.unsafeClose()
+          return drained.await
+        }),
+        Effect.matchCause({
+          onSuccess: () => void res.end(),
+          // A body that fails after its headers went out: end it; the request's own program has
+          // already recorded what happened.
+          onFailure: (cause) => {
+            if (!Cause.isInterruptedOnly(cause)) res.destroy()
+          }
+        })
+      )
+    }
+    case "FormData": {
+      res.writeHead(500, { "content-type": "application/json" })
+      res.end(JSON.stringify({ error: { message: "tollgate cannot send this response", type: "server_error", code: "internal_error" } }))
+      return Effect.void
+    }
+  }
+}
+
 export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeError, Config | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit> =
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const config = yield* Config
       const app = yield* Routes.make
-      // No span per request: tracing costs CPU on the hot path and nothing exports it (yet).
-      return HttpServer.serve(app).pipe(
-        HttpMiddleware.withTracerDisabledWhen(() => true),
-        Layer.locally(FiberRef.currentScheduler, ioScheduler),
-        Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.server.port, host: config.server.host }))
+      let server: Server | undefined
+      const handle = Layer.scopedDiscard(
+        Effect.gen(function*() {
+          const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+          const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+            const incoming: Routes.Incoming = {
+              method: req.method ?? "GET",
+              url: req.url ?? "/",
+              // Node lower-cases header names already; repeated headers arrive joined or as arrays.
+              headers: req.headers as unknown as Headers.Headers,
+              source: req
+            }
+            const fiber = runFork(Effect.withScheduler(Effect.flatMap(app(incoming), (response) => write(res, response)), ioScheduler))
+            res.once("close", () => {
+              if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
+            })
+          }
+          server!.on("request", onRequest)
+          yield* Effect.addFinalizer(() => Effect.sync(() => server!.off("request", onRequest)))
+        })
+      )
+      return handle.pipe(
+        Layer.provideMerge(NodeHttpServer.layer(() => (server = createServer()), { port: config.server.port, host: config.server.host }))
       )
     })
   )

@@ -5,18 +5,16 @@
  * would never see its 413; and it re-copies the buffer on every chunk. Here chunks are collected
  * once, and on overflow the rest of the body is drained and discarded so the 413 can be sent.
  */
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Effect from "effect/Effect"
+import type { IncomingMessage } from "node:http"
 import { BadRequest, PayloadTooLarge } from "../Domain/Errors.js"
 
 export const read = (
-  request: HttpServerRequest.HttpServerRequest,
+  source: IncomingMessage,
   limitBytes: number
 ): Effect.Effect<Uint8Array, PayloadTooLarge | BadRequest> => {
-  const declared = Number(request.headers["content-length"])
+  const declared = Number(source.headers["content-length"])
   if (declared > limitBytes) return Effect.fail(new PayloadTooLarge({ limitBytes }))
-  const source = NodeHttpServerRequest.toIncomingMessage(request)
   return Effect.async<Uint8Array, PayloadTooLarge | BadRequest>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0

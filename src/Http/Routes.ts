@@ -3,11 +3,12 @@
  * carries no requirements but itself. Unknown paths are 404, known paths with the wrong method
  * are 405 (with `Allow`), and every error leaves through `Http/Errors.ts`.
  */
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as Headers from "@effect/platform/Headers"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
+import type { IncomingMessage } from "node:http"
 import { Circuit } from "../Circuit.js"
 import { Config } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
@@ -16,8 +17,16 @@ import { type Call, Proxy } from "../Proxy.js"
 import * as Body from "./Body.js"
 import { toAnthropicResponse, toResponse } from "./Errors.js"
 
+/** A request as the listener hands it over: its line, its headers, and Node's message for the body. */
+export interface Incoming {
+  readonly method: string
+  readonly url: string
+  readonly headers: Headers.Headers
+  readonly source: IncomingMessage
+}
+
 type Handler = (
-  request: HttpServerRequest.HttpServerRequest,
+  request: Incoming,
   requestId: string
 ) => Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError>
 
@@ -31,7 +40,7 @@ export const make = Effect.gen(function*() {
   const limit = config.server.maxBodyBytes
   const apiKeys = new Set(config.server.apiKeys)
 
-  const authorize = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<void, Unauthorized> => {
+  const authorize = (request: Incoming): Effect.Effect<void, Unauthorized> => {
     if (apiKeys.size === 0) return Effect.void
     const auth = request.headers["authorization"]
     const key = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : request.headers["x-api-key"]
@@ -43,7 +52,7 @@ export const make = Effect.gen(function*() {
   /** A proxied endpoint: authorised, body read within the limit, then the request program. */
   const proxied = (program: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>): Handler => (request, requestId) =>
     authorize(request).pipe(
-      Effect.zipRight(Body.read(request, limit)),
+      Effect.zipRight(Body.read(request.source, limit)),
       Effect.flatMap((raw) => program({ requestId, raw, headers: request.headers }))
     )
 
@@ -76,8 +85,7 @@ export const make = Effect.gen(function*() {
     "/readyz": { GET: ready }
   }
 
-  return Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
+  return (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
     const requestId = `req_${randomUUID().replaceAll("-", "")}`
     const query = request.url.indexOf("?")
     const path = query === -1 ? request.url : request.url.slice(0, query)
@@ -88,9 +96,9 @@ export const make = Effect.gen(function*() {
       : handler === undefined
       ? Effect.fail(new MethodNotAllowed({ method: request.method, path, allow: Object.keys(handlers) }))
       : handler(request, requestId)
-    // The platform runs handlers uninterruptibly; the request program must be interruptible so
-    // that timeouts fire and a client that goes away stops the work done for it.
-    return yield* Effect.interruptible(run).pipe(
+    // The request program is interruptible, so that timeouts fire and a client that goes away
+    // stops the work done for it.
+    return Effect.interruptible(run).pipe(
       Effect.catchAll((error) =>
         Effect.succeed(
           (path.startsWith("/v1/messages") ? toAnthropicResponse : toResponse)(error, {
@@ -111,5 +119,5 @@ export const make = Effect.gen(function*() {
         )
       )
     )
-  })
+  }
 })
