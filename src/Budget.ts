@@ -85,6 +85,9 @@ export class Budget extends Context.Tag("tollgate/Budget")<Budget, {
 }>() {}
 
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+const ZERO_USAGE = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: "estimated" as const }
+/** The byte bound is reserved while its cost is under this share of every limit's headroom. */
+const PRECISE_WITHIN = 0.05
 const NO_HITS: ReadonlyArray<Hit> = []
 /** How long stored alert keys keep deduplicating after a restart (longer than a monthly window). */
 const DEDUPE_MEMORY_MS = 32 * 86_400_000
@@ -204,18 +207,40 @@ export const make = Effect.gen(function*() {
     return admission
   }
 
+  /**
+   * The input side of the worst case. Far from every limit the body's byte length (an upper
+   * bound: every token covers at least one byte) is reserved as it is, and the tokenizer is not
+   * run: over-reserving a little cannot change this request's outcome, and settling corrects
+   * it. Within reach of a limit, a downgrade threshold or the token-explosion rule, the count is
+   * exact. The read of the state here only picks the precision; the reservation itself stays one
+   * atomic step.
+   */
+  const inputTokensFor = (request: Reservations.BudgetRequest, now: number, snapshot: Reservations.State): number => {
+    const upper = request.inputTokensUpperBound
+    const cost = pricing.costOf(request.model, { ...ZERO_USAGE, inputTokens: upper, outputTokens: request.maxOutputTokens }) ?? 0
+    const exact = request.estimatedInputTokens
+    if (cost === 0) return upper
+    const explosion = settings.anomalies.tokenExplosion
+    if (explosion !== undefined && cost > explosion.maxUsd) return exact()
+    const threshold = settings.downgrade.thresholdPercent
+    for (const applied of Reservations.applicable(snapshot, { request, now, bounds })) {
+      const used = Reservations.usedOf(snapshot.counters, applied)
+      const limit = applied.limit.usd
+      if (cost > PRECISE_WITHIN * (limit - used)) return exact()
+      if (threshold !== undefined && applied.limit.window !== "perRequest" && (used + cost) * 100 >= limit * threshold) return exact()
+    }
+    return upper
+  }
+
   const admit = (request: Reservations.BudgetRequest): Effect.Effect<Admission, BudgetExceeded | SessionBlocked> => {
     if (!active) return passThroughOf(request.model)
-    return Effect.suspend(() => {
+    return Effect.flatMap(Ref.get(state), (snapshot) => {
       const now = clock.unsafeCurrentTimeMillis()
       const watchedAs = watchedKey(request)
       const usage = {
-        inputTokens: request.estimatedInputTokens,
-        outputTokens: request.maxOutputTokens,
-        cachedInputTokens: 0,
-        cacheWriteTokens: 0,
-        reasoningTokens: 0,
-        source: "estimated" as const
+        ...ZERO_USAGE,
+        inputTokens: inputTokensFor(request, now, snapshot),
+        outputTokens: request.maxOutputTokens
       }
       const costAt = (model: string) => pricing.costOf(model, usage) ?? 0
       const hits = detector.active ? detector.onRequest(watchedAs, request.fingerprint, costAt(request.model), now) : NO_HITS

@@ -14,7 +14,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import { createHash } from "node:crypto"
-import * as Tokens from "./Tokens.js"
 import { BadRequest, errorTypeOf, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
@@ -111,8 +110,6 @@ export const make = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const config = yield* Config
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
-  // Budgets count every request's input tokens: load the tokenizer before the first request.
-  if (budget.active()) yield* Tokens.warm
 
   /** Routing: the decision for these facts, with breakers, latencies and a fresh seed for load balancing. */
   const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
@@ -196,7 +193,8 @@ export const make = Effect.gen(function*() {
             project: call.headers["x-tollgate-project"] ?? null,
             session: call.headers["x-tollgate-session"] ?? null,
             model: targets[0].model,
-            estimatedInputTokens: request.facts.estimatedInputTokens(),
+            estimatedInputTokens: request.facts.estimatedInputTokens,
+            inputTokensUpperBound: request.facts.byteLength,
             maxOutputTokens: request.facts.maxTokens ?? catalogue.lookup(targets[0].model)?.maxOutput ?? DEFAULT_MAX_OUTPUT,
             fingerprint: fingerprintOf(call.raw)
           })

@@ -47,6 +47,29 @@ describe("reservations", () => {
       assert.strictEqual(line.reservedUsd, 0)
     }).pipe(Effect.provide(budgetLayer(daily(1)))))
 
+  it.effect("far from the limit the byte bound is reserved without tokenizing; near it the count is exact", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.Budget
+      let counted = 0
+      // Model "i" costs $1 per 1M input tokens and nothing for output.
+      const probe = () => request({
+        model: "i",
+        maxOutputTokens: 0,
+        inputTokensUpperBound: 40_000,
+        estimatedInputTokens: () => (counted++, 10_000)
+      })
+      // $0.04 at the bound against $1 of headroom (under 5%): the bound, no tokenizer.
+      const far = yield* budget.admit(probe())
+      assert.strictEqual(counted, 0)
+      assert.closeTo(far.reservedUsd, 0.04, 1e-12)
+      yield* far.settle(0.01)
+      // Spend until $0.50 is left: $0.04 is now over 5% of the headroom, so the count is exact.
+      yield* spend({ model: "m", maxOutputTokens: 49_000 }) // $0.49
+      const near = yield* budget.admit(probe())
+      assert.strictEqual(counted, 1)
+      assert.closeTo(near.reservedUsd, 0.01, 1e-12)
+    }).pipe(Effect.provide(budgetLayer({ ...daily(1), pricing: { i: { input: 1, output: 0 }, m: { input: 0, output: 10 } } }))))
+
   it.effect("settling below the reservation frees the difference for the next request", () =>
     Effect.gen(function*() {
       const budget = yield* Budget.Budget

@@ -25,7 +25,13 @@ export interface BudgetRequest {
   readonly session: string | null
   /** The model about to be served (after routing). */
   readonly model: string
-  readonly estimatedInputTokens: number
+  /**
+   * Input tokens as the tokenizer counts them; called only when the reservation could matter
+   * (see `Budget.admit`), since the tokenizer costs CPU and ~70 MB of memory.
+   */
+  readonly estimatedInputTokens: () => number
+  /** A bound no count can exceed (the body's UTF-8 length): the reservation far from every limit. */
+  readonly inputTokensUpperBound: number
   /** Worst case, computed by the caller (`max_tokens`, or the model's max output). */
   readonly maxOutputTokens: number
   /** Stable hash of the request body, for loop detection. */
@@ -151,7 +157,7 @@ export const applicable = (state: State, input: Pick<AdmitInput, "request" | "no
   return out
 }
 
-const usedOf = (counters: HashMap.HashMap<string, Counter>, applied: Applied): number => {
+export const usedOf = (counters: HashMap.HashMap<string, Counter>, applied: Applied): number => {
   if (applied.counterKey === undefined) return 0
   const counter = Option.getOrUndefined(HashMap.get(counters, applied.counterKey))
   return counter === undefined ? 0 : counter.spent + counter.reserved

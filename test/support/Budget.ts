@@ -32,7 +32,8 @@ export const request = (overrides: Partial<Budget.BudgetRequest> = {}): Budget.B
   project: null,
   session: null,
   model: "m",
-  estimatedInputTokens: 0,
+  estimatedInputTokens: () => 0,
+  inputTokensUpperBound: 0,
   maxOutputTokens: 1000,
   fingerprint: `fp_${seq}`,
   ...overrides
