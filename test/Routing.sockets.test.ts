@@ -92,6 +92,14 @@ describe("routing through tollgate", () => {
         assert.deepInclude(row, { requested_model: "fast", served_model: "gpt-4o-mini", route: "long-output" })
       }))
 
+    it.effect("GET /v1/models lists the aliases clients may ask for, and the ladder's models", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const models = yield* Effect.promise(() => client(baseUrl).models.list())
+        const ids = models.data.map((m) => m.id)
+        assert.includeMembers(ids, ["fast", "tollgate:auto", "tollgate:cheap", "gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"])
+      }))
+
     it.effect("an override rewrites silently; the ledger keeps the requested model", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo

@@ -56,7 +56,21 @@ export const make = Effect.gen(function*() {
       Effect.flatMap((raw) => program({ requestId, raw, headers: request.headers }))
     )
 
-  const modelIds = [...new Set([...config.routes.flatMap((r) => r.targets.flatMap((t) => t.model ?? [])), ...pricing.modelsFor(config.providers.map((p) => p.config))])]
+  // What a client may ask for: its aliases (configured and built-in) first, then every model a
+  // route names, then the priced models of the configured provider kinds.
+  const modelIds = [...new Set([
+    ...Object.keys(config.models.aliases),
+    "tollgate:fast",
+    "tollgate:cheap",
+    "tollgate:best",
+    "tollgate:auto",
+    ...config.routes.flatMap((r) => [
+      ...r.targets.flatMap((t) => t.model ?? []),
+      ...(r.cascade?.models ?? []),
+      ...(r.cascade?.targets ?? []).flatMap((t) => t.model ?? [])
+    ]),
+    ...pricing.modelsFor(config.providers.map((p) => p.config))
+  ])]
   const modelsBody = {
     object: "list",
     data: modelIds.map((id) => ({ id, object: "model", created: CREATED, owned_by: "tollgate" }))
