@@ -38,6 +38,10 @@ import type { StoreError } from "./Store.js"
  */
 const ioScheduler = Scheduler.makeBatched((run) => setImmediate(run))
 
+const INTERNAL_ERROR = JSON.stringify({
+  error: { message: "tollgate hit an internal error; see its log", type: "server_error", code: "internal_error" }
+})
+
 /** Writes a response to Node's `ServerResponse`; a stream body with back-pressure. */
 const write = (res: ServerResponse, response: HttpServerResponse.HttpServerResponse): Effect.Effect<void> => {
   if (res.writableEnded) return Effect.void
@@ -76,7 +80,7 @@ const write = (res: ServerResponse, response: HttpServerResponse.HttpServerRespo
     }
     case "FormData": {
       res.writeHead(500, { "content-type": "application/json" })
-      res.end(JSON.stringify({ error: { message: "tollgate cannot send this response", type: "server_error", code: "internal_error" } }))
+      res.end(INTERNAL_ERROR)
       return Effect.void
     }
   }
@@ -99,7 +103,23 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
               headers: req.headers as unknown as Headers.Headers,
               source: req
             }
-            const fiber = runFork(Effect.withScheduler(Effect.flatMap(app(incoming), (response) => write(res, response)), ioScheduler))
+            const fiber = runFork(Effect.withScheduler(
+              Effect.flatMap(app(incoming), (response) => Effect.suspend(() => write(res, response))).pipe(
+                // A response Node refuses to write (an invalid header value from a provider, say)
+                // must still end the exchange: a 500 if nothing went out yet, else a cut connection.
+                Effect.catchAllDefect((defect) =>
+                  Effect.zipRight(
+                    Effect.logError("could not write a response", Cause.die(defect)),
+                    Effect.sync(() => {
+                      if (res.headersSent) return void res.destroy()
+                      res.writeHead(500, { "content-type": "application/json" })
+                      res.end(INTERNAL_ERROR)
+                    })
+                  )
+                )
+              ),
+              ioScheduler
+            ))
             res.once("close", () => {
               if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
             })

@@ -1,0 +1,67 @@
+/**
+ * The listener itself, with a scripted request program behind it: a response Node refuses to write
+ * still ends the exchange (500, not a hung client), and a client that goes away interrupts the
+ * request's fiber.
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { HttpServer } from "@effect/platform"
+import { assert, describe, layer } from "@effect/vitest"
+import { Deferred, Effect, FiberId, Layer } from "effect"
+import * as Circuit from "../src/Circuit.js"
+import * as Config from "../src/Config.js"
+import * as Http from "../src/Http.js"
+import * as Pricing from "../src/Pricing.js"
+import * as Proxy from "../src/Proxy.js"
+
+const started = Deferred.unsafeMake<void>(FiberId.none)
+const interrupted = Deferred.unsafeMake<void>(FiberId.none)
+
+const ScriptedProxy = Layer.succeed(Proxy.Proxy, {
+  // A header value Node refuses (a line break): writing the head throws.
+  chatCompletions: () => Effect.succeed(HttpServerResponse.text("never sent", { headers: { "x-bad": "a\nb" } })),
+  // Never answers; records its interruption.
+  messages: () =>
+    Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
+      Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+    ),
+  countTokens: () => Effect.succeed(HttpServerResponse.text("ok"))
+})
+
+const Env = Http.layerWithoutDependencies.pipe(
+  Layer.provide(Layer.mergeAll(ScriptedProxy, Pricing.layer, Circuit.layer)),
+  Layer.provide(Config.layerFrom({ server: { port: 0 }, providers: { sim: { kind: "mock" } } }))
+)
+
+const urlOf = Effect.map(HttpServer.HttpServer, (server) => {
+  const address = server.address
+  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+  return `http://127.0.0.1:${address.port}`
+})
+
+describe("the listener", () => {
+  layer(Env, { excludeTestServices: true })((it) => {
+    it.effect("a response Node cannot write becomes a 500, not a hung request", () =>
+      Effect.gen(function*() {
+        const url = yield* urlOf
+        const response = yield* Effect.promise(() =>
+          fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })
+        )
+        assert.strictEqual(response.status, 500)
+        const body = (yield* Effect.promise(() => response.json())) as { error: { code: string } }
+        assert.strictEqual(body.error.code, "internal_error")
+      }))
+
+    it.effect("a client that goes away interrupts its request's fiber", () =>
+      Effect.gen(function*() {
+        const url = yield* urlOf
+        const controller = new AbortController()
+        const pending = fetch(`${url}/v1/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}", signal: controller.signal })
+          .catch(() => undefined)
+        // Abort once the program has the request, then wait for its own signal that it was interrupted.
+        yield* Deferred.await(started).pipe(Effect.timeout("10 seconds"))
+        controller.abort()
+        yield* Deferred.await(interrupted).pipe(Effect.timeout("10 seconds"))
+        yield* Effect.promise(() => pending)
+      }))
+  })
+})
