@@ -8,6 +8,7 @@ import { Console, Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import Anthropic from "@anthropic-ai/sdk"
 import OpenAI from "openai"
 import * as Yaml from "yaml"
 import * as Cli from "../src/Cli.js"
@@ -205,6 +206,18 @@ describe("routing through tollgate", () => {
         assert.isBelow(text.length, "word ".repeat(400).length, "the stream was cut short")
         const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
         assert.deepInclude(row, { error_type: "budget_exceeded_mid_stream", stream: 1 })
+      }))
+
+    it.effect("budget: the guard also ends a stream translated for an Anthropic client", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const anthropic = new Anthropic({ baseURL: baseUrl.replace(/\/v1$/, ""), apiKey: "sk-test", maxRetries: 0 })
+        const stream = anthropic.messages.stream({ model: "chatty", max_tokens: 5, messages: [{ role: "user", content: "talk" }] })
+        const failure = yield* Effect.promise(() => stream.finalMessage().then(() => undefined, (e: unknown) => e as Error))
+        assert.include(String(failure?.message), "budget reservation")
+        const id = (yield* Effect.promise(() => stream.withResponse())).response.headers.get("x-tollgate-request-id")!
+        const [row] = yield* Tollgate.awaitRequests([id])
+        assert.deepInclude(row, { error_type: "budget_exceeded_mid_stream", endpoint: "/v1/messages", stream: 1 })
       }))
 
     it.effect("budget: a project over its daily limit is downgraded to a cheaper model, and told so", () =>

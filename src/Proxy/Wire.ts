@@ -142,6 +142,49 @@ const parseJson = (bytes: Uint8Array): unknown => {
   }
 }
 
+/** Watch an Anthropic stream going to an Anthropic client: bytes as they came. */
+export const watchAnthropic = (): StreamWatch => {
+  const tap = new AnthropicSseTap()
+  let read = 0
+  return {
+    newText: () => {
+      const text = tap.completionText(read)
+      read = tap.deltaCount
+      return text
+    },
+    push: (chunk) => tap.push(chunk),
+    end: () => tap.end(),
+    usage: () => tap.usage,
+    model: () => tap.model,
+    done: () => tap.done,
+    completionText: () => tap.completionText()
+  }
+}
+
+/**
+ * A translating watch: `translate` turns upstream bytes into the client's shape, and `seen`
+ * watches the same upstream bytes in their own shape, for the text (token estimates when no
+ * usage came, and the mid-stream budget guard).
+ */
+const translating = (
+  translate: { push(chunk: Uint8Array): Uint8Array; end(): Uint8Array; readonly usage: Usage | undefined; readonly model: string | undefined; readonly done: boolean },
+  seen: StreamWatch
+): StreamWatch => ({
+  push: (chunk) => {
+    seen.push(chunk)
+    return translate.push(chunk)
+  },
+  end: () => {
+    seen.end()
+    return translate.end()
+  },
+  usage: () => translate.usage,
+  model: () => translate.model,
+  done: () => translate.done,
+  completionText: seen.completionText,
+  newText: seen.newText
+})
+
 /** Anthropic client, Anthropic provider: bytes as they are (the model rewritten if routing says so). */
 export const anthropicToAnthropic = (request: WireRequest): Wire => ({
   path: "/v1/messages",
@@ -150,23 +193,7 @@ export const anthropicToAnthropic = (request: WireRequest): Wire => ({
     const { model, usage } = readMessage(bytes)
     return { bytes, model, usage, completionText: () => anthropicCompletionText(parseJson(bytes)) }
   },
-  watch: () => {
-    const tap = new AnthropicSseTap()
-    let read = 0
-    return {
-      newText: () => {
-        const text = tap.completionText(read)
-        read = tap.deltaCount
-        return text
-      },
-      push: (chunk) => tap.push(chunk),
-      end: () => tap.end(),
-      usage: () => tap.usage,
-      model: () => tap.model,
-      done: () => tap.done,
-      completionText: () => tap.completionText()
-    }
-  },
+  watch: watchAnthropic,
   passthrough: true
 })
 
@@ -199,19 +226,7 @@ export const openAiToAnthropic = (request: WireRequest): Wire | BadRequest => {
         completionText: () => anthropicCompletionText(json)
       }
     },
-    watch: () => {
-      const translate = new AnthropicToOpenAiStream({ includeUsage, requestedModel: request.model })
-      return {
-        push: (chunk) => translate.push(chunk),
-        end: () => translate.end(),
-        usage: () => translate.usage,
-        model: () => translate.model,
-        done: () => translate.done,
-        completionText: () => "",
-        // Translated streams are not watched for the mid-stream guard (documented gap).
-        newText: () => ""
-      }
-    },
+    watch: () => translating(new AnthropicToOpenAiStream({ includeUsage, requestedModel: request.model }), watchAnthropic()),
     passthrough: false
   }
 }
@@ -228,19 +243,7 @@ export const anthropicToOpenAi = (request: WireRequest): Wire | BadRequest => {
       const answer = readOpenAi(bytes)
       return { ...answer, bytes: encoder.encode(JSON.stringify(fromOpenAiCompletion(parseJson(bytes), request.model))) }
     },
-    watch: () => {
-      const translate = new OpenAiToAnthropicStream({ requestedModel: request.model })
-      return {
-        push: (chunk) => translate.push(chunk),
-        end: () => translate.end(),
-        usage: () => translate.usage,
-        model: () => translate.model,
-        done: () => translate.done,
-        completionText: () => "",
-        // Translated streams are not watched for the mid-stream guard (documented gap).
-        newText: () => ""
-      }
-    },
+    watch: () => translating(new OpenAiToAnthropicStream({ requestedModel: request.model }), watchOpenAi(false)),
     passthrough: false
   }
 }
