@@ -48,12 +48,10 @@ const write = (res: ServerResponse, response: HttpServerResponse.HttpServerRespo
   const body = response.body
   switch (body._tag) {
     case "Uint8Array":
-    case "Empty":
-    case "Raw": {
+    case "Empty": {
       res.writeHead(response.status, response.headers)
-      const bytes = body._tag === "Uint8Array" ? body.body : body._tag === "Raw" && typeof body.body === "string" ? body.body : undefined
       return Effect.async<void>((resume) => {
-        res.end(bytes, () => resume(Effect.void))
+        res.end(body._tag === "Uint8Array" ? body.body : undefined, () => resume(Effect.void))
       })
     }
     case "Stream": {
@@ -78,6 +76,8 @@ const write = (res: ServerResponse, response: HttpServerResponse.HttpServerRespo
         })
       )
     }
+    // Routes answer bytes or streams only; anything else is a bug, said as one rather than sent empty.
+    case "Raw":
     case "FormData": {
       res.writeHead(500, { "content-type": "application/json" })
       res.end(INTERNAL_ERROR)

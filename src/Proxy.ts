@@ -7,6 +7,7 @@
  */
 import type * as Headers from "@effect/platform/Headers"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Arr from "effect/Array"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -114,8 +115,9 @@ export const make = Effect.gen(function*() {
   /** Routing: the decision for these facts, with breakers, latencies and a fresh seed for load balancing. */
   const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
     Effect.gen(function*() {
+      const breakers = yield* circuit.snapshot()
       const decided = router.decide(facts, {
-        breakers: yield* circuit.snapshot(),
+        breakers,
         latency: yield* latency.snapshot(),
         seed: yield* Random.nextInt
       })
@@ -127,11 +129,10 @@ export const make = Effect.gen(function*() {
       // Every target's breaker is open: a provider outage, retry later. Anything else: this
       // request asks for what no configured target can give (context, tools, a key...).
       if (skipped.every((s) => s.code === "circuit_open")) {
-        const open = yield* circuit.snapshot(skipped.map((s) => targetName(s.target)))
-        return yield* new NoTargetAvailable({
-          route: decided.left.route,
-          retryAfterMs: Math.min(...open.map((b) => b.retryAfterMs))
-        })
+        // The breakers read for the decision say when the earliest one lets a probe through.
+        const names = new Set(skipped.map((s) => targetName(s.target)))
+        const waits = breakers.filter((b) => names.has(b.target)).map((b) => b.retryAfterMs)
+        return yield* new NoTargetAvailable({ route: decided.left.route, retryAfterMs: waits.length === 0 ? 0 : Math.min(...waits) })
       }
       return yield* new BadRequest({ code: "no_routable_target", message: decided.left.message })
     })
@@ -202,7 +203,7 @@ export const make = Effect.gen(function*() {
           if (from !== null) {
             record.downgradedFrom = from
             const to = admission.model
-            targets = targets.map((t) => (t.model === from ? { ...t, model: to } : t)) as unknown as typeof targets
+            targets = Arr.map(targets, (t) => (t.model === from ? { ...t, model: to } : t))
           }
         }
 

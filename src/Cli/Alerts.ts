@@ -4,7 +4,7 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Alerts from "../Budget/Alerts.js"
-import { configOption, dbOption, ledgerLayer, parseSince } from "./Shared.js"
+import { configOption, dbOption, ledgerLayer, parseSince, jsonOption } from "./Shared.js"
 import { renderTable } from "./Stats.js"
 
 const time = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z")
@@ -16,7 +16,7 @@ const list = Command.make(
       Options.withDescription("Alerts from this window: 30m, 24h, 7d, a date (2025-06-01) or all"),
       Options.withDefault("7d")
     ),
-    json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table")),
+    json: jsonOption,
     config: configOption,
     db: dbOption
   },

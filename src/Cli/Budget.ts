@@ -18,7 +18,7 @@ import { usd } from "../Budget/Alert.js"
 import * as Control from "../Budget/Control.js"
 import * as Config from "../Config.js"
 import * as Pricing from "../Pricing.js"
-import { configOption, dbOption, ledgerLayer, UsageError } from "./Shared.js"
+import { configOption, dbOption, ledgerLayer, UsageError, jsonOption } from "./Shared.js"
 import { renderTable } from "./Stats.js"
 
 const SCOPES = ["global", "client", "project", "session"] as const
@@ -53,7 +53,7 @@ const when = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOStrin
 const status = Command.make(
   "status",
   {
-    json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table")),
+    json: jsonOption,
     config: configOption,
     db: dbOption
   },

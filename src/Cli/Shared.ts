@@ -1,4 +1,4 @@
-/** Options and helpers shared by the read-side commands (`stats`, `export`). */
+/** Options and helpers shared by the commands that read the ledger (`stats`, `export`, `cost`, `budget`, `alerts`). */
 import * as Options from "@effect/cli/Options"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
@@ -19,6 +19,9 @@ export const dbOption = Options.file("db").pipe(
   Options.withDescription("Path to the SQLite ledger (default: $TOLLGATE_DB, database.path, ~/.tollgate/tollgate.db)"),
   Options.optional
 )
+
+/** `--json`: machine-readable output instead of the human one. */
+export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table"))
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 

@@ -4,7 +4,7 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Ledger from "../Ledger.js"
-import { configOption, dbOption, ledgerLayer, parseSince } from "./Shared.js"
+import { configOption, dbOption, ledgerLayer, parseSince, jsonOption } from "./Shared.js"
 
 const usd = (value: number) => (value === 0 ? "$0" : value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`)
 const int = (value: number) => value.toLocaleString("en-US")
@@ -48,7 +48,7 @@ export const stats = Command.make(
       Options.withDescription("Break the totals down by this column"),
       Options.optional
     ),
-    json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table")),
+    json: jsonOption,
     config: configOption,
     db: dbOption
   },

@@ -43,7 +43,8 @@ const firstIssue = (error: ParseResult.ParseError): { message: string; param: st
   return { message: issue._tag === "Missing" ? `\`${param}\` is required` : `\`${param}\` ${issue.message}`, param }
 }
 
-export const parse = (raw: Uint8Array): Either.Either<ChatRequest, BadRequest> => {
+/** The body as a JSON object, or the 400 that says why it is not one (shared by every endpoint). */
+export const parseJsonObject = (raw: Uint8Array): Either.Either<Record<string, unknown>, BadRequest> => {
   let json: unknown
   try {
     json = JSON.parse(decoder.decode(raw))
@@ -58,18 +59,22 @@ export const parse = (raw: Uint8Array): Either.Either<ChatRequest, BadRequest> =
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left(new BadRequest({ code: "invalid_body", message: "The request body must be a JSON object" }))
   }
-  return Either.match(decodeBody(json), {
-    onLeft: (error) => {
-      const { message, param } = firstIssue(error)
-      const field = param?.split(".")[0]
-      return Either.left(
-        new BadRequest({
-          code: field === "model" ? "invalid_model" : field === "messages" ? "invalid_messages" : "invalid_request",
-          message,
-          ...(param === undefined ? {} : { param })
-        })
-      )
-    },
-    onRight: (body) => Either.right({ raw, json: json as Record<string, unknown>, body })
-  })
+  return Either.right(json as Record<string, unknown>)
 }
+
+export const parse = (raw: Uint8Array): Either.Either<ChatRequest, BadRequest> =>
+  Either.flatMap(parseJsonObject(raw), (json) =>
+    Either.match(decodeBody(json), {
+      onLeft: (error) => {
+        const { message, param } = firstIssue(error)
+        const field = param?.split(".")[0]
+        return Either.left(
+          new BadRequest({
+            code: field === "model" ? "invalid_model" : field === "messages" ? "invalid_messages" : "invalid_request",
+            message,
+            ...(param === undefined ? {} : { param })
+          })
+        )
+      },
+      onRight: (body) => Either.right({ raw, json, body })
+    }))

@@ -5,6 +5,7 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { parseJsonObject } from "./ChatRequest.js"
 import { BadRequest } from "./Errors.js"
 
 export const MessagesBody = Schema.Struct({
@@ -23,31 +24,19 @@ export interface MessagesRequest {
 }
 
 const decodeBody = Schema.decodeUnknownEither(MessagesBody)
-const decoder = new TextDecoder()
 
-export const parse = (raw: Uint8Array): Either.Either<MessagesRequest, BadRequest> => {
-  let json: unknown
-  try {
-    json = JSON.parse(decoder.decode(raw))
-  } catch (e) {
-    return Either.left(
-      new BadRequest({ code: "invalid_json", message: `We could not parse the JSON body of your request: ${e instanceof Error ? e.message : String(e)}` })
-    )
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    return Either.left(new BadRequest({ code: "invalid_body", message: "The request body must be a JSON object" }))
-  }
-  return Either.match(decodeBody(json), {
-    onLeft: (error) => {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-      const param = issue?.path.map(String).join(".") || undefined
-      const message = issue === undefined || param === undefined
-        ? "invalid request body"
-        : issue._tag === "Missing"
-        ? `${param}: Field required`
-        : `${param}: ${issue.message}`
-      return Either.left(new BadRequest({ code: "invalid_request", message, ...(param === undefined ? {} : { param }) }))
-    },
-    onRight: (body) => Either.right({ json: json as Record<string, unknown>, body })
-  })
-}
+export const parse = (raw: Uint8Array): Either.Either<MessagesRequest, BadRequest> =>
+  Either.flatMap(parseJsonObject(raw), (json) =>
+    Either.match(decodeBody(json), {
+      onLeft: (error) => {
+        const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+        const param = issue?.path.map(String).join(".") || undefined
+        const message = issue === undefined || param === undefined
+          ? "invalid request body"
+          : issue._tag === "Missing"
+          ? `${param}: Field required`
+          : `${param}: ${issue.message}`
+        return Either.left(new BadRequest({ code: "invalid_request", message, ...(param === undefined ? {} : { param }) }))
+      },
+      onRight: (body) => Either.right({ json, body })
+    }))

@@ -33,6 +33,23 @@ export interface Inbound {
   readonly errorResponse: (error: RequestError, headers: Readonly<Record<string, string>>) => HttpServerResponse.HttpServerResponse
 }
 
+/** What every endpoint's parse gives the program, from its body and the facts read from it. */
+const parsed = (
+  raw: Uint8Array,
+  json: Record<string, unknown>,
+  body: { readonly model: string; readonly stream?: boolean | undefined },
+  facts: RequestFacts.RequestFacts,
+  streamError: (message: string) => string
+): Parsed => ({
+  raw,
+  json,
+  model: body.model,
+  stream: body.stream === true,
+  facts,
+  estimateInput: Effect.sync(facts.estimatedInputTokens),
+  streamError
+})
+
 const openAiStreamError = (message: string) =>
   Sse.event(JSON.stringify({ error: { message, type: "upstream_error", code: "upstream_stream_error" } }))
 
@@ -41,18 +58,8 @@ export const OpenAiChat: Inbound = {
   endpoint: "/v1/chat/completions",
   shape: "openai",
   parse: (raw, headers) =>
-    Either.map(ChatRequest.parse(raw), (parsed) => {
-      const facts = RequestFacts.fromOpenAiChat(parsed.json, raw, headers)
-      return {
-        raw,
-        json: parsed.json,
-        model: parsed.body.model,
-        stream: parsed.body.stream === true,
-        facts,
-        estimateInput: Effect.sync(facts.estimatedInputTokens),
-        streamError: openAiStreamError
-      }
-    }),
+    Either.map(ChatRequest.parse(raw), ({ body, json }) =>
+      parsed(raw, json, body, RequestFacts.fromOpenAiChat(json, raw, headers), openAiStreamError)),
   errorResponse: toResponse
 }
 
@@ -64,17 +71,7 @@ export const AnthropicMessages: Inbound = {
   endpoint: "/v1/messages",
   shape: "anthropic",
   parse: (raw, headers) =>
-    Either.map(MessagesRequest.parse(raw), (parsed) => {
-      const facts = RequestFacts.fromAnthropicMessages(parsed.json, raw, headers)
-      return {
-        raw,
-        json: parsed.json,
-        model: parsed.body.model,
-        stream: parsed.body.stream === true,
-        facts,
-        estimateInput: Effect.sync(facts.estimatedInputTokens),
-        streamError: anthropicStreamError
-      }
-    }),
+    Either.map(MessagesRequest.parse(raw), ({ body, json }) =>
+      parsed(raw, json, body, RequestFacts.fromAnthropicMessages(json, raw, headers), anthropicStreamError)),
   errorResponse: toAnthropicResponse
 }

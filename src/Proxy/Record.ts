@@ -54,9 +54,12 @@ export class RequestRecord {
     const usage = outcome.usage
     const stepCost = usage !== undefined && outcome.servedModel !== null ? c.costOf(outcome.servedModel, usage) : null
     const cascaded = this.cascadeSteps.length > 0
-    const cost = cascaded
-      ? (stepCost === null && (usage !== undefined || this.cascadeUnpriced) ? null : this.cascadeCostUsd + (stepCost ?? 0))
-      : stepCost
+    // A cascade's total is unpriced (null) as soon as any step that has tokens has no price.
+    const cost = !cascaded
+      ? stepCost
+      : this.cascadeUnpriced || (usage !== undefined && stepCost === null)
+      ? null
+      : this.cascadeCostUsd + (stepCost ?? 0)
     // A hit or a shared answer cost nothing more: what it would have cost was saved.
     const free = this.cacheStatus === "hit" || this.cacheStatus === "coalesced"
     const trail = this.trail

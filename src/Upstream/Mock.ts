@@ -10,6 +10,7 @@ import * as Stream from "effect/Stream"
 import type { MockProvider } from "../Config/Schema.js"
 import { fromStatus } from "../Domain/Errors.js"
 import * as Sse from "../Sse.js"
+import * as RequestFacts from "../Domain/RequestFacts.js"
 import * as Tokens from "../Tokens.js"
 import type { Adapter } from "../Upstream.js"
 
@@ -75,7 +76,8 @@ export const make = (name: string, config: MockProvider) =>
           stream_options?: { include_usage?: boolean } | null
         }
         const text = config.reply ?? `You said: ${lastUserText(json.messages)}`
-        const promptTokens = yield* Tokens.countChatInput(json)
+        // Counted as the proxy estimates a chat request, so a simulated answer and an estimate agree.
+        const promptTokens = RequestFacts.fromOpenAiChat(json as unknown as Record<string, unknown>, request.body, {}).estimatedInputTokens()
         const completionTokens = yield* Tokens.countText(text)
         const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }
         const id = idOf(`${json.model}\u0000${text}`)
