@@ -243,7 +243,7 @@ export const make = Effect.gen(function*() {
         outputTokens: request.maxOutputTokens
       }
       const costAt = (model: string) => pricing.costOf(model, usage) ?? 0
-      const hits = detector.active ? detector.onRequest(watchedAs, request.fingerprint, costAt(request.model), now) : NO_HITS
+      const hits = detector.active ? detector.onRequest(watchedAs, request.fingerprint(), costAt(request.model), now) : NO_HITS
       return Effect.flatMap(
         Ref.modify(state, (s) =>
           Reservations.admit(s, {

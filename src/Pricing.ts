@@ -70,11 +70,15 @@ const ratesFor = (price: Price, inputTokens: number): Price | PriceTier => {
   return chosen
 }
 
-/** Each billed component of `usage` at `price`; the cache counts are parts of `inputTokens`. */
-export const componentsOf = (price: Price, usage: Usage): {
-  readonly tierAbove: number | null
-  readonly components: ReadonlyArray<CostComponent>
-} => {
+/**
+ * Each billed component of `usage` at the rates for its size, in order, as (name, tokens, rate);
+ * the cache counts are parts of `inputTokens`. Returns the rates used.
+ */
+const eachComponent = (
+  price: Price,
+  usage: Usage,
+  visit: (name: ComponentName, tokens: number, rate: number) => void
+): Price | PriceTier => {
   const rates = ratesFor(price, usage.inputTokens)
   const input = Math.max(0, usage.inputTokens)
   const cacheRead = Math.min(Math.max(0, usage.cachedInputTokens), input)
@@ -82,33 +86,43 @@ export const componentsOf = (price: Price, usage: Usage): {
   const writes1h = Math.min(Math.max(0, usage.cacheWrite1hTokens ?? 0), writes)
   const output = Math.max(0, usage.outputTokens)
   const write5mRate = rates.cacheWrite5m ?? rates.input
-  const component = (name: ComponentName, tokens: number, rate: number): CostComponent => ({
-    name,
-    tokens,
-    rate,
-    usd: (tokens * rate) / 1_000_000
-  })
-  const components = [
-    component("input", input - cacheRead - writes, rates.input),
-    component("cached input", cacheRead, rates.cachedInput ?? rates.input),
-    component("cache write 5m", writes - writes1h, write5mRate),
-    component("cache write 1h", writes1h, rates.cacheWrite1h ?? write5mRate)
-  ]
+  visit("input", input - cacheRead - writes, rates.input)
+  visit("cached input", cacheRead, rates.cachedInput ?? rates.input)
+  visit("cache write 5m", writes - writes1h, write5mRate)
+  visit("cache write 1h", writes1h, rates.cacheWrite1h ?? write5mRate)
   if (rates.reasoning === undefined) {
-    components.push(component("output", output, rates.output))
+    visit("output", output, rates.output)
   } else {
     const reasoning = Math.min(Math.max(0, usage.reasoningTokens), output)
-    components.push(component("output", output - reasoning, rates.output), component("reasoning", reasoning, rates.reasoning))
+    visit("output", output - reasoning, rates.output)
+    visit("reasoning", reasoning, rates.reasoning)
   }
+  return rates
+}
+
+/** Each billed component of `usage` at `price`; the cache counts are parts of `inputTokens`. */
+export const componentsOf = (price: Price, usage: Usage): {
+  readonly tierAbove: number | null
+  readonly components: ReadonlyArray<CostComponent>
+} => {
+  const components: Array<CostComponent> = []
+  const rates = eachComponent(price, usage, (name, tokens, rate) => {
+    components.push({ name, tokens, rate, usd: (tokens * rate) / 1_000_000 })
+  })
   return { tierAbove: rates === price ? null : (rates as PriceTier).above, components }
 }
 
 // Round to 1e-10 USD so sums in SQLite do not show float noise.
 const roundUsd = (usd: number) => Math.round(usd * 1e10) / 1e10
 
-/** USD for `usage` at `price`. */
-export const computeCost = (price: Price, usage: Usage): number =>
-  roundUsd(componentsOf(price, usage).components.reduce((sum, c) => sum + c.tokens * c.rate, 0) / 1_000_000)
+/** USD for `usage` at `price` (the sum of `componentsOf`, without building them: it runs several times per request). */
+export const computeCost = (price: Price, usage: Usage): number => {
+  let sum = 0
+  eachComponent(price, usage, (_name, tokens, rate) => {
+    sum += tokens * rate
+  })
+  return roundUsd(sum / 1_000_000)
+}
 
 // Resolved names are remembered; a client sending endless distinct names only resets the memo.
 const MEMO_LIMIT = 4096

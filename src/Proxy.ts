@@ -14,7 +14,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { BadRequest, errorTypeOf, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
@@ -63,7 +63,7 @@ const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 
 const DEFAULT_MAX_OUTPUT = 4096
 
 /** The same request body, the same fingerprint: how the budget spots an agent in a loop. */
-const fingerprintOf = (raw: Uint8Array): string => createHash("sha1").update(raw).digest("base64url")
+const fingerprintOf = (raw: Uint8Array): string => hash("sha1", raw, "base64url")
 
 /** The shape a provider speaks. */
 const shapeOf = (target: Target): Shape => (target.provider.config.kind === "anthropic" ? "anthropic" : "openai")
@@ -197,7 +197,7 @@ export const make = Effect.gen(function*() {
             estimatedInputTokens: request.facts.estimatedInputTokens,
             inputTokensUpperBound: request.facts.byteLength,
             maxOutputTokens: request.facts.maxTokens ?? catalogue.lookup(targets[0].model)?.maxOutput ?? DEFAULT_MAX_OUTPUT,
-            fingerprint: fingerprintOf(call.raw)
+            fingerprint: () => fingerprintOf(call.raw)
           })
           const from = admission.downgradedFrom
           if (from !== null) {

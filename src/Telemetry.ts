@@ -15,8 +15,8 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { createHash, randomBytes } from "node:crypto"
-import { type LedgerEvent, toRow } from "./Domain/LedgerEvent.js"
+import { hash, randomBytes } from "node:crypto"
+import { COLUMNS, type LedgerEvent, rowParams } from "./Domain/LedgerEvent.js"
 import type { Config } from "./Config.js"
 import * as Store from "./Store.js"
 
@@ -42,6 +42,9 @@ export interface Options {
 
 const defaults: Options = { capacity: 65_536, batchSize: 512, linger: 5 }
 
+/** Client keys whose hash is kept; past this many the memo starts over. */
+const CLIENT_HASH_MEMO = 256
+
 /** Control messages travel through the same queue, so they are ordered with the events. */
 class FlushRequest {
   constructor(readonly done: Deferred.Deferred<void>) {}
@@ -60,15 +63,30 @@ const installSalt = Effect.gen(function*() {
 export const make = (options: Partial<Options> = {}) =>
   Effect.gen(function*() {
     const { batchSize, capacity, linger } = { ...defaults, ...options }
+    // SQLite takes at most 32,766 parameters in one statement.
+    const maxRows = Math.min(batchSize, Math.floor(32_766 / COLUMNS.length))
     const sql = yield* SqlClient.SqlClient
     const salt = yield* installSalt.pipe(Effect.orDie)
     const queue = yield* Queue.bounded<Item>(capacity)
     const written = yield* SubscriptionRef.make(0)
 
+    // The statement text for a batch of n rows, built once per n: the SQL helper's `insert`
+    // compiles the text and its column list again for every batch (~4 KB of garbage per row).
+    const statements = new Map<number, string>()
+    const tuple = `(${COLUMNS.map(() => "?").join(", ")})`
+    const statementFor = (n: number): string => {
+      let text = statements.get(n)
+      if (text === undefined) {
+        text = `INSERT INTO requests (${COLUMNS.join(", ")}) VALUES ${Array.from({ length: n }, () => tuple).join(", ")}`
+        statements.set(n, text)
+      }
+      return text
+    }
+
     const insert = (rows: ReadonlyArray<LedgerEvent>) =>
       // One multi-row INSERT is atomic on its own: no BEGIN/COMMIT round (which the SQLite client
       // re-prepares on every transaction).
-      sql`INSERT INTO requests ${sql.insert(rows.map(toRow))}`.pipe(
+      sql.unsafe(statementFor(rows.length), rowParams(rows)).pipe(
         Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.compose(Schedule.recurs(5)))),
         Effect.zipRight(SubscriptionRef.update(written, (n) => n + rows.length)),
         Effect.catchAll((error) =>
@@ -82,7 +100,7 @@ export const make = (options: Partial<Options> = {}) =>
       Effect.gen(function*() {
         let i = 0
         while (i < events.length) {
-          const size = 2 ** Math.floor(Math.log2(Math.min(events.length - i, batchSize)))
+          const size = 2 ** Math.floor(Math.log2(Math.min(events.length - i, maxRows)))
           yield* insert(events.slice(i, i + size))
           i += size
         }
@@ -137,12 +155,23 @@ export const make = (options: Partial<Options> = {}) =>
       )
     )
 
+    const clientHashes = new Map<string, string>()
+
     return Telemetry.of({
       record: (event) => Queue.offer(queue, event),
       flush: Effect.flatMap(Deferred.make<void>(), (done) =>
         Effect.zipRight(Queue.offer(queue, new FlushRequest(done)), Deferred.await(done))),
       written,
-      hashClient: (key) => createHash("sha256").update(salt).update(key).digest("hex").slice(0, 16)
+      hashClient: (key) => {
+        // Most deployments have a handful of client keys: each is hashed once, not per request.
+        let hashed = clientHashes.get(key)
+        if (hashed === undefined) {
+          hashed = hash("sha256", salt + key, "hex").slice(0, 16)
+          if (clientHashes.size >= CLIENT_HASH_MEMO) clientHashes.clear()
+          clientHashes.set(key, hashed)
+        }
+        return hashed
+      }
     })
   })
 

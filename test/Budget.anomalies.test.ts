@@ -60,7 +60,7 @@ describe("anomaly detector", () => {
 })
 
 describe("session kill switch", () => {
-  const loop = { fingerprint: "same-body" }
+  const loop = { fingerprint: () => "same-body" }
   it.effect("a looping session is blocked (429 + Retry-After) until unblocked; other sessions are served", () =>
     Effect.gen(function*() {
       const budget = yield* Budget.Budget

@@ -50,6 +50,7 @@ const { values: args } = parseArgs({
     "no-pin": { type: "boolean", default: false },
     strict: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    "node-args": { type: "string", default: "" },
     help: { type: "boolean", short: "h", default: false }
   }
 })
@@ -65,7 +66,8 @@ if (args.help) {
   --cpu-prof           run tollgate under node --cpu-prof (profiles in scripts/bench/results/prof)
   --no-pin             do not pin processes to cores with taskset
   --strict             exit 1 if any target is FAIL
-  --keep               keep the temporary directory (configs, ledgers)`)
+  --keep               keep the temporary directory (configs, ledgers)
+  --node-args="..."    extra node flags for the tollgate processes (e.g. --node-args="--max-semi-space-size=8")`)
   process.exit(0)
 }
 
@@ -180,7 +182,7 @@ const startTollgate = ({ name, upstreamBase, cache }) => {
       ""
     ].join("\n")
   )
-  const nodeArgs = []
+  const nodeArgs = args["node-args"].split(/\s+/).filter((a) => a !== "")
   let profileName
   if (args["cpu-prof"]) {
     mkdirSync(PROF_DIR, { recursive: true })

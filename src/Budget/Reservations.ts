@@ -34,8 +34,8 @@ export interface BudgetRequest {
   readonly inputTokensUpperBound: number
   /** Worst case, computed by the caller (`max_tokens`, or the model's max output). */
   readonly maxOutputTokens: number
-  /** Stable hash of the request body, for loop detection. */
-  readonly fingerprint: string
+  /** Stable hash of the request body, for loop detection: called only when a rule watches for loops. */
+  readonly fingerprint: () => string
 }
 
 export interface CompiledLimit {

@@ -7,19 +7,52 @@
  * answer), `stream_options`, `user`, `metadata`, `store`, `service_tier`. Two tenants never
  * share an entry.
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 
 const IGNORED = new Set(["stream", "stream_options", "user", "metadata", "store", "service_tier"])
+
+/**
+ * Object keys in canonical order (UTF-16 code units, as `Array.prototype.sort` orders them). An
+ * insertion sort in place for the handful of keys most objects have (the built-in sort allocates
+ * a work array per call); the built-in sort past that.
+ */
+const sortedKeys = (value: object): Array<string> => {
+  const keys = Object.keys(value)
+  if (keys.length > 32) return keys.sort()
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!
+    let j = i - 1
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!
+      j--
+    }
+    keys[j + 1] = key
+  }
+  return keys
+}
+
+/** The canonical text of an object's entries, leaving out undefined values and the `skip` fields. */
+const entries = (value: Record<string, unknown>, skip?: ReadonlySet<string>): string => {
+  let text = "{"
+  for (const key of sortedKeys(value)) {
+    const field = value[key]
+    if (field === undefined || skip?.has(key)) continue
+    if (text.length > 1) text += ","
+    text += JSON.stringify(key) + ":" + canonical(field)
+  }
+  return text + "}"
+}
 
 /** JSON with object keys sorted at every depth: equal values, equal text. */
 export const canonical = (value: unknown): string => {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`
-  const entries = Object.keys(value as Record<string, unknown>)
-    .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
-    .sort()
-    .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
-  return `{${entries.join(",")}}`
+  if (!Array.isArray(value)) return entries(value as Record<string, unknown>)
+  let text = "["
+  for (let i = 0; i < value.length; i++) {
+    if (i > 0) text += ","
+    text += canonical(value[i])
+  }
+  return text + "]"
 }
 
 export interface KeyInput {
@@ -31,13 +64,14 @@ export interface KeyInput {
   readonly target: string
 }
 
-export const cacheKey = (input: KeyInput): string => {
-  const body: Record<string, unknown> = {}
-  for (const [field, value] of Object.entries(input.body)) if (!IGNORED.has(field)) body[field] = value
-  return createHash("sha256")
-    .update(canonical({ endpoint: input.endpoint, tenant: input.tenant, target: input.target, body }))
-    .digest("hex")
-}
+export const cacheKey = (input: KeyInput): string =>
+  // The canonical text of { endpoint, tenant, target, body } (keys sorted), body without IGNORED.
+  hash(
+    "sha256",
+    `{"body":${entries(input.body, IGNORED)},"endpoint":${JSON.stringify(input.endpoint)},` +
+      `"target":${JSON.stringify(input.target)},"tenant":${JSON.stringify(input.tenant)}}`,
+    "hex"
+  )
 
 export type Mode = "deterministic" | "all"
 

@@ -94,3 +94,13 @@ export const toRow = (e: LedgerEvent) => ({
 
 export type LedgerRow = ReturnType<typeof toRow>
 export const COLUMNS = Object.keys(toRow({} as LedgerEvent)) as ReadonlyArray<keyof LedgerRow>
+
+/** The rows' values, row after row, each in `COLUMNS` order: the parameters of a multi-row INSERT. */
+export const rowParams = (events: ReadonlyArray<LedgerEvent>): Array<string | number | null> => {
+  const params: Array<string | number | null> = []
+  for (const event of events) {
+    const row = toRow(event)
+    for (const column of COLUMNS) params.push(row[column])
+  }
+  return params
+}

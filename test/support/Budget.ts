@@ -26,18 +26,21 @@ export const budgetLayer = (config: Config.FileConfigInput, dbPath = ":memory:")
   )
 
 let seq = 0
-export const request = (overrides: Partial<Budget.BudgetRequest> = {}): Budget.BudgetRequest => ({
-  requestId: `req_${seq++}`,
-  clientHash: null,
-  project: null,
-  session: null,
-  model: "m",
-  estimatedInputTokens: () => 0,
-  inputTokensUpperBound: 0,
-  maxOutputTokens: 1000,
-  fingerprint: `fp_${seq}`,
-  ...overrides
-})
+export const request = (overrides: Partial<Budget.BudgetRequest> = {}): Budget.BudgetRequest => {
+  const n = seq++
+  return {
+    requestId: `req_${n}`,
+    clientHash: null,
+    project: null,
+    session: null,
+    model: "m",
+    estimatedInputTokens: () => 0,
+    inputTokensUpperBound: 0,
+    maxOutputTokens: 1000,
+    fingerprint: () => `fp_${n}`,
+    ...overrides
+  }
+}
 
 /** Admits and settles at the reservation (real cost = estimate). */
 export const spend = (overrides: Partial<Budget.BudgetRequest> = {}) =>
