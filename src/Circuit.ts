@@ -13,7 +13,6 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
 import type { CircuitSettings } from "./Config/Schema.js"
 import { Config } from "./Config.js"
 import { CircuitOpen, isRetryable, type UpstreamError } from "./Domain/Errors.js"
@@ -47,21 +46,20 @@ export class Circuit extends Context.Tag("tollgate/Circuit")<Circuit, {
 }>() {}
 
 const CLOSED: Breaker = { _tag: "Closed", failures: 0, outcomes: [] }
+const HALF_OPEN: Breaker = { _tag: "HalfOpen" }
+const NORMAL = { run: "normal" } as const
+const PROBE = { run: "probe" } as const
 /** While a probe is in flight, others are told to come back after this long. */
 const PROBE_PENDING_MS = 1_000
 
 export const make = (settings: CircuitSettings) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
-    const breakers = new Map<string, Ref.Ref<Breaker>>()
-    const breakerOf = (target: string): Ref.Ref<Breaker> => {
-      let ref = breakers.get(target)
-      if (ref === undefined) {
-        ref = Ref.unsafeMake<Breaker>(CLOSED)
-        breakers.set(target, ref)
-      }
-      return ref
-    }
+    // Every state change is one synchronous step (an `Effect.sync`): on the one JS thread nothing
+    // runs between its read and its write, as with `Ref.modify`, and reading all the breakers for
+    // a routing decision is one step too, not one per breaker.
+    const breakers = new Map<string, Breaker>()
+    const breakerOf = (target: string): Breaker => breakers.get(target) ?? CLOSED
     const rate = settings.failureRate
 
     /** Closed-state bookkeeping after one outcome: stays closed or opens. */
@@ -76,25 +74,30 @@ export const make = (settings: CircuitSettings) =>
     }
 
     const guard = <A, E extends UpstreamError, R>(target: string, attempt: Effect.Effect<A, E, R>) => {
-      const ref = breakerOf(target)
+      const update = (f: (breaker: Breaker) => Breaker) =>
+        Effect.sync(() => void breakers.set(target, f(breakerOf(target))))
       return Effect.flatMap(
         // One atomic step decides: run normally, run as the probe, or skip.
-        Ref.modify(ref, (breaker): [{ run: "normal" | "probe" } | { skipMs: number }, Breaker] => {
+        Effect.sync((): { run: "normal" | "probe" } | { skipMs: number } => {
           const now = clock.unsafeCurrentTimeMillis()
+          const breaker = breakerOf(target)
           switch (breaker._tag) {
             case "Closed":
-              return [{ run: "normal" }, breaker]
+              breakers.set(target, breaker)
+              return NORMAL
             case "Open":
-              return now < breaker.until ? [{ skipMs: breaker.until - now }, breaker] : [{ run: "probe" }, { _tag: "HalfOpen" }]
+              if (now < breaker.until) return { skipMs: breaker.until - now }
+              breakers.set(target, HALF_OPEN)
+              return PROBE
             case "HalfOpen":
-              return [{ skipMs: PROBE_PENDING_MS }, breaker]
+              return { skipMs: PROBE_PENDING_MS }
           }
         }),
         (decision): Effect.Effect<A, E | CircuitOpen, R> => {
           if ("skipMs" in decision) return Effect.fail(new CircuitOpen({ target, retryAfterMs: decision.skipMs }))
           const probe = decision.run === "probe"
           return Effect.onExit(attempt, (exit) =>
-            Ref.update(ref, (breaker): Breaker => {
+            update((breaker): Breaker => {
               const now = clock.unsafeCurrentTimeMillis()
               if (Exit.isInterrupted(exit)) return probe ? { _tag: "Open", until: now } : breaker
               const ok = Exit.isSuccess(exit) || !Exit.match(exit, {
@@ -123,8 +126,13 @@ export const make = (settings: CircuitSettings) =>
     }
 
     const snapshot = (targets: ReadonlyArray<string> = []) =>
-      Effect.forEach([...new Set([...targets, ...breakers.keys()])], (target) =>
-        Effect.map(Ref.get(breakerOf(target)), (breaker) => statusOf(target, breaker, clock.unsafeCurrentTimeMillis())))
+      Effect.sync(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const names = targets.length === 0 ? breakers.keys() : new Set([...targets, ...breakers.keys()])
+        const out: Array<BreakerStatus> = []
+        for (const target of names) out.push(statusOf(target, breakerOf(target), now))
+        return out
+      })
 
     return Circuit.of({ guard, snapshot })
   })

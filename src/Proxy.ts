@@ -68,26 +68,32 @@ const fingerprintOf = (raw: Uint8Array): string => hash("sha1", raw, "base64url"
 /** The shape a provider speaks. */
 const shapeOf = (target: Target): Shape => (target.provider.config.kind === "anthropic" ? "anthropic" : "openai")
 
-/** Headers every answer carries, success or not: what served it and how many tries it took. */
-const tollgateHeaders = (record: RequestRecord) => {
-  const headers: Record<string, string> = { "x-tollgate-request-id": record.context.requestId }
-  if (record.route !== null) headers["x-tollgate-route"] = record.route
+/** Headers every answer carries, success or not: what served it and how many tries it took. Added to `into`. */
+const addTollgateHeaders = (into: Record<string, string>, record: RequestRecord): Record<string, string> => {
+  into["x-tollgate-request-id"] = record.context.requestId
+  if (record.route !== null) into["x-tollgate-route"] = record.route
   const trail = record.trail
   const target = trail.target
   if (target !== undefined) {
-    headers["x-tollgate-provider"] = target.provider.name
-    headers["x-tollgate-model"] = target.model
-    if (trail.failover) headers["x-tollgate-failover"] = targetName(target)
+    into["x-tollgate-provider"] = target.provider.name
+    into["x-tollgate-model"] = target.model
+    if (trail.failover) into["x-tollgate-failover"] = targetName(target)
   }
-  headers["x-tollgate-attempts"] = String(trail.attempts)
-  return headers
+  into["x-tollgate-attempts"] = String(trail.attempts)
+  into["x-tollgate-cache"] = record.cacheStatus
+  return into
 }
 
-/** A translated answer keeps only the provider's headers that mean the same in any shape. */
-const translatedHeaders = (headers: Readonly<Record<string, string>>, stream: boolean): Record<string, string> => {
-  const kept: Record<string, string> = { "content-type": stream ? "text/event-stream; charset=utf-8" : "application/json" }
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith("x-ratelimit-") || name === "retry-after" || name === "request-id" || name === "x-request-id") kept[name] = value
+/** The provider's headers a client gets: all of them when its answer passes through, else only those that mean the same in any shape. */
+const providerHeaders = (headers: Readonly<Record<string, string>>, passthrough: boolean, stream: boolean): Record<string, string> => {
+  // One object, filled in place (spreading a dozen headers into a literal, twice, was ~3% of the
+  // request's CPU).
+  const kept: Record<string, string> = {}
+  if (!passthrough) kept["content-type"] = stream ? "text/event-stream; charset=utf-8" : "application/json"
+  for (const name in headers) {
+    if (passthrough || name.startsWith("x-ratelimit-") || name === "retry-after" || name === "request-id" || name === "x-request-id") {
+      kept[name] = headers[name]!
+    }
   }
   return kept
 }
@@ -236,12 +242,8 @@ export const make = Effect.gen(function*() {
           Effect.gen(function*() {
             const served = trail.target!
             const wire = wires.get(shapeOf(served))!
-            const headers: Record<string, string> = {
-              ...(wire.passthrough ? response.headers : translatedHeaders(response.headers, response.body._tag === "Stream")),
-              ...tollgateHeaders(record),
-              ...admission?.headers,
-              "x-tollgate-cache": record.cacheStatus
-            }
+            const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
+            if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
             if (response.body._tag === "Stream") {
               const guard: StreamGuard | undefined = budget.enforceMidStream && admission !== undefined && admission.reservedUsd > 0
                 ? {
@@ -330,7 +332,7 @@ export const make = Effect.gen(function*() {
       return program.pipe(
         Effect.catchAll((error) =>
           book({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false })
-            .pipe(Effect.as(inbound.errorResponse(error, { ...tollgateHeaders(record), "x-tollgate-cache": record.cacheStatus })))
+            .pipe(Effect.as(inbound.errorResponse(error, addTollgateHeaders({}, record))))
         ),
         Effect.onInterrupt(() =>
           ticket.handedOver
