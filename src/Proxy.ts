@@ -17,15 +17,15 @@ import * as Random from "effect/Random"
 import { hash } from "node:crypto"
 import { BadRequest, errorTypeOf, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
-import { Circuit, layer as CircuitLayer } from "./Circuit.js"
+import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
 import { Config } from "./Config.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
 import * as RequestFacts from "./Domain/RequestFacts.js"
 import type { Usage } from "./Domain/Usage.js"
 import * as Catalogue from "./Router/Catalogue.js"
-import { Latency, layer as LatencyLayer } from "./Router/Latency.js"
+import { Latency, type LatencySnapshot, layer as LatencyLayer } from "./Router/Latency.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
-import { Router, layer as RouterLayer, type Target } from "./Router.js"
+import { type Decision, Router, layer as RouterLayer, type Target } from "./Router.js"
 import * as Store from "./Store.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
@@ -118,30 +118,39 @@ export const make = Effect.gen(function*() {
   const config = yield* Config
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
 
-  /** Routing: the decision for these facts, with breakers, latencies and a fresh seed for load balancing. */
+  /** The decision for these facts and these breakers, latencies and seed (the routing step without its reads). */
+  const decideWith = (
+    facts: RequestFacts.RequestFacts,
+    record: RequestRecord,
+    breakers: ReadonlyArray<BreakerStatus>,
+    latencies: LatencySnapshot,
+    seed: number
+  ): Effect.Effect<Decision, BadRequest | NoTargetAvailable> => {
+    const decided = router.decide(facts, { breakers, latency: latencies, seed })
+    const { route, rule, skipped } = Either.merge(decided)
+    record.route = route
+    record.rule = rule
+    record.routeSkipped = skipped.map((s) => `${targetName(s.target)}:${s.code}`)
+    if (Either.isRight(decided)) return Effect.succeed(decided.right)
+    // Every target's breaker is open: a provider outage, retry later. Anything else: this
+    // request asks for what no configured target can give (context, tools, a key...).
+    if (skipped.every((s) => s.code === "circuit_open")) {
+      // The breakers read for the decision say when the earliest one lets a probe through.
+      const names = new Set(skipped.map((s) => targetName(s.target)))
+      const waits = breakers.filter((b) => names.has(b.target)).map((b) => b.retryAfterMs)
+      return Effect.fail(new NoTargetAvailable({ route: decided.left.route, retryAfterMs: waits.length === 0 ? 0 : Math.min(...waits) }))
+    }
+    return Effect.fail(new BadRequest({ code: "no_routable_target", message: decided.left.message }))
+  }
+
+  /**
+   * Routing: the decision for these facts, with breakers, latencies and a fresh seed for load
+   * balancing. (A chain rather than a generator: it runs on every request.)
+   */
   const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
-    Effect.gen(function*() {
-      const breakers = yield* circuit.snapshot()
-      const decided = router.decide(facts, {
-        breakers,
-        latency: yield* latency.snapshot(),
-        seed: yield* Random.nextInt
-      })
-      const { route, rule, skipped } = Either.merge(decided)
-      record.route = route
-      record.rule = rule
-      record.routeSkipped = skipped.map((s) => `${targetName(s.target)}:${s.code}`)
-      if (Either.isRight(decided)) return decided.right
-      // Every target's breaker is open: a provider outage, retry later. Anything else: this
-      // request asks for what no configured target can give (context, tools, a key...).
-      if (skipped.every((s) => s.code === "circuit_open")) {
-        // The breakers read for the decision say when the earliest one lets a probe through.
-        const names = new Set(skipped.map((s) => targetName(s.target)))
-        const waits = breakers.filter((b) => names.has(b.target)).map((b) => b.retryAfterMs)
-        return yield* new NoTargetAvailable({ route: decided.left.route, retryAfterMs: waits.length === 0 ? 0 : Math.min(...waits) })
-      }
-      return yield* new BadRequest({ code: "no_routable_target", message: decided.left.message })
-    })
+    Effect.flatMap(circuit.snapshot(), (breakers) =>
+      Effect.flatMap(latency.snapshot(), (latencies) =>
+        Effect.flatMap(Random.nextInt, (seed) => decideWith(facts, record, breakers, latencies, seed))))
 
   const handle = (inbound: Inbound, call: Call) =>
     Effect.suspend(() => {

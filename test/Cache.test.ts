@@ -38,6 +38,15 @@ describe("cache keys", () => {
     assert.strictEqual(key(base), key({ ...base, stream: true, stream_options: { include_usage: true }, user: "u1", metadata: { a: 1 } }))
   })
 
+  it("the canonical form sorts keys at every depth, in any number, and leaves out undefined", () => {
+    assert.strictEqual(Cache.canonical({ b: 1, a: [{ d: null, c: undefined, "é": "x", E: true }] }), "{\"a\":[{\"E\":true,\"d\":null,\"é\":\"x\"}],\"b\":1}")
+    // Past a few dozen keys the sort takes another path: the same order as Array.prototype.sort.
+    const names = Array.from({ length: 40 }, (_, i) => `k${(i * 7919) % 40}`)
+    const wide = Object.fromEntries(names.map((name) => [name, 1]))
+    assert.strictEqual(Cache.canonical(wide), `{${[...names].sort().map((name) => `"${name}":1`).join(",")}}`)
+    assert.strictEqual(key({ ...base, logit_bias: wide }), key({ logit_bias: Object.fromEntries([...names].reverse().map((n) => [n, 1])), ...base }))
+  })
+
   it("anything that can change the answer changes the key", () => {
     const k = key(base)
     for (const changed of [

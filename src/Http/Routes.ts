@@ -7,6 +7,7 @@ import type * as Headers from "@effect/platform/Headers"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import { Circuit } from "../Circuit.js"
@@ -110,28 +111,30 @@ export const make = Effect.gen(function*() {
       : handler === undefined
       ? Effect.fail(new MethodNotAllowed({ method: request.method, path, allow: Object.keys(handlers) }))
       : handler(request, requestId)
-    // The request program is interruptible, so that timeouts fire and a client that goes away
-    // stops the work done for it.
-    return Effect.interruptible(run).pipe(
-      Effect.catchAll((error) =>
-        Effect.succeed(
+    // The listener forks each request on an interruptible fiber, so timeouts fire and a client
+    // that goes away stops the work done for it. One handler for failures and defects (an
+    // interruption passes through): each wrapper is a step on every request.
+    return Effect.catchAllCause(run, (cause) => {
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure)) {
+        const error = failure.value
+        return Effect.succeed(
           (path.startsWith("/v1/messages") ? toAnthropicResponse : toResponse)(error, {
             "x-tollgate-request-id": requestId,
             // The unread rest of an oversized body is discarded: do not reuse the connection.
             ...(error._tag === "PayloadTooLarge" ? { connection: "close" } : {})
           })
         )
-      ),
-      Effect.catchAllDefect((defect) =>
-        Effect.logError("unexpected failure while serving a request", Cause.die(defect)).pipe(
-          Effect.as(
-            HttpServerResponse.unsafeJson(
-              { error: { message: "tollgate hit an internal error; see its log", type: "server_error", code: "internal_error" } },
-              { status: 500, headers: { "x-tollgate-request-id": requestId } }
-            )
+      }
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(Cause.stripFailures(cause))
+      return Effect.logError("unexpected failure while serving a request", cause).pipe(
+        Effect.as(
+          HttpServerResponse.unsafeJson(
+            { error: { message: "tollgate hit an internal error; see its log", type: "server_error", code: "internal_error" } },
+            { status: 500, headers: { "x-tollgate-request-id": requestId } }
           )
         )
       )
-    )
+    })
   }
 })
