@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+// tollgate's request program in-process, without the listener's sockets: the routes are called
+// directly with a request whose body is already in memory, against the bench's mock upstream
+// (its own process). What it reports changes little from run to run on a noisy machine, unlike
+// the socket benchmark: allocations and Effect steps per request are counts, not timings.
+//
+//   npm run build && node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N]
+//        [--concurrency C] [--no-budget] [--report cpu|alloc|steps] [--top K] [--dist DIR]
+//
+//   cpu    CPU time per request (this process: request program + undici client + ledger writer),
+//          min and median of 5 rounds
+//   alloc  bytes allocated per request, by allocating function (V8's sampling heap profiler,
+//          counting objects already collected too)
+//   steps  Effect instructions per request, by kind (a supervisor that sees every step)
+//
+// --dist points at another build (a git worktree of an older commit, say) to compare.
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
+import * as RuntimeFlags from "effect/RuntimeFlags"
+import * as Scheduler from "effect/Scheduler"
+import * as Supervisor from "effect/Supervisor"
+import { spawn } from "node:child_process"
+import { EventEmitter } from "node:events"
+import * as fs from "node:fs"
+import { Session } from "node:inspector"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { parseArgs } from "node:util"
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const { values: args } = parseArgs({
+  options: {
+    mode: { type: "string", default: "upstream" },
+    requests: { type: "string", default: "5000" },
+    concurrency: { type: "string", default: "10" },
+    "no-budget": { type: "boolean", default: false },
+    report: { type: "string", default: "cpu" },
+    top: { type: "string", default: "30" },
+    dist: { type: "string", default: path.join(HERE, "..", "..", "dist") },
+    help: { type: "boolean", short: "h", default: false }
+  }
+})
+if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc", "steps"].includes(args.report)) {
+  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|steps] [--top K] [--dist DIR]")
+  process.exit(args.help ? 0 : 2)
+}
+const N = Number(args.requests)
+const TOP = Number(args.top)
+const load = (file) => import(pathToFileURL(path.join(path.resolve(args.dist), file)).href)
+const [Config, Routes, Proxy, Pricing, Circuit] = await Promise.all(
+  ["Config.js", "Http/Routes.js", "Proxy.js", "Pricing.js", "Circuit.js"].map(load)
+)
+
+const upstream = spawn(process.execPath, [path.join(HERE, "upstream.mjs")], { stdio: ["ignore", "pipe", "inherit"] })
+const stop = () => upstream.kill()
+process.on("exit", stop)
+const base = await new Promise((resolve, reject) => {
+  upstream.once("error", reject)
+  upstream.stdout.on("data", (d) => {
+    const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(String(d))
+    if (m) resolve(m[1])
+  })
+})
+
+const config = {
+  providers: { up: { kind: "openai", baseUrl: `${base}/v1` } },
+  routes: [{ name: "bench", match: { model: "*" }, targets: [{ provider: "up" }] }],
+  budget: args["no-budget"] ? { enabled: false } : { enabled: true, limits: [{ window: "daily", usd: 1000000 }] },
+  cache: args.mode === "cache" ? { enabled: true } : { enabled: false, coalesce: false },
+  database: { path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-inprocess-")), "ledger.db") }
+}
+const body = Buffer.from(JSON.stringify({
+  model: "gpt-4o-mini",
+  temperature: 0,
+  max_tokens: 200,
+  messages: [
+    { role: "system", content: "You are a concise assistant. Answer in plain prose." },
+    { role: "user", content: "Summarise the plot of Hamlet in three sentences." }
+  ]
+}))
+const headers = {
+  "content-type": "application/json",
+  authorization: "Bearer sk-bench-0000000000000000",
+  "user-agent": "tollgate-bench/1",
+  "content-length": String(body.length),
+  host: "127.0.0.1"
+}
+/** What `Body.read` needs of an IncomingMessage: headers, then the body as data + end. */
+const incomingBody = () => {
+  const source = new EventEmitter()
+  source.headers = headers
+  setImmediate(() => {
+    source.emit("data", body)
+    source.emit("end")
+  })
+  return source
+}
+
+// The listener's scheduler (src/Http.ts), counting steps as it is asked whether to yield.
+const io = Scheduler.makeBatched((run) => setImmediate(run))
+let steps = 0
+const scheduler = { scheduleTask: (task, priority) => io.scheduleTask(task, priority), shouldYield: (fiber) => (steps++, io.shouldYield(fiber)) }
+
+const label = (frame) =>
+  `${frame.functionName || "(anonymous)"} ${
+    frame.url.includes("node_modules/") ? frame.url.replace(/.*node_modules\//, "") : frame.url.replace(/.*\/dist\//, "dist/")
+  }:${frame.lineNumber + 1}`
+const top = (counts, divisor, unit) =>
+  [...counts].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([k, v]) => `${(v / divisor).toFixed(1).padStart(9)} ${unit}  ${k}`).join("\n")
+
+class StepCounter extends Supervisor.AbstractSupervisor {
+  counts = new Map()
+  get value() {
+    return Effect.void
+  }
+  onEffect(_fiber, effect) {
+    const fn = effect._op === "OnSuccess" || effect._op === "OnFailure" || effect._op === "UpdateRuntimeFlags"
+      ? effect.effect_instruction_i1
+      : effect._op === "OnSuccessAndFailure"
+      ? effect.effect_instruction_i2
+      : effect.effect_instruction_i0
+    const what = typeof fn === "function" ? fn.toString().replace(/\s+/g, " ").slice(0, 80) : typeof fn
+    const key = `${effect._op} ${what}`
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
+  }
+}
+
+const layer = Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer).pipe(Layer.provideMerge(Config.layerFrom(config)))
+await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+  const app = yield* Routes.make
+  let runtime = yield* Effect.runtime()
+  let supervisor
+  if (args.report === "steps") {
+    supervisor = new StepCounter()
+    runtime = Runtime.enableRuntimeFlag(runtime, RuntimeFlags.OpSupervision)
+  }
+  const fork = Runtime.runFork(runtime)
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const request = Effect.flatMap(
+        app({ method: "POST", url: "/v1/chat/completions", headers, source: incomingBody() }),
+        (response) => response.status === 200 ? Effect.void : Effect.die(new Error(`status ${response.status}`))
+      )
+      fork(supervisor ? Effect.supervised(request, supervisor) : request, { scheduler }).addObserver((exit) =>
+        exit._tag === "Success" ? resolve() : reject(new Error(String(exit.cause)))
+      )
+    })
+  const batch = (n) => {
+    let sent = 0
+    return Promise.all(Array.from({ length: Number(args.concurrency) }, async () => {
+      while (sent++ < n) await one()
+    }))
+  }
+  const run = (n) => Effect.promise(() => batch(n))
+
+  yield* run(N) // warm-up: JIT, caches, pools
+  const title = `${args.mode}${args["no-budget"] ? ", budget off" : ""}, ${args.concurrency} at a time`
+  if (args.report === "cpu") {
+    const rounds = []
+    for (let r = 0; r < 5; r++) {
+      steps = 0
+      const before = process.cpuUsage()
+      yield* run(N)
+      const used = process.cpuUsage(before)
+      rounds.push((used.user + used.system) / N)
+    }
+    rounds.sort((a, b) => a - b)
+    console.log(`${title}: CPU per request min ${rounds[0].toFixed(1)} us, median ${rounds[2].toFixed(1)} us; ${(steps / N).toFixed(0)} scheduler checks per request`)
+  } else if (args.report === "steps") {
+    supervisor.counts.clear()
+    yield* run(N)
+    let total = 0
+    for (const v of supervisor.counts.values()) total += v
+    console.log(`${title}: ${(total / N).toFixed(1)} Effect steps per request`)
+    console.log(top(supervisor.counts, N, "steps"))
+  } else {
+    const session = new Session()
+    session.connect()
+    const post = (method, params) => Effect.async((resume) => session.post(method, params, (e, r) => resume(e ? Effect.die(e) : Effect.succeed(r))))
+    yield* post("HeapProfiler.startSampling", { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+    yield* run(N)
+    const { profile } = yield* post("HeapProfiler.stopSampling", {})
+    const counts = new Map()
+    let total = 0
+    const walk = (node, parent) => {
+      const own = node.callFrame.url === "" && parent !== undefined ? `${label(node.callFrame)} <- ${label(parent.callFrame)}` : label(node.callFrame)
+      if (node.selfSize > 0) {
+        total += node.selfSize
+        counts.set(own, (counts.get(own) ?? 0) + node.selfSize)
+      }
+      for (const child of node.children) walk(child, node)
+    }
+    walk(profile.head, undefined)
+    console.log(`${title}: ~${(total / N / 1024).toFixed(1)} KB allocated per request`)
+    console.log(top(counts, N, "B"))
+  }
+}).pipe(Effect.provide(layer))))
+stop()
