@@ -5,3 +5,14 @@ export const ANSWER =
   "his mother, Gertrude. Urged by his father's ghost to take revenge, Hamlet feigns madness, stages a play that exposes the " +
   "king's guilt and, in a confrontation, mistakenly kills the counsellor Polonius. The tragedy ends in a duel in which Hamlet, " +
   "Laertes, Claudius and Gertrude all die, leaving the crown to Fortinbras of Norway."
+
+// The chat request every benchmark sends (the socket bench and the in-process one).
+export const CHAT = {
+  model: "gpt-4o-mini",
+  temperature: 0,
+  max_tokens: 200,
+  messages: [
+    { role: "system", content: "You are a concise assistant. Answer in plain prose." },
+    { role: "user", content: "Summarise the plot of Hamlet in three sentences." }
+  ]
+}

@@ -28,6 +28,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
+import { CHAT } from "./fixtures.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const { values: args } = parseArgs({
@@ -71,15 +72,7 @@ const config = {
   cache: args.mode === "cache" ? { enabled: true } : { enabled: false, coalesce: false },
   database: { path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-inprocess-")), "ledger.db") }
 }
-const body = Buffer.from(JSON.stringify({
-  model: "gpt-4o-mini",
-  temperature: 0,
-  max_tokens: 200,
-  messages: [
-    { role: "system", content: "You are a concise assistant. Answer in plain prose." },
-    { role: "user", content: "Summarise the plot of Hamlet in three sentences." }
-  ]
-}))
+const body = Buffer.from(JSON.stringify(CHAT))
 const headers = {
   "content-type": "application/json",
   authorization: "Bearer sk-bench-0000000000000000",

@@ -23,7 +23,7 @@ import {
   startProcess,
   stopProcess
 } from "./lib.mjs"
-import { ANSWER } from "./fixtures.mjs"
+import { ANSWER, CHAT } from "./fixtures.mjs"
 import { runCannon, runStreams } from "./load.mjs"
 import { renderProfile, summarizeProfile } from "./profile.mjs"
 
@@ -103,15 +103,6 @@ const WARMUP = QUICK
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-const CHAT = {
-  model: "gpt-4o-mini",
-  temperature: 0,
-  max_tokens: 200,
-  messages: [
-    { role: "system", content: "You are a concise assistant. Answer in plain prose." },
-    { role: "user", content: "Summarise the plot of Hamlet in three sentences." }
-  ]
-}
 const JSON_BODY = JSON.stringify(CHAT)
 const STREAM_BODY = JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } })
 const HEADERS = {
