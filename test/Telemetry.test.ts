@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Chunk, Context, Effect, Layer, Stream, SubscriptionRef, TestClock } from "effect"
 import type { LedgerEvent } from "../src/Domain/LedgerEvent.js"
 import * as Store from "../src/Store.js"
 import * as Telemetry from "../src/Telemetry.js"
@@ -87,6 +87,29 @@ describe("Telemetry", () => {
         const rows = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM requests`
         assert.strictEqual(rows[0]!.n, 250)
       }).pipe(Effect.provide(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(dbPath)))))
+    }))
+
+  it.scoped("writes are spaced `linger` apart while rows keep coming; a row after a quiet spell is not held", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Telemetry.layerWith({ linger: 50 }).pipe(Layer.provide(Store.layerAt(tempDbPath()))))
+      const telemetry = Context.get(context, Telemetry.Telemetry)
+      const writtenReaches = (n: number) => telemetry.written.changes.pipe(Stream.takeUntil((count) => count >= n), Stream.runDrain)
+
+      // Nothing written before: the first row goes at once, with the clock standing still.
+      yield* telemetry.record(sampleEvent(0))
+      yield* writtenReaches(1)
+
+      // The next one, right after, waits until 50 ms after that write, and not a moment less.
+      yield* telemetry.record(sampleEvent(1))
+      const pending = yield* TestClock.sleeps().pipe(
+        Effect.tap(() => Effect.yieldNow()),
+        Effect.repeat({ until: (sleeps) => Chunk.size(sleeps) > 0 })
+      )
+      assert.deepStrictEqual(Chunk.toArray(pending), [50])
+      yield* TestClock.adjust("49 millis")
+      assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 1)
+      yield* TestClock.adjust("1 millis")
+      yield* writtenReaches(2)
     }))
 
   it.live("client hashes are salted per ledger, stable within it, and never the key", () =>

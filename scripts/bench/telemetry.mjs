@@ -20,7 +20,7 @@ import { Context, Effect, Exit, Layer, Scope, Stream, SubscriptionRef } from "ef
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
 /** A realistic ledger event: mostly successes, some streams, a few errors and estimates. */
-const makeEvent = (i, base) => {
+export const makeEvent = (i, base) => {
   const stream = i % 3 === 0
   const failed = i % 97 === 0
   const models = ["gpt-4o-mini", "gpt-4.1", "gpt-5-mini", "claude-sonnet-4"]
