@@ -25,6 +25,7 @@ import * as Stream from "effect/Stream"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import * as Circuit from "./Circuit.js"
 import { Config } from "./Config.js"
+import * as Body from "./Http/Body.js"
 import * as Routes from "./Http/Routes.js"
 import * as Pricing from "./Pricing.js"
 import * as Proxy from "./Proxy.js"
@@ -49,9 +50,11 @@ const write = (res: ServerResponse, response: HttpServerResponse.HttpServerRespo
   switch (body._tag) {
     case "Uint8Array":
     case "Empty": {
-      res.writeHead(response.status, response.headers)
-      return Effect.async<void>((resume) => {
-        res.end(body._tag === "Uint8Array" ? body.body : undefined, () => resume(Effect.void))
+      // Handed to the socket at once; nothing waits for it to drain (a single write has no
+      // back-pressure to respect, and a client gone meanwhile has nothing left to stop).
+      return Effect.sync(() => {
+        res.writeHead(response.status, response.headers)
+        res.end(body._tag === "Uint8Array" ? body.body : undefined)
       })
     }
     case "Stream": {
@@ -95,13 +98,13 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
       const handle = Layer.scopedDiscard(
         Effect.gen(function*() {
           const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-          const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+          const serve = (req: IncomingMessage, res: ServerResponse, body: Body.Body) => {
             const incoming: Routes.Incoming = {
               method: req.method ?? "GET",
               url: req.url ?? "/",
               // Node lower-cases header names already; repeated headers arrive joined or as arrays.
               headers: req.headers as unknown as Headers.Headers,
-              source: req
+              body
             }
             const fiber = runFork(
               Effect.flatMap(app(incoming), (response) => Effect.suspend(() => write(res, response))).pipe(
@@ -126,6 +129,10 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
               if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
             })
           }
+          // The body is read before the request's fiber starts (a client gone meanwhile ends the
+          // read with an error, answered to no one).
+          const onRequest = (req: IncomingMessage, res: ServerResponse) =>
+            Body.collect(req, config.server.maxBodyBytes, (body) => serve(req, res, body))
           server!.on("request", onRequest)
           yield* Effect.addFinalizer(() => Effect.sync(() => server!.off("request", onRequest)))
         })

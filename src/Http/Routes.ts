@@ -7,23 +7,24 @@ import type * as Headers from "@effect/platform/Headers"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { randomUUID } from "node:crypto"
-import type { IncomingMessage } from "node:http"
 import { Circuit } from "../Circuit.js"
 import { Config } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import { Pricing } from "../Pricing.js"
 import { type Call, Proxy } from "../Proxy.js"
-import * as Body from "./Body.js"
+import type * as Body from "./Body.js"
 import { toAnthropicResponse, toResponse } from "./Errors.js"
 
-/** A request as the listener hands it over: its line, its headers, and Node's message for the body. */
+/** A request as the listener hands it over: its line, its headers, and its body, read already. */
 export interface Incoming {
   readonly method: string
   readonly url: string
   readonly headers: Headers.Headers
-  readonly source: IncomingMessage
+  /** The whole body, or why it could not be read (too large, broken off). */
+  readonly body: Body.Body
 }
 
 type Handler = (
@@ -38,7 +39,6 @@ export const make = Effect.gen(function*() {
   const proxy = yield* Proxy
   const pricing = yield* Pricing
   const circuit = yield* Circuit
-  const limit = config.server.maxBodyBytes
   const apiKeys = new Set(config.server.apiKeys)
 
   const authorize = (request: Incoming): Effect.Effect<void, Unauthorized> => {
@@ -50,12 +50,12 @@ export const make = Effect.gen(function*() {
       : Effect.fail(new Unauthorized({ message: "Missing or unknown API key for this tollgate (server.apiKeys)" }))
   }
 
-  /** A proxied endpoint: authorised, body read within the limit, then the request program. */
+  /** A proxied endpoint: authorised, with a body read within the limit, then the request program. */
   const proxied = (program: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>): Handler => (request, requestId) =>
-    authorize(request).pipe(
-      Effect.zipRight(Body.read(request.source, limit)),
-      Effect.flatMap((raw) => program({ requestId, raw, headers: request.headers }))
-    )
+    Effect.flatMap(authorize(request), () =>
+      Either.isLeft(request.body)
+        ? Effect.fail(request.body.left)
+        : program({ requestId, raw: request.body.right, headers: request.headers }))
 
   // What a client may ask for: its aliases (configured and built-in) first, then every model a
   // route names, then the priced models of the configured provider kinds.
