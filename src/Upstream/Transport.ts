@@ -5,6 +5,7 @@
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
+import { EventEmitter } from "node:events"
 import type { IncomingHttpHeaders } from "node:http"
 import { Agent } from "undici"
 import type { Timeouts } from "../Config/Schema.js"
@@ -137,12 +138,14 @@ export const make = (options: TransportOptions) =>
 
     const adapter: Adapter = (request) =>
       Effect.async<UpstreamResponse, UpstreamError>((resume) => {
-        const controller = new AbortController()
+        // undici takes an EventEmitter as the abort signal: much cheaper to make than an
+        // AbortController and its EventTarget signal (~2% of a request's CPU here).
+        const abort = new EventEmitter()
         let totalExpired = false
         // The whole exchange for JSON; for a stream, until its headers (the idle limit guards the rest).
         const total = setTimeout(() => {
           totalExpired = true
-          controller.abort()
+          abort.emit("abort")
         }, timeouts.total)
         const fail = (cause: unknown) => {
           clearTimeout(total)
@@ -154,10 +157,11 @@ export const make = (options: TransportOptions) =>
           method: "POST",
           headers: headersFor(request),
           body: request.body,
-          signal: controller.signal,
+          signal: abort,
           headersTimeout: timeouts.firstByte,
           bodyTimeout: timeouts.idle
-        }).then((response) => {
+        }, (error, response) => {
+          if (error !== null) return fail(error)
           const headers = responseHeaders(response.headers)
           const status = response.statusCode
           if (status >= 400 || status < 200) {
@@ -196,10 +200,10 @@ export const make = (options: TransportOptions) =>
               resume(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes: new Uint8Array(bytes) } }))
             }, fail)
           }
-        }, fail)
+        })
         return Effect.sync(() => {
           clearTimeout(total)
-          controller.abort()
+          abort.emit("abort")
         })
       })
     return adapter

@@ -48,6 +48,8 @@ export interface MockUpstream {
   readonly release: () => void
   /** Waits until `n` "gated" answers are held (the requests have arrived). */
   readonly awaitHeld: (n: number) => Effect.Effect<void>
+  /** Waits until the number of held "gated" answers satisfies `ok` (0: every one was given up by its client). */
+  readonly awaitHeldWhere: (ok: (count: number) => boolean) => Effect.Effect<void>
   /** Sockets of answers that were closed by the other side. */
   readonly closed: { count: number }
 }
@@ -82,8 +84,9 @@ export function makeWith(options: { readonly faulty: boolean }) {
     Effect.runSync(SubscriptionRef.set(heldCount, 0))
     for (const go of now) go()
   }
-  const awaitHeld = (n: number) =>
-    heldCount.changes.pipe(Stream.takeUntil((count) => count >= n), Stream.runDrain, Effect.timeout("20 seconds"), Effect.orDie)
+  const awaitHeldWhere = (ok: (count: number) => boolean) =>
+    heldCount.changes.pipe(Stream.takeUntil(ok), Stream.runDrain, Effect.timeout("20 seconds"), Effect.orDie)
+  const awaitHeld = (n: number) => awaitHeldWhere((count) => count >= n)
   const closed = { count: 0 }
 
   const server = http.createServer((req, res) => {
@@ -210,6 +213,7 @@ export function makeWith(options: { readonly faulty: boolean }) {
     streamStarted,
     release,
     awaitHeld,
+    awaitHeldWhere,
     closed
   }
   return upstream
