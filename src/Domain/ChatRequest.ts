@@ -34,6 +34,40 @@ export interface ChatRequest {
 }
 
 const decodeBody = Schema.decodeUnknownEither(ChatBody)
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+const isOptionalNumber = (u: unknown): boolean => u === undefined || u === null || typeof u === "number"
+
+/**
+ * The usual body, without Schema's walk over every message (which builds a decoded copy of each):
+ * when the fields decisions read are plainly well-formed, they are taken as they are. Anything
+ * else (and so every error) goes through `ChatBody`, which says exactly what is wrong. Only a body
+ * `ChatBody` accepts passes here, with the same field values (`test/ChatRequest.test.ts`).
+ */
+export const plainBody = (json: Record<string, unknown>): ChatBody | undefined => {
+  const { model, messages, stream, stream_options, max_tokens, max_completion_tokens } = json
+  if (typeof model !== "string" || model.length === 0) return undefined
+  if (!Array.isArray(messages) || messages.length === 0) return undefined
+  for (const message of messages) if (!isPlainObject(message) || typeof message.role !== "string") return undefined
+  if (stream !== undefined && typeof stream !== "boolean") return undefined
+  if (stream_options !== undefined && stream_options !== null) {
+    if (!isPlainObject(stream_options)) return undefined
+    if (stream_options.include_usage !== undefined && typeof stream_options.include_usage !== "boolean") return undefined
+  }
+  if (!isOptionalNumber(max_tokens) || !isOptionalNumber(max_completion_tokens)) return undefined
+  const body: { -readonly [K in keyof ChatBody]: ChatBody[K] } = { model, messages: messages as ChatBody["messages"] }
+  if (stream !== undefined) body.stream = stream
+  if (stream_options !== undefined) {
+    body.stream_options = stream_options === null
+      ? null
+      : stream_options.include_usage === undefined
+      ? {}
+      : { include_usage: stream_options.include_usage as boolean }
+  }
+  if (max_tokens !== undefined) body.max_tokens = max_tokens as number | null
+  if (max_completion_tokens !== undefined) body.max_completion_tokens = max_completion_tokens as number | null
+  return body
+}
 const decoder = new TextDecoder()
 
 const firstIssue = (error: ParseResult.ParseError): { message: string; param: string | undefined } => {
@@ -63,8 +97,10 @@ export const parseJsonObject = (raw: Uint8Array): Either.Either<Record<string, u
 }
 
 export const parse = (raw: Uint8Array): Either.Either<ChatRequest, BadRequest> =>
-  Either.flatMap(parseJsonObject(raw), (json) =>
-    Either.match(decodeBody(json), {
+  Either.flatMap(parseJsonObject(raw), (json) => {
+    const plain = plainBody(json)
+    if (plain !== undefined) return Either.right({ raw, json, body: plain })
+    return Either.match(decodeBody(json), {
       onLeft: (error) => {
         const { message, param } = firstIssue(error)
         const field = param?.split(".")[0]
@@ -77,4 +113,5 @@ export const parse = (raw: Uint8Array): Either.Either<ChatRequest, BadRequest> =
         )
       },
       onRight: (body) => Either.right({ raw, json, body })
-    }))
+    })
+  })
