@@ -43,6 +43,8 @@ export class Circuit extends Context.Tag("tollgate/Circuit")<Circuit, {
   ) => Effect.Effect<A, E | CircuitOpen, R>
   /** Every breaker seen so far, and the given targets even if never used. */
   readonly snapshot: (targets?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<BreakerStatus>>
+  /** `snapshot()` read in place, for a caller that is inside a synchronous step of its own already. */
+  readonly unsafeSnapshot: () => ReadonlyArray<BreakerStatus>
 }>() {}
 
 const CLOSED: Breaker = { _tag: "Closed", failures: 0, outcomes: [] }
@@ -125,16 +127,16 @@ export const make = (settings: CircuitSettings) =>
       }
     }
 
-    const snapshot = (targets: ReadonlyArray<string> = []) =>
-      Effect.sync(() => {
-        const now = clock.unsafeCurrentTimeMillis()
-        const names = targets.length === 0 ? breakers.keys() : new Set([...targets, ...breakers.keys()])
-        const out: Array<BreakerStatus> = []
-        for (const target of names) out.push(statusOf(target, breakerOf(target), now))
-        return out
-      })
+    const unsafeSnapshot = (targets: ReadonlyArray<string> = []): ReadonlyArray<BreakerStatus> => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const names = targets.length === 0 ? breakers.keys() : new Set([...targets, ...breakers.keys()])
+      const out: Array<BreakerStatus> = []
+      for (const target of names) out.push(statusOf(target, breakerOf(target), now))
+      return out
+    }
+    const snapshot = (targets: ReadonlyArray<string> = []) => Effect.sync(() => unsafeSnapshot(targets))
 
-    return Circuit.of({ guard, snapshot })
+    return Circuit.of({ guard, snapshot, unsafeSnapshot: () => unsafeSnapshot() })
   })
 
 export const layer: Layer.Layer<Circuit, never, Config> = Layer.effect(

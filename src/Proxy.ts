@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Random from "effect/Random"
 import { hash } from "node:crypto"
 import { BadRequest, errorTypeOf, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
@@ -115,6 +114,7 @@ export const make = Effect.gen(function*() {
   const latency = yield* Latency
   const budget = yield* Budget
   const clock = yield* Effect.clock
+  const random = yield* Effect.random
   const config = yield* Config
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
 
@@ -145,12 +145,11 @@ export const make = Effect.gen(function*() {
 
   /**
    * Routing: the decision for these facts, with breakers, latencies and a fresh seed for load
-   * balancing. (A chain rather than a generator: it runs on every request.)
+   * balancing. The breakers and latencies are read in the step that decides (a chain rather than
+   * a generator, and no step per read: this runs on every request).
    */
   const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
-    Effect.flatMap(circuit.snapshot(), (breakers) =>
-      Effect.flatMap(latency.snapshot(), (latencies) =>
-        Effect.flatMap(Random.nextInt, (seed) => decideWith(facts, record, breakers, latencies, seed))))
+    Effect.flatMap(random.nextInt, (seed) => decideWith(facts, record, circuit.unsafeSnapshot(), latency.unsafeSnapshot(), seed))
 
   const handle = (inbound: Inbound, call: Call) =>
     Effect.suspend(() => {
@@ -193,7 +192,9 @@ export const make = Effect.gen(function*() {
       }
 
       const program = Effect.gen(function*() {
-        const request = yield* Either.match(inbound.parse(call.raw, call.headers), { onLeft: Effect.fail, onRight: Effect.succeed })
+        const parsedOrError = inbound.parse(call.raw, call.headers)
+        if (Either.isLeft(parsedOrError)) return yield* Effect.fail(parsedOrError.left)
+        const request = parsedOrError.right
         parsed = request
         record.requestedModel = request.model
         record.stream = request.stream
@@ -224,18 +225,20 @@ export const make = Effect.gen(function*() {
 
         // One wire per provider shape, built when first needed.
         const wires = new Map<Shape, Wire>()
-        const wireOf = (target: Target): Effect.Effect<Wire, BadRequest> => {
+        const wireOf = (target: Target): Wire | BadRequest => {
           const shape = shapeOf(target)
           const known = wires.get(shape)
-          if (known !== undefined) return Effect.succeed(known)
+          if (known !== undefined) return known
           const wire = wireFor(inbound.shape, shape, request)
-          if (wire instanceof BadRequest) return Effect.fail(wire)
-          wires.set(shape, wire)
-          return Effect.succeed(wire)
+          if (!(wire instanceof BadRequest)) wires.set(shape, wire)
+          return wire
         }
         const cascade = decision.cascade !== undefined && !request.stream ? decision.cascade : undefined
         // Requests that cannot be put in a target's shape fail here, before anything is sent.
-        for (const target of cascade?.steps ?? targets) yield* wireOf(target)
+        for (const target of cascade?.steps ?? targets) {
+          const wire = wireOf(target)
+          if (wire instanceof BadRequest) return yield* Effect.fail(wire)
+        }
         const sendTo = (to: ReadonlyArray<Target>) =>
           failover.send({
             route: decision.route,

@@ -41,21 +41,23 @@ export const make = Effect.gen(function*() {
   const circuit = yield* Circuit
   const apiKeys = new Set(config.server.apiKeys)
 
-  const authorize = (request: Incoming): Effect.Effect<void, Unauthorized> => {
-    if (apiKeys.size === 0) return Effect.void
+  /** Why this request may not use this tollgate, if it may not (a plain check: no step of its own per request). */
+  const refusal = (request: Incoming): Unauthorized | undefined => {
+    if (apiKeys.size === 0) return undefined
     const auth = request.headers["authorization"]
     const key = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : request.headers["x-api-key"]
     return key !== undefined && apiKeys.has(key)
-      ? Effect.void
-      : Effect.fail(new Unauthorized({ message: "Missing or unknown API key for this tollgate (server.apiKeys)" }))
+      ? undefined
+      : new Unauthorized({ message: "Missing or unknown API key for this tollgate (server.apiKeys)" })
   }
 
   /** A proxied endpoint: authorised, with a body read within the limit, then the request program. */
-  const proxied = (program: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>): Handler => (request, requestId) =>
-    Effect.flatMap(authorize(request), () =>
-      Either.isLeft(request.body)
-        ? Effect.fail(request.body.left)
-        : program({ requestId, raw: request.body.right, headers: request.headers }))
+  const proxied = (program: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>): Handler => (request, requestId) => {
+    const refused = refusal(request)
+    if (refused !== undefined) return Effect.fail(refused)
+    if (Either.isLeft(request.body)) return Effect.fail(request.body.left)
+    return program({ requestId, raw: request.body.right, headers: request.headers })
+  }
 
   // What a client may ask for: its aliases (configured and built-in) first, then every model a
   // route names, then the priced models of the configured provider kinds.
@@ -76,7 +78,10 @@ export const make = Effect.gen(function*() {
     object: "list",
     data: modelIds.map((id) => ({ id, object: "model", created: CREATED, owned_by: "tollgate" }))
   }
-  const models: Handler = (request) => Effect.as(authorize(request), HttpServerResponse.unsafeJson(modelsBody))
+  const models: Handler = (request) => {
+    const refused = refusal(request)
+    return refused === undefined ? Effect.succeed(HttpServerResponse.unsafeJson(modelsBody)) : Effect.fail(refused)
+  }
 
   const health: Handler = () => Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
   // Layers are built before the listener opens: once a request is served, the ledger is open and

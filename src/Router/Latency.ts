@@ -19,6 +19,8 @@ export type LatencySnapshot = ReadonlyMap<string, number>
 export class Latency extends Context.Tag("tollgate/Latency")<Latency, {
   readonly observe: (target: string, ms: number) => Effect.Effect<void>
   readonly snapshot: () => Effect.Effect<LatencySnapshot>
+  /** `snapshot()` read in place, for a caller that is inside a synchronous step of its own already. */
+  readonly unsafeSnapshot: () => LatencySnapshot
 }>() {}
 
 /** The next average after observing `ms` (the first observation is taken as is). */
@@ -35,7 +37,8 @@ export const make: Effect.Effect<Latency["Type"]> = Effect.sync(() => {
         copy.set(target, next(current.get(target), ms))
         current = copy
       }),
-    snapshot: () => Effect.sync(() => current)
+    snapshot: () => Effect.sync(() => current),
+    unsafeSnapshot: () => current
   })
 })
 
