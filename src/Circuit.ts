@@ -9,6 +9,7 @@
  * answers 4xx to a bad request is healthy. A request interrupted by its client counts for nothing
  * (an interrupted probe gives the probe slot back).
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -49,8 +50,6 @@ export class Circuit extends Context.Tag("tollgate/Circuit")<Circuit, {
 
 const CLOSED: Breaker = { _tag: "Closed", failures: 0, outcomes: [] }
 const HALF_OPEN: Breaker = { _tag: "HalfOpen" }
-const NORMAL = { run: "normal" } as const
-const PROBE = { run: "probe" } as const
 /** While a probe is in flight, others are told to come back after this long. */
 const PROBE_PENDING_MS = 1_000
 
@@ -75,44 +74,59 @@ export const make = (settings: CircuitSettings) =>
         : { _tag: "Closed", failures, outcomes }
     }
 
-    const guard = <A, E extends UpstreamError, R>(target: string, attempt: Effect.Effect<A, E, R>) => {
-      const update = (f: (breaker: Breaker) => Breaker) =>
-        Effect.sync(() => void breakers.set(target, f(breakerOf(target))))
-      return Effect.flatMap(
-        // One atomic step decides: run normally, run as the probe, or skip.
-        Effect.sync((): { run: "normal" | "probe" } | { skipMs: number } => {
-          const now = clock.unsafeCurrentTimeMillis()
-          const breaker = breakerOf(target)
-          switch (breaker._tag) {
-            case "Closed":
-              breakers.set(target, breaker)
-              return NORMAL
-            case "Open":
-              if (now < breaker.until) return { skipMs: breaker.until - now }
-              breakers.set(target, HALF_OPEN)
-              return PROBE
-            case "HalfOpen":
-              return { skipMs: PROBE_PENDING_MS }
-          }
-        }),
-        (decision): Effect.Effect<A, E | CircuitOpen, R> => {
-          if ("skipMs" in decision) return Effect.fail(new CircuitOpen({ target, retryAfterMs: decision.skipMs }))
-          const probe = decision.run === "probe"
-          return Effect.onExit(attempt, (exit) =>
-            update((breaker): Breaker => {
-              const now = clock.unsafeCurrentTimeMillis()
-              if (Exit.isInterrupted(exit)) return probe ? { _tag: "Open", until: now } : breaker
-              const ok = Exit.isSuccess(exit) || !Exit.match(exit, {
-                onSuccess: () => false,
-                onFailure: (cause) => cause._tag === "Fail" && isRetryable(cause.error)
-              })
-              if (probe) return ok ? CLOSED : { _tag: "Open", until: now + settings.cooldown }
-              // A result that lands after another request opened the breaker leaves it as it is.
-              return breaker._tag === "Closed" ? afterOutcome(breaker, ok, now) : breaker
-            }))
-        }
-      )
+    /** Was this failure the target's fault (worth opening a breaker for)? */
+    const failedOn = (cause: Cause.Cause<unknown>): boolean => cause._tag === "Fail" && isRetryable(cause.error as UpstreamError)
+
+    /** After a normal (closed-state) attempt: a result that lands after another request opened the breaker leaves it as it is. */
+    const recordOutcome = (target: string, ok: boolean): void => {
+      const breaker = breakerOf(target)
+      if (breaker._tag === "Closed") breakers.set(target, afterOutcome(breaker, ok, clock.unsafeCurrentTimeMillis()))
     }
+
+    const guard = <A, E extends UpstreamError, R>(target: string, attempt: Effect.Effect<A, E, R>) =>
+      // One synchronous step decides: run normally, run as the probe, or skip.
+      Effect.suspend((): Effect.Effect<A, E | CircuitOpen, R> => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const breaker = breakerOf(target)
+        switch (breaker._tag) {
+          case "Closed":
+            breakers.set(target, breaker)
+            // An interrupted attempt counts for nothing, and skipping these handlers on
+            // interruption is what matchCauseEffect does: no uninterruptible region is needed
+            // (on the path every request takes, that region is five steps).
+            return Effect.matchCauseEffect(attempt, {
+              onSuccess: (a) =>
+                Effect.sync(() => {
+                  recordOutcome(target, true)
+                  return a
+                }),
+              onFailure: (cause) =>
+                Effect.zipRight(
+                  Effect.sync(() => {
+                    if (!Cause.isInterrupted(cause)) recordOutcome(target, !failedOn(cause))
+                  }),
+                  Effect.failCause(cause)
+                )
+            })
+          case "Open":
+            if (now < breaker.until) return Effect.fail(new CircuitOpen({ target, retryAfterMs: breaker.until - now }))
+            breakers.set(target, HALF_OPEN)
+            // The probe must settle its breaker however it ends, interrupted included (an
+            // interrupted probe gives the slot back, opening the breaker until now).
+            return Effect.onExit(attempt, (exit) =>
+              Effect.sync(() => {
+                const at = clock.unsafeCurrentTimeMillis()
+                const next: Breaker = Exit.isInterrupted(exit)
+                  ? { _tag: "Open", until: at }
+                  : Exit.isSuccess(exit) || !failedOn(exit.cause)
+                  ? CLOSED
+                  : { _tag: "Open", until: at + settings.cooldown }
+                breakers.set(target, next)
+              }))
+          case "HalfOpen":
+            return Effect.fail(new CircuitOpen({ target, retryAfterMs: PROBE_PENDING_MS }))
+        }
+      })
 
     const statusOf = (target: string, breaker: Breaker, now: number): BreakerStatus => {
       switch (breaker._tag) {

@@ -16,6 +16,7 @@
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
@@ -91,29 +92,31 @@ export const make = Effect.gen(function*() {
             trail.failover = trail.failover || target !== dispatch.targets[0]
             return upstream.send(request)
           })
-        ).pipe(
-          Effect.tapError((error) =>
-            Effect.sync(() => {
-              if (error._tag === "CircuitOpen") return
-              last = error
-              trail.failures.push(`${name}:${errorTypeOf(error)}`)
-            })
-          )
         )
-        // The schedule's driver is only built once an attempt has failed: most requests succeed at
-        // once, and building it costs ~12 µs. The first failure is replayed into it, so the
-        // waits are exactly those of `Effect.retry(attempt, schedule)`.
-        const result = yield* Effect.either(Effect.catchAll(attempt, (first) => {
-          let replayed = false
-          return Effect.retry(
-            Effect.suspend(() => {
-              if (replayed) return attempt
-              replayed = true
-              return Effect.fail(first)
-            }),
-            schedule
-          )
-        }))
+        const noteFailure = (error: UpstreamError | CircuitOpen): void => {
+          if (error._tag === "CircuitOpen") return
+          last = error
+          trail.failures.push(`${name}:${errorTypeOf(error)}`)
+        }
+        // One handler on the path every request takes (an answer at the first try). The schedule's
+        // driver is only built once an attempt has failed: building it costs ~12 us. The first
+        // failure is replayed into it, so the waits are exactly those of
+        // `Effect.retry(attempt, schedule)`.
+        const result = yield* Effect.matchEffect(attempt, {
+          onSuccess: (response) => Effect.succeed(Either.right(response)),
+          onFailure: (first) => {
+            noteFailure(first)
+            let replayed = false
+            return Effect.either(Effect.retry(
+              Effect.suspend(() => {
+                if (replayed) return Effect.tapError(attempt, (error) => Effect.sync(() => noteFailure(error)))
+                replayed = true
+                return Effect.fail(first)
+              }),
+              schedule
+            ))
+          }
+        })
         if (result._tag === "Right") return result.right
         const error = result.left
         if (error._tag === "CircuitOpen") {

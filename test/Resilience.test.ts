@@ -313,6 +313,38 @@ describe("circuit breakers", () => {
       assert.strictEqual((yield* callsTo("a")).length, 5, "next probe")
     }).pipe(Effect.provide(env(twoTargets(breaker)))))
 
+  it.effect("an interrupted probe gives its slot back: the next request probes at once", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      yield* script("a", { status: 500 }, { status: 500 }, { status: 500 }, { gate, then: { status: 200 } }, { status: 200 })
+      for (let i = 0; i < 3; i++) yield* chat
+      yield* TestClock.adjust("30 seconds")
+      const probe = yield* Effect.fork(chat)
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* callsTo("a")).length, 4, "the probe is held at the gate")
+      yield* Fiber.interrupt(probe)
+      yield* chat
+      assert.strictEqual((yield* callsTo("a")).length, 5, "a new probe, without waiting another cooldown")
+      const [status] = yield* Effect.flatMap(Circuit.Circuit, (c) => c.snapshot())
+      assert.deepInclude(status!, { target: "a/m", state: "closed" })
+    }).pipe(Effect.provide(env(twoTargets(breaker)))))
+
+  it.effect("an interrupted attempt counts for nothing: two failures, an interrupted call, one failure open it", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      yield* script("a", { status: 500 }, { status: 500 }, { gate, then: { status: 200 } }, { status: 500 })
+      for (let i = 0; i < 2; i++) yield* chat
+      const held = yield* Effect.fork(chat)
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* callsTo("a")).length, 3)
+      yield* Fiber.interrupt(held)
+      const [before] = yield* Effect.flatMap(Circuit.Circuit, (c) => c.snapshot())
+      assert.deepInclude(before!, { target: "a/m", state: "closed", consecutiveFailures: 2 }, "not reset by the interrupted call")
+      yield* chat // the third failure in a row
+      const [after] = yield* Effect.flatMap(Circuit.Circuit, (c) => c.snapshot())
+      assert.deepInclude(after!, { target: "a/m", state: "open" })
+    }).pipe(Effect.provide(env(twoTargets(breaker)))))
+
   it.effect("every target open: 503 with Retry-After until the earliest half-open", () =>
     Effect.gen(function*() {
       yield* script("a", { status: 500 })
