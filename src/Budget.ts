@@ -234,36 +234,40 @@ export const make = Effect.gen(function*() {
 
   const admit = (request: Reservations.BudgetRequest): Effect.Effect<Admission, BudgetExceeded | SessionBlocked> => {
     if (!active) return passThroughOf(request.model)
-    return Effect.flatMap(Ref.get(state), (snapshot) => {
-      const now = clock.unsafeCurrentTimeMillis()
-      const watchedAs = watchedKey(request)
-      const usage = {
-        ...ZERO_USAGE,
-        inputTokens: inputTokensFor(request, now, snapshot),
-        outputTokens: request.maxOutputTokens
-      }
-      const costAt = (model: string) => pricing.costOf(model, usage) ?? 0
-      const hits = detector.active ? detector.onRequest(watchedAs, request.fingerprint(), costAt(request.model), now) : NO_HITS
-      return Effect.flatMap(
-        Ref.modify(state, (s) =>
-          Reservations.admit(s, {
-            request,
-            now,
-            bounds,
-            costAt,
-            downgradeOf,
-            thresholdPercent: settings.downgrade.thresholdPercent,
-            hits,
-            watchedAs
-          })),
-        (decision) => {
-          const emitted = decision.alerts.length === 0 ? Effect.void : alerts.emit(decision.alerts)
-          return decision._tag === "Reject"
-            ? Effect.zipRight(emitted, Effect.fail(decision.error))
-            : Effect.as(emitted, admissionOf(decision, request.session, watchedAs))
+    const watchedAs = watchedKey(request)
+    // Reading the state to pick the input count's precision, and reserving, in one synchronous
+    // step: nothing else runs in between, and it is one step instead of two (each a few more).
+    return Effect.flatMap(
+      Ref.modify(state, (snapshot) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const usage = {
+          ...ZERO_USAGE,
+          inputTokens: inputTokensFor(request, now, snapshot),
+          outputTokens: request.maxOutputTokens
         }
-      )
-    })
+        const costAt = (model: string) => pricing.costOf(model, usage) ?? 0
+        const hits = detector.active ? detector.onRequest(watchedAs, request.fingerprint(), costAt(request.model), now) : NO_HITS
+        return Reservations.admit(snapshot, {
+          request,
+          now,
+          bounds,
+          costAt,
+          downgradeOf,
+          thresholdPercent: settings.downgrade.thresholdPercent,
+          hits,
+          watchedAs
+        })
+      }),
+      (decision) => {
+        if (decision._tag === "Reject") {
+          return decision.alerts.length === 0
+            ? Effect.fail(decision.error)
+            : Effect.zipRight(alerts.emit(decision.alerts), Effect.fail(decision.error))
+        }
+        const admission = admissionOf(decision, request.session, watchedAs)
+        return decision.alerts.length === 0 ? Effect.succeed(admission) : Effect.as(alerts.emit(decision.alerts), admission)
+      }
+    )
   }
 
   const status = Effect.map(Ref.get(state), (s) => {

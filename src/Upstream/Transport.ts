@@ -137,74 +137,79 @@ export const make = (options: TransportOptions) =>
     }
 
     const adapter: Adapter = (request) =>
-      Effect.async<UpstreamResponse, UpstreamError>((resume) => {
-        // undici takes an EventEmitter as the abort signal: much cheaper to make than an
-        // AbortController and its EventTarget signal (~2% of a request's CPU here).
-        const abort = new EventEmitter()
-        let totalExpired = false
-        // The whole exchange for JSON; for a stream, until its headers (the idle limit guards the rest).
-        const total = setTimeout(() => {
-          totalExpired = true
-          abort.emit("abort")
-        }, timeouts.total)
-        const fail = (cause: unknown) => {
-          clearTimeout(total)
-          resume(Effect.fail(failed(cause, totalExpired)))
-        }
-        dispatcher.request({
-          origin: base.origin,
-          path: basePath + request.path,
-          method: "POST",
-          headers: headersFor(request),
-          body: request.body,
-          signal: abort,
-          headersTimeout: timeouts.firstByte,
-          bodyTimeout: timeouts.idle
-        }, (error, response) => {
-          if (error !== null) return fail(error)
-          const headers = responseHeaders(response.headers)
-          const status = response.statusCode
-          if (status >= 400 || status < 200) {
-            response.body.arrayBuffer().then((body) => {
-              clearTimeout(total)
-              resume(fromStatus({
-                provider,
-                status,
-                headers,
-                body: new Uint8Array(body),
-                retryAfterMs: retryAfterMs(headers, Date.now())
-              }))
-            }, fail)
-          } else if (request.stream && (headers["content-type"] ?? "").includes("text/event-stream")) {
+      Effect.withFiberRuntime((fiber) =>
+        Effect.async<UpstreamResponse, UpstreamError>((resume) => {
+          // undici takes an EventEmitter as the abort signal: much cheaper to make than an
+          // AbortController and its EventTarget signal (~2% of a request's CPU here).
+          const abort = new EventEmitter()
+          // The exchange is cut off if the fiber it runs on ends first: interrupted because the
+          // client left, or a shared flight was dropped. (A fiber observer rather than a canceler
+          // returned from here: a canceler wraps the wait in an uninterruptible region, ~10
+          // steps per request.) Nothing here is raced or timed out by an effect, so the fiber
+          // ending is the only way the wait is given up.
+          const onFiberEnd = () => abort.emit("abort")
+          fiber.addObserver(onFiberEnd)
+          let totalExpired = false
+          // The whole exchange for JSON; for a stream, until its first chunk (the idle limit guards the rest).
+          const total = setTimeout(() => {
+            totalExpired = true
+            abort.emit("abort")
+          }, timeouts.total)
+          const done = (effect: Effect.Effect<UpstreamResponse, UpstreamError>) => {
             clearTimeout(total)
-            // Answer only once the first chunk is here (or the body ended): a stream that dies
-            // before its first byte fails this attempt, so it can still be retried or failed over.
-            const body = response.body
-            body.on("error", ignore)
-            const settle = (error?: unknown) => {
-              body.off("readable", ready)
-              body.off("end", ready)
-              body.off("error", broke)
-              if (error !== undefined) return fail(error)
-              const stream = NodeStream.fromReadable<UpstreamUnreachable | UpstreamTimeout, Uint8Array>(() => body, (cause) => failed(cause))
-              resume(Effect.succeed({ status, headers, body: { _tag: "Stream", stream } }))
-            }
-            const ready = () => settle()
-            const broke = (error: unknown) => settle(error ?? new Error("stream failed"))
-            body.once("readable", ready)
-            body.once("end", ready)
-            body.once("error", broke)
-          } else {
-            response.body.arrayBuffer().then((bytes) => {
-              clearTimeout(total)
-              resume(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes: new Uint8Array(bytes) } }))
-            }, fail)
+            fiber.removeObserver(onFiberEnd)
+            resume(effect)
           }
+          const fail = (cause: unknown) => done(Effect.fail(failed(cause, totalExpired)))
+          dispatcher.request({
+            origin: base.origin,
+            path: basePath + request.path,
+            method: "POST",
+            headers: headersFor(request),
+            body: request.body,
+            signal: abort,
+            headersTimeout: timeouts.firstByte,
+            bodyTimeout: timeouts.idle
+          }, (error, response) => {
+            if (error !== null) return fail(error)
+            const headers = responseHeaders(response.headers)
+            const status = response.statusCode
+            if (status >= 400 || status < 200) {
+              response.body.arrayBuffer().then((body) => {
+                done(fromStatus({
+                  provider,
+                  status,
+                  headers,
+                  body: new Uint8Array(body),
+                  retryAfterMs: retryAfterMs(headers, Date.now())
+                }))
+              }, fail)
+            } else if (request.stream && (headers["content-type"] ?? "").includes("text/event-stream")) {
+              // Answer only once the first chunk is here (or the body ended): a stream that dies
+              // before its first byte fails this attempt, so it can still be retried or failed
+              // over. From then on, the stream's own finalizer cuts the body off if it is dropped.
+              const body = response.body
+              body.on("error", ignore)
+              const settle = (error?: unknown) => {
+                body.off("readable", ready)
+                body.off("end", ready)
+                body.off("error", broke)
+                if (error !== undefined) return fail(error)
+                const stream = NodeStream.fromReadable<UpstreamUnreachable | UpstreamTimeout, Uint8Array>(() => body, (cause) => failed(cause))
+                done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream } }))
+              }
+              const ready = () => settle()
+              const broke = (error: unknown) => settle(error ?? new Error("stream failed"))
+              body.once("readable", ready)
+              body.once("end", ready)
+              body.once("error", broke)
+            } else {
+              response.body.arrayBuffer().then((bytes) => {
+                done(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes: new Uint8Array(bytes) } }))
+              }, fail)
+            }
+          })
         })
-        return Effect.sync(() => {
-          clearTimeout(total)
-          abort.emit("abort")
-        })
-      })
+      )
     return adapter
   })
