@@ -16,6 +16,7 @@ import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
@@ -43,49 +44,67 @@ const INTERNAL_ERROR = JSON.stringify({
   error: { message: "tollgate hit an internal error; see its log", type: "server_error", code: "internal_error" }
 })
 
-/** Writes a response to Node's `ServerResponse`; a stream body with back-pressure. */
+/**
+ * A response Node refuses to write (an invalid header value from a provider, say) must still end
+ * the exchange: a 500 if nothing went out yet, else a cut connection. Logged, as the bug it is.
+ */
+const refused = (res: ServerResponse, defect: unknown): Effect.Effect<void> =>
+  Effect.zipRight(
+    Effect.logError("could not write a response", Cause.die(defect)),
+    Effect.sync(() => {
+      if (res.headersSent) return void res.destroy()
+      res.writeHead(500, { "content-type": "application/json" })
+      res.end(INTERNAL_ERROR)
+    })
+  )
+
+/**
+ * Writes a response to Node's `ServerResponse`, called from the step that has the response: a
+ * byte body at once (nothing waits for it to drain: a single write has no back-pressure to
+ * respect), a stream body with back-pressure.
+ */
 const write = (res: ServerResponse, response: HttpServerResponse.HttpServerResponse): Effect.Effect<void> => {
   if (res.writableEnded) return Effect.void
   const body = response.body
-  switch (body._tag) {
-    case "Uint8Array":
-    case "Empty": {
-      // Handed to the socket at once; nothing waits for it to drain (a single write has no
-      // back-pressure to respect, and a client gone meanwhile has nothing left to stop).
-      return Effect.sync(() => {
+  try {
+    switch (body._tag) {
+      case "Uint8Array":
+      case "Empty": {
         res.writeHead(response.status, response.headers)
         res.end(body._tag === "Uint8Array" ? body.body : undefined)
-      })
+        return Effect.void
+      }
+      case "Stream": {
+        res.writeHead(response.status, response.headers)
+        const drained = Effect.unsafeMakeLatch(true)
+        res.on("drain", () => drained.unsafeOpen())
+        return body.stream.pipe(
+          Stream.runForEachChunk((chunk) => {
+            let full = false
+            for (const piece of chunk) full = !res.write(piece)
+            if (!full) return Effect.void
+            drained.unsafeClose()
+            return drained.await
+          }),
+          Effect.matchCauseEffect({
+            onSuccess: () => Effect.sync(() => void res.end()),
+            // A body that fails after its headers went out: end it; the request's own program has
+            // already recorded what happened. A write Node refused is a bug: said so.
+            onFailure: (cause) => {
+              if (Cause.isInterruptedOnly(cause)) return Effect.void
+              const defects = Cause.defects(cause)
+              return Chunk.isNonEmpty(defects) ? refused(res, Chunk.unsafeHead(defects)) : Effect.sync(() => void res.destroy())
+            }
+          })
+        )
+      }
+      // Routes answer bytes or streams only; anything else is a bug, said as one rather than sent empty.
+      case "Raw":
+      case "FormData":
+        return refused(res, new Error(`a response body of kind ${body._tag} cannot be written`))
     }
-    case "Stream": {
-      res.writeHead(response.status, response.headers)
-      const drained = Effect.unsafeMakeLatch(true)
-      res.on("drain", () => drained.unsafeOpen())
-      return body.stream.pipe(
-        Stream.runForEachChunk((chunk) => {
-          let full = false
-          for (const piece of chunk) full = !res.write(piece)
-          if (!full) return Effect.void
-          drained.unsafeClose()
-          return drained.await
-        }),
-        Effect.matchCause({
-          onSuccess: () => void res.end(),
-          // A body that fails after its headers went out: end it; the request's own program has
-          // already recorded what happened.
-          onFailure: (cause) => {
-            if (!Cause.isInterruptedOnly(cause)) res.destroy()
-          }
-        })
-      )
-    }
-    // Routes answer bytes or streams only; anything else is a bug, said as one rather than sent empty.
-    case "Raw":
-    case "FormData": {
-      res.writeHead(500, { "content-type": "application/json" })
-      res.end(INTERNAL_ERROR)
-      return Effect.void
-    }
+  } catch (defect) {
+    return refused(res, defect)
   }
 }
 
@@ -107,20 +126,8 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
               body
             }
             const fiber = runFork(
-              Effect.flatMap(app(incoming), (response) => Effect.suspend(() => write(res, response))).pipe(
-                // A response Node refuses to write (an invalid header value from a provider, say)
-                // must still end the exchange: a 500 if nothing went out yet, else a cut connection.
-                Effect.catchAllDefect((defect) =>
-                  Effect.zipRight(
-                    Effect.logError("could not write a response", Cause.die(defect)),
-                    Effect.sync(() => {
-                      if (res.headersSent) return void res.destroy()
-                      res.writeHead(500, { "content-type": "application/json" })
-                      res.end(INTERNAL_ERROR)
-                    })
-                  )
-                )
-              ),
+              // The routes answer every failure and defect themselves; `write` answers its own.
+              Effect.flatMap(app(incoming), (response) => write(res, response)),
               // Given at the fork, the scheduler costs nothing per request (`withScheduler` is a
               // FiberRef change of its own, ~5 us).
               { scheduler: ioScheduler }

@@ -8,6 +8,7 @@
 import type * as Headers from "@effect/platform/Headers"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -341,16 +342,33 @@ export const make = Effect.gen(function*() {
         return yield* respond(joined.response)
       })
 
-      return program.pipe(
-        Effect.catchAll((error) =>
-          book({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false })
-            .pipe(Effect.as(inbound.errorResponse(error, addTollgateHeaders({}, record))))
-        ),
-        Effect.onInterrupt(() =>
-          ticket.handedOver
-            ? Effect.void
-            : book({ status: 499, errorType: "client_aborted", usage: undefined, servedModel: null, ttfbMs: null, aborted: true })
-        )
+      // Every way the program ends leaves its row: a failure it can name is answered and booked;
+      // a client gone (interrupted) is booked as aborted, unless a shared flight took the bill.
+      // One handler in one uninterruptible region (catchAll inside onInterrupt was two frames and
+      // two more steps on every request). A defect passes through to the routes, which log it.
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.matchCauseEffect(restore(program), {
+          onSuccess: Effect.succeed,
+          onFailure: (cause) => {
+            if (Cause.isInterruptedOnly(cause)) {
+              const interrupted = Effect.failCause(Cause.stripFailures(cause))
+              return ticket.handedOver
+                ? interrupted
+                : Effect.zipRight(
+                  book({ status: 499, errorType: "client_aborted", usage: undefined, servedModel: null, ttfbMs: null, aborted: true }),
+                  interrupted
+                )
+            }
+            const failure = Cause.isDie(cause) ? Option.none() : Cause.failureOption(cause)
+            // (Failures beside a defect become defects, as `catchAll` would leave them.)
+            if (Option.isNone(failure)) return Effect.failCause(Cause.flatMap(cause, (error) => Cause.die(error)))
+            const error = failure.value
+            return Effect.as(
+              book({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false }),
+              inbound.errorResponse(error, addTollgateHeaders({}, record))
+            )
+          }
+        })
       )
     })
 
