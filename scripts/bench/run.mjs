@@ -58,7 +58,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`usage: npm run bench -- [options]
 
-  --quick              short run (~3 s per scenario, 20k telemetry events; about 1.5 minutes)
+  --quick              short run (~3 s per scenario, 20k telemetry events; about 2 minutes)
   --duration S         seconds per measured scenario (default 10, 3 with --quick)
   --only LIST          comma-separated subset of: direct,raw,tollgate,cache,telemetry
   --chunk-delay MS     pause between SSE chunks on the paced stream (default 2)
