@@ -343,9 +343,10 @@ export const make = Effect.gen(function*() {
       })
 
       // Every way the program ends leaves its row: a failure it can name is answered and booked;
-      // a client gone (interrupted) is booked as aborted, unless a shared flight took the bill.
-      // One handler in one uninterruptible region (catchAll inside onInterrupt was two frames and
-      // two more steps on every request). A defect passes through to the routes, which log it.
+      // a client gone (interrupted) is booked as aborted, unless a shared flight took the bill; a
+      // defect is booked as a 500 and passes on to the routes, which log it and answer. One
+      // handler in one uninterruptible region (catchAll inside onInterrupt was two frames and two
+      // more steps on every request).
       return Effect.uninterruptibleMask((restore) =>
         Effect.matchCauseEffect(restore(program), {
           onSuccess: Effect.succeed,
@@ -360,8 +361,14 @@ export const make = Effect.gen(function*() {
                 )
             }
             const failure = Cause.isDie(cause) ? Option.none() : Cause.failureOption(cause)
-            // (Failures beside a defect become defects, as `catchAll` would leave them.)
-            if (Option.isNone(failure)) return Effect.failCause(Cause.flatMap(cause, (error) => Cause.die(error)))
+            if (Option.isNone(failure)) {
+              // A bug: the routes log it and answer 500, and the row says so too (failures
+              // beside a defect become defects, as `catchAll` would leave them).
+              return Effect.zipRight(
+                book({ status: 500, errorType: "internal_error", usage: undefined, servedModel: null, ttfbMs: null, aborted: false }),
+                Effect.failCause(Cause.flatMap(cause, (error) => Cause.die(error)))
+              )
+            }
             const error = failure.value
             return Effect.as(
               book({ status: statusOf(error), errorType: errorTypeOf(error), usage: undefined, servedModel: null, ttfbMs: null, aborted: false }),

@@ -4,7 +4,7 @@
  */
 import { HttpServerResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Deferred, Duration, Effect, Fiber, Layer, Option, Ref, Schedule, SubscriptionRef, TestClock } from "effect"
+import { Cause, Chunk, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, SubscriptionRef, TestClock } from "effect"
 import * as Cache from "../src/Cache.js"
 import * as Budget from "../src/Budget.js"
 import * as Circuit from "../src/Circuit.js"
@@ -39,6 +39,7 @@ import { Upstream, type UpstreamResponse } from "../src/Upstream.js"
 type Step =
   | { readonly status: number; readonly headers?: Record<string, string> }
   | { readonly reset: true }
+  | { readonly bug: string }
   | { readonly gate: Deferred.Deferred<void>; readonly then: Step }
 
 interface Call {
@@ -63,6 +64,7 @@ const completion = new TextEncoder().encode(JSON.stringify({
 const answer = (provider: string, step: Step): Effect.Effect<UpstreamResponse, UpstreamError> => {
   if ("gate" in step) return Effect.zipRight(Deferred.await(step.gate), answer(provider, step.then))
   if ("reset" in step) return Effect.fail(new UpstreamUnreachable({ provider, reason: "ECONNRESET" }))
+  if ("bug" in step) return Effect.dieMessage(step.bug)
   if (step.status === 200) {
     return Effect.succeed({ status: 200, headers: { "content-type": "application/json" }, body: { _tag: "Bytes", bytes: completion } })
   }
@@ -258,6 +260,16 @@ describe("retries honour Retry-After", () => {
         assert.deepStrictEqual((yield* calls).slice(before), [{ provider: "a", atMs: 0 }])
       }
     }).pipe(Effect.provide(env(twoTargets()))))
+})
+
+describe("the ledger row, whatever happened", () => {
+  it.effect("a defect in the request program still leaves its row: 500, internal_error", () =>
+    Effect.gen(function*() {
+      yield* script("a", { bug: "a bug in an adapter" })
+      const exit = yield* Effect.exit(chat)
+      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause), "the defect goes on to the routes, which log it and answer 500")
+      assert.deepInclude(yield* lastEvent, { status: 500, errorType: "internal_error", requestId: "req_test" })
+    }).pipe(Effect.provide(env(oneTarget))))
 })
 
 describe("circuit breakers", () => {
