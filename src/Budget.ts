@@ -215,7 +215,11 @@ export const make = Effect.gen(function*() {
    * exact. The read of the state here only picks the precision; the reservation itself stays one
    * atomic step.
    */
-  const inputTokensFor = (request: Reservations.BudgetRequest, now: number, snapshot: Reservations.State): number => {
+  const inputTokensFor = (
+    request: Reservations.BudgetRequest,
+    snapshot: Reservations.State,
+    applicable: ReadonlyArray<Reservations.Applied>
+  ): number => {
     const upper = request.inputTokensUpperBound
     const cost = pricing.costOf(request.model, { ...ZERO_USAGE, inputTokens: upper, outputTokens: request.maxOutputTokens }) ?? 0
     const exact = request.estimatedInputTokens
@@ -223,7 +227,7 @@ export const make = Effect.gen(function*() {
     const explosion = settings.anomalies.tokenExplosion
     if (explosion !== undefined && cost > explosion.maxUsd) return exact()
     const threshold = settings.downgrade.thresholdPercent
-    for (const applied of Reservations.applicable(snapshot, { request, now, bounds })) {
+    for (const applied of applicable) {
       const used = Reservations.usedOf(snapshot.counters, applied)
       const limit = applied.limit.usd
       if (cost > PRECISE_WITHIN * (limit - used)) return exact()
@@ -240,9 +244,11 @@ export const make = Effect.gen(function*() {
     return Effect.flatMap(
       Ref.modify(state, (snapshot) => {
         const now = clock.unsafeCurrentTimeMillis()
+        // The limits this request is checked against, worked out once for both uses.
+        const applied = Reservations.applicable(snapshot, { request, now, bounds })
         const usage = {
           ...ZERO_USAGE,
-          inputTokens: inputTokensFor(request, now, snapshot),
+          inputTokens: inputTokensFor(request, snapshot, applied),
           outputTokens: request.maxOutputTokens
         }
         const costAt = (model: string) => pricing.costOf(model, usage) ?? 0
@@ -255,7 +261,8 @@ export const make = Effect.gen(function*() {
           downgradeOf,
           thresholdPercent: settings.downgrade.thresholdPercent,
           hits,
-          watchedAs
+          watchedAs,
+          applied
         })
       }),
       (decision) => {

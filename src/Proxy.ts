@@ -251,30 +251,37 @@ export const make = Effect.gen(function*() {
           }, trail)
 
         /** The answer to the client: a stream passed through as it comes, or the whole body. */
-        const respond = (response: UpstreamResponse) =>
-          Effect.gen(function*() {
-            const served = trail.target!
-            const wire = wires.get(shapeOf(served))!
-            const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
-            if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
-            if (response.body._tag === "Stream") {
-              const guard: StreamGuard | undefined = budget.enforceMidStream && admission !== undefined && admission.reservedUsd > 0
-                ? {
-                  reservedUsd: admission.reservedUsd,
-                  costOf: (outputTokens) =>
-                    pricing.costOf(served.model, { ...ZERO_USAGE, inputTokens: request.facts.estimatedInputTokens(), outputTokens })
-                }
-                : undefined
-              return yield* streamAnswer({ clock, latency }, response, response.body.stream, headers, wire.watch(), request, served, book, ticket, guard)
-            }
-            const answer = wire.read(response.body.bytes)
-            const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
+        /** The answer to the client: a stream passed through as it comes, or the whole body. (A chain, not a generator: every request takes it.) */
+        const respond = (response: UpstreamResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+          const served = trail.target!
+          const wire = wires.get(shapeOf(served))!
+          const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
+          if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
+          if (response.body._tag === "Stream") {
+            const guard: StreamGuard | undefined = budget.enforceMidStream && admission !== undefined && admission.reservedUsd > 0
+              ? {
+                reservedUsd: admission.reservedUsd,
+                costOf: (outputTokens) =>
+                  pricing.costOf(served.model, { ...ZERO_USAGE, inputTokens: request.facts.estimatedInputTokens(), outputTokens })
+              }
+              : undefined
+            return streamAnswer({ clock, latency }, response, response.body.stream, headers, wire.watch(), request, served, book, ticket, guard)
+          }
+          const answer = wire.read(response.body.bytes)
+          const answered = (usage: Usage) => {
             const ttfbMs = record.context.elapsedMs()
-            yield* latency.observe(targetName(served), ttfbMs)
-            const row = yield* book({ status: response.status, errorType: null, usage, servedModel: answer.model ?? served.model, ttfbMs, aborted: false })
-            headers["x-tollgate-cost"] = row.costUsd === null ? "unpriced" : row.costUsd.toFixed(8)
-            return HttpServerResponse.uint8Array(answer.bytes, { status: response.status, headers })
-          })
+            return Effect.zipRight(
+              latency.observe(targetName(served), ttfbMs),
+              Effect.map(book({ status: response.status, errorType: null, usage, servedModel: answer.model ?? served.model, ttfbMs, aborted: false }), (row) => {
+                headers["x-tollgate-cost"] = row.costUsd === null ? "unpriced" : row.costUsd.toFixed(8)
+                return HttpServerResponse.uint8Array(answer.bytes, { status: response.status, headers })
+              })
+            )
+          }
+          return answer.usage !== undefined
+            ? answered(answer.usage)
+            : Effect.flatMap(estimate(request.estimateInput, answer.completionText()), answered)
+        }
 
         if (cascade !== undefined) {
           // Each step is sent alone; an answer showing a signal is paid for, noted, and the next

@@ -106,6 +106,8 @@ export interface AdmitInput {
   readonly hits: ReadonlyArray<Hit>
   /** The key anomalies watch this request under. */
   readonly watchedAs: string
+  /** `applicable(state, input)`, when the caller has it already (same state, same instant). */
+  readonly applied?: ReadonlyArray<Applied>
 }
 
 /** Float sums of cents must not refuse the request that lands exactly on the limit. */
@@ -248,7 +250,7 @@ export const admit = (state: State, input: AdmitInput): [Decision, State] => {
     }))
   }
 
-  const applied = applicable(state, input)
+  const applied = input.applied ?? applicable(state, input)
   let model = request.model
   let cost = input.costAt(model)
   let downgradedFrom: string | null = null

@@ -91,8 +91,7 @@ export const toCached = (
 
 /** A stored answer, in the shape this client asked for. Costs nothing; saves what it cost. */
 export const serveHit = (answer: Cache.CachedAnswer, record: RequestRecord, request: Parsed, book: (outcome: Outcome) => Effect.Effect<unknown>) =>
-  Effect.gen(function*() {
-    yield* book({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false })
+  Effect.map(book({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false }), () => {
     const headers: Record<string, string> = {
       "x-tollgate-request-id": record.context.requestId,
       ...(record.route === null ? {} : { "x-tollgate-route": record.route }),
