@@ -362,7 +362,7 @@ const measure = async (target, base, account, pid) => {
  * loaded), and get short rounds at 50 connections in turn. Each round's ratio is taken against the
  * raw proxy's round just before it, and the median of those is reported.
  */
-const INTERLEAVED = QUICK ? { rounds: 5, seconds: 1 } : { rounds: 9, seconds: 2 }
+const INTERLEAVED = QUICK ? { rounds: 5, seconds: 1 } : { rounds: 15, seconds: 2 }
 const interleaved = async (upstreamBase) => {
   const names = ["raw", "tollgate", ...(selected.has("cache") ? ["cache"] : [])]
   const procs = {}
