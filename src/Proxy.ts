@@ -250,7 +250,6 @@ export const make = Effect.gen(function*() {
             }
           }, trail)
 
-        /** The answer to the client: a stream passed through as it comes, or the whole body. */
         /** The answer to the client: a stream passed through as it comes, or the whole body. (A chain, not a generator: every request takes it.) */
         const respond = (response: UpstreamResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
           const served = trail.target!
