@@ -5,12 +5,13 @@
 // the socket benchmark: allocations and Effect steps per request are counts, not timings.
 //
 //   npm run build && node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N]
-//        [--concurrency C] [--no-budget] [--report cpu|alloc|steps] [--top K] [--dist DIR]
+//        [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]
 //
 //   cpu    CPU time per request (this process: request program + undici client + ledger writer),
 //          min and median of 5 rounds
 //   alloc  bytes allocated per request, by allocating function (V8's sampling heap profiler,
 //          counting objects already collected too)
+//   promoted  the same, counting only what outlived a young-generation GC (what grows the old space)
 //   steps  Effect instructions per request, by kind (a supervisor that sees every step)
 //
 // --dist points at another build (a git worktree of an older commit, say) to compare.
@@ -44,8 +45,8 @@ const { values: args } = parseArgs({
     help: { type: "boolean", short: "h", default: false }
   }
 })
-if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc", "steps"].includes(args.report)) {
-  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|steps] [--top K] [--dist DIR]")
+if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc", "promoted", "steps"].includes(args.report)) {
+  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]")
   process.exit(args.help ? 0 : 2)
 }
 const N = Number(args.requests)
@@ -175,7 +176,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const session = new Session()
     session.connect()
     const post = (method, params) => Effect.async((resume) => session.post(method, params, (e, r) => resume(e ? Effect.die(e) : Effect.succeed(r))))
-    yield* post("HeapProfiler.startSampling", { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+    yield* post("HeapProfiler.startSampling", { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: args.report === "alloc" })
     yield* run(N)
     const { profile } = yield* post("HeapProfiler.stopSampling", {})
     const counts = new Map()
@@ -189,7 +190,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       for (const child of node.children) walk(child, node)
     }
     walk(profile.head, undefined)
-    console.log(`${title}: ~${(total / N / 1024).toFixed(1)} KB allocated per request`)
+    console.log(`${title}: ~${(total / N / 1024).toFixed(1)} KB ${args.report === "alloc" ? "allocated" : "promoted (survived the young generation)"} per request`)
     console.log(top(counts, N, "B"))
   }
 }).pipe(Effect.provide(layer))))
