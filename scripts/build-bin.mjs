@@ -26,6 +26,10 @@ await build({
   external: ["better-sqlite3"],
   // The CommonJS packages in the bundle (undici, yaml, ...) call `require` for Node's built-ins.
   banner: { js: "import { createRequire as __tollgateRequire } from \"node:module\";\nconst require = __tollgateRequire(import.meta.url);" },
+  // dist/bin.js.map: `node --enable-source-maps dist/bin.js` gives stack traces in src/ and
+  // node_modules/ terms, and scripts/bench/profile.mjs maps a profile's frames back through it.
+  sourcemap: "linked",
+  sourcesContent: false,
   logLevel: "warning",
   legalComments: "none"
 })

@@ -5,7 +5,7 @@
 // the socket benchmark: allocations and Effect steps per request are counts, not timings.
 //
 //   npm run build && node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N]
-//        [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]
+//        [--stream [--chunk-delay MS]] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]
 //
 //   cpu    CPU time per request (this process: request program + undici client + ledger writer),
 //          min and median of 5 rounds
@@ -21,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Scheduler from "effect/Scheduler"
+import * as Stream from "effect/Stream"
 import * as Supervisor from "effect/Supervisor"
 import { spawn } from "node:child_process"
 import { EventEmitter } from "node:events"
@@ -36,6 +37,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url))
 const { values: args } = parseArgs({
   options: {
     mode: { type: "string", default: "upstream" },
+    stream: { type: "boolean", default: false },
+    "chunk-delay": { type: "string", default: "0" },
     requests: { type: "string", default: "5000" },
     concurrency: { type: "string", default: "10" },
     "no-budget": { type: "boolean", default: false },
@@ -45,8 +48,12 @@ const { values: args } = parseArgs({
     help: { type: "boolean", short: "h", default: false }
   }
 })
+if (args.stream && args.mode === "cache") {
+  console.log("--stream measures streams sent upstream; --mode cache is not supported with it")
+  process.exit(2)
+}
 if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc", "promoted", "steps"].includes(args.report)) {
-  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]")
+  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--stream [--chunk-delay MS]] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]")
   process.exit(args.help ? 0 : 2)
 }
 const N = Number(args.requests)
@@ -74,8 +81,9 @@ const config = {
   cache: args.mode === "cache" ? { enabled: true } : { enabled: false, coalesce: false },
   database: { path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-inprocess-")), "ledger.db") }
 }
-const body = Buffer.from(JSON.stringify(CHAT))
+const body = Buffer.from(JSON.stringify(args.stream ? { ...CHAT, stream: true, stream_options: { include_usage: true } } : CHAT))
 const headers = {
+  ...(args.stream ? { "x-bench-chunk-delay-ms": args["chunk-delay"] } : {}),
   "content-type": "application/json",
   authorization: "Bearer sk-bench-0000000000000000",
   "user-agent": "tollgate-bench/1",
@@ -138,7 +146,12 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         // `body` is the request already read (this build: the listener reads it before the fiber
         // starts, a cost left out here); `source` is for older builds, which read it in the fiber.
         app({ method: "POST", url: "/v1/chat/completions", headers, body: Either.right(body), source: incomingBody() }),
-        (response) => response.status === 200 ? Effect.void : Effect.die(new Error(`status ${response.status}`))
+        (response) =>
+          response.status !== 200
+            ? Effect.die(new Error(`status ${response.status}`))
+            : response.body._tag === "Stream"
+            ? Stream.runDrain(response.body.stream) // as the listener does: every chunk, to the end
+            : Effect.void
       )
       fork(supervisor ? Effect.supervised(request, supervisor) : request, { scheduler }).addObserver((exit) =>
         exit._tag === "Success" ? resolve() : reject(new Error(String(exit.cause)))
@@ -153,7 +166,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const run = (n) => Effect.promise(() => batch(n))
 
   yield* run(N) // warm-up: JIT, caches, pools
-  const title = `${args.mode}${args["no-budget"] ? ", budget off" : ""}, ${args.concurrency} at a time`
+  const title = `${args.stream ? `streams (50 chunks, ${args["chunk-delay"]} ms apart)` : args.mode}${args["no-budget"] ? ", budget off" : ""}, ${args.concurrency} at a time`
   if (args.report === "cpu") {
     const rounds = []
     for (let r = 0; r < 5; r++) {

@@ -3,7 +3,8 @@
 // self time by package (node_modules/<pkg>, node: internals, the project's own dist/ files).
 //
 //   node scripts/bench/profile.mjs FILE.cpuprofile [--top 20]
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
+import { SourceMap } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
@@ -30,6 +31,29 @@ const shortUrl = (url) => {
   return url.replace(/^file:\/\//, "")
 }
 
+/**
+ * A frame in a bundle (tollgate's dist/bin.js is one) mapped back through the bundle's linked
+ * source map, when there is one beside it: the original file and line, so that packages and
+ * functions are told apart as in an unbundled build.
+ */
+const sourceMaps = new Map()
+const original = (frame) => {
+  if (!frame.url.startsWith("file://")) return frame
+  let map = sourceMaps.get(frame.url)
+  if (map === undefined) {
+    const file = `${fileURLToPath(frame.url)}.map`
+    map = existsSync(file) ? new SourceMap(JSON.parse(readFileSync(file, "utf8"))) : null
+    sourceMaps.set(frame.url, map)
+  }
+  if (map === null) return frame
+  const entry = map.findEntry(frame.lineNumber, frame.columnNumber)
+  if (entry.originalSource === undefined) return frame
+  const source = entry.originalSource.replace(/^(\.\.\/)+/, "/")
+  // tollgate's own modules are reported as their built files (dist/X.js), as in an unbundled build.
+  const url = source.includes("node_modules/") ? source : source.replace(/^.*\/src\//, "/dist/").replace(/\.ts$/, ".js")
+  return { ...frame, url, lineNumber: entry.originalLine }
+}
+
 /** { totalMs, idleMs, functions: [{name, where, selfMs, pct}], packages: [{name, selfMs, pct}] } */
 export const summarizeProfile = (file, top = 20) => {
   const profile = JSON.parse(readFileSync(file, "utf8"))
@@ -47,7 +71,7 @@ export const summarizeProfile = (file, top = 20) => {
   const packages = new Map()
   for (const [id, us] of selfUs) {
     const node = byId.get(id)
-    const frame = node.callFrame
+    const frame = original(node.callFrame)
     totalUs += us
     if (frame.functionName === "(idle)") {
       idleUs += us
