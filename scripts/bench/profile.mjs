@@ -38,7 +38,7 @@ const shortUrl = (url) => {
  */
 const sourceMaps = new Map()
 const original = (frame) => {
-  if (!frame.url.startsWith("file://")) return frame
+  if (!frame.url.startsWith("file://") || frame.url.includes("node_modules/")) return frame
   let map = sourceMaps.get(frame.url)
   if (map === undefined) {
     const file = `${fileURLToPath(frame.url)}.map`
