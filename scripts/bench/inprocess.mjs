@@ -124,7 +124,11 @@ class StepCounter extends Supervisor.AbstractSupervisor {
       : effect._op === "OnSuccessAndFailure"
       ? effect.effect_instruction_i2
       : effect.effect_instruction_i0
-    const what = typeof fn === "function" ? fn.toString().replace(/\s+/g, " ").slice(0, 80) : typeof fn
+    const what = effect._op === "Commit"
+      ? `${effect.constructor?.name ?? "?"} ${String(effect.commit).replace(/\s+/g, " ").slice(0, 70)}`
+      : typeof fn === "function"
+      ? fn.toString().replace(/\s+/g, " ").slice(0, 80)
+      : typeof fn
     const key = `${effect._op} ${what}`
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
   }
@@ -150,7 +154,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
           response.status !== 200
             ? Effect.die(new Error(`status ${response.status}`))
             : response.body._tag === "Stream"
-            ? Stream.runDrain(response.body.stream) // as the listener does: every chunk, to the end
+            ? Stream.runForEachChunk(response.body.stream, () => { if (globalThis.__first === undefined) globalThis.__first = performance.now(); return Effect.void }) // as the listener does: every chunk, to the end
             : Effect.void
       )
       fork(supervisor ? Effect.supervised(request, supervisor) : request, { scheduler }).addObserver((exit) =>

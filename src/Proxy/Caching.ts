@@ -89,6 +89,20 @@ export const toCached = (
   return { ...answer, usage: answer.usage, costUsd: costOf(answer.model, answer.usage) }
 }
 
+/**
+ * A hit's JSON body, encoded once per stored answer: the memory tier hands back the same answer
+ * object on every hit, so repeats neither assemble nor encode it again (~1 KB per hit).
+ */
+const jsonBodies = new WeakMap<CachedAnswer, Uint8Array>()
+const jsonBodyOf = (answer: CachedAnswer): Uint8Array => {
+  let bytes = jsonBodies.get(answer)
+  if (bytes === undefined) {
+    bytes = encoder.encode(Cache.jsonBody(answer))
+    jsonBodies.set(answer, bytes)
+  }
+  return bytes
+}
+
 /** A stored answer, in the shape this client asked for. Costs nothing; saves what it cost. */
 export const serveHit = (answer: Cache.CachedAnswer, record: RequestRecord, request: Parsed, book: (outcome: Outcome) => Effect.Effect<unknown>) =>
   Effect.map(book({ status: 200, errorType: null, usage: answer.usage, servedModel: answer.model, ttfbMs: null, aborted: false }), () => {
@@ -102,7 +116,7 @@ export const serveHit = (answer: Cache.CachedAnswer, record: RequestRecord, requ
       "x-tollgate-cost": "0"
     }
     if (!request.stream) {
-      return HttpServerResponse.text(Cache.jsonBody(answer), { headers, contentType: "application/json" })
+      return HttpServerResponse.uint8Array(jsonBodyOf(answer), { headers, contentType: "application/json" })
     }
     const includeUsage = (request.json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
     const events = Cache.sseEvents(answer, includeUsage).map((e) => encoder.encode(e))
