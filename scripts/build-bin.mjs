@@ -6,8 +6,9 @@
 // at its peak under load. The library (`dist/index.js` and the modules beside it, built by tsc) is
 // not bundled: an app that composes tollgate's layers shares its own copy of effect with them.
 //
-// Left outside the bundle: better-sqlite3 (a native addon, loaded from node_modules), and the
-// tokenizer's data, which `Tokens.ts` requires on first use.
+// Left outside the bundle: better-sqlite3 (a native addon, loaded from node_modules: a direct
+// dependency for that reason, so that a strict installer such as pnpm links it where dist/ can
+// see it), and the tokenizer's data, which `Tokens.ts` requires on first use.
 import { build } from "esbuild"
 import { chmodSync } from "node:fs"
 import path from "node:path"
