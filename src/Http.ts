@@ -20,6 +20,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scheduler from "effect/Scheduler"
 import * as Stream from "effect/Stream"
@@ -78,23 +79,28 @@ const write = (res: ServerResponse, response: HttpServerResponse.HttpServerRespo
         res.writeHead(response.status, response.headers)
         const drained = Effect.unsafeMakeLatch(true)
         res.on("drain", () => drained.unsafeOpen())
-        return body.stream.pipe(
-          Stream.runForEachChunk((chunk) => {
+        // Pulled chunk by chunk rather than run into a sink (`Stream.runForEachChunk`): the sink
+        // is one more channel stage that every chunk passes through (~25% of a paced stream's
+        // Effect steps). The pull fails with None at the end of the stream.
+        return Effect.scoped(Effect.flatMap(Stream.toPull(body.stream), (pull) => {
+          const next: Effect.Effect<never, Option.Option<unknown>> = Effect.flatMap(pull, (chunk) => {
             let full = false
             for (const piece of chunk) full = !res.write(piece)
-            if (!full) return Effect.void
+            if (!full) return next
             drained.unsafeClose()
-            return drained.await
-          }),
-          Effect.matchCauseEffect({
-            onSuccess: () => Effect.sync(() => void res.end()),
+            return Effect.zipRight(drained.await, next)
+          })
+          return next
+        })).pipe(
+          Effect.catchAllCause((cause) => {
+            // The end of the stream: every chunk is written.
+            const failure = Cause.failureOption(cause)
+            if (Option.isSome(failure) && Option.isNone(failure.value)) return Effect.sync(() => void res.end())
             // A body that fails after its headers went out: end it; the request's own program has
             // already recorded what happened. A write Node refused is a bug: said so.
-            onFailure: (cause) => {
-              if (Cause.isInterruptedOnly(cause)) return Effect.void
-              const defects = Cause.defects(cause)
-              return Chunk.isNonEmpty(defects) ? refused(res, Chunk.unsafeHead(defects)) : Effect.sync(() => void res.destroy())
-            }
+            if (Cause.isInterruptedOnly(cause)) return Effect.void
+            const defects = Cause.defects(cause)
+            return Chunk.isNonEmpty(defects) ? refused(res, Chunk.unsafeHead(defects)) : Effect.sync(() => void res.destroy())
           })
         )
       }

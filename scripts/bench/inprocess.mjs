@@ -134,6 +134,13 @@ class StepCounter extends Supervisor.AbstractSupervisor {
   }
 }
 
+/** A stream body read to the end as the listener reads it (src/Http.ts): pulled chunk by chunk. */
+const drain = (stream) =>
+  Effect.scoped(Effect.flatMap(Stream.toPull(stream), (pull) => {
+    const next = Effect.flatMap(pull, () => next)
+    return next
+  })).pipe(Effect.catchAll((end) => end._tag === "None" ? Effect.void : Effect.fail(end.value)))
+
 const layer = Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer).pipe(Layer.provideMerge(Config.layerFrom(config)))
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const app = yield* Routes.make
@@ -154,7 +161,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
           response.status !== 200
             ? Effect.die(new Error(`status ${response.status}`))
             : response.body._tag === "Stream"
-            ? Stream.runForEachChunk(response.body.stream, () => { if (globalThis.__first === undefined) globalThis.__first = performance.now(); return Effect.void }) // as the listener does: every chunk, to the end
+            ? drain(response.body.stream)
             : Effect.void
       )
       fork(supervisor ? Effect.supervised(request, supervisor) : request, { scheduler }).addObserver((exit) =>
