@@ -93,6 +93,28 @@ describe("failover over real sockets", () => {
         const rows = yield* Tollgate.awaitRows(3)
         assert.deepInclude(rows[2]!, { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_timeout_idle" })
       }))
+
+    it.effect("a stream whose connection dies after its first chunk ends with an error event; the row says unreachable", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const stream = yield* Effect.promise(() =>
+          client(baseUrl).chat.completions.create({ model: "cut-stream", stream: true, messages: [{ role: "user", content: "go" }] })
+        )
+        const chunks: Array<OpenAI.ChatCompletionChunk> = []
+        const failure = yield* Effect.promise(async () => {
+          try {
+            for await (const chunk of stream) chunks.push(chunk)
+            return undefined
+          } catch (error) {
+            return error
+          }
+        })
+        assert.isAbove(chunks.length, 0, "the first chunk reached the client")
+        assert.instanceOf(failure, OpenAI.APIError)
+        assert.include(String((failure as Error).message), "stream failed")
+        const rows = yield* Tollgate.awaitRows(4)
+        assert.deepInclude(rows[3]!, { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_unreachable" })
+      }))
   })
 })
 

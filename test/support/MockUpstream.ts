@@ -9,6 +9,7 @@
  *   "rate-limited"    429 with Retry-After and an OpenAI error body
  *   "reset"           destroys the connection without answering
  *   "stall"           streams its first chunk, then goes silent (connection kept open)
+ *   "cut-stream"      streams its first chunk, then destroys the connection mid-answer
  *   "gated"           JSON: answers only on `release()`; stream: first chunk, then the rest on `release()`
  *   "gated-fail"      like "gated", but answers 503 on `release()` (JSON only)
  *
@@ -174,6 +175,13 @@ export function makeWith(options: { readonly faulty: boolean }) {
       }
       if (model === "stall") {
         send(JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: words[0] }, finish_reason: null }] }))
+        return
+      }
+      if (model === "cut-stream") {
+        const data = JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: words[0] }, finish_reason: null }] })
+        events.push(data)
+        // Once the chunk is handed to the socket, the connection dies without the body's end.
+        res.write(`data: ${data}\n\n`, () => res.socket?.destroy())
         return
       }
       if (model === "slow-stream") {
