@@ -18,6 +18,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -28,6 +29,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import * as Circuit from "./Circuit.js"
 import { Config } from "./Config.js"
 import * as Body from "./Http/Body.js"
+import { Piped } from "./Http/Piped.js"
 import * as Routes from "./Http/Routes.js"
 import * as Pricing from "./Pricing.js"
 import * as Proxy from "./Proxy.js"
@@ -104,10 +106,22 @@ const write = (res: ServerResponse, response: HttpServerResponse.HttpServerRespo
           })
         )
       }
-      // Routes answer bytes or streams only; anything else is a bug, said as one rather than sent empty.
-      case "Raw":
+      case "Raw": {
+        const piped = body.body
+        // Routes answer bytes, streams or piped bodies only; anything else is a bug, said as one
+        // rather than sent empty.
+        if (!(piped instanceof Piped)) return refused(res, new Error("a raw response body must be Piped"))
+        res.writeHead(response.status, response.headers)
+        return Effect.async<void>((resume) => {
+          const cancel = piped.run(res, (defect) => resume(defect === undefined ? Effect.void : Effect.die(defect)))
+          return Effect.sync(cancel)
+        }).pipe(
+          Effect.onExit((exit) => piped.after(Exit.isInterrupted(exit))),
+          Effect.catchAllDefect((defect) => refused(res, defect))
+        )
+      }
       case "FormData":
-        return refused(res, new Error(`a response body of kind ${body._tag} cannot be written`))
+        return refused(res, new Error("a response body of kind FormData cannot be written"))
     }
   } catch (defect) {
     return refused(res, defect)

@@ -4,13 +4,15 @@
  * `UpstreamUnavailable`, `UpstreamRejected`). One attempt at one target: retries, breakers and
  * failover are `Failover`'s.
  * Adapters live in `Upstream/`: `openai` (any OpenAI-compatible API), `anthropic` (Messages API)
- * and `mock` (built-in simulated model), the HTTP ones over `Upstream/Transport.ts`. The response body is either bytes or a `Stream` that is never buffered.
+ * and `mock` (built-in simulated model), the HTTP ones over `Upstream/Transport.ts`. The response body is either bytes or a `Stream` that is never buffered
+ * (for an HTTP provider, also readable as the Node stream it comes from).
  */
 import type * as Headers from "@effect/platform/Headers"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
+import type { Readable } from "node:stream"
 import { Config, type ResolvedProvider } from "./Config.js"
 import type { UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import * as Anthropic from "./Upstream/Anthropic.js"
@@ -27,10 +29,26 @@ export interface UpstreamRequest {
   readonly clientHeaders: Headers.Headers
 }
 
+/**
+ * A streamed body as the Node stream it is read from, for a consumer that passes bytes on without
+ * Effect's Stream machinery (the proxy's answer to its client). A body is read one way or the
+ * other, never both.
+ */
+export interface NodeSource {
+  readonly readable: Readable
+  /** What a failure of `readable` means, typed as `stream` would fail. */
+  readonly failed: (cause: unknown) => UpstreamUnreachable | UpstreamTimeout
+}
+
 /** A `Stream` body is only ever handed over once its first chunk is available (or it ended). */
 export type UpstreamBody =
   | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
-  | { readonly _tag: "Stream"; readonly stream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout> }
+  | {
+    readonly _tag: "Stream"
+    readonly stream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout>
+    /** The same body as a Node stream, where it is one (an HTTP provider's). */
+    readonly source?: NodeSource
+  }
 
 export interface UpstreamResponse {
   readonly status: number

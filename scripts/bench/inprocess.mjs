@@ -27,6 +27,7 @@ import { spawn } from "node:child_process"
 import { EventEmitter } from "node:events"
 import * as fs from "node:fs"
 import { Session } from "node:inspector"
+import { Writable } from "node:stream"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -141,6 +142,13 @@ const drain = (stream) =>
     return next
   })).pipe(Effect.catchAll((end) => end._tag === "None" ? Effect.void : Effect.fail(end.value)))
 
+/** A Piped body run as the listener runs it, into a writable that drops what it gets. */
+const pipe = (piped) =>
+  Effect.async((resume) => {
+    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() })
+    piped.run(sink, (defect) => resume(defect === undefined ? Effect.void : Effect.die(defect)))
+  }).pipe(Effect.zipRight(piped.after(false)))
+
 const layer = Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer).pipe(Layer.provideMerge(Config.layerFrom(config)))
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const app = yield* Routes.make
@@ -162,6 +170,8 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
             ? Effect.die(new Error(`status ${response.status}`))
             : response.body._tag === "Stream"
             ? drain(response.body.stream)
+            : response.body._tag === "Raw" // a Piped body (src/Http/Piped.ts), into a sink as the listener runs it
+            ? pipe(response.body.body)
             : Effect.void
       )
       fork(supervisor ? Effect.supervised(request, supervisor) : request, { scheduler }).addObserver((exit) =>

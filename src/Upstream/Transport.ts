@@ -247,7 +247,8 @@ export const make = (options: TransportOptions) =>
             } else if (request.stream && (headers["content-type"] ?? "").includes("text/event-stream")) {
               // Answer only once the first chunk is here (or the body ended): a stream that dies
               // before its first byte fails this attempt, so it can still be retried or failed
-              // over. From then on, the stream's own finalizer cuts the body off if it is dropped.
+              // over. From then on, whoever reads the body (the `Stream`'s finalizer, or the piped
+              // answer) cuts it off if it is dropped.
               const body = response.body
               body.on("error", ignore)
               const settle = (error?: unknown) => {
@@ -255,8 +256,7 @@ export const make = (options: TransportOptions) =>
                 body.off("end", ready)
                 body.off("error", broke)
                 if (error !== undefined) return fail(error)
-                const stream = fromBody(body, failed)
-                done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream } }))
+                done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream: fromBody(body, failed), source: { readable: body, failed } } }))
               }
               const ready = () => settle()
               const broke = (error: unknown) => settle(error ?? new Error("stream failed"))
