@@ -5,7 +5,7 @@
 // the socket benchmark: allocations and Effect steps per request are counts, not timings.
 //
 //   npm run build && node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N]
-//        [--stream [--chunk-delay MS]] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]
+//        [--stream [--chunk-delay MS]] [--coalesce] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]
 //
 //   cpu    CPU time per request (this process: request program + undici client + ledger writer),
 //          min and median of 5 rounds
@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
   options: {
     mode: { type: "string", default: "upstream" },
     stream: { type: "boolean", default: false },
+    coalesce: { type: "boolean", default: false },
     "chunk-delay": { type: "string", default: "0" },
     requests: { type: "string", default: "5000" },
     concurrency: { type: "string", default: "10" },
@@ -54,7 +55,7 @@ if (args.stream && args.mode === "cache") {
   process.exit(2)
 }
 if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc", "promoted", "steps"].includes(args.report)) {
-  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--stream [--chunk-delay MS]] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]")
+  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--stream [--chunk-delay MS]] [--coalesce] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]")
   process.exit(args.help ? 0 : 2)
 }
 const N = Number(args.requests)
@@ -79,10 +80,19 @@ const config = {
   providers: { up: { kind: "openai", baseUrl: `${base}/v1` } },
   routes: [{ name: "bench", match: { model: "*" }, targets: [{ provider: "up" }] }],
   budget: args["no-budget"] ? { enabled: false } : { enabled: true, limits: [{ window: "daily", usd: 1000000 }] },
-  cache: args.mode === "cache" ? { enabled: true } : { enabled: false, coalesce: false },
+  cache: args.mode === "cache" ? { enabled: true } : { enabled: false, coalesce: args.coalesce },
   database: { path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-inprocess-")), "ledger.db") }
 }
-const body = Buffer.from(JSON.stringify(args.stream ? { ...CHAT, stream: true, stream_options: { include_usage: true } } : CHAT))
+const chat = args.stream ? { ...CHAT, stream: true, stream_options: { include_usage: true } } : CHAT
+const body = Buffer.from(JSON.stringify(chat))
+// With --coalesce every request asks something of its own: each goes through a flight (the
+// default for a temperature-0 request), and none shares one (which would skip upstream calls).
+let asked = 0
+const bodyFor = () => {
+  if (!args.coalesce) return body
+  const messages = [chat.messages[0], { ...chat.messages[1], content: `${chat.messages[1].content} (#${asked++})` }]
+  return Buffer.from(JSON.stringify({ ...chat, messages }))
+}
 const headers = {
   ...(args.stream ? { "x-bench-chunk-delay-ms": args["chunk-delay"] } : {}),
   "content-type": "application/json",
@@ -164,7 +174,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       const request = Effect.flatMap(
         // `body` is the request already read (this build: the listener reads it before the fiber
         // starts, a cost left out here); `source` is for older builds, which read it in the fiber.
-        app({ method: "POST", url: "/v1/chat/completions", headers, body: Either.right(body), source: incomingBody() }),
+        app({ method: "POST", url: "/v1/chat/completions", headers, body: Either.right(bodyFor()), source: incomingBody() }),
         (response) =>
           response.status !== 200
             ? Effect.die(new Error(`status ${response.status}`))
@@ -187,7 +197,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const run = (n) => Effect.promise(() => batch(n))
 
   yield* run(N) // warm-up: JIT, caches, pools
-  const title = `${args.stream ? `streams (50 chunks, ${args["chunk-delay"]} ms apart)` : args.mode}${args["no-budget"] ? ", budget off" : ""}, ${args.concurrency} at a time`
+  const title = `${args.stream ? `streams (50 chunks, ${args["chunk-delay"]} ms apart)` : args.mode}${args.coalesce ? ", each through a flight of its own" : ""}${args["no-budget"] ? ", budget off" : ""}, ${args.concurrency} at a time`
   if (args.report === "cpu") {
     const rounds = []
     for (let r = 0; r < 5; r++) {
