@@ -1,11 +1,12 @@
 /**
  * Failover with real sockets on 127.0.0.1: a provider that resets, one that never sends its
- * first byte, and a stream that stalls after its first chunk.
+ * first byte, and a stream that stalls, or whose connection dies, after its first chunk.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import OpenAI from "openai"
 import * as MockUpstream from "./support/MockUpstream.js"
+import * as SdkStream from "./support/SdkStream.js"
 import * as Tollgate from "./support/Tollgate.js"
 
 class Backup extends Effect.Tag("test/Backup")<Backup, MockUpstream.MockUpstream>() {}
@@ -77,15 +78,7 @@ describe("failover over real sockets", () => {
         const stream = yield* Effect.promise(() =>
           client(baseUrl).chat.completions.create({ model: "stall", stream: true, messages: [{ role: "user", content: "go" }] })
         )
-        const chunks: Array<OpenAI.ChatCompletionChunk> = []
-        const failure = yield* Effect.promise(async () => {
-          try {
-            for await (const chunk of stream) chunks.push(chunk)
-            return undefined
-          } catch (error) {
-            return error
-          }
-        })
+        const { chunks, failure } = yield* SdkStream.readToEnd(stream)
         assert.isAbove(chunks.length, 0, "the first chunk reached the client")
         assert.instanceOf(failure, OpenAI.APIError)
         assert.include(String((failure as Error).message), "stream failed")
@@ -100,15 +93,7 @@ describe("failover over real sockets", () => {
         const stream = yield* Effect.promise(() =>
           client(baseUrl).chat.completions.create({ model: "cut-stream", stream: true, messages: [{ role: "user", content: "go" }] })
         )
-        const chunks: Array<OpenAI.ChatCompletionChunk> = []
-        const failure = yield* Effect.promise(async () => {
-          try {
-            for await (const chunk of stream) chunks.push(chunk)
-            return undefined
-          } catch (error) {
-            return error
-          }
-        })
+        const { chunks, failure } = yield* SdkStream.readToEnd(stream)
         assert.isAbove(chunks.length, 0, "the first chunk reached the client")
         assert.instanceOf(failure, OpenAI.APIError)
         assert.include(String((failure as Error).message), "stream failed")

@@ -14,6 +14,7 @@ import * as Yaml from "yaml"
 import * as Cli from "../src/Cli.js"
 import type * as Config from "../src/Config.js"
 import * as Pricing from "../src/Pricing.js"
+import * as SdkStream from "./support/SdkStream.js"
 import * as Tollgate from "./support/Tollgate.js"
 
 const config: Config.FileConfigInput = {
@@ -193,16 +194,8 @@ describe("routing through tollgate", () => {
             messages: [{ role: "user", content: "talk" }]
           }).withResponse()
         )
-        let text = ""
-        const failure = yield* Effect.promise(async () => {
-          try {
-            for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
-            return undefined
-          } catch (e) {
-            return e as Error
-          }
-        })
-        assert.include(String(failure?.message), "budget reservation")
+        const { failure, text } = yield* SdkStream.readToEnd(stream)
+        assert.include(String((failure as Error | undefined)?.message), "budget reservation")
         assert.isBelow(text.length, "word ".repeat(400).length, "the stream was cut short")
         const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
         assert.deepInclude(row, { error_type: "budget_exceeded_mid_stream", stream: 1 })

@@ -6,6 +6,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import OpenAI from "openai"
 import * as MockUpstream from "./support/MockUpstream.js"
+import * as SdkStream from "./support/SdkStream.js"
 import * as Tollgate from "./support/Tollgate.js"
 
 const Env = Layer.unwrapScoped(
@@ -35,16 +36,8 @@ describe("A provider's stream, piped", () => {
             messages: [{ role: "user", content: "word ".repeat(400) }]
           }).withResponse()
         )
-        let text = ""
-        const failure = yield* Effect.promise(async () => {
-          try {
-            for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
-            return undefined
-          } catch (e) {
-            return e as Error
-          }
-        })
-        assert.include(String(failure?.message), "budget reservation")
+        const { failure, text } = yield* SdkStream.readToEnd(stream)
+        assert.include(String((failure as Error | undefined)?.message), "budget reservation")
         assert.include(text, "Echo from upstream")
         assert.isBelow(text.length, "word ".repeat(400).length, "the stream was cut short")
         const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
