@@ -20,7 +20,7 @@ import * as RequestFacts from "../Domain/RequestFacts.js"
 import { type Target, targetName } from "../Router.js"
 import type { Latency } from "../Router/Latency.js"
 import { Piped } from "../Http/Piped.js"
-import type { NodeSource, UpstreamResponse } from "../Upstream.js"
+import type { NodeSource, UpstreamBody } from "../Upstream.js"
 import type { Parsed } from "./Inbound.js"
 import type { Outcome } from "./Record.js"
 import { estimate } from "./Usage.js"
@@ -46,7 +46,7 @@ class Relay {
 
   constructor(
     private readonly deps: { readonly clock: Clock.Clock; readonly latency: Latency["Type"] },
-    private readonly response: UpstreamResponse,
+    private readonly status: number,
     private readonly watch: StreamWatch,
     private readonly request: Parsed,
     private readonly served: Target,
@@ -105,7 +105,7 @@ class Relay {
       if (this.ticket.handedOver) return // the flight writes this row when the call ends
       const usage = this.watch.usage() ?? (yield* estimate(this.request.estimateInput, this.watch.completionText()))
       yield* this.book({
-        status: this.response.status,
+        status: this.status,
         errorType: this.cutOff
           ? "budget_exceeded_mid_stream"
           : aborted
@@ -217,7 +217,8 @@ const asPiped = (relay: Relay, source: NodeSource) =>
  */
 export const streamAnswer = (
   deps: { readonly clock: Clock.Clock; readonly latency: Latency["Type"] },
-  response: UpstreamResponse & { readonly body: { readonly _tag: "Stream" } },
+  status: number,
+  body: Extract<UpstreamBody, { readonly _tag: "Stream" }>,
   headers: Record<string, string>,
   watch: StreamWatch,
   request: Parsed,
@@ -227,10 +228,10 @@ export const streamAnswer = (
   guard: StreamGuard | undefined
 ) =>
   Effect.sync(() => {
-    const relay = new Relay(deps, response, watch, request, served, book, ticket, guard)
-    const options = { status: response.status, headers: { ...headers, "cache-control": "no-cache" } }
-    const source = response.body.source
+    const relay = new Relay(deps, status, watch, request, served, book, ticket, guard)
+    const options = { status, headers: { ...headers, "cache-control": "no-cache" } }
+    const source = body.source
     return source === undefined
-      ? HttpServerResponse.stream(asStream(relay, response.body.stream, guard !== undefined), options)
+      ? HttpServerResponse.stream(asStream(relay, body.stream, guard !== undefined), options)
       : HttpServerResponse.raw(asPiped(relay, source), options)
   })

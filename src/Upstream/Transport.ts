@@ -106,7 +106,7 @@ const TIMEOUT_PHASES: Record<string, "connect" | "firstByte" | "idle"> = {
  * destroyed (the exchange cut off) if the stream ends or is dropped before it does.
  *
  * `NodeStream.fromReadable` does the same, but waits for data on a latch whose await is an
- * interruptible async with a canceler: ~4 more Effect steps for each chunk of a paced stream. Here
+ * interruptible async with a canceler: ~9 more Effect steps for each chunk of a paced stream. Here
  * the wait is a plain callback; a waiter left behind by an interruption is dropped with the body.
  */
 const fromBody = <E>(body: Readable, onError: (cause: unknown) => E): Stream.Stream<Uint8Array, E> =>
