@@ -8,6 +8,7 @@
  * flight; only when the last one has gone is the upstream call interrupted (aborted). A failure is
  * delivered to every subscriber, and the flight is forgotten so the next request goes upstream again.
  */
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -18,8 +19,9 @@ import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as Subscribable from "effect/Subscribable"
 import type { NoTargetAvailable, UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
 import type { UpstreamResponse } from "./Upstream.js"
@@ -60,6 +62,8 @@ class Flight {
   /** The answer is all in `chunks`, or its stream failed (`failure`) after its head. */
   done = false
   failure: Option.Option<StreamError> = Option.none()
+  /** The flight died of a defect (a bug): every subscriber dies of it too, none waits forever. */
+  defect: Cause.Cause<never> | undefined = undefined
   landed: Option.Option<Landed> = Option.none()
   /** A leader's row to write when the flight ends. */
   pendingBill: Ticket["bill"] | undefined = undefined
@@ -106,14 +110,28 @@ export class Coalesce extends Context.Tag("tollgate/Coalesce")<Coalesce, {
     onLanded: (landed: Landed) => Effect.Effect<void>,
     ticket: Ticket
   ) => Effect.Effect<Joined, FlightError>
-  /** Requests currently waiting on or reading a flight (for tests and metrics). */
-  readonly subscribers: SubscriptionRef.SubscriptionRef<number>
+  /** Requests currently waiting on or reading a flight (for tests and metrics): the count, and its changes. */
+  readonly subscribers: Subscribable.Subscribable<number>
 }>() {}
 
 export const make = Effect.gen(function*() {
   const flights = new Map<string, Flight>()
   const fibers = yield* FiberSet.make<void, never>()
-  const subscribers = yield* SubscriptionRef.make(0)
+  // The count is a plain number, published to whoever watches it. (A SubscriptionRef took a
+  // semaphore and a publish in two more Effect steps each, twice per request, watched or not.)
+  let subscribed = 0
+  const counts = yield* PubSub.unbounded<number>()
+  const count = (delta: number): void => {
+    subscribed += delta
+    counts.unsafeOffer(subscribed)
+  }
+  const subscribers = Subscribable.make({
+    get: Effect.sync(() => subscribed),
+    // Subscribed before the current count is read: no change is missed in between.
+    changes: Stream.unwrapScoped(
+      Effect.map(PubSub.subscribe(counts), (changes) => Stream.concat(Stream.sync(() => subscribed), Stream.fromQueue(changes)))
+    )
+  })
 
   const run = (
     flight: Flight,
@@ -161,7 +179,16 @@ export const make = Effect.gen(function*() {
         Effect.suspend(() => {
           flight.ended = true
           if (flights.get(flight.key) === flight) flights.delete(flight.key)
-          if (Exit.isInterrupted(exit)) Deferred.unsafeDone(flight.head, exit as Exit.Exit<never, never>)
+          if (Exit.isFailure(exit)) {
+            // Interrupted (every subscriber left) or a defect: whoever still waits on the head, or
+            // on more of a stream, is told (completing a head that is already known does nothing).
+            Deferred.unsafeDone(flight.head, Exit.failCause(exit.cause))
+            if (!flight.done && !Exit.isInterrupted(exit)) {
+              flight.defect = exit.cause
+              flight.done = true
+              flight.notify()
+            }
+          }
           return flight.pendingBill === undefined ? Effect.void : flight.pendingBill(flight.landed)
         })
       )
@@ -174,8 +201,11 @@ export const make = Effect.gen(function*() {
         const recorded = flight.chunks.length
         if (recorded === from && !flight.done) return Effect.zipRight(flight.awaitMore(), page)
         const chunks = flight.chunks.slice(from, recorded)
-        if (flight.done && Option.isSome(flight.failure) && chunks.length === 0) return Effect.fail(flight.failure.value)
-        const finished = flight.done && Option.isNone(flight.failure)
+        if (flight.done && chunks.length === 0) {
+          if (flight.defect !== undefined) return Effect.failCause(flight.defect)
+          if (Option.isSome(flight.failure)) return Effect.fail(flight.failure.value)
+        }
+        const finished = flight.done && Option.isNone(flight.failure) && flight.defect === undefined
         return Effect.succeed([Chunk.unsafeFromArray(chunks), finished ? Option.none<number>() : Option.some(recorded)] as const)
       })
       return page
@@ -189,10 +219,8 @@ export const make = Effect.gen(function*() {
         flight.pendingBill = ticket.bill
       }
       flight.subscribers--
-      return Effect.zipRight(
-        SubscriptionRef.update(subscribers, (n) => n - 1),
-        flight.subscribers === 0 ? flight.interrupt : Effect.void
-      )
+      count(-1)
+      return flight.subscribers === 0 ? flight.interrupt : Effect.void
     })
 
   const join = (
@@ -216,7 +244,7 @@ export const make = Effect.gen(function*() {
         const joined = flight
         const mine = leader ? ticket : undefined
         joined.subscribers++
-        yield* SubscriptionRef.update(subscribers, (n) => n + 1)
+        count(1)
         const head = yield* restore(Deferred.await(joined.head)).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : leave(joined, mine))))
         if (head.kind === "Bytes") {
           // The body came with the head (see `run`).
