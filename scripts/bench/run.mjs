@@ -34,7 +34,7 @@ const PROF_DIR = path.join(RESULTS, "prof")
 const BIN = path.join(ROOT, "dist/bin.js")
 
 const TARGETS = ["direct", "raw", "tollgate", "cache"]
-const LABEL = { direct: "direct", raw: "raw proxy", tollgate: "tollgate", cache: "tg cache-hit" }
+const LABEL = { direct: "direct", raw: "raw proxy", tollgate: "tollgate", cache: "tg cache-hit", floor: "floor" }
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -134,12 +134,12 @@ process.on("SIGINT", () => {
   process.exit(130) // the exit hook in lib.mjs kills the children
 })
 
-const startUpstream = () =>
+const startUpstream = ({ name = "mock upstream", core = 1 } = {}) =>
   startProcess({
-    name: "mock upstream",
+    name,
     command: process.execPath,
     args: [path.join(HERE, "upstream.mjs"), "--port", "0", "--chunks", String(CHUNKS)],
-    core: 1,
+    core,
     pin: PIN,
     ready: /upstream listening on (http:\/\/127\.0\.0\.1:\d+)/
   })
@@ -419,6 +419,32 @@ const interleaved = async (upstreamBase) => {
   }
 }
 
+/**
+ * The floor under every latency on core 0: the mock upstream itself (a node:http server that does
+ * nothing but answer) started on the proxies' core and loaded from core 1 at 1 connection. Direct
+ * runs on core 1 beside the load generator; a proxy on core 0 pays this crossing for the client
+ * and again for the upstream, whatever it does.
+ */
+const measureFloor = async () => {
+  const floor = await startUpstream({ name: "floor (mock upstream on core 0)", core: 0 })
+  try {
+    const url = `${floor.match[1]}/v1/chat/completions`
+    const cannon = (amount) =>
+      withCpu(floor.pid, () => runCannon({ url, connections: 1, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(DURATION_S), verify: verifyCompletion }))
+    const streams = (durationMs) =>
+      withCpu(floor.pid, () => runStreams({ url, connections: 1, durationMs, maxStreams: 1_000_000, body: STREAM_BODY, headers: STREAM_HEADERS, expect: { chunks: CHUNKS, usage: true, text: ANSWER } }))
+    const probe = await cannon(200)
+    await cannon(Math.max(100, Math.round(probe.rps * WARMUP.roundSeconds)))
+    const ns1 = await cannon(Math.max(100, Math.round(probe.rps * DURATION_S / 2)))
+    const st1 = await streams(DURATION_S * 500)
+    noteProblems("floor", "non-streaming 1 conn", ns1)
+    noteProblems("floor", "stream 1 conn", st1)
+    return { ns1, st1 }
+  } finally {
+    await stopProcess(floor, { signal: "SIGTERM", timeoutMs: 10_000 })
+  }
+}
+
 /** Is a repeated deterministic request answered from tollgate's cache? */
 const probeCache = async (base, account) => {
   const url = `${base}/chat/completions`
@@ -494,6 +520,10 @@ const main = async () => {
       const account = newAccount()
       results.targets.direct = { ...(await measure("direct", upstreamBase, account, upstream.pid)) }
       results.targets.direct.upstreamCalls = { calls: (await upstreamCount(upstreamBase)) - upstreamBefore, completed: account.completed2xx + account.non2xx }
+      if (PIN) {
+        log("floor: the mock upstream on core 0 (the proxies' core), 1 connection")
+        results.floor = await measureFloor()
+      }
       continue
     }
     const isTollgate = target === "tollgate" || target === "cache"
@@ -674,6 +704,13 @@ function report() {
   if (cacheNa && selected.has("cache")) console.log(`\ntg cache-hit: ${cacheNa}`)
   if (t.cache?.streamUnavailable) console.log(`tg cache-hit streams: ${t.cache.streamUnavailable}`)
   if (results.upstream?.peakRssMb !== undefined) console.log(`mock upstream peak RSS: ${fmt(results.upstream.peakRssMb, 1)} MB`)
+  const floor = results.floor
+  if (floor) {
+    console.log(
+      `floor (the mock upstream on core 0, loaded from core 1): p50 ${fmt(floor.ns1.latencyMs.p50, 3)} ms @1, ` +
+        `stream TTFB p50 ${fmt(floor.st1.ttfbMs.p50, 3)} ms @1, server CPU ${fmt(floor.ns1.serverCpu?.msPerRequest, 3)} ms/req @1`
+    )
+  }
 
   const tel = results.telemetry
   if (tel) {
@@ -735,6 +772,22 @@ function report() {
     check("cache hit p50 @1 <= 0.2 ms", p50 === undefined ? undefined : p50 <= 0.2, p50 === undefined ? "-" : `${p50.toFixed(3)} ms`)
     const hits = results.ledger.cache?.ledger
     if (hits?.rows) check("cache ledger rows marked hit", "info", `${hits.cacheHits}/${hits.rows} rows have cache_status=hit`)
+  }
+  if (floor) {
+    // Not targets: what the latencies above stand on. A proxy crosses cores twice per request
+    // (client -> core 0 -> upstream), a cache hit once.
+    const f = floor.ns1.latencyMs.p50
+    const over = (target, pick, base) => {
+      const x = get(target, pick)
+      return x === undefined ? "" : `, ${LABEL[target]} +${(x - base).toFixed(3)}`
+    }
+    check("floor: p50 @1 of a do-nothing server on core 0", "info",
+      `${f.toFixed(3)} ms (direct, on core 1: ${v("direct", (e) => e.ns1.latencyMs.p50)?.toFixed(3) ?? "-"} ms); over it` +
+        `${over("raw", (e) => e.ns1.latencyMs.p50, f)}${over("tollgate", (e) => e.ns1.latencyMs.p50, f)}${over("cache", (e) => e.ns1.latencyMs.p50, f)} ms`)
+    const ft = floor.st1.ttfbMs.p50
+    check("floor: stream TTFB p50 @1 of a do-nothing server on core 0", "info",
+      `${ft.toFixed(3)} ms (direct: ${sv("direct", (e) => e.st1.ttfbMs.p50)?.toFixed(3) ?? "-"} ms); over it` +
+        `${over("raw", (e) => e.st1.ttfbMs.p50, ft)}${over("tollgate", (e) => e.st1.ttfbMs.p50, ft)} ms`)
   }
   for (const target of ["tollgate", "cache"]) {
     const mb = t[target]?.peakRssMb
