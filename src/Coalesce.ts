@@ -24,7 +24,7 @@ import * as Stream from "effect/Stream"
 import * as Subscribable from "effect/Subscribable"
 import type { NoTargetAvailable, UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
-import type { UpstreamResponse } from "./Upstream.js"
+import type { NodeSource, UpstreamResponse } from "./Upstream.js"
 
 type FlightError = UpstreamError | NoTargetAvailable
 type StreamError = UpstreamUnreachable | UpstreamTimeout
@@ -133,6 +133,43 @@ export const make = Effect.gen(function*() {
     )
   })
 
+  /**
+   * Records a provider's Node stream as it comes, with no Effect between chunks (through the
+   * `Stream`, a paced 50-chunk answer through a flight of its own took ~1,100 more Effect steps).
+   * Some(error) when it failed, None when it ended; interrupted, it aborts the exchange.
+   */
+  const recordSource = (flight: Flight, source: NodeSource): Effect.Effect<Option.Option<StreamError>> =>
+    Effect.async((resume) => {
+      const readable = source.readable
+      const stop = () => {
+        readable.off("data", onData)
+        readable.off("end", onEnd)
+        readable.off("error", onError)
+      }
+      const onData = (chunk: Uint8Array) => {
+        flight.chunks.push(chunk)
+        flight.notify()
+      }
+      const onEnd = () => {
+        stop()
+        resume(Effect.succeed(Option.none()))
+      }
+      const onError = (cause: unknown) => {
+        stop()
+        resume(Effect.succeed(Option.some(source.failed(cause))))
+      }
+      readable.on("data", onData)
+      readable.on("end", onEnd)
+      readable.on("error", onError)
+      if (readable.errored !== null) onError(readable.errored)
+      else if (readable.readableEnded) onEnd()
+      else readable.resume()
+      return Effect.sync(() => {
+        stop()
+        if (!readable.closed) readable.destroy()
+      })
+    })
+
   const run = (
     flight: Flight,
     call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
@@ -149,7 +186,8 @@ export const make = Effect.gen(function*() {
         yield* Deferred.succeed(flight.head, head)
       } else {
         yield* Deferred.succeed(flight.head, head)
-        const failure = yield* response.body.stream.pipe(
+        const source = response.body.source
+        const failure = source !== undefined ? yield* recordSource(flight, source) : yield* response.body.stream.pipe(
           Stream.runForEach((chunk) =>
             Effect.sync(() => {
               flight.chunks.push(chunk)
@@ -159,7 +197,7 @@ export const make = Effect.gen(function*() {
           Effect.flip,
           Effect.option
         )
-        // Effect.flip + option: Some(error) when the stream failed, None when it ended.
+        // Some(error) when the stream failed, None when it ended.
         flight.ended = true
         flight.failure = failure
         flight.done = true
