@@ -24,7 +24,7 @@ import * as Stream from "effect/Stream"
 import * as Subscribable from "effect/Subscribable"
 import type { NoTargetAvailable, UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
-import type { NodeSource, UpstreamResponse } from "./Upstream.js"
+import { follow, type NodeSource, type UpstreamResponse } from "./Upstream.js"
 
 type FlightError = UpstreamError | NoTargetAvailable
 type StreamError = UpstreamUnreachable | UpstreamTimeout
@@ -139,36 +139,16 @@ export const make = Effect.gen(function*() {
    * Some(error) when it failed, None when it ended; interrupted, it aborts the exchange.
    */
   const recordSource = (flight: Flight, source: NodeSource): Effect.Effect<Option.Option<StreamError>> =>
-    Effect.async((resume) => {
-      const readable = source.readable
-      const stop = () => {
-        readable.off("data", onData)
-        readable.off("end", onEnd)
-        readable.off("error", onError)
-      }
-      const onData = (chunk: Uint8Array) => {
-        flight.chunks.push(chunk)
-        flight.notify()
-      }
-      const onEnd = () => {
-        stop()
-        resume(Effect.succeed(Option.none()))
-      }
-      const onError = (cause: unknown) => {
-        stop()
-        resume(Effect.succeed(Option.some(source.failed(cause))))
-      }
-      readable.on("data", onData)
-      readable.on("end", onEnd)
-      readable.on("error", onError)
-      if (readable.errored !== null) onError(readable.errored)
-      else if (readable.readableEnded) onEnd()
-      else readable.resume()
-      return Effect.sync(() => {
-        stop()
-        if (!readable.closed) readable.destroy()
-      })
-    })
+    Effect.async((resume) =>
+      Effect.sync(follow(source.readable, {
+        data: (chunk) => {
+          flight.chunks.push(chunk)
+          flight.notify()
+        },
+        end: () => resume(Effect.succeed(Option.none())),
+        error: (cause) => resume(Effect.succeed(Option.some(source.failed(cause))))
+      }))
+    )
 
   const run = (
     flight: Flight,

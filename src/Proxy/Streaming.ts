@@ -20,7 +20,7 @@ import * as RequestFacts from "../Domain/RequestFacts.js"
 import { type Target, targetName } from "../Router.js"
 import type { Latency } from "../Router/Latency.js"
 import { Piped } from "../Http/Piped.js"
-import type { NodeSource, UpstreamBody } from "../Upstream.js"
+import { follow, type NodeSource, type UpstreamBody } from "../Upstream.js"
 import type { Parsed } from "./Inbound.js"
 import type { Outcome } from "./Record.js"
 import { estimate } from "./Usage.js"
@@ -152,13 +152,12 @@ const asPiped = (relay: Relay, source: NodeSource) =>
   new Piped((res, settle) => {
     const readable = source.readable
     let settled = false
+    // Ended early (cut off, client gone, a defect): the upstream exchange is aborted. Undefined
+    // while `follow` starts, where a source that already ended or failed is answered at once.
+    let unfollow: (() => void) | undefined
     const stop = () => {
-      readable.off("data", onData)
-      readable.off("end", onEnd)
-      readable.off("error", onError)
       res.off("drain", onDrain)
-      // Ended early (cut off, client gone, a defect): the upstream exchange is aborted.
-      if (!readable.closed) readable.destroy()
+      unfollow?.()
     }
     const finish = (defect?: unknown) => {
       if (settled) return
@@ -174,36 +173,33 @@ const asPiped = (relay: Relay, source: NodeSource) =>
         finish(defect ?? new Error("stream write failed"))
       }
     }
-    const onData = (chunk: Uint8Array) =>
-      guarded(() => {
-        let full = false
-        for (const piece of relay.push([chunk])) full = !res.write(piece)
-        if (relay.cutOff) {
-          res.end()
-          return finish()
-        }
-        if (full) readable.pause()
-      })
     const onDrain = () => readable.resume()
-    const onEnd = () =>
-      guarded(() => {
-        const rest = relay.end()
-        if (rest.byteLength > 0) res.write(rest)
-        res.end()
-        finish()
-      })
-    const onError = (cause: unknown) =>
-      guarded(() => {
-        res.end(relay.fail(source.failed(cause)))
-        finish()
-      })
-    readable.on("data", onData)
-    readable.on("end", onEnd)
-    readable.on("error", onError)
     res.on("drain", onDrain)
-    if (readable.errored !== null) onError(readable.errored)
-    else if (readable.readableEnded) onEnd()
-    else readable.resume()
+    unfollow = follow(readable, {
+      data: (chunk) =>
+        guarded(() => {
+          let full = false
+          for (const piece of relay.push([chunk])) full = !res.write(piece)
+          if (relay.cutOff) {
+            res.end()
+            return finish()
+          }
+          if (full) readable.pause()
+        }),
+      end: () =>
+        guarded(() => {
+          const rest = relay.end()
+          if (rest.byteLength > 0) res.write(rest)
+          res.end()
+          finish()
+        }),
+      error: (cause) =>
+        guarded(() => {
+          res.end(relay.fail(source.failed(cause)))
+          finish()
+        })
+    })
+    if (settled) unfollow()
     return () => {
       settled = true
       stop()
