@@ -295,24 +295,34 @@ const withCpu = async (pid, run) => {
   return result
 }
 
+/**
+ * The two loads against `base` (…/v1), each with the server's CPU (`pid`): autocannon JSON requests,
+ * and paced streams read to the end and checked.
+ */
+const loadsFor = (target, base, pid) => {
+  const url = `${base}/chat/completions`
+  return {
+    cannon: (connections, amount, seconds) =>
+      withCpu(pid, () =>
+        runCannon({ url, connections, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(seconds), verify: verifyCompletion })),
+    streams: (connections, durationMs) =>
+      withCpu(pid, () => runStreams({
+        url,
+        connections,
+        durationMs,
+        maxStreams: 1_000_000,
+        body: STREAM_BODY,
+        headers: STREAM_HEADERS,
+        // A cache hit may replay the stream with other chunking (e.g. a stream made from a cached JSON
+        // answer): there only the text, the usage chunk and [DONE] are checked.
+        expect: { chunks: target === "cache" ? undefined : CHUNKS, usage: true, text: ANSWER }
+      }))
+  }
+}
+
 /** Warm-up, then the four measured scenarios, against `base` (…/v1); `pid` is the server process. */
 const measure = async (target, base, account, pid) => {
-  const url = `${base}/chat/completions`
-  const cannon = (connections, amount, seconds) =>
-    withCpu(pid, () =>
-      runCannon({ url, connections, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(seconds), verify: verifyCompletion }))
-  const streams = (connections, durationMs) =>
-    withCpu(pid, () => runStreams({
-      url,
-      connections,
-      durationMs,
-      maxStreams: 1_000_000,
-      body: STREAM_BODY,
-      headers: STREAM_HEADERS,
-      // A cache hit may replay the stream with other chunking (e.g. a stream made from a cached JSON
-      // answer): there only the text, the usage chunk and [DONE] are checked.
-      expect: { chunks: target === "cache" ? undefined : CHUNKS, usage: true, text: ANSWER }
-    }))
+  const { cannon, streams } = loadsFor(target, base, pid)
 
   // Amount mode: size each run from a measured rate so that it lasts about `seconds`.
   const amountFor = (rps, connections, seconds) => Math.max(connections * 10, Math.round(rps * seconds))
@@ -428,15 +438,12 @@ const interleaved = async (upstreamBase) => {
 const measureFloor = async () => {
   const floor = await startUpstream({ name: "floor (mock upstream on core 0)", core: 0 })
   try {
-    const url = `${floor.match[1]}/v1/chat/completions`
-    const cannon = (amount) =>
-      withCpu(floor.pid, () => runCannon({ url, connections: 1, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(DURATION_S), verify: verifyCompletion }))
-    const streams = (durationMs) =>
-      withCpu(floor.pid, () => runStreams({ url, connections: 1, durationMs, maxStreams: 1_000_000, body: STREAM_BODY, headers: STREAM_HEADERS, expect: { chunks: CHUNKS, usage: true, text: ANSWER } }))
+    const loads = loadsFor("floor", `${floor.match[1]}/v1`, floor.pid)
+    const cannon = (amount) => loads.cannon(1, amount, DURATION_S)
     const probe = await cannon(200)
     await cannon(Math.max(100, Math.round(probe.rps * WARMUP.roundSeconds)))
     const ns1 = await cannon(Math.max(100, Math.round(probe.rps * DURATION_S / 2)))
-    const st1 = await streams(DURATION_S * 500)
+    const st1 = await loads.streams(1, DURATION_S * 500)
     noteProblems("floor", "non-streaming 1 conn", ns1)
     noteProblems("floor", "stream 1 conn", st1)
     return { ns1, st1 }
@@ -781,13 +788,14 @@ function report() {
       const x = get(target, pick)
       return x === undefined ? "" : `, ${LABEL[target]} +${(x - base).toFixed(3)}`
     }
+    const overAll = (parts) => (parts.join("") === "" ? "" : `; over it${parts.join("")} ms`)
     check("floor: p50 @1 of a do-nothing server on core 0", "info",
-      `${f.toFixed(3)} ms (direct, on core 1: ${v("direct", (e) => e.ns1.latencyMs.p50)?.toFixed(3) ?? "-"} ms); over it` +
-        `${over("raw", (e) => e.ns1.latencyMs.p50, f)}${over("tollgate", (e) => e.ns1.latencyMs.p50, f)}${over("cache", (e) => e.ns1.latencyMs.p50, f)} ms`)
+      `${f.toFixed(3)} ms (direct, on core 1: ${v("direct", (e) => e.ns1.latencyMs.p50)?.toFixed(3) ?? "-"} ms)` +
+        overAll(["raw", "tollgate", "cache"].map((target) => over(target, (e) => e.ns1.latencyMs.p50, f))))
     const ft = floor.st1.ttfbMs.p50
     check("floor: stream TTFB p50 @1 of a do-nothing server on core 0", "info",
-      `${ft.toFixed(3)} ms (direct: ${sv("direct", (e) => e.st1.ttfbMs.p50)?.toFixed(3) ?? "-"} ms); over it` +
-        `${over("raw", (e) => e.st1.ttfbMs.p50, ft)}${over("tollgate", (e) => e.st1.ttfbMs.p50, ft)} ms`)
+      `${ft.toFixed(3)} ms (direct: ${sv("direct", (e) => e.st1.ttfbMs.p50)?.toFixed(3) ?? "-"} ms)` +
+        overAll(["raw", "tollgate"].map((target) => over(target, (e) => e.st1.ttfbMs.p50, ft))))
   }
   for (const target of ["tollgate", "cache"]) {
     const mb = t[target]?.peakRssMb
