@@ -5,7 +5,7 @@
  * failover are `Failover`'s.
  * Adapters live in `Upstream/`: `openai` (any OpenAI-compatible API), `anthropic` (Messages API)
  * and `mock` (built-in simulated model), the HTTP ones over `Upstream/Transport.ts`. The response body is either bytes or a `Stream` that is never buffered
- * (for an HTTP provider, also readable as the Node stream it comes from).
+ * (for an HTTP provider or a shared flight's replay, also readable as a Node stream).
  */
 import type * as Headers from "@effect/platform/Headers"
 import * as Context from "effect/Context"
@@ -36,8 +36,13 @@ export interface UpstreamRequest {
  */
 export interface NodeSource {
   readonly readable: Readable
-  /** What a failure of `readable` means, typed as `stream` would fail. */
+  /**
+   * What a failure of `readable` means, typed as `stream` would fail; a cause that is a bug (a
+   * shared flight that died of a defect) is thrown back as the defect.
+   */
   readonly failed: (cause: unknown) => UpstreamUnreachable | UpstreamTimeout
+  /** Run once by whoever read `readable`, when done with it (a shared flight's replay leaves it). */
+  readonly release?: Effect.Effect<void>
 }
 
 /**

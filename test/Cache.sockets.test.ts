@@ -166,6 +166,9 @@ describe("cache and coalescing over real sockets", () => {
         yield* Tollgate.awaitSubscribers(2)
         yield* upstream.awaitHeld(1)
         leaderAbort.abort()
+        // The proxy has seen the leader go (it left the flight) before the answer goes on: piped,
+        // the rest of the answer would otherwise reach its socket before the close is noticed.
+        yield* Tollgate.awaitSubscribersWhere((count) => count === 1)
         const closedBefore = upstream.closed.count
         upstream.release()
         const text = yield* readAll(follower)

@@ -5,8 +5,8 @@
  * row is booked.
  *
  * All of that is one `Relay`, with two ways through it: an HTTP provider's body (a Node stream) is
- * piped to the client's socket with no Effect between chunks (`Http/Piped.ts`); a body that is an
- * Effect `Stream` (the simulated provider, a shared flight's replay) runs as a `Stream`.
+ * piped to the client's socket with no Effect between chunks (`Http/Piped.ts`), and so is a shared
+ * flight's replay; a body that is only an Effect `Stream` (the simulated provider) runs as a `Stream`.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Chunk from "effect/Chunk"
@@ -125,8 +125,7 @@ class Relay {
 }
 
 /**
- * The body as Effect's `Stream`: for streams that are Effect streams already (the simulated
- * provider, a shared flight's replay).
+ * The body as Effect's `Stream`: for streams that are Effect streams only (the simulated provider).
  */
 const asStream = (relay: Relay, upstream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout>, guarded: boolean) => {
   // One stage per chunk batch (not per chunk).
@@ -204,7 +203,7 @@ const asPiped = (relay: Relay, source: NodeSource) =>
       settled = true
       stop()
     }
-  }, (interrupted) => relay.finish(interrupted))
+  }, (interrupted) => source.release === undefined ? relay.finish(interrupted) : Effect.zipRight(source.release, relay.finish(interrupted)))
 
 /**
  * The SSE answer: upstream bytes pass through the watch (never buffered past an event
