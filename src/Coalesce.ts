@@ -9,13 +9,11 @@
  * delivered to every subscriber, and the flight is forgotten so the next request goes upstream again.
  */
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -25,7 +23,8 @@ import * as Subscribable from "effect/Subscribable"
 import { Readable } from "node:stream"
 import { type NoTargetAvailable, type UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
-import { follow, type NodeSource, type UpstreamResponse } from "./Upstream.js"
+import type { NodeSource, UpstreamResponse } from "./Upstream.js"
+import { follow, toStream } from "./Upstream/Readable.js"
 
 type FlightError = UpstreamError | NoTargetAvailable
 type StreamError = UpstreamUnreachable | UpstreamTimeout
@@ -69,13 +68,10 @@ class Flight {
   /** A leader's row to write when the flight ends. */
   pendingBill: Ticket["bill"] | undefined = undefined
   /**
-   * Completed, and replaced by a fresh one, whenever chunks come or the answer is done: what a
-   * replay waits on when it has read everything so far. (A `SubscriptionRef`'s `changes` took a
-   * PubSub subscription per wait and a publish per chunk: through a flight of its own, a paced
-   * 50-chunk stream was ~6,800 Effect steps, a JSON answer ~1,250; now ~3,000 and ~215.)
+   * What replays run when chunks come or the answer is done: plain callbacks, no Effect between
+   * chunks. (A `SubscriptionRef`'s `changes`, one PubSub subscription per wait and a publish per
+   * chunk, made a paced 50-chunk stream through a flight of its own ~6,800 Effect steps.)
    */
-  private moved = Deferred.unsafeMake<void>(FiberId.none)
-  /** What piped replays run when chunks come or the answer is done (no Effect between chunks). */
   readonly listeners = new Set<() => void>()
   constructor(
     readonly key: string,
@@ -84,23 +80,24 @@ class Flight {
   interrupt: Effect.Effect<void> = Effect.void
   /** Wakes every replay waiting for more. */
   notify(): void {
-    const moved = this.moved
-    this.moved = Deferred.unsafeMake<void>(FiberId.none)
-    Deferred.unsafeDone(moved, Exit.void)
     for (const listener of this.listeners) listener()
-  }
-  /** Completes at the next `notify`. */
-  awaitMore(): Effect.Effect<void> {
-    return Deferred.await(this.moved)
   }
 }
 
-/** A flight that died of a defect, as its piped replays fail. */
+/** A flight that died of a defect, as its replays' readables fail. */
 class FlightDefect extends Error {
   constructor(readonly died: Cause.Cause<never>) {
     super("the shared flight died of a defect")
   }
 }
+
+/** What a replay's readable failing with `cause` means: the flight's stream failure, or its defect. */
+const replayFailure = (cause: unknown): Cause.Cause<StreamError> =>
+  cause instanceof UpstreamUnreachable || cause instanceof UpstreamTimeout
+    ? Cause.fail(cause)
+    : cause instanceof FlightDefect
+    ? cause.died
+    : Cause.die(cause)
 
 export interface Joined {
   /** The answer, as this subscriber sees it: the whole body, or a replay-then-live stream. */
@@ -224,12 +221,12 @@ export const make = Effect.gen(function*() {
     )
 
   /**
-   * The replay as a Node stream, for a consumer that pipes it (the proxy's answer to its client):
-   * what was recorded, then each chunk pushed from the flight's own callback as it is recorded,
-   * with no Effect between chunks and with back-pressure (a full consumer is pushed to again when
-   * it reads). It fails with the flight's stream failure, or with its defect (a `FlightDefect`,
-   * which `failed` throws back as the defect). Through a flight of its own, a paced 50-chunk
-   * stream replayed as a `Stream` took ~1,700 Effect steps against ~60 piped from a provider.
+   * A replay as a Node stream: what was recorded, then each chunk pushed from the flight's own
+   * callback as it is recorded, with back-pressure (a full reader is pushed to again when it
+   * reads). It fails with the flight's stream failure, or with its defect (a `FlightDefect`, which
+   * `failed` throws back as the defect). The proxy pipes it to its client with no Effect between
+   * chunks: through a flight of its own, a paced 50-chunk stream replayed as an Effect `Stream`
+   * (as it was) took ~1,750 Effect steps, piped ~145.
    */
   const replaySource = (flight: Flight, release: Effect.Effect<void>): NodeSource => {
     let next = 0
@@ -258,29 +255,19 @@ export const make = Effect.gen(function*() {
     return {
       readable,
       failed: (cause) => {
-        if (cause instanceof UpstreamUnreachable || cause instanceof UpstreamTimeout) return cause
-        throw cause instanceof FlightDefect ? Cause.squash(cause.died) : cause
+        const failure = replayFailure(cause)
+        if (Cause.isFailType(failure)) return failure.error
+        throw Cause.squash(failure)
       },
       release
     }
   }
 
-  /** Chunks from `from` on: what was recorded, then live, until the flight ends. */
+  /** A replay as an Effect `Stream` (for a reader that wants one): the same readable, read as one. */
   const replay = (flight: Flight): Stream.Stream<Uint8Array, StreamError> =>
-    Stream.paginateChunkEffect(0, (from: number) => {
-      const page: Effect.Effect<readonly [Chunk.Chunk<Uint8Array>, Option.Option<number>], StreamError> = Effect.suspend(() => {
-        const recorded = flight.chunks.length
-        if (recorded === from && !flight.done) return Effect.zipRight(flight.awaitMore(), page)
-        const chunks = flight.chunks.slice(from, recorded)
-        if (flight.done && chunks.length === 0) {
-          if (flight.defect !== undefined) return Effect.failCause(flight.defect)
-          if (Option.isSome(flight.failure)) return Effect.fail(flight.failure.value)
-        }
-        const finished = flight.done && Option.isNone(flight.failure) && flight.defect === undefined
-        return Effect.succeed([Chunk.unsafeFromArray(chunks), finished ? Option.none<number>() : Option.some(recorded)] as const)
-      })
-      return page
-    })
+    Stream.suspend(() => toStream(replaySource(flight, Effect.void).readable, (cause) => cause)).pipe(
+      Stream.catchAll((cause) => Stream.failCause(replayFailure(cause)))
+    )
 
   /** A subscriber goes; the leader's ticket is handed to the flight if the call is still on. */
   const leave = (flight: Flight, ticket: Ticket | undefined) =>

@@ -45,47 +45,13 @@ export interface NodeSource {
   readonly release?: Effect.Effect<void>
 }
 
-/**
- * Reads a source's readable as it comes: `data` for each chunk, then `end` or `error`, once (the
- * listeners are off by then), also when it ended or failed before it was followed. Returns the
- * early stop: the listeners off, and the readable destroyed (the exchange aborted) unless closed.
- */
-export const follow = (
-  readable: Readable,
-  on: { readonly data: (chunk: Uint8Array) => void; readonly end: () => void; readonly error: (cause: unknown) => void }
-): () => void => {
-  const detach = () => {
-    readable.off("data", on.data)
-    readable.off("end", onEnd)
-    readable.off("error", onError)
-  }
-  const onEnd = () => {
-    detach()
-    on.end()
-  }
-  const onError = (cause: unknown) => {
-    detach()
-    on.error(cause)
-  }
-  readable.on("data", on.data)
-  readable.on("end", onEnd)
-  readable.on("error", onError)
-  if (readable.errored !== null) onError(readable.errored)
-  else if (readable.readableEnded) onEnd()
-  else readable.resume()
-  return () => {
-    detach()
-    if (!readable.closed) readable.destroy()
-  }
-}
-
 /** A `Stream` body is only ever handed over once its first chunk is available (or it ended). */
 export type UpstreamBody =
   | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
   | {
     readonly _tag: "Stream"
     readonly stream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout>
-    /** The same body as a Node stream, where it is one (an HTTP provider's). */
+    /** The same body as a Node stream, where it is one (an HTTP provider's, a shared flight's replay). */
     readonly source?: NodeSource
   }
 

@@ -3,11 +3,7 @@
  * header filters, and the mapping of what went wrong into typed upstream errors. An adapter only
  * says which headers go out (auth differs per provider); the exchange itself is the same.
  */
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
-import type { Readable } from "node:stream"
 import { EventEmitter } from "node:events"
 import type { IncomingHttpHeaders } from "node:http"
 import { Agent } from "undici"
@@ -15,6 +11,7 @@ import type { Timeouts } from "../Config/Schema.js"
 import { fromStatus, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
 import type { Adapter, UpstreamRequest, UpstreamResponse } from "../Upstream.js"
+import { toStream } from "./Readable.js"
 
 /** Request headers never forwarded: hop-by-hop, framing, credentials, and the proxy's own. */
 const DROP_REQUEST = new Set([
@@ -100,63 +97,6 @@ const TIMEOUT_PHASES: Record<string, "connect" | "firstByte" | "idle"> = {
   UND_ERR_HEADERS_TIMEOUT: "firstByte",
   UND_ERR_BODY_TIMEOUT: "idle"
 }
-
-/**
- * A response body as a `Stream`, every chunk that is buffered at once as one batch; the body is
- * destroyed (the exchange cut off) if the stream ends or is dropped before it does.
- *
- * `NodeStream.fromReadable` does the same, but waits for data on a latch whose await is an
- * interruptible async with a canceler: ~9 more Effect steps for each chunk of a paced stream. Here
- * the wait is a plain callback; a waiter left behind by an interruption is dropped with the body.
- */
-const fromBody = <E>(body: Readable, onError: (cause: unknown) => E): Stream.Stream<Uint8Array, E> =>
-  Stream.fromChannel(Channel.suspend(() => {
-    let ended = body.readableEnded || body.errored !== null
-    let error: unknown = body.errored ?? undefined
-    // Data (or the end) came while no one was waiting: the next wait returns at once.
-    let signalled = false
-    let wake: (() => void) | undefined
-    const notify = () => {
-      const waiter = wake
-      wake = undefined
-      if (waiter === undefined) signalled = true
-      else waiter()
-    }
-    const onEnd = () => {
-      ended = true
-      notify()
-    }
-    const onFailure = (cause: unknown) => {
-      ended = true
-      error = cause ?? new Error("stream failed")
-      notify()
-    }
-    body.on("readable", notify)
-    body.on("end", onEnd)
-    body.on("error", onFailure)
-    const waitForData = Effect.async<void>((resume) => {
-      if (signalled) {
-        signalled = false
-        resume(Effect.void)
-      } else {
-        wake = () => resume(Effect.void)
-      }
-    })
-    const loop: Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, E, unknown, void, unknown> = Channel.suspend(() => {
-      signalled = false
-      const pieces: Array<Uint8Array> = []
-      for (let piece = body.read(); piece !== null; piece = body.read()) pieces.push(piece)
-      if (pieces.length > 0) return Channel.flatMap(Channel.write(Chunk.unsafeFromArray(pieces)), () => loop)
-      if (ended) return error === undefined ? Channel.void : Channel.fail(onError(error))
-      return Channel.flatMap(waitForData, () => loop)
-    })
-    return Channel.ensuring(loop, Effect.sync(() => {
-      body.off("readable", notify)
-      body.off("end", onEnd)
-      body.off("error", onFailure)
-      if (!body.closed) body.destroy()
-    }))
-  }))
 
 export interface TransportOptions {
   /** Provider name, for errors. */
@@ -256,7 +196,7 @@ export const make = (options: TransportOptions) =>
                 body.off("end", ready)
                 body.off("error", broke)
                 if (error !== undefined) return fail(error)
-                done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream: fromBody(body, failed), source: { readable: body, failed } } }))
+                done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream: toStream(body, failed), source: { readable: body, failed } } }))
               }
               const ready = () => settle()
               const broke = (error: unknown) => settle(error ?? new Error("stream failed"))
