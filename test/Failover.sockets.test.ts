@@ -31,6 +31,16 @@ const Env = Layer.unwrapScoped(
 
 const client = (baseURL: string) => new OpenAI({ baseURL, apiKey: "k", maxRetries: 0 })
 
+/** Streams `model` with the SDK, which must see its first chunk and then an error event. */
+const brokenAfterFirstChunk = (baseUrl: string, model: string) =>
+  Effect.gen(function*() {
+    const stream = yield* Effect.promise(() => client(baseUrl).chat.completions.create({ model, stream: true, messages: [{ role: "user", content: "go" }] }))
+    const { chunks, failure } = yield* SdkStream.readToEnd(stream)
+    assert.isAbove(chunks.length, 0, "the first chunk reached the client")
+    assert.instanceOf(failure, OpenAI.APIError)
+    assert.include(String((failure as Error).message), "stream failed")
+  })
+
 describe("failover over real sockets", () => {
   layer(Env, { excludeTestServices: true })((it) => {
     it.effect("a provider that resets the connection: the backup answers", () =>
@@ -75,13 +85,7 @@ describe("failover over real sockets", () => {
         const { baseUrl } = yield* Tollgate.TestInfo
         const backup = yield* Backup
         const before = backup.received.length
-        const stream = yield* Effect.promise(() =>
-          client(baseUrl).chat.completions.create({ model: "stall", stream: true, messages: [{ role: "user", content: "go" }] })
-        )
-        const { chunks, failure } = yield* SdkStream.readToEnd(stream)
-        assert.isAbove(chunks.length, 0, "the first chunk reached the client")
-        assert.instanceOf(failure, OpenAI.APIError)
-        assert.include(String((failure as Error).message), "stream failed")
+        yield* brokenAfterFirstChunk(baseUrl, "stall")
         assert.strictEqual(backup.received.length, before, "no failover once bytes went out")
         const rows = yield* Tollgate.awaitRows(3)
         assert.deepInclude(rows[2]!, { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_timeout_idle" })
@@ -90,13 +94,7 @@ describe("failover over real sockets", () => {
     it.effect("a stream whose connection dies after its first chunk ends with an error event; the row says unreachable", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
-        const stream = yield* Effect.promise(() =>
-          client(baseUrl).chat.completions.create({ model: "cut-stream", stream: true, messages: [{ role: "user", content: "go" }] })
-        )
-        const { chunks, failure } = yield* SdkStream.readToEnd(stream)
-        assert.isAbove(chunks.length, 0, "the first chunk reached the client")
-        assert.instanceOf(failure, OpenAI.APIError)
-        assert.include(String((failure as Error).message), "stream failed")
+        yield* brokenAfterFirstChunk(baseUrl, "cut-stream")
         const rows = yield* Tollgate.awaitRows(4)
         assert.deepInclude(rows[3]!, { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_unreachable" })
       }))
