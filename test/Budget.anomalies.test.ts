@@ -4,7 +4,7 @@
  * until `unblock` or the end of its window.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, TestClock } from "effect"
+import { Effect, Either, FastCheck as fc, TestClock } from "effect"
 import * as Budget from "../src/Budget.js"
 import { Detector } from "../src/Budget/Anomalies.js"
 import * as Control from "../src/Budget/Control.js"
@@ -132,5 +132,24 @@ describe("calendar windows", () => {
     const month = zone.bounds("monthly", Date.UTC(2025, 11, 31, 23, 30)) // already January in Paris
     assert.strictEqual(month.start, Date.UTC(2025, 11, 31, 23))
     assert.strictEqual(month.end, Date.UTC(2026, 0, 31, 23))
+  })
+
+  it("UTC's windows, computed without Intl, are those of an Intl zone with the same clock", () => {
+    // `Etc/GMT` goes through Intl.DateTimeFormat; `UTC` and `Etc/UTC` through Date's UTC fields.
+    const viaIntl = new Zone("Etc/GMT")
+    const viaDate = [new Zone("UTC"), new Zone("Etc/UTC")]
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2100, 0, 1) }),
+        fc.constantFrom("hourly" as const, "daily" as const, "monthly" as const),
+        (at, window) => {
+          const expected = viaIntl.bounds(window, at)
+          for (const zone of viaDate) assert.deepStrictEqual(zone.bounds(window, at), expected)
+        }
+      ),
+      { seed: 8, numRuns: 500 }
+    )
+    const day = new Zone("UTC").bounds("daily", Date.UTC(2024, 1, 29, 13, 5))
+    assert.deepStrictEqual(day, { start: Date.UTC(2024, 1, 29), end: Date.UTC(2024, 2, 1) })
   })
 })

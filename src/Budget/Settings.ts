@@ -24,6 +24,7 @@
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { isUtc } from "./Windows.js"
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -46,7 +47,9 @@ const Percent = Schema.Number.pipe(Schema.between(1, 100, { message: () => "expe
 const Url = Schema.String.pipe(
   Schema.filter((s) => URL.canParse(s) && /^https?:/.test(s), { message: () => "expected an http(s) URL" })
 )
+// UTC (the default) is known without asking `Intl` (see `Windows.ts`: its data costs memory).
 const TimeZone = Schema.String.pipe(Schema.filter((zone) => {
+  if (isUtc(zone)) return true
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: zone })
     return true

@@ -1,5 +1,6 @@
 /**
- * Calendar windows (hourly, daily, monthly) in an IANA time zone, from `Intl.DateTimeFormat`.
+ * Calendar windows (hourly, daily, monthly) in an IANA time zone, from `Intl.DateTimeFormat` (UTC
+ * from `Date` alone).
  * A `Zone` remembers the window it computed last, so the hot path pays for `Intl` only when a
  * window rolls over, not per request.
  */
@@ -19,8 +20,59 @@ export const isCalendar = (window: Window): window is CalendarWindow =>
 
 const HOUR = 3_600_000
 
+interface Fields {
+  readonly year: number
+  readonly month: number
+  readonly day: number
+  readonly hour: number
+  readonly minute: number
+  readonly second: number
+}
+
+/**
+ * Zones whose clock is UTC all year (`UTC` is the default). Their fields come from `Date`'s UTC
+ * getters: no `Intl`, whose formatting and time-zone data, once touched, are ~7.6 MB more of the
+ * node binary resident (measured: 48.3 -> 40.6 MB of an idle tollgate's RSS).
+ */
+const UTC_ZONES = new Set(["UTC", "Etc/UTC"])
+export const isUtc = (zone: string): boolean => UTC_ZONES.has(zone)
+
+const utcFields = (at: number): Fields => {
+  const date = new Date(at)
+  return {
+    year: date.getUTCFullYear(),
+    month: date.getUTCMonth() + 1,
+    day: date.getUTCDate(),
+    hour: date.getUTCHours(),
+    minute: date.getUTCMinutes(),
+    second: date.getUTCSeconds()
+  }
+}
+
+/** Local wall-clock fields of an instant in an IANA zone, from `Intl.DateTimeFormat`. */
+const zoneFields = (zone: string): (at: number) => Fields => {
+  const format = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    hour: "numeric",
+    minute: "numeric",
+    second: "numeric"
+  })
+  return (at) => {
+    const fields: Record<string, number> = {}
+    for (const part of format.formatToParts(at)) {
+      if (part.type !== "literal") fields[part.type] = Number(part.value)
+    }
+    return { year: fields.year!, month: fields.month!, day: fields.day!, hour: fields.hour!, minute: fields.minute!, second: fields.second! }
+  }
+}
+
 export class Zone {
-  private readonly format: Intl.DateTimeFormat
+  /** Local wall-clock fields of an instant. */
+  private readonly parts: (at: number) => Fields
   private readonly cached: Record<CalendarWindow, Bounds> = {
     hourly: { start: 0, end: 0 },
     daily: { start: 0, end: 0 },
@@ -28,16 +80,7 @@ export class Zone {
   }
 
   constructor(readonly name: string) {
-    this.format = new Intl.DateTimeFormat("en-US", {
-      timeZone: name,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric"
-    })
+    this.parts = isUtc(name) ? utcFields : zoneFields(name)
   }
 
   /** The window of kind `window` that contains `now`. */
@@ -47,15 +90,6 @@ export class Zone {
     const fresh = this.compute(window, now)
     this.cached[window] = fresh
     return fresh
-  }
-
-  /** Local wall-clock fields of an instant. */
-  private parts(at: number) {
-    const fields: Record<string, number> = {}
-    for (const part of this.format.formatToParts(at)) {
-      if (part.type !== "literal") fields[part.type] = Number(part.value)
-    }
-    return { year: fields.year!, month: fields.month!, day: fields.day!, hour: fields.hour!, minute: fields.minute!, second: fields.second! }
   }
 
   /** How far local time is ahead of UTC at `at`, in ms. */

@@ -58,6 +58,12 @@ const servableVendors = (config: TollgateConfig): ((vendor: Vendor) => boolean) 
   return (vendor) => (vendor === "openai" && kinds.has("openai")) || (vendor === "anthropic" && kinds.has("anthropic"))
 }
 
+/**
+ * Ties between model ids go by UTF-16 code units: the same order on every machine, where
+ * `localeCompare` follows the host's locale (and loads ICU's collation data, ~1.8 MB resident).
+ */
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
 export const make = (
   config: TollgateConfig,
   catalogue: Catalogue,
@@ -77,10 +83,10 @@ export const make = (
   }
   const quality = (m: string) => catalogue.qualityOf(m) ?? Number.NEGATIVE_INFINITY
   const priced = candidates.filter((m) => priceOf(m) !== undefined)
-  const byCost = [...priced].sort((a, b) => cost(a) - cost(b) || a.localeCompare(b))
+  const byCost = [...priced].sort((a, b) => cost(a) - cost(b) || byName(a, b))
   const ranked = candidates.filter((m) => catalogue.qualityOf(m) !== undefined)
   // Ascending by quality; among equals the cheaper first.
-  const byQuality = [...ranked].sort((a, b) => quality(a) - quality(b) || cost(b) - cost(a) || a.localeCompare(b))
+  const byQuality = [...ranked].sort((a, b) => quality(a) - quality(b) || cost(b) - cost(a) || byName(a, b))
   const cheap = byCost[0]
   const best = byQuality[byQuality.length - 1]
   const median = byQuality.length === 0 ? undefined : byQuality[Math.floor((byQuality.length - 1) / 2)]
