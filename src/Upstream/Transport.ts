@@ -6,12 +6,12 @@
 import * as Effect from "effect/Effect"
 import { EventEmitter } from "node:events"
 import type { IncomingHttpHeaders } from "node:http"
-import { Agent } from "undici"
 import type { Timeouts } from "../Config/Schema.js"
 import { fromStatus, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
 import type { Adapter, UpstreamRequest, UpstreamResponse } from "../Upstream.js"
 import { toStream } from "./Readable.js"
+import { makeAgent, requestWith } from "./Undici.js"
 
 /** Request headers never forwarded: hop-by-hop, framing, credentials, and the proxy's own. */
 const DROP_REQUEST = new Set([
@@ -121,7 +121,7 @@ export const make = (options: TransportOptions) =>
   Effect.gen(function*() {
     const { provider, timeouts, headersFor } = options
     const dispatcher = yield* Effect.acquireRelease(
-      Effect.sync(() => new Agent({ connect: { timeout: timeouts.connect }, keepAliveTimeout: 30_000 })),
+      Effect.sync(() => makeAgent({ connect: { timeout: timeouts.connect }, keepAliveTimeout: 30_000 })),
       (agent) => Effect.promise(() => agent.destroy())
     )
     const base = new URL(options.baseUrl)
@@ -161,7 +161,7 @@ export const make = (options: TransportOptions) =>
             resume(effect)
           }
           const fail = (cause: unknown) => done(Effect.fail(failed(cause, totalExpired)))
-          dispatcher.request({
+          requestWith(dispatcher, {
             origin: base.origin,
             path: basePath + request.path,
             method: "POST",

@@ -1,0 +1,15 @@
+// Types for the undici files `Upstream/Undici.ts` imports directly (undici types only its index).
+declare module "undici/lib/dispatcher/agent.js" {
+  import { Agent } from "undici"
+  export default Agent
+}
+
+declare module "undici/lib/api/api-request.js" {
+  import type { Dispatcher } from "undici"
+  const request: (
+    this: Dispatcher,
+    options: Dispatcher.RequestOptions,
+    callback: (error: Error | null, data: Dispatcher.ResponseData) => void
+  ) => void
+  export default request
+}
