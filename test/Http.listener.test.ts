@@ -1,12 +1,13 @@
 /**
  * The listener itself, with a scripted request program behind it: a response Node refuses to write
  * still ends the exchange (500, not a hung client), and a client that goes away interrupts the
- * request's fiber.
+ * request's fiber. Its `HttpServer` gives the bound address and refuses to serve a second app; a
+ * port already taken fails the layer with a `ServeError`.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { HttpServer } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
-import { Deferred, Effect, FiberId, Layer } from "effect"
+import { Cause, Deferred, Effect, Exit, FiberId, Layer } from "effect"
 import * as Circuit from "../src/Circuit.js"
 import * as Config from "../src/Config.js"
 import * as Http from "../src/Http.js"
@@ -62,6 +63,32 @@ describe("the listener", () => {
         controller.abort()
         yield* Deferred.await(interrupted).pipe(Effect.timeout("10 seconds"))
         yield* Effect.promise(() => pending)
+      }))
+
+    it.scoped("its HttpServer refuses to serve another app beside tollgate's routes", () =>
+      Effect.gen(function*() {
+        const server = yield* HttpServer.HttpServer
+        const exit = yield* Effect.exit(server.serve(Effect.succeed(HttpServerResponse.text("other app"))))
+        if (!Exit.isFailure(exit)) return assert.fail("serve succeeded")
+        assert.isTrue(Cause.isDie(exit.cause))
+        assert.include(String(Cause.squash(exit.cause)), "answers its own routes")
+        // Still tollgate's listener only: an unknown path is its own 404.
+        const url = yield* urlOf
+        const response = yield* Effect.promise(() => fetch(`${url}/nowhere`))
+        assert.strictEqual(response.status, 404)
+      }))
+
+    it.scoped("a port already taken fails the layer with a ServeError", () =>
+      Effect.gen(function*() {
+        const server = yield* HttpServer.HttpServer
+        const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+        const second = Http.layerWithoutDependencies.pipe(
+          Layer.provide(Layer.mergeAll(ScriptedProxy, Pricing.layer, Circuit.layer)),
+          Layer.provide(Config.layerFrom({ server: { port }, providers: { sim: { kind: "mock" } } }))
+        )
+        const error = yield* Effect.flip(Layer.build(second))
+        assert.strictEqual(error._tag, "ServeError")
+        assert.include(String((error as { cause?: { code?: string } }).cause?.code), "EADDRINUSE")
       }))
   })
 })
