@@ -125,3 +125,14 @@ describe("Telemetry", () => {
       assert.notInclude(first, "secret")
     }))
 })
+
+describe("Store", () => {
+  it.live("the ledger's connection keeps SQLite's 2 MB page cache and WAL (better-sqlite3 builds a 16 MB one)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const [cache] = yield* sql<{ cache_size: number }>`PRAGMA cache_size`
+      assert.strictEqual(cache!.cache_size, -2000)
+      const [mode] = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
+      assert.strictEqual(mode!.journal_mode, "wal")
+    }).pipe(Effect.provide(Store.layerAt(tempDbPath()))))
+})
