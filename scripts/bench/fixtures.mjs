@@ -16,3 +16,20 @@ export const CHAT = {
     { role: "user", content: "Summarise the plot of Hamlet in three sentences." }
   ]
 }
+
+/**
+ * The YAML config of every tollgate the benchmarks start: every default feature on (a routing
+ * rule, and a budget that reserves and settles every request, with a limit high enough never to
+ * block). Without the cache, coalescing (identical in-flight requests sharing one upstream call) is
+ * off too: every request must then go the whole way to `upstreamBase` (…/v1).
+ */
+export const tollgateConfig = ({ upstreamBase, cache }) =>
+  [
+    "providers:",
+    `  up: { kind: openai, baseUrl: "${upstreamBase}" }`,
+    "routes:",
+    "  - { name: bench, match: { model: \"*\" }, targets: [ { provider: up } ] }",
+    "budget: { enabled: true, limits: [ { window: daily, usd: 1000000 } ] }",
+    cache ? "cache: { enabled: true }" : "cache: { enabled: false, coalesce: false }",
+    ""
+  ].join("\n")

@@ -215,6 +215,9 @@ export const readCpuMs = (pid) => {
 // ---------------------------------------------------------------------------------------------
 // Statistics
 
+/** The middle value of `xs` (the upper of the two middle ones for an even count). */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+
 /** p50/p90/p99/max/mean of an array of milliseconds, rounded to microseconds. */
 export const summarize = (values) => {
   if (values.length === 0) return { count: 0 }

@@ -18,8 +18,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { CHAT } from "./fixtures.mjs"
-import { pinningSupport, readCpuMs, readMemory, startProcess, stopProcess } from "./lib.mjs"
+import { CHAT, tollgateConfig } from "./fixtures.mjs"
+import { median, pinningSupport, readCpuMs, readMemory, startProcess, stopProcess } from "./lib.mjs"
 import { runCannon } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -62,16 +62,7 @@ const upstream = await startProcess({
   ready: /upstream listening on (http:\/\/127\.0\.0\.1:\d+)/
 })
 const config = path.join(dir, "tollgate.yaml")
-// The benchmark's own tollgate config (scripts/bench/run.mjs): a routing rule and an active budget.
-writeFileSync(config, [
-  "providers:",
-  `  up: { kind: openai, baseUrl: "${upstream.match[1]}/v1" }`,
-  "routes:",
-  "  - { name: bench, match: { model: \"*\" }, targets: [ { provider: up } ] }",
-  "budget: { enabled: true, limits: [ { window: daily, usd: 1000000 } ] }",
-  args.cache ? "cache: { enabled: true }" : "cache: { enabled: false, coalesce: false }",
-  ""
-].join("\n"))
+writeFileSync(config, tollgateConfig({ upstreamBase: `${upstream.match[1]}/v1`, cache: args.cache }))
 
 const start = (name, bin, nodeArgs) =>
   startProcess({
@@ -100,7 +91,6 @@ const load = (side, amount) =>
     capMs: 120_000
   })
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 try {
   console.log(`paired: ${rounds} rounds of ${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}, pinning ${pin ? "on" : "off"}`)
   for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")}`)

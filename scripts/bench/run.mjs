@@ -15,6 +15,7 @@ import {
   fmt,
   fmtInt,
   memorySampler,
+  median,
   pinningSupport,
   pinSelf,
   readCpuMs,
@@ -23,7 +24,7 @@ import {
   startProcess,
   stopProcess
 } from "./lib.mjs"
-import { ANSWER, CHAT } from "./fixtures.mjs"
+import { ANSWER, CHAT, tollgateConfig } from "./fixtures.mjs"
 import { runCannon, runStreams } from "./load.mjs"
 import { renderProfile, summarizeProfile } from "./profile.mjs"
 
@@ -157,22 +158,7 @@ const startRawProxy = (upstreamBase) =>
 const startTollgate = ({ name, upstreamBase, cache, profile = true }) => {
   const config = path.join(workDir, `${name}.yaml`)
   const db = path.join(workDir, `${name}.db`)
-  writeFileSync(
-    config,
-    [
-      "providers:",
-      `  up: { kind: openai, baseUrl: "${upstreamBase}" }`,
-      // Every default feature on: a routing rule, and a budget that reserves and settles every
-      // request (a limit high enough never to block).
-      "routes:",
-      "  - { name: bench, match: { model: \"*\" }, targets: [ { provider: up } ] }",
-      "budget: { enabled: true, limits: [ { window: daily, usd: 1000000 } ] }",
-      // Without the cache, coalescing (identical in-flight requests sharing one upstream call) is
-      // off too: every request the tollgate target gets must go the whole way.
-      cache ? "cache: { enabled: true }" : "cache: { enabled: false, coalesce: false }",
-      ""
-    ].join("\n")
-  )
+  writeFileSync(config, tollgateConfig({ upstreamBase, cache }))
   const nodeArgs = args["node-args"].split(/\s+/).filter((a) => a !== "")
   let profileName
   if (args["cpu-prof"] && profile) {
@@ -405,7 +391,6 @@ const interleaved = async (upstreamBase) => {
         rounds[name].push({ rps: r.rps, cpuMsPerRequest: r.serverCpu?.msPerRequest })
       }
     }
-    const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
     const out = { rounds: INTERLEAVED.rounds, seconds: INTERLEAVED.seconds, perRound: rounds }
     for (const name of names.slice(1)) {
       const rps = rounds[name].map((r, i) => r.rps / rounds.raw[i].rps)
