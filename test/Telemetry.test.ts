@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Layer, Stream, SubscriptionRef, TestClock } from "effect"
+import { Chunk, Context, Effect, Fiber, Layer, Logger, Stream, SubscriptionRef, TestClock } from "effect"
 import type { LedgerEvent } from "../src/Domain/LedgerEvent.js"
 import * as Store from "../src/Store.js"
 import * as Telemetry from "../src/Telemetry.js"
@@ -111,6 +111,26 @@ describe("Telemetry", () => {
       yield* TestClock.adjust("1 millis")
       yield* writtenReaches(2)
     }))
+
+  it.scoped("a batch SQLite refuses is written row by row: a bad row costs only itself, and is logged", () => {
+    const logs: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => void logs.push(`${logLevel.label} ${String(message)}`))
+    return Effect.gen(function*() {
+      const context = yield* Layer.build(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(tempDbPath()))))
+      const telemetry = Context.get(context, Telemetry.Telemetry)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      // `endpoint` is NOT NULL in the ledger: no row of a batch with this one in it can be committed.
+      const bad: LedgerEvent = { ...sampleEvent(1), endpoint: null as unknown as string }
+      for (const event of [sampleEvent(0), bad, sampleEvent(2), sampleEvent(3)]) yield* telemetry.record(event)
+      // The batch is retried (100 ms apart, on the test clock), then written one row at a time.
+      const flushed = yield* Effect.fork(telemetry.flush)
+      while ((yield* Fiber.poll(flushed))._tag === "None") yield* TestClock.adjust("100 millis")
+      const rows = yield* sql<{ request_id: string }>`SELECT request_id FROM requests ORDER BY id`
+      assert.deepStrictEqual(rows.map((row) => row.request_id), ["req_0", "req_2", "req_3"])
+      assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 3)
+      assert.isTrue(logs.some((line) => line.startsWith("ERROR ledger: could not write a row")))
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
 
   it.live("client hashes are salted per ledger, stable within it, and never the key", () =>
     Effect.gen(function*() {
