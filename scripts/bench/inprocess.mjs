@@ -112,10 +112,16 @@ const incomingBody = () => {
   return source
 }
 
-// The listener's scheduler (src/Http.ts), counting steps as it is asked whether to yield.
-const io = Scheduler.makeBatched((run) => setImmediate(run))
+// The listener's scheduler (src/Http/IoScheduler.ts; a build from before it had Effect's
+// `makeBatched` on `setImmediate`), counting steps as it is asked whether to yield.
+const io = fs.existsSync(path.join(path.resolve(args.dist), "Http", "IoScheduler.js"))
+  ? new (await load("Http/IoScheduler.js")).IoScheduler()
+  : Scheduler.makeBatched((run) => setImmediate(run))
 let steps = 0
-const scheduler = { scheduleTask: (task, priority) => io.scheduleTask(task, priority), shouldYield: (fiber) => (steps++, io.shouldYield(fiber)) }
+const scheduler = {
+  scheduleTask: (task, priority, fiber) => io.scheduleTask(task, priority, fiber),
+  shouldYield: (fiber) => (steps++, io.shouldYield(fiber))
+}
 
 const label = (frame) =>
   `${frame.functionName || "(anonymous)"} ${
