@@ -63,6 +63,14 @@ const installSalt = Effect.gen(function*() {
   return rows[0]!.value
 })
 
+/** SQLite's result codes that say the file, not the rows, is the trouble (`SQLITE_BUSY_TIMEOUT`...). */
+const FILE_TROUBLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|NOMEM|PERM|INTERRUPT|PROTOCOL)/
+
+const refusedForTheFile = (error: SqlError.SqlError): boolean => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  return typeof code === "string" && FILE_TROUBLE.test(code)
+}
+
 export const make = (options: Partial<Options> = {}) =>
   Effect.gen(function*() {
     const { batchSize, capacity, linger } = { ...defaults, ...options }
@@ -121,20 +129,24 @@ export const make = (options: Partial<Options> = {}) =>
 
     const counted = (n: number) => SubscriptionRef.update(written, (total) => total + n)
 
-    // A batch that cannot be written whole (a busy file past the retries, a row SQLite refuses) is
-    // written row by row, so that one bad row costs only itself.
+    // A batch SQLite refuses for what is in it (a constraint, a value it cannot bind) is written row
+    // by row, so that one bad row costs only itself. A batch refused for the file (busy or locked
+    // past the retries, an I/O error, a full disk) is not: every row would wait out the busy
+    // timeout in turn. It is dropped, and said so, as before.
     const writeAll = (events: ReadonlyArray<LedgerEvent>) =>
       events.length === 0 ? Effect.void : retried(transaction(events)).pipe(
         Effect.zipRight(counted(events.length)),
         Effect.catchAll((error) =>
-          Effect.zipRight(
-            Effect.logWarning(`ledger: a batch of ${events.length} rows could not be written whole; writing them one by one`, error),
-            Effect.forEach(events, (event) =>
-              sql.unsafe(statementFor(1), rowParams([event])).pipe(
-                Effect.zipRight(counted(1)),
-                Effect.catchAll((error) => Effect.logError("ledger: could not write a row", error))
-              ), { discard: true })
-          )
+          refusedForTheFile(error)
+            ? Effect.logError(`ledger: could not write ${events.length} rows`, error)
+            : Effect.zipRight(
+              Effect.logWarning(`ledger: a batch of ${events.length} rows could not be written whole; writing them one by one`, error),
+              Effect.forEach(events, (event) =>
+                sql.unsafe(statementFor(1), rowParams([event])).pipe(
+                  Effect.zipRight(counted(1)),
+                  Effect.catchAll((error) => Effect.logError("ledger: could not write a row", error))
+                ), { discard: true })
+            )
         )
       )
 

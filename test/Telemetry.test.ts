@@ -132,6 +132,33 @@ describe("Telemetry", () => {
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   })
 
+  it.scoped("a batch refused for the file (here read-only) is dropped after its retries and logged, not tried row by row", () => {
+    const logs: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => void logs.push(`${logLevel.label} ${String(message)}`))
+    return Effect.gen(function*() {
+      const context = yield* Layer.build(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(tempDbPath()))))
+      const telemetry = Context.get(context, Telemetry.Telemetry)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const flushed = (effect: Effect.Effect<void>) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(effect)
+          while ((yield* Fiber.poll(fiber))._tag === "None") yield* TestClock.adjust("100 millis")
+        })
+      yield* sql`PRAGMA query_only = ON` // every write now fails with SQLITE_READONLY, at once
+      for (let i = 0; i < 3; i++) yield* telemetry.record(sampleEvent(i))
+      yield* flushed(telemetry.flush)
+      assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 0)
+      assert.isTrue(logs.some((line) => line.startsWith("ERROR ledger: could not write 3 rows")), logs.join("\n"))
+      assert.isFalse(logs.some((line) => line.includes("one by one")))
+      // The writer is still there for what comes next.
+      yield* sql`PRAGMA query_only = OFF`
+      yield* telemetry.record(sampleEvent(3))
+      yield* flushed(telemetry.flush)
+      const rows = yield* sql<{ request_id: string }>`SELECT request_id FROM requests`
+      assert.deepStrictEqual(rows.map((row) => row.request_id), ["req_3"])
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+
   it.live("client hashes are salted per ledger, stable within it, and never the key", () =>
     Effect.gen(function*() {
       const hashIn = (dbPath: string) =>
