@@ -111,8 +111,8 @@ export const make = (options: Partial<Options> = {}) =>
       })
 
     // A batch is one transaction: every commit writes the last pages of the table and of its
-    // indexes to the WAL again, so a 50 ms batch cut into five INSERTs, each its own commit, wrote
-    // ~45% more than the rows (bench load, 4,500 rows/s: 910 -> 635 bytes to disk per row). Not
+    // indexes to the WAL again, so a 50 ms batch cut into power-of-two INSERTs, each its own commit,
+    // wrote ~1.5x the bytes (bench load, ~4,000 rows/s: ~950 -> ~640 bytes to disk per row). Not
     // `sql.withTransaction`, which turns a failed COMMIT into a defect: this fiber must outlive any
     // failure. On the connection reserved for the batch, BEGIN ... COMMIT, and ROLLBACK on a failure
     // (harmless when SQLite has already rolled back).

@@ -49,6 +49,31 @@ const countRows = (dbPath: string) =>
     Effect.provide(Store.layerAt(dbPath))
   )
 
+/**
+ * A writer on a fresh ledger, with the lines it logs collected and a flush that turns the test
+ * clock 100 ms at a time until it returns (the writer's retries wait on that clock).
+ */
+const withLoggedWriter = <A, E>(
+  test: (writer: {
+    readonly telemetry: Context.Tag.Service<Telemetry.Telemetry>
+    readonly sql: SqlClient.SqlClient
+    readonly logs: ReadonlyArray<string>
+    readonly flushed: Effect.Effect<void>
+  }) => Effect.Effect<A, E>
+) => {
+  const logs: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => void logs.push(`${logLevel.label} ${String(message)}`))
+  return Effect.gen(function*() {
+    const context = yield* Layer.build(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(tempDbPath()))))
+    const telemetry = Context.get(context, Telemetry.Telemetry)
+    const flushed = Effect.gen(function*() {
+      const fiber = yield* Effect.fork(telemetry.flush)
+      while ((yield* Fiber.poll(fiber))._tag === "None") yield* TestClock.adjust("100 millis")
+    })
+    return yield* test({ telemetry, sql: Context.get(context, SqlClient.SqlClient), logs, flushed })
+  }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+}
+
 describe("Telemetry", () => {
   it.live("every event offered before the layer closes is in SQLite (N = 5,000)", () =>
     Effect.gen(function*() {
@@ -112,52 +137,38 @@ describe("Telemetry", () => {
       yield* writtenReaches(2)
     }))
 
-  it.scoped("a batch SQLite refuses is written row by row: a bad row costs only itself, and is logged", () => {
-    const logs: Array<string> = []
-    const logger = Logger.make(({ logLevel, message }) => void logs.push(`${logLevel.label} ${String(message)}`))
-    return Effect.gen(function*() {
-      const context = yield* Layer.build(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(tempDbPath()))))
-      const telemetry = Context.get(context, Telemetry.Telemetry)
-      const sql = Context.get(context, SqlClient.SqlClient)
-      // `endpoint` is NOT NULL in the ledger: no row of a batch with this one in it can be committed.
-      const bad: LedgerEvent = { ...sampleEvent(1), endpoint: null as unknown as string }
-      for (const event of [sampleEvent(0), bad, sampleEvent(2), sampleEvent(3)]) yield* telemetry.record(event)
-      // The batch is retried (100 ms apart, on the test clock), then written one row at a time.
-      const flushed = yield* Effect.fork(telemetry.flush)
-      while ((yield* Fiber.poll(flushed))._tag === "None") yield* TestClock.adjust("100 millis")
-      const rows = yield* sql<{ request_id: string }>`SELECT request_id FROM requests ORDER BY id`
-      assert.deepStrictEqual(rows.map((row) => row.request_id), ["req_0", "req_2", "req_3"])
-      assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 3)
-      assert.isTrue(logs.some((line) => line.startsWith("ERROR ledger: could not write a row")))
-    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-  })
+  it.scoped("a batch SQLite refuses is written row by row: a bad row costs only itself, and is logged", () =>
+    withLoggedWriter(({ flushed, logs, sql, telemetry }) =>
+      Effect.gen(function*() {
+        // `endpoint` is NOT NULL in the ledger: no row of a batch with this one in it can be committed.
+        const bad: LedgerEvent = { ...sampleEvent(1), endpoint: null as unknown as string }
+        for (const event of [sampleEvent(0), bad, sampleEvent(2), sampleEvent(3)]) yield* telemetry.record(event)
+        // The batch is retried (100 ms apart, on the test clock), then written one row at a time.
+        yield* flushed
+        const rows = yield* sql<{ request_id: string }>`SELECT request_id FROM requests ORDER BY id`
+        assert.deepStrictEqual(rows.map((row) => row.request_id), ["req_0", "req_2", "req_3"])
+        assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 3)
+        assert.isTrue(logs.some((line) => line.startsWith("ERROR ledger: could not write a row")))
+      })
+    ))
 
-  it.scoped("a batch refused for the file (here read-only) is dropped after its retries and logged, not tried row by row", () => {
-    const logs: Array<string> = []
-    const logger = Logger.make(({ logLevel, message }) => void logs.push(`${logLevel.label} ${String(message)}`))
-    return Effect.gen(function*() {
-      const context = yield* Layer.build(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(tempDbPath()))))
-      const telemetry = Context.get(context, Telemetry.Telemetry)
-      const sql = Context.get(context, SqlClient.SqlClient)
-      const flushed = (effect: Effect.Effect<void>) =>
-        Effect.gen(function*() {
-          const fiber = yield* Effect.fork(effect)
-          while ((yield* Fiber.poll(fiber))._tag === "None") yield* TestClock.adjust("100 millis")
-        })
-      yield* sql`PRAGMA query_only = ON` // every write now fails with SQLITE_READONLY, at once
-      for (let i = 0; i < 3; i++) yield* telemetry.record(sampleEvent(i))
-      yield* flushed(telemetry.flush)
-      assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 0)
-      assert.isTrue(logs.some((line) => line.startsWith("ERROR ledger: could not write 3 rows")), logs.join("\n"))
-      assert.isFalse(logs.some((line) => line.includes("one by one")))
-      // The writer is still there for what comes next.
-      yield* sql`PRAGMA query_only = OFF`
-      yield* telemetry.record(sampleEvent(3))
-      yield* flushed(telemetry.flush)
-      const rows = yield* sql<{ request_id: string }>`SELECT request_id FROM requests`
-      assert.deepStrictEqual(rows.map((row) => row.request_id), ["req_3"])
-    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-  })
+  it.scoped("a batch refused for the file (here read-only) is dropped after its retries and logged, not tried row by row", () =>
+    withLoggedWriter(({ flushed, logs, sql, telemetry }) =>
+      Effect.gen(function*() {
+        yield* sql`PRAGMA query_only = ON` // every write now fails with SQLITE_READONLY, at once
+        for (let i = 0; i < 3; i++) yield* telemetry.record(sampleEvent(i))
+        yield* flushed
+        assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 0)
+        assert.isTrue(logs.some((line) => line.startsWith("ERROR ledger: could not write 3 rows")), logs.join("\n"))
+        assert.isFalse(logs.some((line) => line.includes("one by one")))
+        // The writer is still there for what comes next.
+        yield* sql`PRAGMA query_only = OFF`
+        yield* telemetry.record(sampleEvent(3))
+        yield* flushed
+        const rows = yield* sql<{ request_id: string }>`SELECT request_id FROM requests`
+        assert.deepStrictEqual(rows.map((row) => row.request_id), ["req_3"])
+      })
+    ))
 
   it.live("client hashes are salted per ledger, stable within it, and never the key", () =>
     Effect.gen(function*() {
