@@ -49,8 +49,8 @@ export class Trail {
 export interface Dispatch {
   readonly route: string | null
   readonly targets: ReadonlyArray<Target>
-  /** The request for a target (its body may differ per target: the served model). */
-  readonly requestFor: (target: Target) => Omit<UpstreamRequest, "provider">
+  /** The request for a target, to its provider (its body may differ per target: the served model). */
+  readonly requestFor: (target: Target) => UpstreamRequest
 }
 
 export class Failover extends Context.Tag("tollgate/Failover")<Failover, {
@@ -77,61 +77,62 @@ export const make = Effect.gen(function*() {
   const circuit = yield* Circuit
   const schedule = retrySchedule(config.retry)
 
-  const send = (dispatch: Dispatch, trail: Trail) =>
-    Effect.gen(function*() {
-      let last: UpstreamError | undefined
-      let earliestProbeMs = Number.POSITIVE_INFINITY
-      for (const target of dispatch.targets) {
-        const name = targetName(target)
-        const request = { ...dispatch.requestFor(target), provider: target.provider }
-        const attempt = circuit.guard(
-          name,
-          Effect.suspend(() => {
-            trail.attempts++
-            trail.target = target
-            trail.failover = trail.failover || target !== dispatch.targets[0]
-            return upstream.send(request)
-          })
-        )
-        const noteFailure = (error: UpstreamError | CircuitOpen): void => {
-          if (error._tag === "CircuitOpen") return
-          last = error
-          trail.failures.push(`${name}:${errorTypeOf(error)}`)
-        }
-        // One handler on the path every request takes (an answer at the first try). The schedule's
-        // driver is only built once an attempt has failed: building it costs ~12 us. The first
-        // failure is replayed into it, so the waits are exactly those of
-        // `Effect.retry(attempt, schedule)`.
-        const result = yield* Effect.matchEffect(attempt, {
-          onSuccess: (response) => Effect.succeed(Either.right(response)),
-          onFailure: (first) => {
-            noteFailure(first)
-            let replayed = false
-            return Effect.either(Effect.retry(
-              Effect.suspend(() => {
-                if (replayed) return Effect.tapError(attempt, (error) => Effect.sync(() => noteFailure(error)))
-                replayed = true
-                return Effect.fail(first)
-              }),
-              schedule
-            ))
-          }
+  // One generator function for every call (`fnUntraced`): a new one per call would cost V8 a new
+  // prototype and three hidden classes each time.
+  const send = Effect.fnUntraced(function*(dispatch: Dispatch, trail: Trail) {
+    let last: UpstreamError | undefined
+    let earliestProbeMs = Number.POSITIVE_INFINITY
+    for (const target of dispatch.targets) {
+      const name = targetName(target)
+      const request = dispatch.requestFor(target)
+      const attempt = circuit.guard(
+        name,
+        Effect.suspend(() => {
+          trail.attempts++
+          trail.target = target
+          trail.failover = trail.failover || target !== dispatch.targets[0]
+          return upstream.send(request)
         })
-        if (result._tag === "Right") return result.right
-        const error = result.left
-        if (error._tag === "CircuitOpen") {
-          // Skipped outright, or its breaker opened during our own retries: next target.
-          trail.skipped.push(`${name}:circuit_open`)
-          earliestProbeMs = Math.min(earliestProbeMs, error.retryAfterMs)
-        } else if (!isRetryable(error)) {
-          break
-        }
+      )
+      const noteFailure = (error: UpstreamError | CircuitOpen): void => {
+        if (error._tag === "CircuitOpen") return
+        last = error
+        trail.failures.push(`${name}:${errorTypeOf(error)}`)
       }
-      // The client gets the last provider answer (a 429 stays a 429 with its Retry-After)...
-      if (last !== undefined) return yield* Effect.fail(last)
-      // ...unless nothing was sent at all.
-      return yield* new NoTargetAvailable({ route: dispatch.route, retryAfterMs: earliestProbeMs })
-    })
+      // One handler on the path every request takes (an answer at the first try). The schedule's
+      // driver is only built once an attempt has failed: building it costs ~12 us. The first
+      // failure is replayed into it, so the waits are exactly those of
+      // `Effect.retry(attempt, schedule)`.
+      const result = yield* Effect.matchEffect(attempt, {
+        onSuccess: (response) => Effect.succeed(Either.right(response)),
+        onFailure: (first) => {
+          noteFailure(first)
+          let replayed = false
+          return Effect.either(Effect.retry(
+            Effect.suspend(() => {
+              if (replayed) return Effect.tapError(attempt, (error) => Effect.sync(() => noteFailure(error)))
+              replayed = true
+              return Effect.fail(first)
+            }),
+            schedule
+          ))
+        }
+      })
+      if (result._tag === "Right") return result.right
+      const error = result.left
+      if (error._tag === "CircuitOpen") {
+        // Skipped outright, or its breaker opened during our own retries: next target.
+        trail.skipped.push(`${name}:circuit_open`)
+        earliestProbeMs = Math.min(earliestProbeMs, error.retryAfterMs)
+      } else if (!isRetryable(error)) {
+        break
+      }
+    }
+    // The client gets the last provider answer (a 429 stays a 429 with its Retry-After)...
+    if (last !== undefined) return yield* Effect.fail(last)
+    // ...unless nothing was sent at all.
+    return yield* new NoTargetAvailable({ route: dispatch.route, retryAfterMs: earliestProbeMs })
+  })
 
   return Failover.of({ send })
 })

@@ -26,6 +26,7 @@ import * as Catalogue from "./Router/Catalogue.js"
 import { Latency, type LatencySnapshot, layer as LatencyLayer } from "./Router/Latency.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
 import { type Decision, Router, layer as RouterLayer, type Target } from "./Router.js"
+import * as Response from "./Http/Response.js"
 import * as Store from "./Store.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
@@ -56,6 +57,19 @@ export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
   readonly countTokens: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }>() {}
 
+
+/**
+ * One request as its program and its bookkeeping share it: the record, the booking of its row
+ * and the ticket a shared flight bills, with what the program has got so far (its parse, its
+ * budget admission), which the booking needs whenever the request ends.
+ */
+interface RequestState {
+  readonly record: RequestRecord
+  readonly book: (outcome: Outcome) => Effect.Effect<LedgerEvent>
+  readonly ticket: Ticket
+  parsed: Parsed | undefined
+  admission: Admission | undefined
+}
 
 const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: "estimated" }
 
@@ -152,6 +166,171 @@ export const make = Effect.gen(function*() {
   const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
     Effect.flatMap(random.nextInt, (seed) => decideWith(facts, record, circuit.unsafeSnapshot(), latency.unsafeSnapshot(), seed))
 
+  /**
+   * The request program. One generator function for every request (`fnUntraced`), not one made
+   * per request: V8 gives each new generator function a prototype of its own, made into a
+   * prototype map when its generator starts (three new hidden classes, and a dictionary
+   * normalised and copied, on every request).
+   */
+  const run = Effect.fnUntraced(function*(inbound: Inbound, call: Call, state: RequestState) {
+    const { record, book, ticket } = state
+    const trail = record.trail
+    const parsedOrError = inbound.parse(call.raw, call.headers)
+    if (Either.isLeft(parsedOrError)) return yield* Effect.fail(parsedOrError.left)
+    const request = parsedOrError.right
+    state.parsed = request
+    record.requestedModel = request.model
+    record.stream = request.stream
+    const decision = yield* route(request.facts, record)
+    // A target skipped for its open breaker makes whoever serves instead a failover.
+    trail.failover = decision.skipped.some((s) => s.code === "circuit_open")
+    let targets = decision.targets
+
+    let admission: Admission | undefined
+    if (budget.active()) {
+      admission = state.admission = yield* budget.admit({
+        requestId: call.requestId,
+        clientHash: record.context.clientHash,
+        project: call.headers["x-tollgate-project"] ?? null,
+        session: call.headers["x-tollgate-session"] ?? null,
+        model: targets[0].model,
+        estimatedInputTokens: request.facts.estimatedInputTokens,
+        inputTokensUpperBound: request.facts.byteLength,
+        maxOutputTokens: request.facts.maxTokens ?? catalogue.lookup(targets[0].model)?.maxOutput ?? DEFAULT_MAX_OUTPUT,
+        fingerprint: () => fingerprintOf(call.raw)
+      })
+      const from = admission.downgradedFrom
+      if (from !== null) {
+        record.downgradedFrom = from
+        const to = admission.model
+        targets = Arr.map(targets, (t) => (t.model === from ? { ...t, model: to } : t))
+      }
+    }
+
+    // One wire per provider shape, built when first needed.
+    const wires = new Map<Shape, Wire>()
+    const wireOf = (target: Target): Wire | BadRequest => {
+      const shape = shapeOf(target)
+      const known = wires.get(shape)
+      if (known !== undefined) return known
+      const wire = wireFor(inbound.shape, shape, request)
+      if (!(wire instanceof BadRequest)) wires.set(shape, wire)
+      return wire
+    }
+    const cascade = decision.cascade !== undefined && !request.stream ? decision.cascade : undefined
+    // Requests that cannot be put in a target's shape fail here, before anything is sent.
+    for (const target of cascade?.steps ?? targets) {
+      const wire = wireOf(target)
+      if (wire instanceof BadRequest) return yield* Effect.fail(wire)
+    }
+    const sendTo = (to: ReadonlyArray<Target>) =>
+      failover.send({
+        route: decision.route,
+        targets: to,
+        requestFor: (target: Target) => {
+          const wire = wires.get(shapeOf(target))!
+          return { provider: target.provider, path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
+        }
+      }, trail)
+
+    /** The answer to the client: a stream passed through as it comes, or the whole body. (A chain, not a generator: every request takes it.) */
+    const respond = (response: UpstreamResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+      const served = trail.target!
+      const wire = wires.get(shapeOf(served))!
+      const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
+      if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
+      if (response.body._tag === "Stream") {
+        const guard: StreamGuard | undefined = budget.enforceMidStream && admission !== undefined && admission.reservedUsd > 0
+          ? {
+            reservedUsd: admission.reservedUsd,
+            costOf: (outputTokens) =>
+              pricing.costOf(served.model, { ...ZERO_USAGE, inputTokens: request.facts.estimatedInputTokens(), outputTokens })
+          }
+          : undefined
+        return streamAnswer({ clock, latency }, response.status, response.body, headers, wire.watch(), request, served, book, ticket, guard)
+      }
+      const answer = wire.read(response.body.bytes)
+      const answered = (usage: Usage) => {
+        const ttfbMs = record.context.elapsedMs()
+        return Effect.zipRight(
+          latency.observe(targetName(served), ttfbMs),
+          Effect.map(book({ status: response.status, errorType: null, usage, servedModel: answer.model ?? served.model, ttfbMs, aborted: false }), (row) => {
+            headers["x-tollgate-cost"] = row.costUsd === null ? "unpriced" : row.costUsd.toFixed(8)
+            return Response.bytes(answer.bytes, response.status, headers)
+          })
+        )
+      }
+      return answer.usage !== undefined
+        ? answered(answer.usage)
+        : Effect.flatMap(estimate(request.estimateInput, answer.completionText()), answered)
+    }
+
+    if (cascade !== undefined) {
+      // Each step is sent alone; an answer showing a signal is paid for, noted, and the next
+      // step is asked. The client gets the last answer; the row's cost is the sum.
+      const last = Math.min(cascade.steps.length - 1, cascade.maxEscalations)
+      for (let i = 0;; i++) {
+        const step = cascade.steps[i]!
+        const sent = yield* Effect.either(sendTo([step]))
+        if (i === last) return yield* respond(yield* sent)
+        if (Either.isLeft(sent)) {
+          if (!cascade.signals.error) return yield* Effect.fail(sent.left)
+          record.cascadeSteps.push(`${step.model}:error:0`)
+          continue
+        }
+        const response = sent.right
+        if (response.body._tag === "Stream") return yield* respond(response)
+        const answer = wires.get(shapeOf(step))!.read(response.body.bytes)
+        const signal = signalOf(answer.bytes, inbound.shape, cascade.signals)
+        if (signal === undefined) return yield* respond({ ...response, body: response.body })
+        const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
+        const model = answer.model ?? step.model
+        const cost = pricing.costOf(model, usage)
+        if (cost === null) record.cascadeUnpriced = true
+        record.cascadeCostUsd += cost ?? 0
+        record.cascadeSteps.push(`${model}:${signal}:${cost === null ? "unpriced" : cost.toFixed(8)}`)
+      }
+    }
+
+    // Only answers that reach the client as the provider sent them are cached or shared.
+    // (The cache keeps answers in the OpenAI shape.)
+    const shareable = inbound.shape === "openai" && targets.every((t) => wires.get(shapeOf(t))!.passthrough)
+    const policy = shareable ? policyOf(cache.settings, call.headers, request.json) : OFF
+    record.cacheStatus = policy.status
+    if (policy.status !== "lookup" && policy.status !== "refresh") return yield* respond(yield* sendTo(targets))
+    const project = call.headers["x-tollgate-project"] ?? ""
+    const key = Cache.cacheKey({
+      endpoint: inbound.endpoint,
+      body: request.json,
+      tenant: `${project}|${record.context.clientHash ?? ""}`,
+      target: targetName(targets[0])
+    })
+    if (policy.lookup) {
+      const hit = yield* cache.get(key)
+      if (Option.isSome(hit)) {
+        record.cacheStatus = "hit"
+        record.hitProvider = hit.value.provider
+        return yield* serveHit(hit.value, record, request, book)
+      }
+    }
+    record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
+    const joined = yield* coalesce.join(
+      // Requests that may not share still go through a flight of their own (for storage).
+      policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
+      Effect.map(sendTo(targets), (r) => ({ ...r, target: trail.target })),
+      (landed) => {
+        const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
+        return answer === undefined ? Effect.void : cache.set(key, answer)
+      },
+      ticket
+    )
+    if (!joined.leader) {
+      record.cacheStatus = "coalesced"
+      trail.target = joined.target
+    }
+    return yield* respond(joined.response)
+  })
+
   const handle = (inbound: Inbound, call: Call) =>
     Effect.suspend(() => {
       const started = clock.unsafeCurrentTimeNanos()
@@ -166,12 +345,11 @@ export const make = Effect.gen(function*() {
         costOf: pricing.costOf
       })
       const trail = record.trail
-      let parsed: Parsed | undefined
-      let admission: Admission | undefined
       /** The request's one ledger row, and its budget reservation settled to what it cost. */
       const book = (outcome: Outcome): Effect.Effect<LedgerEvent> => {
         const row = record.event(outcome)
         const recorded = Effect.as(telemetry.record(row), row)
+        const admission = state.admission
         return admission === undefined ? recorded : Effect.zipRight(admission.settle(row.costUsd), recorded)
       }
       // If this request leads a shared flight and leaves before it ends, the flight writes this
@@ -180,7 +358,7 @@ export const make = Effect.gen(function*() {
         handedOver: false,
         bill: (outcome) =>
           Effect.gen(function*() {
-            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, parsed?.estimateInput) : undefined
+            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, state.parsed?.estimateInput) : undefined
             yield* book({
               status: Option.isSome(outcome) ? outcome.value.head.status : 499,
               errorType: "client_aborted",
@@ -192,161 +370,8 @@ export const make = Effect.gen(function*() {
           })
       }
 
-      const program = Effect.gen(function*() {
-        const parsedOrError = inbound.parse(call.raw, call.headers)
-        if (Either.isLeft(parsedOrError)) return yield* Effect.fail(parsedOrError.left)
-        const request = parsedOrError.right
-        parsed = request
-        record.requestedModel = request.model
-        record.stream = request.stream
-        const decision = yield* route(request.facts, record)
-        // A target skipped for its open breaker makes whoever serves instead a failover.
-        trail.failover = decision.skipped.some((s) => s.code === "circuit_open")
-        let targets = decision.targets
-
-        if (budget.active()) {
-          admission = yield* budget.admit({
-            requestId: call.requestId,
-            clientHash: record.context.clientHash,
-            project: call.headers["x-tollgate-project"] ?? null,
-            session: call.headers["x-tollgate-session"] ?? null,
-            model: targets[0].model,
-            estimatedInputTokens: request.facts.estimatedInputTokens,
-            inputTokensUpperBound: request.facts.byteLength,
-            maxOutputTokens: request.facts.maxTokens ?? catalogue.lookup(targets[0].model)?.maxOutput ?? DEFAULT_MAX_OUTPUT,
-            fingerprint: () => fingerprintOf(call.raw)
-          })
-          const from = admission.downgradedFrom
-          if (from !== null) {
-            record.downgradedFrom = from
-            const to = admission.model
-            targets = Arr.map(targets, (t) => (t.model === from ? { ...t, model: to } : t))
-          }
-        }
-
-        // One wire per provider shape, built when first needed.
-        const wires = new Map<Shape, Wire>()
-        const wireOf = (target: Target): Wire | BadRequest => {
-          const shape = shapeOf(target)
-          const known = wires.get(shape)
-          if (known !== undefined) return known
-          const wire = wireFor(inbound.shape, shape, request)
-          if (!(wire instanceof BadRequest)) wires.set(shape, wire)
-          return wire
-        }
-        const cascade = decision.cascade !== undefined && !request.stream ? decision.cascade : undefined
-        // Requests that cannot be put in a target's shape fail here, before anything is sent.
-        for (const target of cascade?.steps ?? targets) {
-          const wire = wireOf(target)
-          if (wire instanceof BadRequest) return yield* Effect.fail(wire)
-        }
-        const sendTo = (to: ReadonlyArray<Target>) =>
-          failover.send({
-            route: decision.route,
-            targets: to,
-            requestFor: (target: Target) => {
-              const wire = wires.get(shapeOf(target))!
-              return { path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
-            }
-          }, trail)
-
-        /** The answer to the client: a stream passed through as it comes, or the whole body. (A chain, not a generator: every request takes it.) */
-        const respond = (response: UpstreamResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
-          const served = trail.target!
-          const wire = wires.get(shapeOf(served))!
-          const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
-          if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
-          if (response.body._tag === "Stream") {
-            const guard: StreamGuard | undefined = budget.enforceMidStream && admission !== undefined && admission.reservedUsd > 0
-              ? {
-                reservedUsd: admission.reservedUsd,
-                costOf: (outputTokens) =>
-                  pricing.costOf(served.model, { ...ZERO_USAGE, inputTokens: request.facts.estimatedInputTokens(), outputTokens })
-              }
-              : undefined
-            return streamAnswer({ clock, latency }, response.status, response.body, headers, wire.watch(), request, served, book, ticket, guard)
-          }
-          const answer = wire.read(response.body.bytes)
-          const answered = (usage: Usage) => {
-            const ttfbMs = record.context.elapsedMs()
-            return Effect.zipRight(
-              latency.observe(targetName(served), ttfbMs),
-              Effect.map(book({ status: response.status, errorType: null, usage, servedModel: answer.model ?? served.model, ttfbMs, aborted: false }), (row) => {
-                headers["x-tollgate-cost"] = row.costUsd === null ? "unpriced" : row.costUsd.toFixed(8)
-                return HttpServerResponse.uint8Array(answer.bytes, { status: response.status, headers })
-              })
-            )
-          }
-          return answer.usage !== undefined
-            ? answered(answer.usage)
-            : Effect.flatMap(estimate(request.estimateInput, answer.completionText()), answered)
-        }
-
-        if (cascade !== undefined) {
-          // Each step is sent alone; an answer showing a signal is paid for, noted, and the next
-          // step is asked. The client gets the last answer; the row's cost is the sum.
-          const last = Math.min(cascade.steps.length - 1, cascade.maxEscalations)
-          for (let i = 0;; i++) {
-            const step = cascade.steps[i]!
-            const sent = yield* Effect.either(sendTo([step]))
-            if (i === last) return yield* respond(yield* sent)
-            if (Either.isLeft(sent)) {
-              if (!cascade.signals.error) return yield* Effect.fail(sent.left)
-              record.cascadeSteps.push(`${step.model}:error:0`)
-              continue
-            }
-            const response = sent.right
-            if (response.body._tag === "Stream") return yield* respond(response)
-            const answer = wires.get(shapeOf(step))!.read(response.body.bytes)
-            const signal = signalOf(answer.bytes, inbound.shape, cascade.signals)
-            if (signal === undefined) return yield* respond({ ...response, body: response.body })
-            const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
-            const model = answer.model ?? step.model
-            const cost = pricing.costOf(model, usage)
-            if (cost === null) record.cascadeUnpriced = true
-            record.cascadeCostUsd += cost ?? 0
-            record.cascadeSteps.push(`${model}:${signal}:${cost === null ? "unpriced" : cost.toFixed(8)}`)
-          }
-        }
-
-        // Only answers that reach the client as the provider sent them are cached or shared.
-        // (The cache keeps answers in the OpenAI shape.)
-        const shareable = inbound.shape === "openai" && targets.every((t) => wires.get(shapeOf(t))!.passthrough)
-        const policy = shareable ? policyOf(cache.settings, call.headers, request.json) : OFF
-        record.cacheStatus = policy.status
-        if (policy.status !== "lookup" && policy.status !== "refresh") return yield* respond(yield* sendTo(targets))
-        const project = call.headers["x-tollgate-project"] ?? ""
-        const key = Cache.cacheKey({
-          endpoint: inbound.endpoint,
-          body: request.json,
-          tenant: `${project}|${record.context.clientHash ?? ""}`,
-          target: targetName(targets[0])
-        })
-        if (policy.lookup) {
-          const hit = yield* cache.get(key)
-          if (Option.isSome(hit)) {
-            record.cacheStatus = "hit"
-            record.hitProvider = hit.value.provider
-            return yield* serveHit(hit.value, record, request, book)
-          }
-        }
-        record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
-        const joined = yield* coalesce.join(
-          // Requests that may not share still go through a flight of their own (for storage).
-          policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
-          Effect.map(sendTo(targets), (r) => ({ ...r, target: trail.target })),
-          (landed) => {
-            const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
-            return answer === undefined ? Effect.void : cache.set(key, answer)
-          },
-          ticket
-        )
-        if (!joined.leader) {
-          record.cacheStatus = "coalesced"
-          trail.target = joined.target
-        }
-        return yield* respond(joined.response)
-      })
+      const state: RequestState = { record, parsed: undefined, admission: undefined, book, ticket }
+      const program = run(inbound, call, state)
 
       // Every way the program ends leaves its row: a failure it can name is answered and booked;
       // a client gone (interrupted) is booked as aborted, unless a shared flight took the bill; a
@@ -398,6 +423,7 @@ export const make = Effect.gen(function*() {
         route: decision.route,
         targets: anthropic,
         requestFor: (target) => ({
+          provider: target.provider,
           path: "/v1/messages/count_tokens",
           body: anthropicToAnthropic(request).body(target.model),
           stream: false,

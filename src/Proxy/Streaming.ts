@@ -225,7 +225,9 @@ export const streamAnswer = (
 ) =>
   Effect.sync(() => {
     const relay = new Relay(deps, status, watch, request, served, book, ticket, guard)
-    const options = { status, headers: { ...headers, "cache-control": "no-cache" } }
+    // In place, not `{ ...headers, "cache-control": ... }`: see `Http/Response.ts` on hidden classes.
+    headers["cache-control"] = "no-cache"
+    const options = { status, headers }
     const source = body.source
     return source === undefined
       ? HttpServerResponse.stream(asStream(relay, body.stream, guard !== undefined), options)
