@@ -158,43 +158,50 @@ export const make = Effect.gen(function*() {
       }))
     )
 
+  /** The call, recorded into the flight as it comes; `onLanded` once it has all come. */
+  const record = Effect.fnUntraced(function*(
+    flight: Flight,
+    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    onLanded: (landed: Landed) => Effect.Effect<void>
+  ) {
+    const response = yield* call
+    const head: Head = { status: response.status, headers: response.headers, kind: response.body._tag, target: response.target }
+    if (response.body._tag === "Bytes") {
+      // A whole body: complete before anyone is told the head, so a JSON subscriber need not wait again.
+      flight.chunks.push(response.body.bytes)
+      flight.ended = true
+      flight.done = true
+      yield* Deferred.succeed(flight.head, head)
+    } else {
+      yield* Deferred.succeed(flight.head, head)
+      const source = response.body.source
+      const failure = source !== undefined ? yield* recordSource(flight, source) : yield* response.body.stream.pipe(
+        Stream.runForEach((chunk) =>
+          Effect.sync(() => {
+            flight.chunks.push(chunk)
+            flight.notify()
+          })
+        ),
+        Effect.flip,
+        Effect.option
+      )
+      // Some(error) when the stream failed, None when it ended.
+      flight.ended = true
+      flight.failure = failure
+      flight.done = true
+      flight.notify()
+      if (Option.isSome(failure)) return
+    }
+    flight.landed = Option.some({ head, chunks: flight.chunks })
+    yield* onLanded({ head, chunks: flight.chunks })
+  })
+
   const run = (
     flight: Flight,
     call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
     onLanded: (landed: Landed) => Effect.Effect<void>
   ) =>
-    Effect.gen(function*() {
-      const response = yield* call
-      const head: Head = { status: response.status, headers: response.headers, kind: response.body._tag, target: response.target }
-      if (response.body._tag === "Bytes") {
-        // A whole body: complete before anyone is told the head, so a JSON subscriber need not wait again.
-        flight.chunks.push(response.body.bytes)
-        flight.ended = true
-        flight.done = true
-        yield* Deferred.succeed(flight.head, head)
-      } else {
-        yield* Deferred.succeed(flight.head, head)
-        const source = response.body.source
-        const failure = source !== undefined ? yield* recordSource(flight, source) : yield* response.body.stream.pipe(
-          Stream.runForEach((chunk) =>
-            Effect.sync(() => {
-              flight.chunks.push(chunk)
-              flight.notify()
-            })
-          ),
-          Effect.flip,
-          Effect.option
-        )
-        // Some(error) when the stream failed, None when it ended.
-        flight.ended = true
-        flight.failure = failure
-        flight.done = true
-        flight.notify()
-        if (Option.isSome(failure)) return
-      }
-      flight.landed = Option.some({ head, chunks: flight.chunks })
-      yield* onLanded({ head, chunks: flight.chunks })
-    }).pipe(
+    record(flight, call, onLanded).pipe(
       Effect.catchAll((error) =>
         Effect.suspend(() => {
           flight.ended = true
@@ -281,52 +288,58 @@ export const make = Effect.gen(function*() {
       return flight.subscribers === 0 ? flight.interrupt : Effect.void
     })
 
+  /** `join`, inside its uninterruptible region (`restore` makes the wait for the head interruptible). */
+  const joining = Effect.fnUntraced(function*(
+    key: string,
+    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    onLanded: (landed: Landed) => Effect.Effect<void>,
+    ticket: Ticket,
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ) {
+    let flight = flights.get(key)
+    const leader = flight === undefined
+    if (flight === undefined) {
+      const created: Flight = new Flight(key, yield* Deferred.make<Head, FlightError>())
+      flights.set(key, created)
+      // Forked from an uninterruptible region: say explicitly that the flight can be stopped.
+      const fiber = yield* FiberSet.run(fibers, Effect.interruptible(run(created, call, onLanded)))
+      created.interrupt = Fiber.interruptFork(fiber)
+      flight = created
+    }
+    const joined = flight
+    const mine = leader ? ticket : undefined
+    joined.subscribers++
+    count(1)
+    const head = yield* restore(Deferred.await(joined.head)).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : leave(joined, mine))))
+    if (head.kind === "Bytes") {
+      // The body came with the head (see `run`).
+      yield* leave(joined, mine)
+      return {
+        response: { status: head.status, headers: head.headers, body: { _tag: "Bytes", bytes: joined.chunks[0]! } },
+        leader,
+        target: head.target
+      } satisfies Joined
+    }
+    // Read one way or the other: as a `Stream` that leaves when it ends, or piped from the
+    // Node stream, whose reader runs `release` when done with it.
+    const left = leave(joined, mine)
+    return {
+      response: {
+        status: head.status,
+        headers: head.headers,
+        body: { _tag: "Stream", stream: replay(joined).pipe(Stream.ensuring(left)), source: replaySource(joined, left) }
+      },
+      leader,
+      target: head.target
+    } satisfies Joined
+  })
+
   const join = (
     key: string,
     call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
     onLanded: (landed: Landed) => Effect.Effect<void>,
     ticket: Ticket
-  ): Effect.Effect<Joined, FlightError> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        let flight = flights.get(key)
-        const leader = flight === undefined
-        if (flight === undefined) {
-          const created: Flight = new Flight(key, yield* Deferred.make<Head, FlightError>())
-          flights.set(key, created)
-          // Forked from an uninterruptible region: say explicitly that the flight can be stopped.
-          const fiber = yield* FiberSet.run(fibers, Effect.interruptible(run(created, call, onLanded)))
-          created.interrupt = Fiber.interruptFork(fiber)
-          flight = created
-        }
-        const joined = flight
-        const mine = leader ? ticket : undefined
-        joined.subscribers++
-        count(1)
-        const head = yield* restore(Deferred.await(joined.head)).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : leave(joined, mine))))
-        if (head.kind === "Bytes") {
-          // The body came with the head (see `run`).
-          yield* leave(joined, mine)
-          return {
-            response: { status: head.status, headers: head.headers, body: { _tag: "Bytes", bytes: joined.chunks[0]! } },
-            leader,
-            target: head.target
-          } satisfies Joined
-        }
-        // Read one way or the other: as a `Stream` that leaves when it ends, or piped from the
-        // Node stream, whose reader runs `release` when done with it.
-        const left = leave(joined, mine)
-        return {
-          response: {
-            status: head.status,
-            headers: head.headers,
-            body: { _tag: "Stream", stream: replay(joined).pipe(Stream.ensuring(left)), source: replaySource(joined, left) }
-          },
-          leader,
-          target: head.target
-        } satisfies Joined
-      })
-    )
+  ): Effect.Effect<Joined, FlightError> => Effect.uninterruptibleMask((restore) => joining(key, call, onLanded, ticket, restore))
 
   return Coalesce.of({ join, subscribers })
 })

@@ -317,7 +317,7 @@ export const make = Effect.gen(function*() {
     const joined = yield* coalesce.join(
       // Requests that may not share still go through a flight of their own (for storage).
       policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
-      Effect.map(sendTo(targets), (r) => ({ ...r, target: trail.target })),
+      Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target })),
       (landed) => {
         const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
         return answer === undefined ? Effect.void : cache.set(key, answer)

@@ -85,7 +85,9 @@ export const toCached = (
   }
   if (answer.usage === undefined) return undefined
   if (settings.mode === "deterministic" && hasToolCalls(answer)) return undefined
-  return { ...answer, usage: answer.usage, costUsd: costOf(answer.model, answer.usage) }
+  const { kind, json, events, model, usage } = answer
+  // Written out, not `{ ...answer, costUsd }`: see `Http/Response.ts` on hidden classes.
+  return { kind, json, events, provider, model, usage, costUsd: costOf(model, usage) }
 }
 
 /**

@@ -101,28 +101,32 @@ class Relay {
 
   /** The answer is over (`aborted`: its client went away first): latency noted, one row booked. */
   finish(aborted: boolean): Effect.Effect<void> {
-    return Effect.gen(this, function*() {
-      if (this.ttfbMs !== null) yield* this.deps.latency.observe(targetName(this.served), this.ttfbMs)
-      if (this.ticket.handedOver) return // the flight writes this row when the call ends
-      const usage = this.watch.usage() ?? (yield* estimate(this.request.estimateInput, this.watch.completionText()))
-      yield* this.book({
-        status: this.status,
-        errorType: this.cutOff
-          ? "budget_exceeded_mid_stream"
-          : aborted
-          ? "client_aborted"
-          : this.failure !== undefined
-          ? `stream_${errorTypeOf(this.failure)}`
-          : this.watch.done()
-          ? null
-          : "incomplete_stream",
-        usage,
-        servedModel: this.watch.model() ?? this.served.model,
-        ttfbMs: this.ttfbMs,
-        aborted
-      })
-    })
+    return Relay.finishing(this, aborted)
   }
+
+  // One generator function for every stream (`fnUntraced`), not a new one per call: V8 would give
+  // each a prototype and new hidden classes of its own.
+  private static readonly finishing = Effect.fnUntraced(function*(relay: Relay, aborted: boolean) {
+    if (relay.ttfbMs !== null) yield* relay.deps.latency.observe(targetName(relay.served), relay.ttfbMs)
+    if (relay.ticket.handedOver) return // the flight writes this row when the call ends
+    const usage = relay.watch.usage() ?? (yield* estimate(relay.request.estimateInput, relay.watch.completionText()))
+    yield* relay.book({
+      status: relay.status,
+      errorType: relay.cutOff
+        ? "budget_exceeded_mid_stream"
+        : aborted
+        ? "client_aborted"
+        : relay.failure !== undefined
+        ? `stream_${errorTypeOf(relay.failure)}`
+        : relay.watch.done()
+        ? null
+        : "incomplete_stream",
+      usage,
+      servedModel: relay.watch.model() ?? relay.served.model,
+      ttfbMs: relay.ttfbMs,
+      aborted
+    })
+  })
 }
 
 /**

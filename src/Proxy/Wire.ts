@@ -120,14 +120,15 @@ export const openAiToOpenAi = (request: WireRequest): Wire => {
   const injectUsage = request.stream && options?.include_usage !== true
   return {
     path: "/chat/completions",
-    body: (model) =>
-      injectUsage || model !== request.model
-        ? encoder.encode(JSON.stringify({
-          ...request.json,
-          model,
-          ...(injectUsage ? { stream_options: { ...(options ?? {}), include_usage: true } } : {})
-        }))
-        : request.raw,
+    body: (model) => {
+      if (!injectUsage && model === request.model) return request.raw
+      // Copied and filled in place: a property added after a spread (`{ ...json, stream_options }`)
+      // would cost V8 a new hidden class on every request (see `Http/Response.ts`).
+      const body: Record<string, unknown> = Object.assign({}, request.json)
+      body.model = model
+      if (injectUsage) body.stream_options = Object.assign({}, options, { include_usage: true })
+      return encoder.encode(JSON.stringify(body))
+    },
     read: readOpenAi,
     watch: () => watchOpenAi(injectUsage),
     passthrough: true
