@@ -40,9 +40,14 @@ export interface Options {
   readonly batchSize: number
   /** Least time between two writes while rows keep coming (ms; 0 = write each batch at once). */
   readonly linger: number
+  /**
+   * How long a row that comes after a quiet spell waits before its write (ms): a client's next
+   * call comes right after its answer, and a commit then would hold that call up.
+   */
+  readonly hold: number
 }
 
-const defaults: Options = { capacity: 65_536, batchSize: 512, linger: 50 }
+const defaults: Options = { capacity: 65_536, batchSize: 512, linger: 50, hold: 10 }
 
 /** Client keys whose hash is kept; past this many the memo starts over. */
 const CLIENT_HASH_MEMO = 256
@@ -73,7 +78,7 @@ const refusedForTheFile = (error: SqlError.SqlError): boolean => {
 
 export const make = (options: Partial<Options> = {}) =>
   Effect.gen(function*() {
-    const { batchSize, capacity, linger } = { ...defaults, ...options }
+    const { batchSize, capacity, hold, linger } = { ...defaults, ...options }
     // SQLite takes at most 32,766 parameters in one statement.
     const maxRows = Math.min(batchSize, Math.floor(32_766 / COLUMNS.length))
     const sql = yield* SqlClient.SqlClient
@@ -175,13 +180,14 @@ export const make = (options: Partial<Options> = {}) =>
     // SQLite commit (~45 us of CPU), and the Effect work around one (the SQL client's span and
     // lock, the counter) costs as much again, so at 2,000 requests/s a 5 ms wait (batches of ~10)
     // cost ~130 us per row and a 50 ms one ~35-40 us (paced in-process feed). A row that comes
-    // after a quiet spell is written at once, and so is a batch with a flush or a stop in it: no
-    // one waits on the spacing.
+    // after a quiet spell waits `hold`: written at once, its commit landed on the
+    // client's next call, which comes right after its answer; one paced stream after another
+    // started ~1 ms later for it. A batch with a flush or a stop in it is written at once.
     let lastWriteAt = Number.NEGATIVE_INFINITY
     const drainLoop = Effect.uninterruptibleMask((restore) =>
       restore(Queue.takeBetween(queue, 1, batchSize)).pipe(
         Effect.flatMap((first) => {
-          const wait = lastWriteAt + linger - clock.unsafeCurrentTimeMillis()
+          const wait = Math.max(lastWriteAt + linger - clock.unsafeCurrentTimeMillis(), hold)
           return wait <= 0 || first.length >= batchSize / 4 || Chunk.some(first, isControl)
             ? Effect.succeed(first)
             : Effect.sleep(wait).pipe(

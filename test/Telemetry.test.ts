@@ -114,23 +114,30 @@ describe("Telemetry", () => {
       }).pipe(Effect.provide(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(dbPath)))))
     }))
 
-  it.scoped("writes are spaced `linger` apart while rows keep coming; a row after a quiet spell is not held", () =>
+  it.scoped("a row after a quiet spell waits `hold`; writes are spaced `linger` apart while rows keep coming", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(Telemetry.layerWith({ linger: 50 }).pipe(Layer.provide(Store.layerAt(tempDbPath()))))
+      const context = yield* Layer.build(Telemetry.layerWith({ linger: 50, hold: 10 }).pipe(Layer.provide(Store.layerAt(tempDbPath()))))
       const telemetry = Context.get(context, Telemetry.Telemetry)
       const writtenReaches = (n: number) => telemetry.written.changes.pipe(Stream.takeUntil((count) => count >= n), Stream.runDrain)
+      // When the writer's pending sleep ends, on the test clock.
+      const nextWake = TestClock.sleeps().pipe(
+        Effect.tap(() => Effect.yieldNow()),
+        Effect.repeat({ until: (sleeps) => Chunk.size(sleeps) > 0 }),
+        Effect.map(Chunk.toArray)
+      )
 
-      // Nothing written before: the first row goes at once, with the clock standing still.
+      // Nothing written before: the first row waits `hold` (its commit would hold up the client's
+      // next call, which comes right after its answer), and not a moment less.
       yield* telemetry.record(sampleEvent(0))
+      assert.deepStrictEqual(yield* nextWake, [10])
+      yield* TestClock.adjust("9 millis")
+      assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 0)
+      yield* TestClock.adjust("1 millis")
       yield* writtenReaches(1)
 
-      // The next one, right after, waits until 50 ms after that write, and not a moment less.
+      // The next one, right after, waits until 50 ms after that write (at 10 ms), and not a moment less.
       yield* telemetry.record(sampleEvent(1))
-      const pending = yield* TestClock.sleeps().pipe(
-        Effect.tap(() => Effect.yieldNow()),
-        Effect.repeat({ until: (sleeps) => Chunk.size(sleeps) > 0 })
-      )
-      assert.deepStrictEqual(Chunk.toArray(pending), [50])
+      assert.deepStrictEqual(yield* nextWake, [60])
       yield* TestClock.adjust("49 millis")
       assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 1)
       yield* TestClock.adjust("1 millis")
