@@ -141,7 +141,7 @@ export const make = Effect.gen(function*() {
     latencies: LatencySnapshot,
     seed: number
   ): Effect.Effect<Decision, BadRequest | NoTargetAvailable> => {
-    const decided = router.decide(facts, { breakers, latency: latencies, seed })
+    const decided = router.decide(facts, { breakers, latency: latencies, seed, untraced: true })
     const { route, rule, skipped } = Either.merge(decided)
     record.route = route
     record.rule = rule

@@ -101,6 +101,9 @@ interface CompiledRule {
   readonly label: string
 }
 
+/** The trace of an untraced decision. */
+const NO_TRACE: ReadonlyArray<TraceStep> = []
+
 export const make = (config: TollgateConfig, priceOf: (model: string) => Price | undefined = Pricing.make(config.pricing).priceOf): Router["Type"] => {
   const providers = new Map(config.providers.map((p) => [p.name, p]))
   const first = config.providers[0]!
@@ -168,7 +171,9 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
   }
 
   const run = (facts: RequestFacts.RequestFacts, context: DecideContext | undefined): Either.Either<Decision, NoRoutableTarget> => {
-    const trace: Array<TraceStep> = []
+    // Only what explains a decision reads its trace: the proxy asks for none (`untraced`), and its
+    // steps' texts are not even formatted (`trace?.push(...)` skips its argument).
+    const trace: Array<TraceStep> | undefined = context?.untraced === true ? undefined : []
     const requestedModel = facts.model
     let model = requestedModel
     let tier: Complexity.Tier | undefined
@@ -176,7 +181,7 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
       if (tier === undefined) {
         const score = Complexity.classify(facts)
         tier = score.tier
-        trace.push({ step: "tier", detail: `${score.tier} (${score.points} points: ${score.reasons.join("; ") || "no signal"})` })
+        trace?.push({ step: "tier", detail: `${score.tier} (${score.points} points: ${score.reasons.join("; ") || "no signal"})` })
       }
       return tier
     }
@@ -187,13 +192,13 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
     if (suffix !== null && suffix.index > 0 && model.slice(0, suffix.index) !== "tollgate") {
       order = suffix[1] as Order
       model = model.slice(0, suffix.index)
-      trace.push({ step: "suffix", detail: `:${order} stripped (targets ordered by ${order === "cost" ? "price" : order === "fast" ? "latency" : "quality"})` })
+      trace?.push({ step: "suffix", detail: `:${order} stripped (targets ordered by ${order === "cost" ? "price" : order === "fast" ? "latency" : "quality"})` })
     }
 
     // 2. alias
     const alias = aliases.get(model)
     if (alias !== undefined) {
-      trace.push({ step: "alias", detail: `${model} -> ${alias}` })
+      trace?.push({ step: "alias", detail: `${model} -> ${alias}` })
       model = alias
     } else if (model.startsWith("tollgate:")) {
       const name = model.slice("tollgate:".length)
@@ -210,17 +215,17 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
         })
       }
       if (to !== undefined) {
-        trace.push({ step: "alias", detail: `${model} -> ${to} (built-in, among ${builtIns.candidates.length} models)` })
+        trace?.push({ step: "alias", detail: `${model} -> ${to} (built-in, among ${builtIns.candidates.length} models)` })
         model = to
       } else {
-        trace.push({ step: "alias", detail: `${model}: no model to resolve it to; kept as asked` })
+        trace?.push({ step: "alias", detail: `${model}: no model to resolve it to; kept as asked` })
       }
     }
 
     // 3. override
     const override = exactOverrides.get(model) ?? globOverrides.find((o) => o.pattern.test(model))?.to
     if (override !== undefined) {
-      trace.push({ step: "override", detail: `${model} -> ${override}` })
+      trace?.push({ step: "override", detail: `${model} -> ${override}` })
       model = override
     }
 
@@ -233,7 +238,7 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
       if (!compiled.test(facts, model)) continue
       route = compiled.route.name
       rule = compiled.label
-      trace.push({ step: "rule", detail: `${compiled.route.name} matched (${compiled.label})` })
+      trace?.push({ step: "rule", detail: `${compiled.route.name} matched (${compiled.label})` })
       const { cascade, tiers } = compiled.route
       if (tiers !== undefined) {
         const t = classify()
@@ -249,7 +254,7 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
       break
     }
     if (candidates === undefined) {
-      trace.push({ step: "rule", detail: "no rule matched: default" })
+      trace?.push({ step: "rule", detail: "no rule matched: default" })
       candidates = forModel(model)
     }
 
@@ -267,7 +272,7 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
         balanced.push(...weightedOrder(run, (c) => c.weight!, random))
       }
       candidates = balanced
-      trace.push({ step: "balance", detail: `weighted order: ${candidates.map((c) => targetName(c.target)).join(", ")}` })
+      trace?.push({ step: "balance", detail: `weighted order: ${candidates.map((c) => targetName(c.target)).join(", ")}` })
     }
 
     // 6. the suffix's order (stable: equal keys keep the configured order)
@@ -282,7 +287,7 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
       targets = targets.map((t, i) => ({ t, i, k: key(t) }))
         .sort((a, b) => (a.k === b.k ? a.i - b.i : a.k < b.k ? -1 : 1))
         .map((x) => x.t)
-      trace.push({ step: "order", detail: `by ${order}: ${targets.map(targetName).join(", ")}` })
+      trace?.push({ step: "order", detail: `by ${order}: ${targets.map(targetName).join(", ")}` })
     }
 
     // 7. capabilities (the legacy model-only call skips nothing)
@@ -294,15 +299,17 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
       const why = context === undefined ? undefined : skipReason(target, facts, open)
       if (why === undefined) {
         kept.push(target)
-        const known = catalogue.lookup(target.model) !== undefined
-        trace.push({ step: "target", detail: `${targetName(target)} kept${known ? "" : " (model not in the catalogue: capabilities not checked)"}` })
+        trace?.push({
+          step: "target",
+          detail: `${targetName(target)} kept${catalogue.lookup(target.model) !== undefined ? "" : " (model not in the catalogue: capabilities not checked)"}`
+        })
       } else {
         skipped.push({ target, ...why })
-        trace.push({ step: "target", detail: `${targetName(target)} skipped: ${why.reason}` })
+        trace?.push({ step: "target", detail: `${targetName(target)} skipped: ${why.reason}` })
       }
     }
     if (kept.length === 0) {
-      return Either.left(new NoRoutableTarget({ route, rule, requestedModel, resolvedModel: model, skipped, trace }))
+      return Either.left(new NoRoutableTarget({ route, rule, requestedModel, resolvedModel: model, skipped, trace: trace ?? NO_TRACE }))
     }
 
     let cascade: CascadePlan | undefined
@@ -310,12 +317,12 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
     if (cascadeOf !== undefined) {
       if (facts.stream) {
         // A stream's bytes go to the client as they come: an answer cannot be judged before it is sent.
-        trace.push({ step: "cascade", detail: "streaming request: no cascade, the ladder is plain failover" })
+        trace?.push({ step: "cascade", detail: "streaming request: no cascade, the ladder is plain failover" })
       } else {
         const maxEscalations = Math.min(cascadeOf.maxEscalations ?? kept.length - 1, kept.length - 1)
         cascade = { steps: served, signals: cascadeOf.signals, maxEscalations }
         served = [kept[0]!]
-        trace.push({ step: "cascade", detail: `${kept.map(targetName).join(" -> ")}, up to ${maxEscalations} escalation(s)` })
+        trace?.push({ step: "cascade", detail: `${kept.map(targetName).join(" -> ")}, up to ${maxEscalations} escalation(s)` })
       }
     }
 
@@ -329,7 +336,7 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
       ...(cascade === undefined ? {} : { cascade }),
       ...(tier === undefined ? {} : { tier }),
       ...(order === undefined ? {} : { order }),
-      trace
+      trace: trace ?? NO_TRACE
     })
   }
 

@@ -44,6 +44,24 @@ describe("Router: defaults, aliases, overrides, suffixes", () => {
       assert.strictEqual(d.trace.some((t) => t.step === step), step !== undefined)
     }))
 
+  it.effect("an untraced decision (the proxy's) is the same decision, without the trace", () =>
+    Effect.gen(function*() {
+      const router = yield* routerFor({
+        providers: { a: mock },
+        models: { aliases: { fast: "gpt-4o-mini" } },
+        routes: [{ name: "pool", match: { model: "gpt-4o-mini" }, targets: [{ provider: "a" }, { provider: "a", model: "o3" }] }]
+      })
+      const traced = right(router.decide(chat({ model: "fast:cost" }), { seed: 7 }))
+      const untraced = right(router.decide(chat({ model: "fast:cost" }), { seed: 7, untraced: true }))
+      assert.isAbove(traced.trace.length, 3)
+      assert.deepStrictEqual(untraced.trace, [])
+      assert.deepStrictEqual({ ...untraced, trace: traced.trace }, traced)
+      // A request nothing can serve fails the same way, and says why, without a trace too.
+      const refused = left(router.decide(chat({ model: "gpt-4o-mini", max_tokens: 10_000_000 }), { untraced: true }))
+      assert.deepStrictEqual(refused.trace, [])
+      assert.include(refused.message, "max_tokens")
+    }))
+
   it.effect("built-in aliases resolve among the configured models", () =>
     Effect.gen(function*() {
       const router = yield* routerFor({

@@ -69,6 +69,8 @@ export interface DecideContext {
   readonly latency?: LatencySnapshot
   /** Seeds weighted load balancing: the same seed gives the same order. Draw one per request. */
   readonly seed?: number
+  /** Leave the trace out (the decision's `trace` is empty): for callers that never show it. */
+  readonly untraced?: boolean
 }
 
 /** Every target of the decision was skipped: nothing can serve the request. */
