@@ -2,7 +2,11 @@
 // memory sampling from /proc, percentiles and table formatting. Plain ESM, no build step.
 import { spawn, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
+import * as path from "node:path"
 import * as readline from "node:readline"
+import { fileURLToPath } from "node:url"
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 // ---------------------------------------------------------------------------------------------
 // CPU pinning
@@ -122,6 +126,36 @@ export const startProcess = ({ name, command, args, env, core, pin, ready, timeo
       clearTimeout(timer)
       reject(new Error(`${name} exited (code ${code}, signal ${signal}) before it was ready\nstdout:\n${handle.lines.join("\n")}\nstderr:\n${handle.stderr}`))
     })
+  })
+
+/**
+ * The mock upstream (`upstream.mjs`, on core 1 unless told otherwise); `match[1]` is its origin
+ * (`http://127.0.0.1:PORT`).
+ */
+export const startMockUpstream = ({ pin, core = 1, name = "mock upstream", args = [] }) =>
+  startProcess({
+    name,
+    command: process.execPath,
+    args: [path.join(HERE, "upstream.mjs"), "--port", "0", ...args],
+    core,
+    pin,
+    ready: /upstream listening on (http:\/\/127\.0\.0\.1:\d+)/
+  })
+
+/**
+ * `node [nodeArgs] BIN start --config CONFIG` on a free port of 127.0.0.1, its ledger at `db`
+ * (on core 0 unless told otherwise); `match[1]` is its base URL (`http://127.0.0.1:PORT/v1`).
+ */
+export const startTollgate = ({ name, bin, nodeArgs = [], config, db, cwd, pin, core = 0 }) =>
+  startProcess({
+    name,
+    command: process.execPath,
+    args: [...nodeArgs, bin, "start", "--config", config, "--port", "0", "--host", "127.0.0.1"],
+    env: { TOLLGATE_DB: db },
+    cwd,
+    core,
+    pin,
+    ready: /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
   })
 
 /**

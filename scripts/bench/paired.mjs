@@ -19,7 +19,7 @@ import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { CHAT, tollgateConfig } from "./fixtures.mjs"
-import { median, pinningSupport, readCpuMs, readMemory, startProcess, stopProcess } from "./lib.mjs"
+import { median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startTollgate, stopProcess } from "./lib.mjs"
 import { runCannon } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -53,28 +53,12 @@ const pin = pinningSupport().ok
 const dir = mkdtempSync(path.join(os.tmpdir(), "tollgate-paired-"))
 const flags = (text) => text.split(/\s+/).filter((a) => a !== "")
 
-const upstream = await startProcess({
-  name: "mock upstream",
-  command: process.execPath,
-  args: [path.join(HERE, "upstream.mjs"), "--port", "0"],
-  core: 1,
-  pin,
-  ready: /upstream listening on (http:\/\/127\.0\.0\.1:\d+)/
-})
+const upstream = await startMockUpstream({ pin })
 const config = path.join(dir, "tollgate.yaml")
 writeFileSync(config, tollgateConfig({ upstreamBase: `${upstream.match[1]}/v1`, cache: args.cache }))
 
 const start = (name, bin, nodeArgs) =>
-  startProcess({
-    name,
-    command: process.execPath,
-    args: [...nodeArgs, path.resolve(bin), "start", "--config", config, "--port", "0", "--host", "127.0.0.1"],
-    env: { TOLLGATE_DB: path.join(dir, `${name}.db`) },
-    cwd: dir,
-    core: 0,
-    pin,
-    ready: /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
-  })
+  startTollgate({ name, bin: path.resolve(bin), nodeArgs, config, db: path.join(dir, `${name}.db`), cwd: dir, pin })
 const sides = [
   { name: "A", bin: args["a-bin"], nodeArgs: flags(args["a-args"]) },
   { name: "B", bin: args["b-bin"], nodeArgs: flags(args["b-args"]) }

@@ -21,7 +21,9 @@ import {
   readCpuMs,
   renderTable,
   stamp,
+  startMockUpstream,
   startProcess,
+  startTollgate,
   stopProcess
 } from "./lib.mjs"
 import { ANSWER, CHAT, tollgateConfig } from "./fixtures.mjs"
@@ -136,14 +138,7 @@ process.on("SIGINT", () => {
 })
 
 const startUpstream = ({ name = "mock upstream", core = 1 } = {}) =>
-  startProcess({
-    name,
-    command: process.execPath,
-    args: [path.join(HERE, "upstream.mjs"), "--port", "0", "--chunks", String(CHUNKS)],
-    core,
-    pin: PIN,
-    ready: /upstream listening on (http:\/\/127\.0\.0\.1:\d+)/
-  })
+  startMockUpstream({ name, core, pin: PIN, args: ["--chunks", String(CHUNKS)] })
 
 const startRawProxy = (upstreamBase) =>
   startProcess({
@@ -155,7 +150,7 @@ const startRawProxy = (upstreamBase) =>
     ready: /rawproxy listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
   })
 
-const startTollgate = ({ name, upstreamBase, cache, profile = true }) => {
+const startTollgateTarget = ({ name, upstreamBase, cache, profile = true }) => {
   const config = path.join(workDir, `${name}.yaml`)
   const db = path.join(workDir, `${name}.db`)
   writeFileSync(config, tollgateConfig({ upstreamBase, cache }))
@@ -166,16 +161,7 @@ const startTollgate = ({ name, upstreamBase, cache, profile = true }) => {
     profileName = `${name}-${RUN_STAMP}.cpuprofile`
     nodeArgs.push("--cpu-prof", "--cpu-prof-dir", PROF_DIR, "--cpu-prof-name", profileName)
   }
-  return startProcess({
-    name,
-    command: process.execPath,
-    args: [...nodeArgs, BIN, "start", "--config", config, "--port", "0", "--host", "127.0.0.1"],
-    env: { TOLLGATE_DB: db },
-    cwd: workDir,
-    core: 0,
-    pin: PIN,
-    ready: /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
-  }).then((handle) => Object.assign(handle, { db, config, profile: profileName && path.join(PROF_DIR, profileName) }))
+  return startTollgate({ name, bin: BIN, nodeArgs, config, db, cwd: workDir, pin: PIN }).then((handle) => Object.assign(handle, { db, config, profile: profileName && path.join(PROF_DIR, profileName) }))
 }
 
 /** Runs a command to completion (bounded by `timeoutMs`); resolves with { code, stdout, stderr }. */
@@ -366,7 +352,7 @@ const interleaved = async (upstreamBase) => {
     for (const name of names) {
       procs[name] = name === "raw"
         ? await startRawProxy(upstreamBase)
-        : await startTollgate({ name: `${name === "cache" ? "tollgate-cache" : "tollgate"}-interleaved`, upstreamBase, cache: name === "cache", profile: false })
+        : await startTollgateTarget({ name: `${name === "cache" ? "tollgate-cache" : "tollgate"}-interleaved`, upstreamBase, cache: name === "cache", profile: false })
       procs[name].account = newAccount()
     }
     const round = async (name, amount) => {
@@ -521,7 +507,7 @@ const main = async () => {
     const isTollgate = target === "tollgate" || target === "cache"
     const handle = target === "raw"
       ? await startRawProxy(upstreamBase)
-      : await startTollgate({ name: target === "cache" ? "tollgate-cache" : "tollgate", upstreamBase, cache: target === "cache" })
+      : await startTollgateTarget({ name: target === "cache" ? "tollgate-cache" : "tollgate", upstreamBase, cache: target === "cache" })
     const base = handle.match[1]
     log(`${LABEL[target]} at ${base} (pid ${handle.pid})`)
     const memory = memorySampler(handle.pid)
