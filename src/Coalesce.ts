@@ -27,6 +27,9 @@ import type { NodeSource, UpstreamResponse } from "./Upstream.js"
 import { follow, toStream } from "./Upstream/Readable.js"
 
 type FlightError = UpstreamError | NoTargetAvailable
+
+/** The upstream call a flight makes: the answer, and the target that gave it. */
+type FlightCall = Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>
 type StreamError = UpstreamUnreachable | UpstreamTimeout
 
 /** What a flight's upstream call answered, once its head (status, headers) is known. */
@@ -114,7 +117,7 @@ export class Coalesce extends Context.Tag("tollgate/Coalesce")<Coalesce, {
    */
   readonly join: (
     key: string,
-    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>,
     ticket: Ticket
   ) => Effect.Effect<Joined, FlightError>
@@ -161,7 +164,7 @@ export const make = Effect.gen(function*() {
   /** The call, recorded into the flight as it comes; `onLanded` once it has all come. */
   const record = Effect.fnUntraced(function*(
     flight: Flight,
-    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>
   ) {
     const response = yield* call
@@ -198,7 +201,7 @@ export const make = Effect.gen(function*() {
 
   const run = (
     flight: Flight,
-    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>
   ) =>
     record(flight, call, onLanded).pipe(
@@ -291,7 +294,7 @@ export const make = Effect.gen(function*() {
   /** `join`, inside its uninterruptible region (`restore` makes the wait for the head interruptible). */
   const joining = Effect.fnUntraced(function*(
     key: string,
-    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>,
     ticket: Ticket,
     restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
@@ -336,7 +339,7 @@ export const make = Effect.gen(function*() {
 
   const join = (
     key: string,
-    call: Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>,
+    call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>,
     ticket: Ticket
   ): Effect.Effect<Joined, FlightError> => Effect.uninterruptibleMask((restore) => joining(key, call, onLanded, ticket, restore))
