@@ -157,8 +157,9 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
       const server = createServer()
       const handle = Layer.scopedDiscard(
         Effect.gen(function*() {
-          const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-          const scheduler = new IoScheduler()
+          // The scheduler is in the runtime's fiber refs, so each fork only sets its context
+          // (given at the fork, it was a second fiber ref to set on every request).
+          const runFork = Runtime.runFork(yield* Effect.withScheduler(Effect.runtime<never>(), new IoScheduler()))
           const serve = (req: IncomingMessage, res: ServerResponse, body: Body.Body) => {
             const incoming: Routes.Incoming = {
               method: req.method ?? "GET",
@@ -167,13 +168,8 @@ export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeE
               headers: req.headers as unknown as Headers.Headers,
               body
             }
-            const fiber = runFork(
-              // The routes answer every failure and defect themselves; `write` answers its own.
-              Effect.flatMap(app(incoming), (response) => write(res, response)),
-              // Given at the fork, the scheduler costs nothing per request (`withScheduler` is a
-              // FiberRef change of its own, ~5 us).
-              { scheduler }
-            )
+            // The routes answer every failure and defect themselves; `write` answers its own.
+            const fiber = runFork(Effect.flatMap(app(incoming), (response) => write(res, response)))
             res.once("close", () => {
               if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
             })

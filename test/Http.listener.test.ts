@@ -1,8 +1,8 @@
 /**
  * The listener itself, with a scripted request program behind it: a response Node refuses to write
- * still ends the exchange (500, not a hung client), and a client that goes away interrupts the
- * request's fiber. Its `HttpServer` gives the bound address and refuses to serve a second app; a
- * port already taken fails the layer with a `ServeError`.
+ * still ends the exchange (500, not a hung client), a request's fiber runs on the listener's own
+ * scheduler, and a client that goes away interrupts it. Its `HttpServer` gives the bound address
+ * and refuses to serve a second app; a port already taken fails the layer with a `ServeError`.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { HttpServer } from "@effect/platform"
@@ -11,6 +11,7 @@ import { Cause, Deferred, Effect, Exit, FiberId, Layer } from "effect"
 import * as Circuit from "../src/Circuit.js"
 import * as Config from "../src/Config.js"
 import * as Http from "../src/Http.js"
+import { IoScheduler } from "../src/Http/IoScheduler.js"
 import * as Pricing from "../src/Pricing.js"
 import * as Proxy from "../src/Proxy.js"
 
@@ -25,7 +26,11 @@ const ScriptedProxy = Layer.succeed(Proxy.Proxy, {
     Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
       Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
     ),
-  countTokens: () => Effect.succeed(HttpServerResponse.text("ok"))
+  // Says which scheduler the request's fiber runs on.
+  countTokens: () =>
+    Effect.withFiberRuntime((fiber) =>
+      Effect.succeed(HttpServerResponse.text(fiber.currentScheduler instanceof IoScheduler ? "IoScheduler" : fiber.currentScheduler.constructor.name))
+    )
 })
 
 const Env = Http.layerWithoutDependencies.pipe(
@@ -63,6 +68,15 @@ describe("the listener", () => {
         controller.abort()
         yield* Deferred.await(interrupted).pipe(Effect.timeout("10 seconds"))
         yield* Effect.promise(() => pending)
+      }))
+
+    it.effect("a request's fiber runs on the listener's scheduler", () =>
+      Effect.gen(function*() {
+        const url = yield* urlOf
+        const response = yield* Effect.promise(() =>
+          fetch(`${url}/v1/messages/count_tokens`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })
+        )
+        assert.strictEqual(yield* Effect.promise(() => response.text()), "IoScheduler")
       }))
 
     it.scoped("its HttpServer refuses to serve another app beside tollgate's routes", () =>
