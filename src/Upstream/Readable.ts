@@ -36,7 +36,12 @@ export const follow = (
   readable.on("error", onError)
   if (readable.errored !== null) onError(readable.errored)
   else if (readable.readableEnded) onEnd()
-  else readable.resume()
+  else {
+    readable.resume()
+    // What is buffered already (a stream's first chunk, when its answer starts) is passed on now,
+    // as one `data`, not on `resume`'s next tick. A `pause` from `data` still holds.
+    if (readable.readableLength > 0) readable.read()
+  }
   return () => {
     detach()
     if (!readable.closed) readable.destroy()

@@ -11,7 +11,7 @@ import { fromStatus, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Erro
 import type { UpstreamError } from "../Domain/Errors.js"
 import type { Adapter, UpstreamRequest, UpstreamResponse } from "../Upstream.js"
 import { toStream } from "./Readable.js"
-import { makeAgent, requestWith } from "./Undici.js"
+import { makePool, requestWith } from "./Undici.js"
 
 /** Request headers never forwarded: hop-by-hop, framing, credentials, and the proxy's own. */
 const DROP_REQUEST = new Set([
@@ -50,9 +50,10 @@ const DROP_RESPONSE = new Set([
 /** The client's headers that may go upstream as they are (credentials are the adapter's call). */
 export const forwardableHeaders = (request: UpstreamRequest): Record<string, string> => {
   const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(request.clientHeaders)) {
+  const headers = request.clientHeaders
+  for (const name in headers) {
     if (DROP_REQUEST.has(name) || name.startsWith("x-tollgate-")) continue
-    out[name] = value
+    out[name] = headers[name]!
   }
   return out
 }
@@ -120,11 +121,11 @@ export interface TransportOptions {
 export const make = (options: TransportOptions) =>
   Effect.gen(function*() {
     const { provider, timeouts, headersFor } = options
-    const dispatcher = yield* Effect.acquireRelease(
-      Effect.sync(() => makeAgent({ connect: { timeout: timeouts.connect }, keepAliveTimeout: 30_000 })),
-      (agent) => Effect.promise(() => agent.destroy())
-    )
     const base = new URL(options.baseUrl)
+    const dispatcher = yield* Effect.acquireRelease(
+      Effect.sync(() => makePool(base.origin, { connect: { timeout: timeouts.connect }, keepAliveTimeout: 30_000 })),
+      (pool) => Effect.promise(() => pool.destroy())
+    )
     const basePath = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname
 
     const failed = (cause: unknown, totalExpired = false): UpstreamUnreachable | UpstreamTimeout => {

@@ -1,8 +1,8 @@
 /**
- * The two pieces of undici the transport uses: its `Agent` (keep-alive pools per origin) and its
- * callback `request`, imported from their own files rather than from the package's index.
+ * The two pieces of undici the transport uses: its `Pool` (keep-alive connections to one origin)
+ * and its callback `request`, imported from their own files rather than from the package's index.
  *
- * The index (`import { Agent } from "undici"`) also loads and runs fetch, WebSocket, EventSource,
+ * The index (`import { Pool } from "undici"`) also loads and runs fetch, WebSocket, EventSource,
  * the cache stores, the mock agents and the Node built-ins they use: measured, 4.75 MB of heap
  * against 1.64 MB for these two files (`node --expose-gc`, heap used after a GC); in the bundled
  * executable, 390 KB of source text and ~6 MB of an idle tollgate's RSS. Under load V8 lets the
@@ -11,11 +11,15 @@
  * them the index's types.
  */
 import request from "undici/lib/api/api-request.js"
-import AgentClass from "undici/lib/dispatcher/agent.js"
-import type { Agent, Dispatcher } from "undici"
+import PoolClass from "undici/lib/dispatcher/pool.js"
+import type { Dispatcher, Pool } from "undici"
 
-/** `new Agent(options)`. (Its types are the index's, so no declaration here names these files.) */
-export const makeAgent = (options: Agent.Options): Agent => new AgentClass(options)
+/**
+ * `new Pool(origin, options)`. (Its types are the index's, so no declaration here names these
+ * files.) A provider has one origin, so its pool is dispatched to directly: an `Agent` in front
+ * (a pool per origin) looked the origin up, and forwarded the pool's events, on every request.
+ */
+export const makePool = (origin: string, options: Pool.Options): Pool => new PoolClass(origin, options)
 
 /**
  * `dispatcher.request(options, callback)`. The index adds `request` to every dispatcher's

@@ -1,7 +1,7 @@
 // Types for the undici files `Upstream/Undici.ts` imports directly (undici types only its index).
-declare module "undici/lib/dispatcher/agent.js" {
-  import { Agent } from "undici"
-  export default Agent
+declare module "undici/lib/dispatcher/pool.js" {
+  import { Pool } from "undici"
+  export default Pool
 }
 
 declare module "undici/lib/api/api-request.js" {
