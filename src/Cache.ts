@@ -123,30 +123,29 @@ export const make = Effect.gen(function*() {
     Effect.forkScoped
   )
 
-  const get = (k: string) =>
-    Effect.gen(function*() {
-      const now = clock.unsafeCurrentTimeMillis()
-      const hot = memory.get(k, now)
-      if (hot !== undefined) return Option.some(hot)
-      const rows = yield* sql<{ data: Uint8Array; expires_at: number }>`
-        SELECT data, expires_at FROM cache_entries WHERE key = ${k} AND expires_at > ${now}`
-      const row = rows[0]
-      if (row === undefined) return Option.none()
-      const answer = open(row.data)
-      memory.set(k, answer, row.expires_at)
-      return Option.some(answer)
-    }).pipe(
-      // An unreadable entry (corrupt, or sealed with another key) is a miss.
-      Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("cache: unreadable entry ignored", cause), Option.none()))
-    )
+  // One generator function each (`fnUntraced`), not one made per call: V8 gives every new
+  // generator function a prototype and hidden classes of its own (see `Http/Response.ts`).
+  const get = Effect.fnUntraced(function*(k: string) {
+    const now = clock.unsafeCurrentTimeMillis()
+    const hot = memory.get(k, now)
+    if (hot !== undefined) return Option.some(hot)
+    const rows = yield* sql<{ data: Uint8Array; expires_at: number }>`
+      SELECT data, expires_at FROM cache_entries WHERE key = ${k} AND expires_at > ${now}`
+    const row = rows[0]
+    if (row === undefined) return Option.none()
+    const answer = open(row.data)
+    memory.set(k, answer, row.expires_at)
+    return Option.some(answer)
+  }, (effect) =>
+    // An unreadable entry (corrupt, or sealed with another key) is a miss.
+    Effect.catchAllCause(effect, (cause) => Effect.as(Effect.logWarning("cache: unreadable entry ignored", cause), Option.none())))
 
-  const set = (k: string, answer: CachedAnswer) =>
-    Effect.gen(function*() {
-      const expiresAt = clock.unsafeCurrentTimeMillis() + settings.ttl
-      memory.set(k, answer, expiresAt)
-      yield* sql`INSERT INTO cache_entries (key, expires_at, data) VALUES (${k}, ${expiresAt}, ${seal(answer)})
-        ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, data = excluded.data`
-    }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("cache: could not persist an entry", cause)))
+  const set = Effect.fnUntraced(function*(k: string, answer: CachedAnswer) {
+    const expiresAt = clock.unsafeCurrentTimeMillis() + settings.ttl
+    memory.set(k, answer, expiresAt)
+    yield* sql`INSERT INTO cache_entries (key, expires_at, data) VALUES (${k}, ${expiresAt}, ${seal(answer)})
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, data = excluded.data`
+  }, Effect.catchAllCause((cause) => Effect.logWarning("cache: could not persist an entry", cause)))
 
   return Cache.of({ settings, get, set })
 })
