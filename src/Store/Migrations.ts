@@ -109,5 +109,12 @@ export const migrations = {
     yield* sql`ALTER TABLE requests ADD COLUMN cascade TEXT`
     // The budget served a cheaper model than the router chose: the one it replaced.
     yield* sql`ALTER TABLE requests ADD COLUMN downgraded_from TEXT`
+  }),
+  "0007_session_index_partial": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // Most rows have no session: an index of only the rows that do is all that reading by session
+    // needs, and a row without one no longer writes an index entry.
+    yield* sql`DROP INDEX requests_session`
+    yield* sql`CREATE INDEX requests_session ON requests (session) WHERE session IS NOT NULL`
   })
 }
