@@ -180,10 +180,10 @@ export const make = (options: Partial<Options> = {}) =>
     // work around a batch (the SQL client's span and lock, the counter) cost per batch, not per
     // row. Measured when each INSERT was its own commit (~45 us of CPU, and as much again around
     // it): at 2,000 requests/s a 5 ms wait (batches of ~10) cost ~130 us per row and a 50 ms one
-    // ~35-40 us (paced in-process feed). A row that comes
-    // after a quiet spell waits `hold`: written at once, its commit landed on the client's next
-    // call, which comes right after its answer; one paced stream after another started ~1 ms
-    // later for it. A batch with a flush or a stop in it is written at once.
+    // ~35-40 us (paced in-process feed). A row that comes after a quiet spell waits `hold`:
+    // written at once, its commit landed on the client's next call, which comes right after its
+    // answer; one paced stream after another started ~1 ms later for it. A batch with a flush or a
+    // stop in it is written at once.
     let lastWriteAt = Number.NEGATIVE_INFINITY
     const drainLoop = Effect.uninterruptibleMask((restore) =>
       restore(Queue.takeBetween(queue, 1, batchSize)).pipe(

@@ -163,7 +163,6 @@ export const make = (options: TransportOptions) =>
           }
           const fail = (cause: unknown) => done(Effect.fail(failed(cause, totalExpired)))
           requestWith(dispatcher, {
-            origin: base.origin,
             path: basePath + request.path,
             method: "POST",
             headers: headersFor(request),
