@@ -2,7 +2,7 @@
  * The real `tollgate` executable (dist/bin.js, built by `npm test` before the suite runs)
  * reading back the ledger written by real requests.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
@@ -106,4 +106,20 @@ describe("tollgate CLI", () => {
         }
       }))
   })
+
+  it.effect("runs as a command through its first line, with the node flags npm start passes too", () =>
+    Effect.gen(function*() {
+      const first = fs.readFileSync(BIN, "utf8").split("\n", 1)[0]!
+      const flags = /^#!\/usr\/bin\/env -S node (.+)$/.exec(first)?.[1]
+      assert.isDefined(flags, first)
+      const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../package.json"), "utf8"))
+      assert.strictEqual(pkg.scripts.start, `node ${flags} dist/bin.js start`)
+      // Executed itself (as npx and an installed `tollgate` do), so `env -S` must hand node the flags.
+      const run = yield* Effect.async<{ error: Error | null; stdout: string }>((resume) => {
+        execFile(BIN, ["--version"], { env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } }, (error, stdout) =>
+          resume(Effect.succeed({ error, stdout })))
+      })
+      assert.isNull(run.error)
+      assert.strictEqual(run.stdout.trim(), pkg.version)
+    }))
 })

@@ -13,25 +13,33 @@
 //
 // --a-bin/--b-bin default to dist/bin.js; build another with `git worktree add` and `npm run build`
 // there. --cache sends every request after the first to the cache (the tg cache-hit target).
+//
+// --stream pairs the time to first byte of paced streams at one connection instead (the bench's
+// stream TTFB @1: 50 chunks 2 ms apart, one stream after another): each round sends --streams
+// streams to each process in turn, and the median of the per-round differences B - A (in ms) is
+// what to read. Over sockets one stream at a time is cold work and swings from batch to batch by
+// several hundred microseconds here, so it needs many rounds to see a difference of tens.
 import * as path from "node:path"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { CHAT, tollgateConfig } from "./fixtures.mjs"
+import { ANSWER, CHAT, tollgateConfig } from "./fixtures.mjs"
 import { median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startTollgate, stopProcess } from "./lib.mjs"
-import { runCannon } from "./load.mjs"
+import { runCannon, runStreams } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BIN = path.join(HERE, "..", "..", "dist", "bin.js")
 const USAGE = "usage: node scripts/bench/paired.mjs [--a-bin FILE] [--b-bin FILE] [--a-args=\"FLAGS\"] [--b-args=\"FLAGS\"]\n" +
-  "         [--cache] [--rounds N >= 1] [--requests N >= 50]   (node flags after '=': --b-args=\"--heap-growing-percent=0\")"
+  "         [--cache | --stream [--streams N]] [--rounds N >= 1] [--requests N >= 50]   (node flags after '=': --b-args=\"--heap-growing-percent=0\")"
 const OPTIONS = {
   "a-bin": { type: "string", default: BIN },
   "b-bin": { type: "string", default: BIN },
   "a-args": { type: "string", default: "" },
   "b-args": { type: "string", default: "" },
   cache: { type: "boolean", default: false },
+  stream: { type: "boolean", default: false },
+  streams: { type: "string", default: "20" },
   rounds: { type: "string", default: "10" },
   requests: { type: "string", default: "6000" },
   help: { type: "boolean", short: "h", default: false }
@@ -45,7 +53,8 @@ try {
 }
 const rounds = Number(args.rounds)
 const requests = Number(args.requests)
-if (args.help || !(rounds >= 1) || !(requests >= 50)) {
+const streams = Number(args.streams)
+if (args.help || !(rounds >= 1) || !(requests >= 50) || !(streams >= 1) || (args.stream && args.cache)) {
   console.log(USAGE)
   process.exit(args.help ? 0 : 2)
 }
@@ -75,11 +84,42 @@ const load = (side, amount) =>
     capMs: 120_000
   })
 
-try {
-  console.log(`paired: ${rounds} rounds of ${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}, pinning ${pin ? "on" : "off"}`)
-  for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")}`)
-  // Warm-up: the JIT, the pools, and (with --cache) the stored answer.
-  for (const side of sides) await load(side, requests)
+const CHUNKS = 50
+const paced = (side, count) =>
+  runStreams({
+    url: `${side.process.match[1]}/chat/completions`,
+    connections: 1,
+    durationMs: 120_000,
+    maxStreams: count,
+    body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }),
+    headers: { "content-type": "application/json", authorization: "Bearer bench", accept: "text/event-stream", "x-bench-chunk-delay-ms": "2" },
+    expect: { chunks: CHUNKS, usage: true, text: ANSWER }
+  })
+
+/** Rounds of paced streams, one at a time, to each side in turn; B - A of each round's TTFB p50. */
+const pairStreams = async () => {
+  for (const side of sides) await paced(side, streams)
+  const differences = []
+  for (let round = 0; round < rounds; round++) {
+    const p50 = {}
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+      const result = await paced(side, streams)
+      if (result.valid !== streams) throw new Error(`${side.name}: ${result.valid} of ${streams} streams valid (${result.failures.join("; ")})`)
+      p50[side.name] = result.ttfbMs.p50
+      ;(side.ttfb ??= []).push(result.ttfbMs.p50)
+      side.peakMb = Math.max(side.peakMb ?? 0, readMemory(side.process.pid).hwmKb / 1024)
+    }
+    differences.push(p50.B - p50.A)
+    console.log(`round ${round + 1}: TTFB p50 A ${p50.A.toFixed(3)} ms, B ${p50.B.toFixed(3)} ms, B-A ${(p50.B - p50.A).toFixed(3)}`)
+  }
+  for (const side of sides) console.log(`${side.name}: median of round TTFB p50s ${median(side.ttfb).toFixed(3)} ms, peak RSS ${side.peakMb.toFixed(1)} MB`)
+  const sorted = [...differences].sort((a, b) => a - b)
+  const quartile = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+  console.log(`median B-A ${median(differences).toFixed(3)} ms (quartiles ${quartile(0.25).toFixed(3)} / ${quartile(0.75).toFixed(3)}, rounds ${sorted[0].toFixed(3)} to ${sorted[sorted.length - 1].toFixed(3)})`)
+}
+
+/** Rounds of --requests JSON requests at 50 connections to each side in turn; B/A of the CPU per request. */
+const pairRequests = async () => {
   const ratios = []
   for (let round = 0; round < rounds; round++) {
     const us = {}
@@ -97,6 +137,15 @@ try {
   }
   for (const side of sides) console.log(`${side.name}: median ${median(side.cpu).toFixed(0)} us of CPU per request, peak RSS ${side.peakMb.toFixed(1)} MB`)
   console.log(`median B/A ${median(ratios).toFixed(3)} (rounds ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)})`)
+}
+
+try {
+  const what = args.stream ? `${streams} paced streams (${CHUNKS} chunks x 2 ms) at 1 connection` : `${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}`
+  console.log(`paired: ${rounds} rounds of ${what}, pinning ${pin ? "on" : "off"}`)
+  for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")}`)
+  // Warm-up: the JIT, the pools, and (with --cache) the stored answer.
+  for (const side of sides) await load(side, requests)
+  await (args.stream ? pairStreams() : pairRequests())
 } finally {
   for (const side of sides) await stopProcess(side.process)
   await stopProcess(upstream)

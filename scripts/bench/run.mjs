@@ -17,6 +17,7 @@ import {
   memorySampler,
   median,
   pinningSupport,
+  shebangOf,
   pinSelf,
   readCpuMs,
   renderTable,
@@ -34,7 +35,6 @@ const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, "../..")
 const RESULTS = path.join(HERE, "results")
 const PROF_DIR = path.join(RESULTS, "prof")
-const BIN = path.join(ROOT, "dist/bin.js")
 
 const TARGETS = ["direct", "raw", "tollgate", "cache"]
 const LABEL = { direct: "direct", raw: "raw proxy", tollgate: "tollgate", cache: "tg cache-hit", floor: "floor" }
@@ -54,6 +54,7 @@ const { values: args } = parseArgs({
     strict: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     "node-args": { type: "string", default: "" },
+    bin: { type: "string", default: path.join(ROOT, "dist/bin.js") },
     help: { type: "boolean", short: "h", default: false }
   }
 })
@@ -70,10 +71,13 @@ if (args.help) {
   --no-pin             do not pin processes to cores with taskset
   --strict             exit 1 if any target is FAIL
   --keep               keep the temporary directory (configs, ledgers)
-  --node-args="..."    extra node flags for the tollgate processes (e.g. --node-args="--max-semi-space-size=8")`)
+  --node-args="..."    extra node flags for the tollgate processes (e.g. --node-args="--max-semi-space-size=8"),
+                       after those of the executable's first line
+  --bin FILE           the tollgate executable to run (default dist/bin.js; another build's, to compare)`)
   process.exit(0)
 }
 
+const BIN = path.resolve(args.bin)
 const QUICK = args.quick
 const DURATION_S = args.duration !== undefined ? Number(args.duration) : QUICK ? 3 : 10
 const CHUNK_DELAY_MS = Number(args["chunk-delay"])
@@ -455,6 +459,8 @@ const results = {
     pinning: PIN ? "proxy under test on core 0; mock upstream and load generator on core 1" : `off (${pinning.reason})`,
     cpuProf: args["cpu-prof"],
     only: [...selected],
+    // How tollgate was run: its executable, and the node flags of its first line, then --node-args.
+    tollgate: existsSync(BIN) ? { bin: path.relative(ROOT, BIN), nodeArgs: [...shebangOf(BIN).nodeArgs, ...args["node-args"].split(/\s+/).filter((a) => a !== "")] } : undefined,
     git: gitInfo()
   },
   targets: {},
@@ -478,7 +484,7 @@ const upstreamCount = async (upstreamBase) => {
 
 const main = async () => {
   const needsTollgate = selected.has("tollgate") || selected.has("cache") || selected.has("telemetry")
-  if (needsTollgate && !existsSync(BIN)) throw new Error("dist/bin.js is missing: run `npm run build` first")
+  if (needsTollgate && !existsSync(BIN)) throw new Error(`${path.relative(process.cwd(), BIN)} is missing: run \`npm run build\` first`)
   console.log(
     `tollgate bench: ${QUICK ? "quick" : "full"} run, ${DURATION_S} s per scenario, pinning ${PIN ? "on" : `off (${pinning.reason})`}` +
       `${args["cpu-prof"] ? ", tollgate under --cpu-prof" : ""}`
