@@ -1,13 +1,10 @@
-#!/usr/bin/env -S node --v8-pool-size=2
+#!/usr/bin/env node
 /**
  * The `tollgate` executable: the only place that runs an Effect.
  *
- * Its first line gives node `--v8-pool-size=2`: V8's background threads (GC helpers, the
- * optimising compiler), 4 by default, each keep a malloc arena and a stack of their own, and a
- * proxy whose live heap is ~20 MB gains nothing from four. Peak RSS under the bench's load, quick
- * runs of the tollgate and cache-hit targets: 142.7-148.7 MB with 4 (5 runs), 133.9-142.0 with 2
- * (4 runs); CPU per JSON request paired against 4 (12 rounds of 4,000, each order): 0.97 and 1.00.
- * A pool size flag can only be given on node's command line, hence here; `npm start` passes the same.
+ * Its first line stays plain `#!/usr/bin/env node`. `#!/usr/bin/env -S node --v8-pool-size=2`
+ * would take ~5-7 MB off the peak RSS (see README, Memory), but BusyBox's `env` (Alpine, and so
+ * the `node:*-alpine` images) has no `-S` and refuses to start it. `npm start` gives node that flag.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

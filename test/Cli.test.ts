@@ -107,14 +107,12 @@ describe("tollgate CLI", () => {
       }))
   })
 
-  it.effect("runs as a command through its first line, with the node flags npm start passes too", () =>
+  it.effect("runs as a command through a first line that every env reads", () =>
     Effect.gen(function*() {
-      const first = fs.readFileSync(BIN, "utf8").split("\n", 1)[0]!
-      const flags = /^#!\/usr\/bin\/env -S node (.+)$/.exec(first)?.[1]
-      assert.isDefined(flags, first)
+      // Not `env -S node FLAGS`: BusyBox's env (Alpine) has no -S and would refuse to start it.
+      assert.strictEqual(fs.readFileSync(BIN, "utf8").split("\n", 1)[0], "#!/usr/bin/env node")
       const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../package.json"), "utf8"))
-      assert.strictEqual(pkg.scripts.start, `node ${flags} dist/bin.js start`)
-      // Executed itself (as npx and an installed `tollgate` do), so `env -S` must hand node the flags.
+      // Executed itself, as npx and an installed `tollgate` do.
       const run = yield* Effect.async<{ error: Error | null; stdout: string }>((resume) => {
         execFile(BIN, ["--version"], { env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } }, (error, stdout) =>
           resume(Effect.succeed({ error, stdout })))

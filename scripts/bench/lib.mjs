@@ -143,41 +143,20 @@ export const startMockUpstream = ({ pin, core = 1, name = "mock upstream", args 
   })
 
 /**
- * What the executable's first line gives node when it is run as a command (`npx tollgate`, an
- * installed `tollgate`): `#!/usr/bin/env -S [NAME=VALUE ...] node [flags ...]` yields
- * `{ env: { NAME: VALUE }, nodeArgs: [flags] }`; a plain `#!/usr/bin/env node` yields neither.
+ * `node [nodeArgs] BIN start --config CONFIG` on a free port of 127.0.0.1, its ledger at `db`
+ * (on core 0 unless told otherwise); `match[1]` is its base URL (`http://127.0.0.1:PORT/v1`).
  */
-export const shebangOf = (bin) => {
-  const first = readFileSync(bin, "utf8").split("\n", 1)[0] ?? ""
-  const words = first.startsWith("#!") ? first.slice(2).trim().split(/\s+/) : []
-  const at = words.findIndex((word) => word === "node" || word.endsWith("/node"))
-  const env = {}
-  for (const word of words.slice(0, Math.max(at, 0))) {
-    const eq = word.indexOf("=")
-    if (eq > 0) env[word.slice(0, eq)] = word.slice(eq + 1)
-  }
-  return { env, nodeArgs: at < 0 ? [] : words.slice(at + 1) }
-}
-
-/**
- * tollgate as its executable runs it (the node flags and environment of its first line, then
- * `nodeArgs`, which win over them): `node FLAGS BIN start --config CONFIG` on a free port of
- * 127.0.0.1, its ledger at `db` (on core 0 unless told otherwise); `match[1]` is its base URL
- * (`http://127.0.0.1:PORT/v1`). This harness's own node runs it, not the one `env` would find.
- */
-export const startTollgate = ({ name, bin, nodeArgs = [], config, db, cwd, pin, core = 0 }) => {
-  const shebang = shebangOf(bin)
-  return startProcess({
+export const startTollgate = ({ name, bin, nodeArgs = [], config, db, cwd, pin, core = 0 }) =>
+  startProcess({
     name,
     command: process.execPath,
-    args: [...shebang.nodeArgs, ...nodeArgs, bin, "start", "--config", config, "--port", "0", "--host", "127.0.0.1"],
-    env: { ...shebang.env, TOLLGATE_DB: db },
+    args: [...nodeArgs, bin, "start", "--config", config, "--port", "0", "--host", "127.0.0.1"],
+    env: { TOLLGATE_DB: db },
     cwd,
     core,
     pin,
     ready: /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
   })
-}
 
 /**
  * Sends `signal` and waits for the process to exit; after `timeoutMs` it is killed with SIGKILL.

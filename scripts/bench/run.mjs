@@ -17,7 +17,6 @@ import {
   memorySampler,
   median,
   pinningSupport,
-  shebangOf,
   pinSelf,
   readCpuMs,
   renderTable,
@@ -71,8 +70,8 @@ if (args.help) {
   --no-pin             do not pin processes to cores with taskset
   --strict             exit 1 if any target is FAIL
   --keep               keep the temporary directory (configs, ledgers)
-  --node-args="..."    extra node flags for the tollgate processes (e.g. --node-args="--max-semi-space-size=8"),
-                       after those of the executable's first line
+  --node-args="..."    extra node flags for the tollgate processes (e.g. --node-args="--v8-pool-size=2",
+                       what npm start gives)
   --bin FILE           the tollgate executable to run (default dist/bin.js; another build's, to compare)`)
   process.exit(0)
 }
@@ -459,8 +458,8 @@ const results = {
     pinning: PIN ? "proxy under test on core 0; mock upstream and load generator on core 1" : `off (${pinning.reason})`,
     cpuProf: args["cpu-prof"],
     only: [...selected],
-    // How tollgate was run: its executable, and the node flags of its first line, then --node-args.
-    tollgate: existsSync(BIN) ? { bin: path.relative(ROOT, BIN), nodeArgs: [...shebangOf(BIN).nodeArgs, ...args["node-args"].split(/\s+/).filter((a) => a !== "")] } : undefined,
+    // How tollgate was run: its executable and the node flags it was given.
+    tollgate: { bin: path.relative(ROOT, BIN), nodeArgs: args["node-args"].split(/\s+/).filter((a) => a !== "") },
     git: gitInfo()
   },
   targets: {},
