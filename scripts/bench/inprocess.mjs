@@ -5,7 +5,7 @@
 // the socket benchmark: allocations and Effect steps per request are counts, not timings.
 //
 //   npm run build && node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N]
-//        [--stream [--chunk-delay MS]] [--coalesce] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]
+//        [--stream [--chunk-delay MS]] [--coalesce] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps|cold] [--top K] [--dist DIR]
 //
 //   cpu    CPU time per request (this process: request program + undici client + ledger writer),
 //          min and median of 5 rounds
@@ -13,6 +13,10 @@
 //          counting objects already collected too)
 //   promoted  the same, counting only what outlived a young-generation GC (what grows the old space)
 //   steps  Effect instructions per request, by kind (a supervisor that sees every step)
+//   cold   one request at a time, the CPU's caches flushed before each (a 64 MB buffer written
+//          over): us from the request's start until undici creates the upstream request and
+//          until its headers are on the wire, medians, against a bare undici request flushed the
+//          same way (what the raw proxy does) and the same without the flush
 //
 // --dist points at another build (a git worktree of an older commit, say) to compare.
 import * as Effect from "effect/Effect"
@@ -25,6 +29,7 @@ import * as Stream from "effect/Stream"
 import * as Supervisor from "effect/Supervisor"
 import { spawn } from "node:child_process"
 import { EventEmitter } from "node:events"
+import * as diagnostics from "node:diagnostics_channel"
 import * as fs from "node:fs"
 import { Session } from "node:inspector"
 import { Writable } from "node:stream"
@@ -54,8 +59,8 @@ if (args.stream && args.mode === "cache") {
   console.log("--stream measures streams sent upstream; --mode cache is not supported with it")
   process.exit(2)
 }
-if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc", "promoted", "steps"].includes(args.report)) {
-  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--stream [--chunk-delay MS]] [--coalesce] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps] [--top K] [--dist DIR]")
+if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc", "promoted", "steps", "cold"].includes(args.report)) {
+  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--stream [--chunk-delay MS]] [--coalesce] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps|cold] [--top K] [--dist DIR]")
   process.exit(args.help ? 0 : 2)
 }
 const N = Number(args.requests)
@@ -165,6 +170,64 @@ const pipe = (piped) =>
     piped.run(sink, (defect) => resume(defect === undefined ? Effect.void : Effect.die(defect)))
   }).pipe(Effect.zipRight(piped.after(false)))
 
+/**
+ * `--report cold`: the request program as it runs one request at a time after an idle spell, when
+ * the CPU's caches hold something else (on this VM every step then takes ~5x its time back to
+ * back). The caches are flushed by writing over a buffer larger than the last-level cache, then the
+ * clock runs from the request's start to undici's request being created and to its headers being
+ * on the wire (undici's diagnostics channels). The reference is a bare undici request to the same
+ * upstream, flushed the same way: the least a proxy does there.
+ */
+const cold = async (one, title) => {
+  const FLUSH = Buffer.alloc(64 * 1024 * 1024)
+  let salt = 0
+  const flush = () => {
+    salt++
+    for (let i = 0; i < FLUSH.length; i += 64) FLUSH[i] = salt
+  }
+  let created = 0
+  let sent = 0
+  const onCreate = () => { if (created === 0) created = performance.now() }
+  const onSend = () => { if (sent === 0) sent = performance.now() }
+  diagnostics.subscribe("undici:request:create", onCreate)
+  diagnostics.subscribe("undici:client:sendHeaders", onSend)
+  const { Pool } = await import("undici")
+  const pool = new Pool(base, { connections: 1 })
+  const bare = () => pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", ...(args.stream ? { "x-bench-chunk-delay-ms": args["chunk-delay"] } : {}) }, body }).then((r) => r.body.dump())
+  for (let i = 0; i < 200; i++) await bare() // the bare pool's connection and undici's JIT
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  // The four runs take turns in rounds of 25 requests each, so that a machine whose speed drifts
+  // (this one does, within seconds) weighs on all four alike.
+  const runs = [
+    { name: "tollgate, caches flushed", send: one, flushed: true },
+    { name: "bare undici, caches flushed", send: bare, flushed: true },
+    { name: "tollgate, back to back", send: one, flushed: false },
+    { name: "bare undici, back to back", send: bare, flushed: false }
+  ]
+  for (const run of runs) Object.assign(run, { toCreate: [], toSend: [] })
+  const rounds = Math.max(1, Math.floor(Math.min(N, 400) / 25))
+  for (let round = 0; round < rounds; round++) {
+    for (const run of runs) {
+      for (let i = 0; i < 25; i++) {
+        if (run.flushed) flush()
+        else await new Promise((resolve) => setImmediate(resolve))
+        created = 0
+        sent = 0
+        const t0 = performance.now()
+        await run.send()
+        run.toCreate.push(created - t0)
+        run.toSend.push(sent - t0)
+      }
+    }
+  }
+  const us = (ms) => `${(ms * 1000).toFixed(0).padStart(4)} us`
+  console.log(`${title} in the warm-up; then one at a time, ${rounds * 25} requests each, in turns of 25, medians:`)
+  for (const run of runs) console.log(`  ${run.name.padEnd(28)} to undici's request ${us(median(run.toCreate))}, to its headers sent ${us(median(run.toSend))}`)
+  diagnostics.unsubscribe("undici:request:create", onCreate)
+  diagnostics.unsubscribe("undici:client:sendHeaders", onSend)
+  await pool.close()
+}
+
 const layer = Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer).pipe(Layer.provideMerge(Config.layerFrom(config)))
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const app = yield* Routes.make
@@ -215,6 +278,8 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     }
     rounds.sort((a, b) => a - b)
     console.log(`${title}: CPU per request min ${rounds[0].toFixed(1)} us, median ${rounds[2].toFixed(1)} us; ${(steps / N).toFixed(0)} scheduler checks per request`)
+  } else if (args.report === "cold") {
+    yield* Effect.promise(() => cold(one, title))
   } else if (args.report === "steps") {
     supervisor.counts.clear()
     yield* run(N)
