@@ -17,8 +17,9 @@
 // --stream pairs the time to first byte of paced streams at one connection instead (the bench's
 // stream TTFB @1: 50 chunks 2 ms apart, one stream after another): each round sends --streams
 // streams to each process in turn, and the median of the per-round differences B - A (in ms) is
-// what to read. Over sockets one stream at a time is cold work and swings from batch to batch by
-// several hundred microseconds here, so it needs many rounds to see a difference of tens.
+// what to read. Over sockets one stream at a time is cold work and swings from round to round by
+// several hundred microseconds here: it sees a difference of a few hundred, not of tens (see the
+// README beside this file).
 import * as path from "node:path"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
