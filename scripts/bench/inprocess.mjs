@@ -38,6 +38,7 @@ import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
 import { CHAT } from "./fixtures.mjs"
+import { median } from "./lib.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const { values: args } = parseArgs({
@@ -195,7 +196,6 @@ const cold = async (one, title) => {
   const pool = new Pool(base, { connections: 1 })
   const bare = () => pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", ...(args.stream ? { "x-bench-chunk-delay-ms": args["chunk-delay"] } : {}) }, body }).then((r) => r.body.dump())
   for (let i = 0; i < 200; i++) await bare() // the bare pool's connection and undici's JIT
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   // The four runs take turns in rounds of 25 requests each, so that a machine whose speed drifts
   // (this one does, within seconds) weighs on all four alike.
   const runs = [
