@@ -6,6 +6,7 @@
 //   - runStreams: an SSE client (undici Pool) that reads every stream to the end and checks it.
 import autocannon from "autocannon"
 import { Pool } from "undici"
+import { ANSWER, CHAT } from "./fixtures.mjs"
 import { summarize } from "./lib.mjs"
 
 /**
@@ -213,3 +214,18 @@ export const runStreams = async ({ url, connections, durationMs, maxStreams, bod
     totalMs: summarize(total)
   }
 }
+
+/**
+ * `count` of the bench's paced streams (50 chunks 2 ms apart, with a usage chunk), one at a time,
+ * to the proxy at `base` (`http://127.0.0.1:PORT/v1`), each read to the end and checked.
+ */
+export const pacedStreams = (base, count) =>
+  runStreams({
+    url: `${base}/chat/completions`,
+    connections: 1,
+    durationMs: 120_000,
+    maxStreams: count,
+    body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }),
+    headers: { "content-type": "application/json", authorization: "Bearer bench", accept: "text/event-stream", "x-bench-chunk-delay-ms": "2" },
+    expect: { chunks: 50, usage: true, text: ANSWER }
+  })

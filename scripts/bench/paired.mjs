@@ -25,9 +25,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { ANSWER, CHAT, tollgateConfig } from "./fixtures.mjs"
+import { CHAT, tollgateConfig } from "./fixtures.mjs"
 import { median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startTollgate, stopProcess } from "./lib.mjs"
-import { runCannon, runStreams } from "./load.mjs"
+import { pacedStreams, runCannon } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BIN = path.join(HERE, "..", "..", "dist", "bin.js")
@@ -85,17 +85,7 @@ const load = (side, amount) =>
     capMs: 120_000
   })
 
-const CHUNKS = 50
-const paced = (side, count) =>
-  runStreams({
-    url: `${side.process.match[1]}/chat/completions`,
-    connections: 1,
-    durationMs: 120_000,
-    maxStreams: count,
-    body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }),
-    headers: { "content-type": "application/json", authorization: "Bearer bench", accept: "text/event-stream", "x-bench-chunk-delay-ms": "2" },
-    expect: { chunks: CHUNKS, usage: true, text: ANSWER }
-  })
+const paced = (side, count) => pacedStreams(side.process.match[1], count)
 
 /** Rounds of paced streams, one at a time, to each side in turn; B - A of each round's TTFB p50. */
 const pairStreams = async () => {
@@ -141,7 +131,7 @@ const pairRequests = async () => {
 }
 
 try {
-  const what = args.stream ? `${streams} paced streams (${CHUNKS} chunks x 2 ms) at 1 connection` : `${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}`
+  const what = args.stream ? `${streams} paced streams (50 chunks x 2 ms) at 1 connection` : `${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}`
   console.log(`paired: ${rounds} rounds of ${what}, pinning ${pin ? "on" : "off"}`)
   for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")}`)
   // Warm-up: the JIT, the pools, and (with --cache) the stored answer.
