@@ -21,6 +21,8 @@ import { Socket } from "node:net"
 const out = process.env.SEGMENTS_OUT
 const requests = []
 let current = null
+/** The socket of the current request's client, once its response has been written to. */
+let client = null
 
 const mark = (name) => {
   if (current !== null && current[name] === undefined) current[name] = performance.now()
@@ -29,6 +31,7 @@ globalThis.__segment = mark
 
 diagnostics.subscribe("http.server.request.start", () => {
   current = { in: performance.now() }
+  client = null
   requests.push(current)
 })
 diagnostics.subscribe("undici:request:create", () => mark("created"))
@@ -37,7 +40,6 @@ diagnostics.subscribe("undici:request:bodySent", () => mark("bodyOut"))
 diagnostics.subscribe("undici:request:headers", () => mark("answered"))
 
 const write = ServerResponse.prototype.write
-let client = null
 ServerResponse.prototype.write = function (...args) {
   if (current !== null && current.firstOut === undefined) client = this.socket
   mark("firstOut")
