@@ -143,15 +143,30 @@ export const startMockUpstream = ({ pin, core = 1, name = "mock upstream", args 
   })
 
 /**
+ * The raw proxy (`rawproxy.mjs`, on core 0) in front of `upstreamBase` (the mock upstream's
+ * origin); `match[1]` is its base URL (`http://127.0.0.1:PORT/v1`).
+ */
+export const startRawProxy = ({ upstreamBase, pin, nodeArgs = [], env = {} }) =>
+  startProcess({
+    name: "raw proxy",
+    command: process.execPath,
+    args: [...nodeArgs, path.join(HERE, "rawproxy.mjs"), "--port", "0", "--upstream", upstreamBase],
+    env,
+    core: 0,
+    pin,
+    ready: /rawproxy listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
+  })
+
+/**
  * `node [nodeArgs] BIN start --config CONFIG` on a free port of 127.0.0.1, its ledger at `db`
  * (on core 0 unless told otherwise); `match[1]` is its base URL (`http://127.0.0.1:PORT/v1`).
  */
-export const startTollgate = ({ name, bin, nodeArgs = [], config, db, cwd, pin, core = 0 }) =>
+export const startTollgate = ({ name, bin, nodeArgs = [], config, db, cwd, pin, core = 0, env = {} }) =>
   startProcess({
     name,
     command: process.execPath,
     args: [...nodeArgs, bin, "start", "--config", config, "--port", "0", "--host", "127.0.0.1"],
-    env: { TOLLGATE_DB: db },
+    env: { ...env, TOLLGATE_DB: db },
     cwd,
     core,
     pin,

@@ -229,3 +229,14 @@ export const pacedStreams = (base, count) =>
     headers: { "content-type": "application/json", authorization: "Bearer bench", accept: "text/event-stream", "x-bench-chunk-delay-ms": "2" },
     expect: { chunks: 50, usage: true, text: ANSWER }
   })
+
+/** `amount` of the bench's JSON chat requests at 50 connections to the proxy at `base` (…/v1). */
+export const jsonRequests = (base, amount) =>
+  runCannon({
+    url: `${base}/chat/completions`,
+    connections: 50,
+    amount,
+    body: JSON.stringify(CHAT),
+    headers: { "content-type": "application/json", authorization: "Bearer bench" },
+    capMs: 120_000
+  })

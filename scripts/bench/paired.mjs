@@ -25,9 +25,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { CHAT, tollgateConfig } from "./fixtures.mjs"
+import { tollgateConfig } from "./fixtures.mjs"
 import { median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startTollgate, stopProcess } from "./lib.mjs"
-import { pacedStreams, runCannon } from "./load.mjs"
+import { jsonRequests, pacedStreams } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BIN = path.join(HERE, "..", "..", "dist", "bin.js")
@@ -75,16 +75,7 @@ const sides = [
 ]
 for (const side of sides) side.process = await start(side.name, side.bin, side.nodeArgs)
 
-const load = (side, amount) =>
-  runCannon({
-    url: `${side.process.match[1]}/chat/completions`,
-    connections: 50,
-    amount,
-    body: JSON.stringify(CHAT),
-    headers: { "content-type": "application/json", authorization: "Bearer bench" },
-    capMs: 120_000
-  })
-
+const load = (side, amount) => jsonRequests(side.process.match[1], amount)
 const paced = (side, count) => pacedStreams(side.process.match[1], count)
 
 /** Rounds of paced streams, one at a time, to each side in turn; B - A of each round's TTFB p50. */

@@ -22,7 +22,7 @@ import {
   renderTable,
   stamp,
   startMockUpstream,
-  startProcess,
+  startRawProxy,
   startTollgate,
   stopProcess
 } from "./lib.mjs"
@@ -142,16 +142,6 @@ process.on("SIGINT", () => {
 
 const startUpstream = ({ name = "mock upstream", core = 1 } = {}) =>
   startMockUpstream({ name, core, pin: PIN, args: ["--chunks", String(CHUNKS)] })
-
-const startRawProxy = (upstreamBase) =>
-  startProcess({
-    name: "raw proxy",
-    command: process.execPath,
-    args: [path.join(HERE, "rawproxy.mjs"), "--port", "0", "--upstream", upstreamBase],
-    core: 0,
-    pin: PIN,
-    ready: /rawproxy listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
-  })
 
 const startTollgateTarget = ({ name, upstreamBase, cache, profile = true }) => {
   const config = path.join(workDir, `${name}.yaml`)
@@ -354,7 +344,7 @@ const interleaved = async (upstreamBase) => {
   try {
     for (const name of names) {
       procs[name] = name === "raw"
-        ? await startRawProxy(upstreamBase)
+        ? await startRawProxy({ upstreamBase, pin: PIN })
         : await startTollgateTarget({ name: `${name === "cache" ? "tollgate-cache" : "tollgate"}-interleaved`, upstreamBase, cache: name === "cache", profile: false })
       procs[name].account = newAccount()
     }
@@ -511,7 +501,7 @@ const main = async () => {
     }
     const isTollgate = target === "tollgate" || target === "cache"
     const handle = target === "raw"
-      ? await startRawProxy(upstreamBase)
+      ? await startRawProxy({ upstreamBase, pin: PIN })
       : await startTollgateTarget({ name: target === "cache" ? "tollgate-cache" : "tollgate", upstreamBase, cache: target === "cache" })
     const base = handle.match[1]
     log(`${LABEL[target]} at ${base} (pid ${handle.pid})`)

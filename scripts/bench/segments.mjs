@@ -21,9 +21,9 @@ import os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { CHAT, tollgateConfig } from "./fixtures.mjs"
-import { median, pinningSupport, renderTable, startMockUpstream, startProcess, startTollgate, stopProcess } from "./lib.mjs"
-import { pacedStreams, runCannon } from "./load.mjs"
+import { tollgateConfig } from "./fixtures.mjs"
+import { median, pinningSupport, renderTable, startMockUpstream, startRawProxy, startTollgate, stopProcess } from "./lib.mjs"
+import { jsonRequests, pacedStreams } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const USAGE = "usage: node scripts/bench/segments.mjs [--bin FILE] [--node-args=\"FLAGS\"] [--rounds N >= 1] [--streams N >= 1]"
@@ -79,39 +79,23 @@ const sides = []
 try {
   sides.push({
     name: "raw proxy",
-    process: await startProcess({
-      name: "raw proxy",
-      command: process.execPath,
-      args: [preload, path.join(HERE, "rawproxy.mjs"), "--port", "0", "--upstream", base],
-      env: { SEGMENTS_OUT: marksOf("raw") },
-      core: 0,
-      pin,
-      ready: /rawproxy listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/
-    }),
+    process: await startRawProxy({ upstreamBase: base, pin, nodeArgs: [preload], env: { SEGMENTS_OUT: marksOf("raw") } }),
     marks: marksOf("raw")
   })
   const config = path.join(dir, "tollgate.yaml")
   writeFileSync(config, tollgateConfig({ upstreamBase: `${base}/v1`, cache: false }))
   const nodeArgs = [...args["node-args"].split(/\s+/).filter((a) => a !== ""), preload]
-  process.env.SEGMENTS_OUT = marksOf("tollgate")
+  const db = path.join(dir, "tollgate.db")
   sides.push({
     name: "tollgate",
-    process: await startTollgate({ name: "tollgate", bin: path.resolve(args.bin), nodeArgs, config, db: path.join(dir, "tollgate.db"), cwd: dir, pin }),
+    process: await startTollgate({ name: "tollgate", bin: path.resolve(args.bin), nodeArgs, config, db, cwd: dir, pin, env: { SEGMENTS_OUT: marksOf("tollgate") } }),
     marks: marksOf("tollgate")
   })
-  delete process.env.SEGMENTS_OUT
 
   console.log(`segments: ${rounds} rounds of ${streams} paced streams (50 chunks x 2 ms) at 1 connection to each, pinning ${pin ? "on" : "off"}`)
   console.log(`  tollgate: ${path.relative(process.cwd(), path.resolve(args.bin))} ${args["node-args"]}`)
   for (const side of sides) {
-    const warm = await runCannon({
-      url: `${side.process.match[1]}/chat/completions`,
-      connections: 50,
-      amount: WARM_REQUESTS,
-      body: JSON.stringify(CHAT),
-      headers: { "content-type": "application/json", authorization: "Bearer bench" },
-      capMs: 120_000
-    })
+    const warm = await jsonRequests(side.process.match[1], WARM_REQUESTS)
     if (warm.completed2xx !== WARM_REQUESTS) throw new Error(`${side.name}: ${warm.completed2xx} of ${WARM_REQUESTS} warm-up requests completed`)
     await pacedStreams(side.process.match[1], WARM_STREAMS)
     side.ttfb = []
