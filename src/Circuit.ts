@@ -8,6 +8,9 @@
  * A failure is what is worth failing over for (unreachable, timeout, 429, 5xx); a provider that
  * answers 4xx to a bad request is healthy. A request interrupted by its client counts for nothing
  * (an interrupted probe gives the probe slot back).
+ *
+ * Clients choose model names, so the breakers held are bounded (`MAX_BREAKERS`, the oldest closed
+ * one goes first), and a routing decision reads only the open ones, kept apart.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -42,11 +45,14 @@ export class Circuit extends Context.Tag("tollgate/Circuit")<Circuit, {
     target: string,
     attempt: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | CircuitOpen, R>
-  /** Every breaker seen so far, and the given targets even if never used. */
+  /** The given targets' breakers (closed when never used), or every breaker held when none are given. */
   readonly snapshot: (targets?: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<BreakerStatus>>
-  /** `snapshot()` read in place, for a caller that is inside a synchronous step of its own already. */
-  readonly unsafeSnapshot: () => ReadonlyArray<BreakerStatus>
+  /** The breakers open now, read in place, for a caller inside a synchronous step of its own (a routing decision). */
+  readonly unsafeOpen: () => ReadonlyArray<BreakerStatus>
 }>() {}
+
+/** Breakers held at most: past it, the oldest closed one is forgotten (an open one only when all are open). */
+export const MAX_BREAKERS = 1_024
 
 const CLOSED: Breaker = { _tag: "Closed", failures: 0, outcomes: [] }
 const HALF_OPEN: Breaker = { _tag: "HalfOpen" }
@@ -60,7 +66,29 @@ export const make = (settings: CircuitSettings) =>
     // runs between its read and its write, as with `Ref.modify`, and reading all the breakers for
     // a routing decision is one step too, not one per breaker.
     const breakers = new Map<string, Breaker>()
+    // The open ones again, target -> until: what a decision reads, without walking every breaker.
+    const opened = new Map<string, number>()
     const breakerOf = (target: string): Breaker => breakers.get(target) ?? CLOSED
+    const setBreaker = (target: string, breaker: Breaker): void => {
+      if (breaker._tag === "Open") opened.set(target, breaker.until)
+      else opened.delete(target)
+      if (breakers.size >= MAX_BREAKERS && !breakers.has(target)) forgetOne()
+      breakers.set(target, breaker)
+    }
+    /** Makes room: the oldest closed breaker goes, or the oldest of all when every one is open. */
+    const forgetOne = (): void => {
+      let victim: string | undefined
+      for (const [name, breaker] of breakers) {
+        if (breaker._tag === "Closed") {
+          victim = name
+          break
+        }
+        victim ??= name
+      }
+      if (victim === undefined) return
+      breakers.delete(victim)
+      opened.delete(victim)
+    }
     const rate = settings.failureRate
 
     /** Closed-state bookkeeping after one outcome: stays closed or opens. */
@@ -80,7 +108,7 @@ export const make = (settings: CircuitSettings) =>
     /** After a normal (closed-state) attempt: a result that lands after another request opened the breaker leaves it as it is. */
     const recordOutcome = (target: string, ok: boolean): void => {
       const breaker = breakerOf(target)
-      if (breaker._tag === "Closed") breakers.set(target, afterOutcome(breaker, ok, clock.unsafeCurrentTimeMillis()))
+      if (breaker._tag === "Closed") setBreaker(target, afterOutcome(breaker, ok, clock.unsafeCurrentTimeMillis()))
     }
 
     const guard = <A, E extends UpstreamError, R>(target: string, attempt: Effect.Effect<A, E, R>) =>
@@ -90,7 +118,7 @@ export const make = (settings: CircuitSettings) =>
         const breaker = breakerOf(target)
         switch (breaker._tag) {
           case "Closed":
-            breakers.set(target, breaker)
+            if (!breakers.has(target)) setBreaker(target, breaker)
             // An interrupted attempt counts for nothing, and skipping these handlers on
             // interruption is what matchCauseEffect does: no uninterruptible region is needed
             // (on the path every request takes, that region is five steps).
@@ -110,7 +138,7 @@ export const make = (settings: CircuitSettings) =>
             })
           case "Open":
             if (now < breaker.until) return Effect.fail(new CircuitOpen({ target, retryAfterMs: breaker.until - now }))
-            breakers.set(target, HALF_OPEN)
+            setBreaker(target, HALF_OPEN)
             // The probe must settle its breaker however it ends, interrupted included (an
             // interrupted probe gives the slot back, opening the breaker until now).
             return Effect.onExit(attempt, (exit) =>
@@ -121,7 +149,7 @@ export const make = (settings: CircuitSettings) =>
                   : Exit.isSuccess(exit) || !failedOn(exit.cause)
                   ? CLOSED
                   : { _tag: "Open", until: at + settings.cooldown }
-                breakers.set(target, next)
+                setBreaker(target, next)
               }))
           case "HalfOpen":
             return Effect.fail(new CircuitOpen({ target, retryAfterMs: PROBE_PENDING_MS }))
@@ -141,16 +169,26 @@ export const make = (settings: CircuitSettings) =>
       }
     }
 
-    const unsafeSnapshot = (targets: ReadonlyArray<string> = []): ReadonlyArray<BreakerStatus> => {
+    const snapshot = (targets?: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const out: Array<BreakerStatus> = []
+        for (const target of targets ?? breakers.keys()) out.push(statusOf(target, breakerOf(target), now))
+        return out
+      })
+
+    const NONE_OPEN: ReadonlyArray<BreakerStatus> = []
+    const unsafeOpen = (): ReadonlyArray<BreakerStatus> => {
+      if (opened.size === 0) return NONE_OPEN
       const now = clock.unsafeCurrentTimeMillis()
-      const names = targets.length === 0 ? breakers.keys() : new Set([...targets, ...breakers.keys()])
       const out: Array<BreakerStatus> = []
-      for (const target of names) out.push(statusOf(target, breakerOf(target), now))
+      for (const [target, until] of opened) {
+        if (until > now) out.push({ target, state: "open", retryAfterMs: until - now, consecutiveFailures: settings.failureThreshold })
+      }
       return out
     }
-    const snapshot = (targets: ReadonlyArray<string> = []) => Effect.sync(() => unsafeSnapshot(targets))
 
-    return Circuit.of({ guard, snapshot, unsafeSnapshot: () => unsafeSnapshot() })
+    return Circuit.of({ guard, snapshot, unsafeOpen })
   })
 
 export const layer: Layer.Layer<Circuit, never, Config> = Layer.effect(

@@ -20,6 +20,7 @@ import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
 import { Config } from "./Config.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
+import * as ClientHeaders from "./Domain/ClientHeaders.js"
 import * as RequestFacts from "./Domain/RequestFacts.js"
 import type { Usage } from "./Domain/Usage.js"
 import * as Catalogue from "./Router/Catalogue.js"
@@ -164,7 +165,7 @@ export const make = Effect.gen(function*() {
    * a generator, and no step per read: this runs on every request).
    */
   const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
-    Effect.flatMap(random.nextInt, (seed) => decideWith(facts, record, circuit.unsafeSnapshot(), latency.unsafeSnapshot(), seed))
+    Effect.flatMap(random.nextInt, (seed) => decideWith(facts, record, circuit.unsafeOpen(), latency.unsafeSnapshot(), seed))
 
   /**
    * The request program. One generator function for every request (`fnUntraced`), not one made
@@ -177,6 +178,8 @@ export const make = Effect.gen(function*() {
     const trail = record.trail
     const parsedOrError = inbound.parse(call.raw, call.headers)
     if (Either.isLeft(parsedOrError)) return yield* Effect.fail(parsedOrError.left)
+    const refused = ClientHeaders.problemOf(call.headers)
+    if (refused !== undefined) return yield* Effect.fail(refused)
     const request = parsedOrError.right
     state.parsed = request
     record.requestedModel = request.model
@@ -194,7 +197,7 @@ export const make = Effect.gen(function*() {
         project: call.headers["x-tollgate-project"] ?? null,
         session: call.headers["x-tollgate-session"] ?? null,
         model: targets[0].model,
-        estimatedInputTokens: request.facts.estimatedInputTokens,
+        estimatedInputTokens: request.facts.inputTokensAtMost,
         inputTokensUpperBound: request.facts.byteLength,
         maxOutputTokens: request.facts.maxTokens ?? catalogue.lookup(targets[0].model)?.maxOutput ?? DEFAULT_MAX_OUTPUT,
         fingerprint: () => fingerprintOf(call.raw)

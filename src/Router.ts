@@ -87,6 +87,7 @@ const emptyFacts = (model: string): RequestFacts.RequestFacts => ({
   clientKey: undefined,
   byteLength: 0,
   estimatedInputTokens: () => 0,
+  inputTokensAtMost: () => 0,
   text: () => ""
 })
 

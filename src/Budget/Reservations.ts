@@ -26,8 +26,9 @@ export interface BudgetRequest {
   /** The model about to be served (after routing). */
   readonly model: string
   /**
-   * Input tokens as the tokenizer counts them; called only when the reservation could matter
-   * (see `Budget.admit`), since the tokenizer costs CPU and ~70 MB of memory.
+   * At least the input tokens, as the tokenizer counts them (never an estimate below the real
+   * count); called only when the reservation could matter (see `Budget.admit`), since the
+   * tokenizer costs CPU and ~70 MB of memory.
    */
   readonly estimatedInputTokens: () => number
   /** A bound no count can exceed (the body's UTF-8 length): the reservation far from every limit. */
@@ -142,6 +143,16 @@ export const scopeLabel = (scope: Scope, value: string): string =>
 
 export const counterKey = (scope: Scope, window: Window, value: string, start: number) => `${scope}|${window}|${value}|${start}`
 
+/**
+ * Counters held at most. Clients choose project and session names, so past this many a new name
+ * does not get a counter of its own: it shares one with every other new name of its limit (and so
+ * a stricter limit, never a looser one) until finished windows are pruned.
+ */
+export const MAX_COUNTERS = 50_000
+
+/** The value every name past `MAX_COUNTERS` is counted under (no header can hold a NUL). */
+export const OVERFLOW_VALUE = "\u0000overflow"
+
 /** The limits that apply to a request, each with its counter. */
 export const applicable = (state: State, input: Pick<AdmitInput, "request" | "now" | "bounds">): Array<Applied> => {
   const out: Array<Applied> = []
@@ -153,7 +164,12 @@ export const applicable = (state: State, input: Pick<AdmitInput, "request" | "no
       out.push({ limit, counterKey: undefined, value, bounds: undefined })
     } else {
       const bounds = isCalendar(limit.window) ? input.bounds(limit.window, input.now) : undefined
-      out.push({ limit, counterKey: counterKey(limit.scope, limit.window, value, bounds?.start ?? 0), value, bounds })
+      const start = bounds?.start ?? 0
+      let key = counterKey(limit.scope, limit.window, value, start)
+      if (limit.scope !== "global" && HashMap.size(state.counters) >= MAX_COUNTERS && !HashMap.has(state.counters, key)) {
+        key = counterKey(limit.scope, limit.window, OVERFLOW_VALUE, start)
+      }
+      out.push({ limit, counterKey: key, value, bounds })
     }
   }
   return out

@@ -7,14 +7,30 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { BadRequest } from "./Errors.js"
 
+/** Longest model name accepted. */
+export const MAX_MODEL_LENGTH = 256
+
+/** Printable ASCII, no space at either end: a model name goes into header values and log lines. */
+const MODEL_NAME = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
+
+/** A model name tollgate can route, log and send on; anything else is a 400 before anything is sent. */
+export const isModelName = (model: string): boolean => model.length <= MAX_MODEL_LENGTH && MODEL_NAME.test(model)
+
+/** The `model` field of every endpoint's body. */
+export const ModelName = Schema.String.annotations({ message: () => "must be a non-empty string" }).pipe(
+  Schema.nonEmptyString({ message: () => "must be a non-empty string" }),
+  Schema.filter((model) =>
+    isModelName(model) ||
+    `must be at most ${MAX_MODEL_LENGTH} printable ASCII characters, without control characters or spaces at either end`
+  )
+)
+
 const Message = Schema.Struct({
   role: Schema.String.annotations({ message: () => "expected a string role" })
 })
 
 export const ChatBody = Schema.Struct({
-  model: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must be a non-empty string" })).annotations({
-    message: () => "must be a non-empty string"
-  }),
+  model: ModelName,
   messages: Schema.Array(Message).annotations({ message: () => "must be an array of messages" }).pipe(
     Schema.filter((messages) => messages.length > 0 || "must contain at least one message")
   ),
@@ -46,7 +62,7 @@ const isOptionalNumber = (u: unknown): boolean => u === undefined || u === null 
  */
 export const plainBody = (json: Record<string, unknown>): ChatBody | undefined => {
   const { model, messages, stream, stream_options, max_tokens, max_completion_tokens } = json
-  if (typeof model !== "string" || model.length === 0) return undefined
+  if (typeof model !== "string" || model.length === 0 || !isModelName(model)) return undefined
   if (!Array.isArray(messages) || messages.length === 0) return undefined
   for (const message of messages) if (!isPlainObject(message) || typeof message.role !== "string") return undefined
   if (stream !== undefined && typeof stream !== "boolean") return undefined
@@ -77,8 +93,60 @@ const firstIssue = (error: ParseResult.ParseError): { message: string; param: st
   return { message: issue._tag === "Missing" ? `\`${param}\` is required` : `\`${param}\` ${issue.message}`, param }
 }
 
-/** The body as a JSON object, or the 400 that says why it is not one (shared by every endpoint). */
+/** Deepest nesting of arrays and objects a request body may have: deeper, it is refused before it is parsed. */
+export const MAX_JSON_DEPTH = 128
+
+const OPEN_OBJECT = 0x7b
+const OPEN_ARRAY = 0x5b
+
+/** At least `n` bytes equal to `byte` in `raw` (a native search: no loop over every byte). */
+const hasAtLeast = (raw: Uint8Array, byte: number, n: number): boolean => {
+  let at = -1
+  for (let found = 0; found < n; found++) {
+    at = raw.indexOf(byte, at + 1)
+    if (at === -1) return false
+  }
+  return true
+}
+
+/**
+ * The deepest nesting of arrays and objects in a JSON text, stopping once past `limit` (brackets
+ * inside strings are not counted). Bodies with few brackets cannot be deep and are not scanned.
+ */
+export const depthPast = (raw: Uint8Array, limit: number): boolean => {
+  if (!hasAtLeast(raw, OPEN_OBJECT, 1 + (limit >> 1)) && !hasAtLeast(raw, OPEN_ARRAY, 1 + (limit >> 1))) {
+    // Fewer than limit/2 + 1 of each: fewer than limit + 1 in all, so no deeper than the limit.
+    return false
+  }
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!
+    if (inString) {
+      if (c === 0x5c) i++ // a backslash escapes the next byte
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      if (++depth > limit) return true
+    } else if (c === 0x7d || c === 0x5d) depth--
+  }
+  return false
+}
+
+/**
+ * The body as a JSON object, or the 400 that says why it is not one (shared by every endpoint).
+ * Nesting is bounded first: every later walk of the body (cache key, token count, translation)
+ * recurses, so a client must not choose its depth.
+ */
 export const parseJsonObject = (raw: Uint8Array): Either.Either<Record<string, unknown>, BadRequest> => {
+  if (depthPast(raw, MAX_JSON_DEPTH)) {
+    return Either.left(
+      new BadRequest({
+        code: "json_too_deep",
+        message: `The JSON body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep, tollgate's limit`
+      })
+    )
+  }
   let json: unknown
   try {
     json = JSON.parse(decoder.decode(raw))

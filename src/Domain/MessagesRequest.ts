@@ -5,13 +5,11 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { parseJsonObject } from "./ChatRequest.js"
+import { ModelName, parseJsonObject } from "./ChatRequest.js"
 import { BadRequest } from "./Errors.js"
 
 export const MessagesBody = Schema.Struct({
-  model: Schema.String.pipe(Schema.nonEmptyString({ message: () => "must be a non-empty string" })).annotations({
-    message: () => "must be a non-empty string"
-  }),
+  model: ModelName,
   messages: Schema.Array(Schema.Struct({ role: Schema.String })).annotations({ message: () => "must be an array of messages" }),
   max_tokens: Schema.optional(Schema.Number.annotations({ message: () => "must be a number" })),
   stream: Schema.optional(Schema.Boolean)

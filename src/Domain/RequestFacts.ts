@@ -16,7 +16,7 @@ export interface RequestFacts {
   readonly endpoint: Endpoint
   readonly model: string
   readonly stream: boolean
-  /** `max_tokens` / `max_completion_tokens`, when the client set one. */
+  /** The larger of `max_tokens` and `max_completion_tokens`, when the client set either (a provider may honour either). */
   readonly maxTokens: number | undefined
   readonly toolCount: number
   readonly hasImages: boolean
@@ -28,8 +28,10 @@ export interface RequestFacts {
   readonly clientKey: string | undefined
   /** UTF-8 size of the body: an upper bound on `estimatedInputTokens()`. */
   readonly byteLength: number
-  /** Input tokens as gpt-tokenizer (o200k_base) counts them, with chat framing. Memoised. */
+  /** Input tokens as gpt-tokenizer (o200k_base) counts them, with chat framing (estimated past `Tokens.EXACT_CHARS`). Memoised. */
   readonly estimatedInputTokens: () => number
+  /** At least the input tokens: counted like `estimatedInputTokens`, bounded from above past what is tokenised. Memoised. */
+  readonly inputTokensAtMost: () => number
   /** The prompt's text (system, messages, tool results), for the classifier. Memoised. */
   readonly text: () => string
 }
@@ -37,7 +39,7 @@ export interface RequestFacts {
 /** Loads the tokenizer, so that the first estimate does not pay for it. */
 export const warm = Tokens.warm
 
-/** Tokens of a text; 0 for the empty text without loading anything. */
+/** Tokens of a text (bounded work: see `Tokens`); 0 for the empty text without loading anything. */
 export const countTokens = Tokens.count
 
 const PER_MESSAGE = 3
@@ -53,6 +55,9 @@ const clientKeyOf = (headers: Readonly<Record<string, string | undefined>>): str
 }
 
 const positiveNumber = (u: unknown): number | undefined => (typeof u === "number" && Number.isFinite(u) ? u : undefined)
+
+const largest = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : Math.max(a, b)
 
 /** A lazy value computed at most once. */
 const memo = <A>(compute: () => A): () => A => {
@@ -122,16 +127,18 @@ const build = (
     }
     return parts.text
   })
-  const estimatedInputTokens = memo(() => {
-    let total = PER_REPLY + PER_MESSAGE * messages.length + countTokens(text())
-    if (tools.length > 0) total += countTokens(JSON.stringify(tools))
+  const tokens = (counter: (text: string) => number) => {
+    let total = PER_REPLY + PER_MESSAGE * messages.length + counter(text())
+    if (tools.length > 0) total += counter(JSON.stringify(tools))
     return total
-  })
+  }
+  const estimatedInputTokens = memo(() => tokens(Tokens.count))
+  const inputTokensAtMost = memo(() => Math.min(raw.byteLength, tokens(Tokens.upperBound)))
   return {
     endpoint,
     model: typeof json.model === "string" ? json.model : "",
     stream: json.stream === true,
-    maxTokens: positiveNumber(json.max_completion_tokens) ?? positiveNumber(json.max_tokens),
+    maxTokens: largest(positiveNumber(json.max_completion_tokens), positiveNumber(json.max_tokens)),
     toolCount: tools.length,
     hasImages,
     hasResponseFormat: isObject(json.response_format) && json.response_format.type !== "text",
@@ -140,6 +147,7 @@ const build = (
     clientKey: clientKeyOf(headers),
     byteLength: raw.byteLength,
     estimatedInputTokens,
+    inputTokensAtMost,
     text
   }
 }

@@ -4,6 +4,7 @@
  * failed, or its client gone) the row says how far it got.
  */
 import type * as Headers from "@effect/platform/Headers"
+import * as ClientHeaders from "../Domain/ClientHeaders.js"
 import type { LedgerEvent } from "../Domain/LedgerEvent.js"
 import type { Usage } from "../Domain/Usage.js"
 import { Trail } from "../Failover.js"
@@ -72,7 +73,8 @@ export class RequestRecord {
       rule: this.rule,
       provider: this.hitProvider ?? trail.target?.provider.name ?? null,
       requestedModel: this.requestedModel,
-      servedModel: outcome.servedModel,
+      // The provider names it: kept as long as a client's could be.
+      servedModel: outcome.servedModel === null ? null : ClientHeaders.kept(outcome.servedModel),
       stream: this.stream,
       status: outcome.status,
       errorType: outcome.errorType,
@@ -95,9 +97,9 @@ export class RequestRecord {
       ttfbMs: outcome.ttfbMs,
       aborted: outcome.aborted,
       clientHash: c.clientHash,
-      userAgent: c.headers["user-agent"] ?? null,
-      project: c.headers["x-tollgate-project"] ?? null,
-      session: c.headers["x-tollgate-session"] ?? null,
+      userAgent: ClientHeaders.kept(c.headers["user-agent"]),
+      project: ClientHeaders.kept(c.headers["x-tollgate-project"]),
+      session: ClientHeaders.kept(c.headers["x-tollgate-session"]),
       cascade: cascaded ? this.cascadeSteps.join(",") : null,
       downgradedFrom: this.downgradedFrom
     }

@@ -5,13 +5,17 @@
  * The proxy calls `observe` after each answered attempt; `snapshot` is an immutable map, so a
  * decision made from it is reproducible (copy-on-write: `observe` copies, `snapshot` is O(1)).
  * ALPHA = 0.3 weighs the last answer at 30%: a target that slows down is noticed within a few
- * requests, and one slow answer does not reorder everything.
+ * requests, and one slow answer does not reorder everything. Clients choose model names, so at
+ * most `MAX_TARGETS` averages are kept (the oldest target seen goes first).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 
 export const ALPHA = 0.3
+
+/** Targets whose average is kept. */
+export const MAX_TARGETS = 256
 
 /** Target name -> EWMA of TTFB in milliseconds. */
 export type LatencySnapshot = ReadonlyMap<string, number>
@@ -34,6 +38,7 @@ export const make: Effect.Effect<Latency["Type"]> = Effect.sync(() => {
       Effect.sync(() => {
         if (!Number.isFinite(ms) || ms < 0) return
         const copy = new Map(current)
+        if (copy.size >= MAX_TARGETS && !copy.has(target)) copy.delete(copy.keys().next().value!)
         copy.set(target, next(current.get(target), ms))
         current = copy
       }),
