@@ -66,6 +66,8 @@ const openAiProviderFields = {
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
   /** Extra headers sent on every request to this provider. */
   headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
+  /** Most connections open to this provider at once (requests beyond wait for one); default 128. */
+  maxConnections: Schema.optional(PositiveInt),
   /** A known OpenAI-compatible service: fills `baseUrl`, `apiKeyEnv` and headers (`Config/Presets.ts`). */
   preset: Schema.optional(Schema.Literal(...PRESET_NAMES))
 }
@@ -100,7 +102,9 @@ export const AnthropicProvider = Schema.Struct({
   version: Schema.optionalWith(Schema.String, { default: () => "2023-06-01" }),
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
   /** Extra headers sent on every request to this provider. */
-  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
+  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
+  /** Most connections open to this provider at once (requests beyond wait for one); default 128. */
+  maxConnections: Schema.optional(PositiveInt)
 })
 export type AnthropicProvider = typeof AnthropicProvider.Type
 
