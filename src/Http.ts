@@ -16,6 +16,7 @@ import { ServeError } from "@effect/platform/HttpServerError"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
@@ -23,10 +24,19 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
+import { type AddressInfo, BlockList, isIP } from "node:net"
+import type { Duplex } from "node:stream"
 import * as Circuit from "./Circuit.js"
-import { Config } from "./Config.js"
+import { Config, ConfigError, type TollgateConfig } from "./Config.js"
+import {
+  BadRequest,
+  HeadersTooLarge,
+  type RequestError,
+  RequestTimeout,
+  ShuttingDown
+} from "./Domain/Errors.js"
 import * as Body from "./Http/Body.js"
+import { toRawResponse } from "./Http/Errors.js"
 import { IoScheduler } from "./Http/IoScheduler.js"
 import { Piped } from "./Http/Piped.js"
 import * as Routes from "./Http/Routes.js"
@@ -119,13 +129,47 @@ const write = (res: ServerResponse, response: HttpServerResponse.HttpServerRespo
   }
 }
 
+/** Loopback addresses: 127.0.0.0/8 and ::1 (IPv4-mapped ones too). */
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4")
+LOOPBACK.addAddress("::1", "ipv6")
+
+/** Whether `host` can only be reached from this machine: `localhost` or a loopback address (a name is not resolved). */
+export const isLoopback = (host: string): boolean => {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host
+  const family = isIP(bare)
+  return family === 0 ? bare.toLowerCase() === "localhost" : LOOPBACK.check(bare, family === 6 ? "ipv6" : "ipv4")
+}
+
+/**
+ * A bind that others on the network can reach, with no client keys, would let anyone spend the
+ * operator's provider keys: refused before anything listens.
+ */
+const refuseOpenBind = (server: TollgateConfig["server"]): Effect.Effect<void, ConfigError> =>
+  server.apiKeys.length > 0 || isLoopback(server.host)
+    ? Effect.void
+    : Effect.fail(
+      new ConfigError({
+        message: `refusing to listen on ${server.host} without server.apiKeys: anyone who can reach it would spend the configured provider keys. ` +
+          "Set server.apiKeys (clients send one as Authorization: Bearer ...), or listen on 127.0.0.1"
+      })
+    )
+
+/** The platform's address for what Node bound (`::` stays `::`: it is not 0.0.0.0). */
+export const tcpAddressOf = (address: AddressInfo): HttpServer.TcpAddress => ({
+  _tag: "TcpAddress",
+  hostname: address.address,
+  port: address.port
+})
+
 /**
  * Binds `server` (a `ServeError` if it cannot), closes it with the scope, and offers it as the
  * platform's `HttpServer`. Not `NodeHttpServer.layer`, which does the same: its module loads the
  * platform's request machinery, WebSockets (`ws`), `mime` and multipart parsing along with it,
  * none of which runs here (measured: 160 KB of the bundle, ~4 MB of an idle tollgate's RSS).
  * `serve` is refused: this listener answers its own routes, and an app served beside them on the
- * same server would answer every request a second time.
+ * same server would answer every request a second time. (A serving listener is drained before
+ * this closes it; see `layerWithoutDependencies`.)
  */
 const listen = (server: Server, options: { readonly port: number; readonly host: string }) =>
   Effect.gen(function*() {
@@ -138,57 +182,155 @@ const listen = (server: Server, options: { readonly port: number; readonly host:
           resume(Effect.void)
         })
       }),
-      () => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      () =>
+        Effect.async<void>((resume) => {
+          if (!server.listening) return resume(Effect.void)
+          server.close(() => resume(Effect.void))
+          server.closeAllConnections()
+        })
     )
     // Bound to a port and host, so the address is a TCP one.
-    const address = server.address() as AddressInfo
     return HttpServer.make({
-      address: { _tag: "TcpAddress", hostname: address.address === "::" ? "0.0.0.0" : address.address, port: address.port },
+      address: tcpAddressOf(server.address() as AddressInfo),
       serve: () =>
         Effect.dieMessage("tollgate's listener answers its own routes: serve another app on a server of its own")
     })
   })
 
-export const layerWithoutDependencies: Layer.Layer<HttpServer.HttpServer, ServeError, Config | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit> =
-  Layer.unwrapEffect(
-    Effect.gen(function*() {
-      const config = yield* Config
-      const app = yield* Routes.make
-      const server = createServer()
-      const handle = Layer.scopedDiscard(
-        Effect.gen(function*() {
-          // The scheduler is in the runtime's fiber refs, so each fork only sets its context
-          // (given at the fork, it was a second fiber ref to set on every request).
-          const runFork = Runtime.runFork(yield* Effect.withScheduler(Effect.runtime<never>(), new IoScheduler()))
-          const serve = (req: IncomingMessage, res: ServerResponse, body: Body.Body) => {
-            const incoming: Routes.Incoming = {
-              method: req.method ?? "GET",
-              url: req.url ?? "/",
-              // Node lower-cases header names already; repeated headers arrive joined or as arrays.
-              headers: req.headers as unknown as Headers.Headers,
-              body
-            }
-            // The routes answer every failure and defect themselves; `write` answers its own.
-            const fiber = runFork(Effect.flatMap(app(incoming), (response) => write(res, response)))
-            res.once("close", () => {
-              if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
-            })
-          }
-          // The body is read before the request's fiber starts (a client gone meanwhile ends the
-          // read with an error, answered to no one).
-          const onRequest = (req: IncomingMessage, res: ServerResponse) =>
-            Body.collect(req, config.server.maxBodyBytes, (body) => serve(req, res, body))
-          server.on("request", onRequest)
-          yield* Effect.addFinalizer(() => Effect.sync(() => server.off("request", onRequest)))
-        })
-      )
-      return handle.pipe(
-        Layer.provideMerge(Layer.scoped(HttpServer.HttpServer, listen(server, { port: config.server.port, host: config.server.host })))
-      )
+/**
+ * Node's own answers to what it could not parse (`clientError`: a bad request line, headers too
+ * large, a request that did not arrive within `server.bodyTimeout`), as JSON errors like every
+ * other answer, written on the socket itself as Node's default would be: only if nothing of a
+ * response went out yet.
+ */
+const onClientError = (limitMs: number) => (error: Error & { code?: string }, socket: Duplex): void => {
+  const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (error.code !== "ECONNRESET" && socket.writable && (pending == null || !pending.headersSent)) {
+    const answer = error.code === "HPE_HEADER_OVERFLOW"
+      ? new HeadersTooLarge()
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? new RequestTimeout({ limitMs })
+      : new BadRequest({ code: "malformed_request", message: `The request could not be parsed as HTTP/1.1 (${error.code ?? "parse error"})` })
+    socket.write(toRawResponse(answer))
+  }
+  socket.destroy(error)
+}
+
+export const layerWithoutDependencies: Layer.Layer<
+  HttpServer.HttpServer,
+  ServeError | ConfigError,
+  Config | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit
+> = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const config = yield* Config
+    const settings = config.server
+    yield* refuseOpenBind(settings)
+    const app = yield* Routes.make
+    const bodyTimeout = settings.bodyTimeout
+    // Node's own request timer bounds the body: it already tracks every connection's request
+    // start, so this costs no timer per request. It is checked every `connectionsCheckingInterval`
+    // (30 s by default, too coarse for a 30 s limit: the 311 s of issue #29 were 300 + that).
+    const server = createServer({
+      requestTimeout: bodyTimeout,
+      headersTimeout: bodyTimeout === 0 ? 60_000 : Math.min(60_000, bodyTimeout),
+      connectionsCheckingInterval: bodyTimeout === 0 ? 30_000 : Math.max(10, Math.min(1_000, Math.floor(bodyTimeout / 10)))
     })
-  )
+    server.on("clientError", onClientError(bodyTimeout))
+    const handle = Layer.scopedDiscard(
+      Effect.gen(function*() {
+        // The scheduler is in the runtime's fiber refs, so each fork only sets its context
+        // (given at the fork, it was a second fiber ref to set on every request).
+        const runFork = Runtime.runFork(yield* Effect.withScheduler(Effect.runtime<never>(), new IoScheduler()))
+        const inFlight = new Body.InFlight(settings.maxBodyBytesInFlight)
+        const refusedBeforeBody = app.refusedBeforeBody
+        // Shutdown: from when it starts, new requests are refused and each answer closes its
+        // connection; `running` counts request fibers, so the drain knows when the last is done.
+        let draining = false
+        let running = 0
+        let onIdle: (() => void) | undefined
+        const fiberDone = () => {
+          if (--running === 0 && onIdle !== undefined) onIdle()
+        }
+        const serve = (req: IncomingMessage, res: ServerResponse, body: Body.Body) => {
+          const incoming: Routes.Incoming = {
+            method: req.method ?? "GET",
+            url: req.url ?? "/",
+            // Node lower-cases header names already; repeated headers arrive joined or as arrays.
+            headers: req.headers as unknown as Headers.Headers,
+            body
+          }
+          const held = Either.isRight(body) ? body.right.length : 0
+          // The routes answer every failure and defect themselves; `write` answers its own.
+          const fiber = runFork(Effect.flatMap(app(incoming), (response) => {
+            if (draining) res.setHeader("connection", "close")
+            return write(res, response)
+          }))
+          running++
+          fiber.addObserver(fiberDone)
+          res.once("close", () => {
+            inFlight.release(held)
+            if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
+            // An answer that ends while draining leaves its connection idle: close it now.
+            else if (draining) server.closeIdleConnections()
+          })
+        }
+        /** Answers at once, without reading the body, and closes the connection after. */
+        const refuse = (req: IncomingMessage, res: ServerResponse, error: RequestError) =>
+          runFork(write(res, Routes.errorResponse(Routes.pathOf(req.url ?? "/"), error, { connection: "close" })))
+        /** Whether a request may go on to have its body read (else it is answered already). */
+        const admitted = (req: IncomingMessage, res: ServerResponse): boolean => {
+          if (draining) return void refuse(req, res, new ShuttingDown()), false
+          if (refusedBeforeBody === undefined) return true
+          const refused = refusedBeforeBody(req.url ?? "/", req.headers as unknown as Headers.Headers)
+          return refused === undefined || (refuse(req, res, refused), false)
+        }
+        // The body is read before the request's fiber starts (a client gone meanwhile ends the
+        // read with an error, answered to no one).
+        const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+          if (admitted(req, res)) Body.collect(req, settings.maxBodyBytes, inFlight, (body) => serve(req, res, body))
+        }
+        // `Expect: 100-continue`: the client sends its body only once told to, so a refusal
+        // (no key, shutting down) goes out before any of it is sent.
+        const onCheckContinue = (req: IncomingMessage, res: ServerResponse) => {
+          if (!admitted(req, res)) return
+          res.writeContinue()
+          Body.collect(req, settings.maxBodyBytes, inFlight, (body) => serve(req, res, body))
+        }
+        server.on("request", onRequest)
+        server.on("checkContinue", onCheckContinue)
+        // Closed with the scope, before the services the requests use: stop accepting, close
+        // idle keep-alive connections, refuse what still comes in, let the requests in flight
+        // finish for up to `drainTimeout`, then cut them off (each fiber is interrupted by its
+        // closed connection, so its ledger row is booked as aborted) and wait for the last one.
+        yield* Effect.addFinalizer(() =>
+          Effect.async<void>((resume) => {
+            draining = true
+            let closed = false
+            const finish = () => {
+              if (!closed || running > 0) return
+              clearTimeout(cut)
+              server.off("request", onRequest)
+              server.off("checkContinue", onCheckContinue)
+              resume(Effect.void)
+            }
+            onIdle = finish
+            const cut = setTimeout(() => server.closeAllConnections(), settings.drainTimeout)
+            server.close(() => {
+              closed = true
+              finish()
+            })
+            server.closeIdleConnections()
+          })
+        )
+      })
+    )
+    return handle.pipe(
+      Layer.provideMerge(Layer.scoped(HttpServer.HttpServer, listen(server, { port: settings.port, host: settings.host })))
+    )
+  })
+)
 
 /** The whole proxy, serving: everything but the `Config`, which the caller provides. */
-export const layer: Layer.Layer<HttpServer.HttpServer, ServeError | StoreError, Config> = layerWithoutDependencies.pipe(
+export const layer: Layer.Layer<HttpServer.HttpServer, ServeError | ConfigError | StoreError, Config> = layerWithoutDependencies.pipe(
   Layer.provide(Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer))
 )

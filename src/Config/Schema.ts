@@ -66,6 +66,8 @@ const openAiProviderFields = {
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
   /** Extra headers sent on every request to this provider. */
   headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
+  /** Most connections open to this provider at once (requests beyond wait for one); default 128. */
+  maxConnections: Schema.optional(PositiveInt),
   /** A known OpenAI-compatible service: fills `baseUrl`, `apiKeyEnv` and headers (`Config/Presets.ts`). */
   preset: Schema.optional(Schema.Literal(...PRESET_NAMES))
 }
@@ -100,7 +102,9 @@ export const AnthropicProvider = Schema.Struct({
   version: Schema.optionalWith(Schema.String, { default: () => "2023-06-01" }),
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
   /** Extra headers sent on every request to this provider. */
-  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
+  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
+  /** Most connections open to this provider at once (requests beyond wait for one); default 128. */
+  maxConnections: Schema.optional(PositiveInt)
 })
 export type AnthropicProvider = typeof AnthropicProvider.Type
 
@@ -161,7 +165,16 @@ const Server = Schema.Struct({
   /** When non-empty, clients must present one of these as `Authorization: Bearer ...`. */
   apiKeys: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** Largest request body accepted, in bytes. */
-  maxBodyBytes: Schema.optionalWith(PositiveInt, { default: () => 10 * 1024 * 1024 })
+  maxBodyBytes: Schema.optionalWith(PositiveInt, { default: () => 10 * 1024 * 1024 }),
+  /**
+   * Most bytes of request bodies read into memory at once, over all requests; a request that
+   * would pass it gets 503 with Retry-After (one request alone is always let through).
+   */
+  maxBodyBytesInFlight: Schema.optionalWith(PositiveInt, { default: () => 64 * 1024 * 1024 }),
+  /** A request's headers and body must have arrived within this; else 408. */
+  bodyTimeout: Schema.optionalWith(Millis, { default: () => 30_000 }),
+  /** On shutdown, how long requests in flight may take to finish before they are cut off. */
+  drainTimeout: Schema.optionalWith(Millis, { default: () => 10_000 })
 })
 
 const Database = Schema.Struct({

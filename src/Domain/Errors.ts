@@ -30,6 +30,32 @@ export class MethodNotAllowed extends Data.TaggedError("MethodNotAllowed")<{
   readonly allow: ReadonlyArray<string>
 }> {}
 
+/** The request (headers or body) did not arrive within `server.bodyTimeout`. */
+export class RequestTimeout extends Data.TaggedError("RequestTimeout")<{
+  readonly limitMs: number
+}> {}
+
+/** The request's headers are larger than the listener accepts (Node's `maxHeaderSize`). */
+export class HeadersTooLarge extends Data.TaggedError("HeadersTooLarge")<{}> {}
+
+/** tollgate is stopping: the request arrived after the listener began to drain. */
+export class ShuttingDown extends Data.TaggedError("ShuttingDown")<{}> {}
+
+/** Request bodies being buffered at once would pass `server.maxBodyBytesInFlight`: try again shortly. */
+export class Overloaded extends Data.TaggedError("Overloaded")<{
+  readonly limitBytes: number
+}> {}
+
+/**
+ * The request as built could not be sent at all: the HTTP client refused it before anything went
+ * out (a header it does not allow, say). The provider was never asked, so this is no failure of
+ * the provider's: never retried, never counted by a breaker.
+ */
+export class UnsendableRequest extends Data.TaggedError("UnsendableRequest")<{
+  readonly provider: string
+  readonly reason: string
+}> {}
+
 /** The provider could not be reached, or dropped the connection: refused, reset, DNS failure. */
 export class UpstreamUnreachable extends Data.TaggedError("UpstreamUnreachable")<{
   readonly provider: string
@@ -119,6 +145,7 @@ export type UpstreamError =
   | UpstreamRateLimited
   | UpstreamUnavailable
   | UpstreamRejected
+  | UnsendableRequest
 
 /** Worth another try (here or at the next target): the provider failed, not the request. */
 export const isRetryable = (error: UpstreamError | CircuitOpen): boolean =>
@@ -131,6 +158,10 @@ export type RequestError =
   | Unauthorized
   | NotFound
   | MethodNotAllowed
+  | RequestTimeout
+  | HeadersTooLarge
+  | ShuttingDown
+  | Overloaded
   | UpstreamError
   | NoTargetAvailable
   | BudgetExceeded
@@ -149,6 +180,16 @@ export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
       return "not_found"
     case "MethodNotAllowed":
       return "method_not_allowed"
+    case "RequestTimeout":
+      return "request_timeout"
+    case "HeadersTooLarge":
+      return "headers_too_large"
+    case "ShuttingDown":
+      return "shutting_down"
+    case "Overloaded":
+      return "overloaded"
+    case "UnsendableRequest":
+      return "unsendable_request"
     case "CircuitOpen":
       return "circuit_open"
     case "UpstreamUnreachable":
@@ -181,6 +222,15 @@ export const statusOf = (error: RequestError): number => {
       return 405
     case "PayloadTooLarge":
       return 413
+    case "RequestTimeout":
+      return 408
+    case "HeadersTooLarge":
+      return 431
+    case "UnsendableRequest":
+      return 400
+    case "ShuttingDown":
+    case "Overloaded":
+      return 503
     case "UpstreamRateLimited":
     case "UpstreamUnavailable":
     case "UpstreamRejected":

@@ -3,6 +3,7 @@
  * `{"error":{"message","type","code"}}` with the right status. Never a stack trace.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { STATUS_CODES } from "node:http"
 import {
   type RequestError,
   statusOf,
@@ -48,6 +49,36 @@ const bodyOf = (error: RequestError): ErrorBody => {
           message: `Method ${error.method} is not allowed on ${error.path}; use ${error.allow.join(", ")}`,
           type: "invalid_request_error",
           code: "method_not_allowed"
+        }
+      }
+    case "RequestTimeout":
+      return {
+        error: {
+          message: `The request did not arrive within ${error.limitMs} ms (server.bodyTimeout)`,
+          type: "invalid_request_error",
+          code: "request_timeout"
+        }
+      }
+    case "HeadersTooLarge":
+      return { error: { message: "Request headers are too large", type: "invalid_request_error", code: "headers_too_large" } }
+    case "ShuttingDown":
+      return {
+        error: { message: "tollgate is shutting down and takes no new requests; retry against another instance or once it is back", type: "server_error", code: "shutting_down" }
+      }
+    case "Overloaded":
+      return {
+        error: {
+          message: `tollgate is already reading ${error.limitBytes} bytes of request bodies (server.maxBodyBytesInFlight); retry shortly`,
+          type: "server_error",
+          code: "overloaded"
+        }
+      }
+    case "UnsendableRequest":
+      return {
+        error: {
+          message: `The request could not be sent to provider "${error.provider}": ${error.reason}`,
+          type: "invalid_request_error",
+          code: "unsendable_request"
         }
       }
     case "UpstreamUnreachable":
@@ -127,6 +158,8 @@ const headersOf = (error: RequestError, headers: Readonly<Record<string, string>
     ? { ...headers, allow: error.allow.join(", ") }
     : error._tag === "NoTargetAvailable"
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
+    : error._tag === "Overloaded"
+    ? { ...headers, "retry-after": "1" }
     : (error._tag === "BudgetExceeded" || error._tag === "SessionBlocked") && error.retryAfterSeconds !== null
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterSeconds))) }
     : headers
@@ -156,3 +189,17 @@ export const toAnthropicResponse = (
     { status, headers: headersOf(error, headers) }
   )
 }
+
+/**
+ * The error as a whole HTTP/1.1 response in bytes, for the listener to write on a socket that has
+ * no `ServerResponse` (Node's `clientError`: a request it could not parse or that timed out). The
+ * connection is closed after it.
+ */
+export const toRawResponse = (error: RequestError): Buffer => {
+  const status = statusOf(error)
+  const body = JSON.stringify(bodyOf(error))
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+  )
+}
+

@@ -1,7 +1,8 @@
 /**
  * The public listener's routes. Services are captured when the layer is built, so a request
  * carries no requirements but itself. Unknown paths are 404, known paths with the wrong method
- * are 405 (with `Allow`), and every error leaves through `Http/Errors.ts`.
+ * are 405 (with `Allow`), HEAD is answered as GET without the body (Node drops it), and every
+ * error leaves through `Http/Errors.ts`.
  */
 import type * as Headers from "@effect/platform/Headers"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -34,6 +35,32 @@ type Handler = (
 
 const CREATED = Math.floor(Date.parse("2025-01-01T00:00:00Z") / 1000)
 
+/** Paths answered without a client key even when `server.apiKeys` is set: the health probes. */
+const OPEN_PATHS = new Set(["/healthz", "/readyz"])
+
+export const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  return query === -1 ? url : url.slice(0, query)
+}
+
+/** An error as the client's dialect says it: Anthropic's shape under `/v1/messages`, else OpenAI's. */
+export const errorResponse = (
+  path: string,
+  error: RequestError,
+  headers: Readonly<Record<string, string>>
+): HttpServerResponse.HttpServerResponse => (path.startsWith("/v1/messages") ? toAnthropicResponse : toResponse)(error, headers)
+
+/** The request program for one request, and what the listener asks before it reads a body. */
+export interface App {
+  (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /**
+   * Why a request must be refused before its body is read (no valid key where one is needed);
+   * undefined when nothing is ever refused that way (no `server.apiKeys`), so the listener pays
+   * nothing per request then.
+   */
+  readonly refusedBeforeBody: ((url: string, headers: Headers.Headers) => Unauthorized | undefined) | undefined
+}
+
 export const make = Effect.gen(function*() {
   const config = yield* Config
   const proxy = yield* Proxy
@@ -42,10 +69,10 @@ export const make = Effect.gen(function*() {
   const apiKeys = new Set(config.server.apiKeys)
 
   /** Why this request may not use this tollgate, if it may not (a plain check: no step of its own per request). */
-  const refusal = (request: Incoming): Unauthorized | undefined => {
+  const refusal = (headers: Headers.Headers): Unauthorized | undefined => {
     if (apiKeys.size === 0) return undefined
-    const auth = request.headers["authorization"]
-    const key = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : request.headers["x-api-key"]
+    const auth = headers["authorization"]
+    const key = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : headers["x-api-key"]
     return key !== undefined && apiKeys.has(key)
       ? undefined
       : new Unauthorized({ message: "Missing or unknown API key for this tollgate (server.apiKeys)" })
@@ -53,7 +80,7 @@ export const make = Effect.gen(function*() {
 
   /** A proxied endpoint: authorised, with a body read within the limit, then the request program. */
   const proxied = (program: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>): Handler => (request, requestId) => {
-    const refused = refusal(request)
+    const refused = refusal(request.headers)
     if (refused !== undefined) return Effect.fail(refused)
     if (Either.isLeft(request.body)) return Effect.fail(request.body.left)
     return program({ requestId, raw: request.body.right, headers: request.headers })
@@ -79,7 +106,7 @@ export const make = Effect.gen(function*() {
     data: modelIds.map((id) => ({ id, object: "model", created: CREATED, owned_by: "tollgate" }))
   }
   const models: Handler = (request) => {
-    const refused = refusal(request)
+    const refused = refusal(request.headers)
     return refused === undefined ? Effect.succeed(HttpServerResponse.unsafeJson(modelsBody)) : Effect.fail(refused)
   }
 
@@ -105,16 +132,15 @@ export const make = Effect.gen(function*() {
     "/readyz": { GET: ready }
   }
 
-  return (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  const app = (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
     const requestId = `req_${randomUUID().replaceAll("-", "")}`
-    const query = request.url.indexOf("?")
-    const path = query === -1 ? request.url : request.url.slice(0, query)
+    const path = pathOf(request.url)
     const handlers = routes[path]
-    const handler = handlers?.[request.method]
+    const handler = handlers?.[request.method] ?? (request.method === "HEAD" ? handlers?.["GET"] : undefined)
     const run: Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError> = handlers === undefined
       ? Effect.fail(new NotFound({ method: request.method, path }))
       : handler === undefined
-      ? Effect.fail(new MethodNotAllowed({ method: request.method, path, allow: Object.keys(handlers) }))
+      ? Effect.fail(new MethodNotAllowed({ method: request.method, path, allow: allowed(handlers) }))
       : handler(request, requestId)
     // The listener forks each request on an interruptible fiber, so timeouts fire and a client
     // that goes away stops the work done for it. One handler for failures and defects (an
@@ -124,10 +150,10 @@ export const make = Effect.gen(function*() {
       if (Option.isSome(failure)) {
         const error = failure.value
         return Effect.succeed(
-          (path.startsWith("/v1/messages") ? toAnthropicResponse : toResponse)(error, {
+          errorResponse(path, error, {
             "x-tollgate-request-id": requestId,
-            // The unread rest of an oversized body is discarded: do not reuse the connection.
-            ...(error._tag === "PayloadTooLarge" ? { connection: "close" } : {})
+            // The unread rest of the body is discarded: do not reuse the connection.
+            ...(error._tag === "PayloadTooLarge" || error._tag === "Overloaded" ? { connection: "close" } : {})
           })
         )
       }
@@ -142,4 +168,15 @@ export const make = Effect.gen(function*() {
       )
     })
   }
+  const refusedBeforeBody = apiKeys.size === 0
+    ? undefined
+    : (url: string, headers: Headers.Headers) => (OPEN_PATHS.has(pathOf(url)) ? undefined : refusal(headers))
+  const routed: App = Object.assign(app, { refusedBeforeBody })
+  return routed
 })
+
+/** The methods a path answers: HEAD wherever GET is. */
+const allowed = (handlers: Record<string, Handler>): Array<string> => {
+  const methods = Object.keys(handlers)
+  return methods.includes("GET") ? [...methods, "HEAD"] : methods
+}

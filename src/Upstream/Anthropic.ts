@@ -25,6 +25,11 @@ export const forwardHeaders = (
 ): Record<string, string> => {
   const client = request.clientHeaders
   const out = Transport.forwardableHeaders(request)
+  // An OpenAI client's account scoping (translated requests) belongs with its own key only.
+  if (!config.passthroughAuth) {
+    delete out["openai-organization"]
+    delete out["openai-project"]
+  }
   Object.assign(out, config.headers)
   if (config.passthroughAuth) {
     const key = client["x-api-key"]
@@ -49,6 +54,7 @@ export const make = (provider: ResolvedProvider) =>
       provider: provider.name,
       baseUrl: config.baseUrl,
       timeouts: config.timeouts,
+      maxConnections: config.maxConnections,
       headersFor: (request) => forwardHeaders(config, provider.apiKey, request)
     })
   })

@@ -12,11 +12,20 @@ import * as Transport from "./Transport.js"
 
 export { responseHeaders, retryAfterMs } from "./Transport.js"
 
+/**
+ * The client's own OpenAI account scoping: it belongs with the client's key, so it goes only where
+ * that key goes (`passthroughAuth`). With tollgate's key it would bill, or be refused by, an
+ * organisation or project the operator never chose. A provider's configured `headers` may set them.
+ */
+const CLIENT_ACCOUNT = ["openai-organization", "openai-project"] as const
+
 export const forwardHeaders = (request: UpstreamRequest): Record<string, string> => {
   const out = Transport.forwardableHeaders(request)
   const provider = request.provider
+  const passthrough = provider.config.kind === "openai" && provider.config.passthroughAuth
+  if (!passthrough) for (const name of CLIENT_ACCOUNT) delete out[name]
   if (provider.config.kind === "openai") Object.assign(out, provider.config.headers)
-  if (provider.config.kind === "openai" && provider.config.passthroughAuth) {
+  if (passthrough) {
     const auth = request.clientHeaders["authorization"]
     if (auth !== undefined) out["authorization"] = auth
   } else if (Option.isSome(provider.apiKey)) {
@@ -35,6 +44,7 @@ export const make = (provider: ResolvedProvider) =>
       provider: provider.name,
       baseUrl: provider.config.baseUrl,
       timeouts: provider.config.timeouts,
+      maxConnections: provider.config.maxConnections,
       headersFor: forwardHeaders
     })
   })

@@ -7,13 +7,17 @@ import * as Effect from "effect/Effect"
 import { EventEmitter } from "node:events"
 import type { IncomingHttpHeaders } from "node:http"
 import type { Timeouts } from "../Config/Schema.js"
-import { fromStatus, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
+import { fromStatus, UnsendableRequest, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
 import type { Adapter, UpstreamRequest, UpstreamResponse } from "../Upstream.js"
 import { toStream } from "./Readable.js"
 import { makePool, requestWith } from "./Undici.js"
 
-/** Request headers never forwarded: hop-by-hop, framing, credentials, and the proxy's own. */
+/**
+ * Request headers never forwarded: hop-by-hop (tollgate answers the client's connection itself:
+ * `Expect: 100-continue` is Node's to answer, and undici refuses it), framing, credentials, and
+ * the proxy's own.
+ */
 const DROP_REQUEST = new Set([
   "connection",
   "keep-alive",
@@ -24,6 +28,8 @@ const DROP_REQUEST = new Set([
   "trailer",
   "transfer-encoding",
   "upgrade",
+  "expect",
+  "http2-settings",
   "host",
   "content-length",
   "accept-encoding",
@@ -31,6 +37,18 @@ const DROP_REQUEST = new Set([
   "x-api-key",
   "cookie"
 ])
+
+/**
+ * The headers a `Connection` header names (RFC 9110 7.6.1), which are hop-by-hop too; undefined
+ * for the usual `keep-alive` / `close`, so the common request allocates nothing here.
+ */
+const connectionOptions = (connection: string): Set<string> | undefined => {
+  const lower = connection.toLowerCase()
+  if (lower === "keep-alive" || lower === "close") return undefined
+  const named = new Set<string>()
+  for (const token of lower.split(",")) named.add(token.trim())
+  return named
+}
 
 /** Response headers never passed back: hop-by-hop and framing (the proxy frames its own). */
 const DROP_RESPONSE = new Set([
@@ -51,11 +69,24 @@ const DROP_RESPONSE = new Set([
 export const forwardableHeaders = (request: UpstreamRequest): Record<string, string> => {
   const out: Record<string, string> = {}
   const headers = request.clientHeaders
+  const connection = headers["connection"]
+  const named = connection === undefined ? undefined : connectionOptions(connection)
   for (const name in headers) {
-    if (DROP_REQUEST.has(name) || name.startsWith("x-tollgate-")) continue
+    if (DROP_REQUEST.has(name) || name.startsWith("x-tollgate-") || named?.has(name) === true) continue
     out[name] = headers[name]!
   }
   return out
+}
+
+/** undici's codes for a request it refused to send (checked before anything goes out). */
+const REFUSED_BEFORE_SENDING = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"])
+
+/** undici refused the request itself (a header it does not allow): the request's fault, not the provider's. */
+const refusedBeforeSending = (provider: string, cause: unknown): UnsendableRequest | undefined => {
+  const code = typeof cause === "object" && cause !== null ? (cause as { code?: unknown }).code : undefined
+  return typeof code === "string" && REFUSED_BEFORE_SENDING.has(code)
+    ? new UnsendableRequest({ provider, reason: cause instanceof Error ? cause.message : code })
+    : undefined
 }
 
 export const responseHeaders = (headers: IncomingHttpHeaders): Record<string, string> => {
@@ -99,11 +130,16 @@ const TIMEOUT_PHASES: Record<string, "connect" | "firstByte" | "idle"> = {
   UND_ERR_BODY_TIMEOUT: "idle"
 }
 
+/** Connections per provider when `maxConnections` is not set. */
+export const DEFAULT_MAX_CONNECTIONS = 128
+
 export interface TransportOptions {
   /** Provider name, for errors. */
   readonly provider: string
   readonly baseUrl: string
   readonly timeouts: Timeouts
+  /** Most connections open to the provider at once (`maxConnections`; undefined: the default). */
+  readonly maxConnections: number | undefined
   /** Every header of the outgoing request (computed per request: auth may come from the client). */
   readonly headersFor: (request: UpstreamRequest) => Record<string, string>
 }
@@ -123,7 +159,15 @@ export const make = (options: TransportOptions) =>
     const { provider, timeouts, headersFor } = options
     const base = new URL(options.baseUrl)
     const dispatcher = yield* Effect.acquireRelease(
-      Effect.sync(() => makePool(base.origin, { connect: { timeout: timeouts.connect }, keepAliveTimeout: 30_000 })),
+      Effect.sync(() =>
+        makePool(base.origin, {
+          connect: { timeout: timeouts.connect },
+          keepAliveTimeout: 30_000,
+          // undici's own default is no limit: 10,000 clients at once would open as many sockets.
+          // Beyond the cap requests wait in the pool's queue (their total timeout runs meanwhile).
+          connections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+        })
+      ),
       (pool) => Effect.promise(() => pool.destroy())
     )
     const basePath = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname
@@ -171,7 +215,10 @@ export const make = (options: TransportOptions) =>
             headersTimeout: timeouts.firstByte,
             bodyTimeout: timeouts.idle
           }, (error, response) => {
-            if (error !== null) return fail(error)
+            if (error !== null) {
+              const refused = refusedBeforeSending(provider, error)
+              return refused === undefined ? fail(error) : done(Effect.fail(refused))
+            }
             const headers = responseHeaders(response.headers)
             const status = response.statusCode
             if (status >= 400 || status < 200) {
