@@ -78,6 +78,14 @@ const bodyOf = (error: RequestError): ErrorBody => {
       return { error: { message: error.message, type: "budget_exceeded", code: `budget_${error.window}` } }
     case "SessionBlocked":
       return { error: { message: error.message, type: "budget_exceeded", code: "session_blocked" } }
+    case "LedgerUnavailable":
+      return {
+        error: {
+          message: "tollgate cannot write its cost ledger, so it refuses requests until it can (database.onWriteFailure: block); see its log",
+          type: "server_error",
+          code: "ledger_unavailable"
+        }
+      }
     case "UpstreamRateLimited":
     case "UpstreamUnavailable":
     case "UpstreamRejected":
@@ -127,7 +135,8 @@ const headersOf = (error: RequestError, headers: Readonly<Record<string, string>
     ? { ...headers, allow: error.allow.join(", ") }
     : error._tag === "NoTargetAvailable"
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
-    : (error._tag === "BudgetExceeded" || error._tag === "SessionBlocked") && error.retryAfterSeconds !== null
+    : (error._tag === "BudgetExceeded" || error._tag === "SessionBlocked" || error._tag === "LedgerUnavailable") &&
+        error.retryAfterSeconds !== null
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterSeconds))) }
     : headers
 
