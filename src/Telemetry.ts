@@ -22,7 +22,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -32,25 +31,11 @@ import * as Alerts from "./Budget/Alerts.js"
 import { Config } from "./Config.js"
 import * as Store from "./Store.js"
 import * as Alerting from "./Telemetry/Alerting.js"
+import { Failures, type Health, type OnWriteFailure } from "./Telemetry/Failures.js"
 import * as LedgerFile from "./Telemetry/LedgerFile.js"
 import * as Losses from "./Telemetry/Losses.js"
-import * as Metrics from "./Telemetry/Metrics.js"
 
-export type OnWriteFailure = "block" | "continue"
-
-/** Whether the ledger can be written, and what was held or lost while it could not. */
-export interface Health {
-  readonly status: "ok" | "failing"
-  readonly onWriteFailure: OnWriteFailure
-  /** Why writes fail: SQLite's code and message, or what happened to the file. */
-  readonly reason: string | null
-  /** When this episode began (Unix ms). */
-  readonly since: number | null
-  /** Rows of the batch held in memory and retried (`block`); what was recorded after it waits in the queue. */
-  readonly held: number
-  /** Rows lost since the layer was built. */
-  readonly lost: number
-}
+export { type Health, type OnWriteFailure, writable } from "./Telemetry/Failures.js"
 
 export class Telemetry extends Context.Tag("tollgate/Telemetry")<Telemetry, {
   /** Queue one ledger event. Never fails; waits only if the queue is full (back-pressure, not loss). */
@@ -66,16 +51,6 @@ export class Telemetry extends Context.Tag("tollgate/Telemetry")<Telemetry, {
   /** The ledger cannot be written and `onWriteFailure` is `block`: refuse new requests. A plain read, for the hot path. */
   readonly refusing: () => boolean
 }>() {}
-
-/** The health of a writable ledger. */
-export const writable = (onWriteFailure: OnWriteFailure): Health => ({
-  status: "ok",
-  onWriteFailure,
-  reason: null,
-  since: null,
-  held: 0,
-  lost: 0
-})
 
 export interface Options {
   /** Events held in memory before `record` applies back-pressure. */
@@ -103,9 +78,6 @@ const defaults: Options = {
   onWriteFailure: "continue",
   retryInterval: 1_000
 }
-
-/** Lost rows are logged at most this often (ms); the next line says how many were lost meanwhile. */
-const LOSS_LOG_INTERVAL = 10_000
 
 /** Client keys whose hash is kept; past this many the memo starts over. */
 const CLIENT_HASH_MEMO = 256
@@ -189,86 +161,10 @@ export const make = (options: Partial<Options> = {}) =>
 
     const queue = yield* Queue.bounded<Item>(capacity)
     const written = yield* SubscriptionRef.make(0)
-    const health = yield* SubscriptionRef.make(writable(onWriteFailure))
-    yield* Metric.set(Metrics.writable, 1)
-
-    // The episode the ledger is failing in, if it is; every field below is touched by the drain
-    // fiber (and the finalizer after it) only.
-    let episode: { readonly since: number; readonly reason: string; lost: number } | undefined
-    let held = 0
-    let lost = 0
-    // Lost rows not yet added to `meta`, and when the first and the last of them were lost.
-    let unsaved = 0
-    let unsavedFirst = 0
-    let unsavedLast = 0
-    let lossLoggedAt = Number.NEGATIVE_INFINITY
-    let unlogged = 0
+    const failures = yield* Failures.make(onWriteFailure, where)
     // Set by the finalizer: a held batch gets one more try, then is counted lost.
     let stopping = false
     const stopped = yield* Deferred.make<void>()
-
-    const publish = Effect.suspend(() =>
-      SubscriptionRef.set<Health>(health, {
-        status: episode === undefined ? "ok" : "failing",
-        onWriteFailure,
-        reason: episode?.reason ?? null,
-        since: episode?.since ?? null,
-        held,
-        lost
-      })
-    )
-
-    const begin = (reason: string) =>
-      Effect.suspend(() => {
-        if (episode !== undefined) return Effect.void
-        episode = { since: now(), reason, lost: 0 }
-        const then = onWriteFailure === "block"
-          ? "rows are held in memory and retried, and new requests are refused (503) until it can be written (database.onWriteFailure: block)"
-          : "rows are dropped and counted until it can be written (database.onWriteFailure: continue)"
-        return Effect.all([
-          Effect.logError(`ledger: cannot write ${where}: ${reason}; ${then}`),
-          Metric.increment(Metrics.writeFailures),
-          Metric.set(Metrics.writable, 0),
-          publish
-        ], { discard: true })
-      })
-
-    const end = Effect.suspend(() => {
-      if (episode === undefined) return Effect.void
-      const { lost: inEpisode, since } = episode
-      episode = undefined
-      const seconds = ((now() - since) / 1000).toFixed(1)
-      return Effect.all([
-        Effect.logInfo(`ledger: ${where} can be written again after ${seconds} s${inEpisode > 0 ? `; ${inEpisode} rows were lost meanwhile` : "; no row was lost"}`),
-        Metric.set(Metrics.writable, 1),
-        publish
-      ], { discard: true })
-    })
-
-    /** Counts `n` rows lost; logged at most every `LOSS_LOG_INTERVAL`, with what was lost meanwhile. */
-    const lose = (n: number, why: string) =>
-      Effect.suspend(() => {
-        const at = now()
-        lost += n
-        unsaved += n
-        if (unsavedFirst === 0) unsavedFirst = at
-        unsavedLast = at
-        if (episode !== undefined) episode.lost += n
-        unlogged += n
-        let log: Effect.Effect<void> = Effect.void
-        if (at - lossLoggedAt >= LOSS_LOG_INTERVAL) {
-          log = Effect.logError(`ledger: could not write ${unlogged} rows (${why}); ${lost} lost since start`)
-          lossLoggedAt = at
-          unlogged = 0
-        }
-        return Effect.all([Metric.incrementBy(Metrics.rowsLost, n), log, publish], { discard: true })
-      })
-
-    const holding = (n: number) =>
-      Effect.suspend(() => {
-        held = n
-        return Effect.zipRight(Metric.set(Metrics.rowsHeld, n), publish)
-      })
 
     // The statement text for a batch of n rows, built once per n: the SQL helper's `insert`
     // compiles the text and its column list again for every batch (~4 KB of garbage per row).
@@ -295,17 +191,6 @@ export const make = (options: Partial<Options> = {}) =>
           statements.push(conn.execute(statementFor(size), rowParams(rows), undefined))
           i += size
         }
-        // Rows lost earlier are added to `meta` with the first batch that can be written.
-        if (unsaved > 0) {
-          const saving = unsaved
-          for (const [text, params] of Losses.additions(saving, unsavedFirst, unsavedLast)) {
-            statements.push(conn.execute(text, params, undefined))
-          }
-          statements.push(Effect.sync(() => {
-            unsaved -= saving
-            if (unsaved === 0) unsavedFirst = 0
-          }))
-        }
         return Effect.all(statements, { discard: true })
       })
 
@@ -314,15 +199,25 @@ export const make = (options: Partial<Options> = {}) =>
     // wrote ~1.5x the bytes (bench load, ~4,000 rows/s: ~950 -> ~640 bytes to disk per row). Not
     // `sql.withTransaction`, which turns a failed COMMIT into a defect: this fiber must outlive any
     // failure. On the connection reserved for the batch, BEGIN ... COMMIT, and ROLLBACK on a failure
-    // (harmless when SQLite has already rolled back). (`unsaved` is taken down before the COMMIT:
-    // if the COMMIT fails, the count is one batch short, not doubled.)
+    // (harmless when SQLite has already rolled back). Rows lost earlier are added to `meta` in the
+    // first batch that commits.
     const transaction = (events: ReadonlyArray<LedgerEvent>) =>
-      Effect.scoped(Effect.flatMap(sql.reserve, (conn) =>
-        conn.execute("BEGIN", [], undefined).pipe(
+      Effect.scoped(Effect.flatMap(sql.reserve, (conn) => {
+        const losses = failures.unsavedLosses()
+        const commit = conn.execute("BEGIN", [], undefined).pipe(
           Effect.zipRight(inserts(conn, events)),
+          Effect.zipRight(
+            losses === undefined ? Effect.void : Effect.forEach(
+              Losses.additions(losses.rows, losses.first ?? 0, losses.last ?? 0),
+              ([text, params]) => conn.execute(text, params, undefined),
+              { discard: true }
+            )
+          ),
           Effect.zipRight(conn.execute("COMMIT", [], undefined)),
           Effect.tapError(() => Effect.ignore(conn.execute("ROLLBACK", [], undefined)))
-        )))
+        )
+        return losses === undefined ? commit : Effect.zipLeft(commit, Effect.sync(() => failures.saved(losses.rows)))
+      }))
 
     // Busy or locked is retried a few times at once; a full disk or a read-only file is not
     // going away within half a second.
@@ -343,13 +238,12 @@ export const make = (options: Partial<Options> = {}) =>
      */
     const refused = (events: ReadonlyArray<LedgerEvent>, reason: string): Effect.Effect<void> =>
       Effect.zipRight(
-        begin(reason),
-        Effect.suspend(() => {
-          if (onWriteFailure === "continue" || stopping) {
-            return Effect.zipRight(holding(0), lose(events.length, reason))
-          }
-          return holding(events.length).pipe(Effect.zipRight(pause), Effect.zipRight(writeAll(events)))
-        })
+        failures.begin(reason),
+        Effect.suspend(() =>
+          onWriteFailure === "continue" || stopping
+            ? failures.lose(events.length, reason)
+            : failures.hold(events.length).pipe(Effect.zipRight(pause), Effect.zipRight(writeAll(events)))
+        )
       )
 
     // A batch SQLite refuses for what is in it (a constraint, a value it cannot bind) is written row
@@ -363,7 +257,7 @@ export const make = (options: Partial<Options> = {}) =>
             Effect.catchAll((error) =>
               refusedForTheFile(error)
                 ? refused([event], describe(error))
-                : Effect.zipRight(Effect.logError("ledger: could not write a row", error), lose(1, describe(error))))
+                : Effect.zipRight(Effect.logError("ledger: could not write a row", error), failures.lose(1, describe(error))))
           ), { discard: true })
       )
 
@@ -373,10 +267,8 @@ export const make = (options: Partial<Options> = {}) =>
         const gone = file === undefined ? undefined : LedgerFile.trouble(file)
         if (gone !== undefined) return refused(events, gone)
         return Effect.matchEffect(retried(transaction(events)), {
-          onSuccess: () => {
-            const done = counted(events.length)
-            return episode === undefined && held === 0 ? done : Effect.all([done, holding(0), end], { discard: true })
-          },
+          onSuccess: () =>
+            failures.failing || failures.holding ? Effect.zipRight(counted(events.length), failures.written()) : counted(events.length),
           onFailure: (error) => refusedForTheFile(error) ? refused(events, describe(error)) : oneByOne(events, error)
         })
       })
@@ -444,11 +336,9 @@ export const make = (options: Partial<Options> = {}) =>
         Effect.zipRight(Queue.takeAll(queue)),
         Effect.flatMap(process),
         Effect.zipRight(Effect.suspend(() =>
-          unsaved === 0 || episode !== undefined ? Effect.void : Effect.ignore(retried(transaction([])))
+          failures.unsavedLosses() === undefined || failures.failing ? Effect.void : Effect.ignore(retried(transaction([])))
         )),
-        Effect.zipRight(Effect.suspend(() =>
-          lost === 0 ? Effect.void : Effect.logError(`ledger: ${lost} rows were lost while tollgate ran${unsaved > 0 ? ` (${unsaved} of them not counted in ${where}: it could not be written)` : ""}`)
-        ))
+        Effect.zipRight(failures.farewell())
       )
     )
 
@@ -469,8 +359,8 @@ export const make = (options: Partial<Options> = {}) =>
         }
         return hashed
       },
-      health,
-      refusing: () => episode !== undefined && onWriteFailure === "block"
+      health: failures.health,
+      refusing: () => failures.refusing()
     })
   })
 

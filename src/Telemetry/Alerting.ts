@@ -10,7 +10,7 @@ import * as Stream from "effect/Stream"
 import type * as SubscriptionRef from "effect/SubscriptionRef"
 import type { Alert } from "../Budget/Alert.js"
 import { Alerts } from "../Budget/Alerts.js"
-import type { Health } from "../Telemetry.js"
+import type { Health } from "./Failures.js"
 
 const ledgerAlert = (ts: number, dedupeKey: string, message: string): Alert => ({
   ts,
