@@ -45,6 +45,8 @@ export interface ResolvedProvider {
 export interface TollgateConfig {
   readonly server: FileConfig["server"]
   readonly dbPath: string
+  /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
+  readonly onWriteFailure: "block" | "continue"
   /** In configuration order; the first one is the default target when no route matches. */
   readonly providers: ReadonlyArray<ResolvedProvider>
   readonly routes: ReadonlyArray<Route>
@@ -276,6 +278,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     const config: TollgateConfig = {
       server: { ...file.server, port, host },
       dbPath,
+      onWriteFailure: file.database.onWriteFailure ?? (file.budget.enabled ? "block" : "continue"),
       providers,
       routes,
       models,

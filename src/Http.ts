@@ -43,6 +43,7 @@ import * as Routes from "./Http/Routes.js"
 import * as Pricing from "./Pricing.js"
 import * as Proxy from "./Proxy.js"
 import type { StoreError } from "./Store.js"
+import * as Telemetry from "./Telemetry.js"
 
 const INTERNAL_ERROR = JSON.stringify({
   error: { message: "tollgate hit an internal error; see its log", type: "server_error", code: "internal_error" }
@@ -219,7 +220,7 @@ const onClientError = (limitMs: number) => (error: Error & { code?: string }, so
 export const layerWithoutDependencies: Layer.Layer<
   HttpServer.HttpServer,
   ServeError | ConfigError,
-  Config | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit
+  Config | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit | Telemetry.Telemetry
 > = Layer.unwrapEffect(
   Effect.gen(function*() {
     const config = yield* Config
@@ -332,5 +333,5 @@ export const layerWithoutDependencies: Layer.Layer<
 
 /** The whole proxy, serving: everything but the `Config`, which the caller provides. */
 export const layer: Layer.Layer<HttpServer.HttpServer, ServeError | ConfigError | StoreError, Config> = layerWithoutDependencies.pipe(
-  Layer.provide(Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer))
+  Layer.provide(Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer, Telemetry.layer))
 )

@@ -9,6 +9,12 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { LedgerRow } from "./Domain/LedgerEvent.js"
+import * as Losses from "./Telemetry/Losses.js"
+
+export type { Losses } from "./Telemetry/Losses.js"
+
+/** Rows the writer could not write, as far as the ledger knows (the count is kept in `meta`). */
+export const losses = Losses.read
 
 export type GroupBy = "model" | "provider" | "route" | "day"
 

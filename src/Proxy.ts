@@ -13,9 +13,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { hash } from "node:crypto"
-import { BadRequest, errorTypeOf, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
+import { BadRequest, errorTypeOf, LedgerUnavailable, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
 import { Config } from "./Config.js"
@@ -31,6 +32,7 @@ import * as Response from "./Http/Response.js"
 import * as Store from "./Store.js"
 import type { StoreError } from "./Store.js"
 import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
+import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
 import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
@@ -73,6 +75,9 @@ interface RequestState {
 }
 
 const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: "estimated" }
+
+/** Clients are told to come back after this long while the ledger cannot be written. */
+const LEDGER_UNAVAILABLE = new LedgerUnavailable({ retryAfterSeconds: 5 })
 
 /** Worst-case output for a budget reservation when neither the request nor the catalogue says. */
 const DEFAULT_MAX_OUTPUT = 4096
@@ -336,6 +341,15 @@ export const make = Effect.gen(function*() {
 
   const handle = (inbound: Inbound, call: Call) =>
     Effect.suspend(() => {
+      // The ledger cannot be written (`database.onWriteFailure: block`): refused before anything
+      // is sent, so nothing is spent that the ledger and the budget cannot see. No row: the
+      // ledger is what fails; the refusals are counted.
+      if (telemetry.refusing()) {
+        return Effect.as(
+          Metric.increment(requestsRefused),
+          inbound.errorResponse(LEDGER_UNAVAILABLE, { "x-tollgate-request-id": call.requestId })
+        )
+      }
       const started = clock.unsafeCurrentTimeNanos()
       const clientKey = bearer(call.headers)
       const record = new RequestRecord({

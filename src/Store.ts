@@ -46,7 +46,14 @@ export const layerAt = (filename: string): Layer.Layer<SqlClient.SqlClient, Stor
       )
     ),
     Layer.catchAll((error) =>
-      Layer.fail(error instanceof StoreError ? error : new StoreError({ message: `cannot open the ledger ${filename}: ${describe(error)}` }))
+      Layer.fail(
+        error instanceof StoreError
+          ? error
+          : new StoreError({
+            message: `cannot open the ledger ${filename}: ${describe(error)}; check that the file and its directory are ` +
+              `readable and writable by this user, or point database.path (TOLLGATE_DB) at another file`
+          })
+      )
     )
   )
 

@@ -4,6 +4,14 @@
  * `record` offers an event to a bounded in-memory queue and returns at once; a fiber forked in the
  * layer's scope drains the queue in batches into SQLite, one transaction per batch. Closing the
  * layer (shutdown, SIGINT/SIGTERM) writes every queued event before the scope ends.
+ *
+ * When the ledger cannot be written (a full disk, a read-only or deleted file), `onWriteFailure`
+ * decides. `block`: the batch is held in memory and retried every `retryInterval`, nothing
+ * behind it is taken, and `refusing()` turns true so the proxy refuses new requests (503) until
+ * a write succeeds: no spend happens that the ledger and the budget cannot see. `continue`: the
+ * batch is dropped and counted. Either way the episode is logged once each way and published in
+ * `health` (which raises one alert, see `Telemetry/Alerting.ts`), and lost rows are counted
+ * (`health`, the `tollgate_ledger_*` metrics, and `meta` once the ledger is writable again).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
@@ -19,8 +27,15 @@ import * as Schedule from "effect/Schedule"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { hash, randomBytes } from "node:crypto"
 import { COLUMNS, type LedgerEvent, rowParams } from "./Domain/LedgerEvent.js"
-import type { Config } from "./Config.js"
+import * as Alerts from "./Budget/Alerts.js"
+import { Config } from "./Config.js"
 import * as Store from "./Store.js"
+import * as Alerting from "./Telemetry/Alerting.js"
+import { Failures, type Health, type OnWriteFailure } from "./Telemetry/Failures.js"
+import * as LedgerFile from "./Telemetry/LedgerFile.js"
+import * as Losses from "./Telemetry/Losses.js"
+
+export { type Health, type OnWriteFailure, writable } from "./Telemetry/Failures.js"
 
 export class Telemetry extends Context.Tag("tollgate/Telemetry")<Telemetry, {
   /** Queue one ledger event. Never fails; waits only if the queue is full (back-pressure, not loss). */
@@ -31,6 +46,10 @@ export class Telemetry extends Context.Tag("tollgate/Telemetry")<Telemetry, {
   readonly written: SubscriptionRef.SubscriptionRef<number>
   /** A salted, one-way hash of a client key: the ledger can group by client, never recover the key. */
   readonly hashClient: (key: string) => string
+  /** The ledger's state; changes when an episode begins or ends and when rows are held or lost. */
+  readonly health: SubscriptionRef.SubscriptionRef<Health>
+  /** The ledger cannot be written and `onWriteFailure` is `block`: refuse new requests. A plain read, for the hot path. */
+  readonly refusing: () => boolean
 }>() {}
 
 export interface Options {
@@ -45,9 +64,20 @@ export interface Options {
    * call comes right after its answer, and a commit then would hold that call up.
    */
   readonly hold: number
+  /** When the ledger cannot be written: hold, retry and refuse requests, or drop and count. */
+  readonly onWriteFailure: OnWriteFailure
+  /** How long a held batch waits before its next try (ms, `block`). */
+  readonly retryInterval: number
 }
 
-const defaults: Options = { capacity: 65_536, batchSize: 512, linger: 50, hold: 10 }
+const defaults: Options = {
+  capacity: 65_536,
+  batchSize: 512,
+  linger: 50,
+  hold: 10,
+  onWriteFailure: "continue",
+  retryInterval: 1_000
+}
 
 /** Client keys whose hash is kept; past this many the memo starts over. */
 const CLIENT_HASH_MEMO = 256
@@ -71,21 +101,70 @@ const installSalt = Effect.gen(function*() {
 /** SQLite's result codes that say the file, not the rows, is the trouble (`SQLITE_BUSY_TIMEOUT`...). */
 const FILE_TROUBLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|NOMEM|PERM|INTERRUPT|PROTOCOL)/
 
-const refusedForTheFile = (error: SqlError.SqlError): boolean => {
+const codeOf = (error: SqlError.SqlError): string | undefined => {
   const code = (error.cause as { code?: unknown } | undefined)?.code
-  return typeof code === "string" && FILE_TROUBLE.test(code)
+  return typeof code === "string" ? code : undefined
+}
+
+const refusedForTheFile = (error: SqlError.SqlError): boolean => FILE_TROUBLE.test(codeOf(error) ?? "")
+
+/** Busy or locked: another process holds the file for a moment, worth a quick retry (a full disk is not). */
+const isBusy = (error: SqlError.SqlError): boolean => /^SQLITE_(BUSY|LOCKED)/.test(codeOf(error) ?? "")
+
+/** `SQLITE_FULL: database or disk is full`. */
+const describe = (error: SqlError.SqlError): string => {
+  const cause = error.cause
+  const message = cause instanceof Error ? cause.message : error.message
+  const code = codeOf(error)
+  return code === undefined ? message : `${code}: ${message}`
+}
+
+/** Why the writer cannot start on this ledger, in one line a person can act on. */
+const unwritable = (where: string) => (error: SqlError.SqlError): Store.StoreError => {
+  const code = codeOf(error) ?? ""
+  const advice = /^SQLITE_(READONLY|PERM|CANTOPEN)/.test(code)
+    ? "make the file and its directory writable by this user, or point database.path (TOLLGATE_DB) at another file"
+    : /^SQLITE_FULL/.test(code)
+    ? "free some space on its disk, or point database.path (TOLLGATE_DB) at another file"
+    : "check the file, or point database.path (TOLLGATE_DB) at another file"
+  return new Store.StoreError({ message: `cannot write the ledger ${where} (${describe(error)}): ${advice}` })
 }
 
 export const make = (options: Partial<Options> = {}) =>
   Effect.gen(function*() {
-    const { batchSize, capacity, hold, linger } = { ...defaults, ...options }
+    const { batchSize, capacity, hold, linger, onWriteFailure, retryInterval } = { ...defaults, ...options }
     // SQLite takes at most 32,766 parameters in one statement.
     const maxRows = Math.min(batchSize, Math.floor(32_766 / COLUMNS.length))
     const sql = yield* SqlClient.SqlClient
-    const salt = yield* installSalt.pipe(Effect.orDie)
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+
+    // The writer starts only on a ledger it can write (a read-only file opens and reads fine), and
+    // only on the ledger whose spend the budget will read.
+    const file = yield* LedgerFile.opened.pipe(Effect.mapError(unwritable("(ledger)")))
+    const where = file?.path ?? "(in memory)"
+    yield* sql`INSERT INTO meta (key, value) VALUES ('writer_started_at', ${String(now())})
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`.pipe(Effect.mapError(unwritable(where)))
+    const salt = yield* installSalt.pipe(Effect.mapError(unwritable(where)))
+    if (file !== undefined) {
+      const identity = yield* LedgerFile.identify(file).pipe(Effect.mapError(unwritable(where)))
+      if (identity._tag === "Replaced") {
+        const what = `the ledger ${file.path} is not the one tollgate kept there before (${identity.marker} names ledger ` +
+          `${identity.expected}; this one is ${identity.fresh ? "new" : identity.id}): the spend recorded before is not in it, so budgets would count from $0`
+        if (onWriteFailure === "block") {
+          return yield* new Store.StoreError({ message: `${what}. Put the old file back, or delete ${identity.marker} to start this ledger afresh` })
+        }
+        yield* Effect.logWarning(`ledger: ${what}; going on (database.onWriteFailure: continue)`)
+        yield* LedgerFile.adopt(file, identity.id)
+      }
+    }
+
     const queue = yield* Queue.bounded<Item>(capacity)
     const written = yield* SubscriptionRef.make(0)
-    const clock = yield* Effect.clock
+    const failures = yield* Failures.make(onWriteFailure, where)
+    // Set by the finalizer: a held batch gets one more try, then is counted lost.
+    let stopping = false
+    const stopped = yield* Deferred.make<void>()
 
     // The statement text for a batch of n rows, built once per n: the SQL helper's `insert`
     // compiles the text and its column list again for every batch (~4 KB of garbage per row).
@@ -120,40 +199,79 @@ export const make = (options: Partial<Options> = {}) =>
     // wrote ~1.5x the bytes (bench load, ~4,000 rows/s: ~950 -> ~640 bytes to disk per row). Not
     // `sql.withTransaction`, which turns a failed COMMIT into a defect: this fiber must outlive any
     // failure. On the connection reserved for the batch, BEGIN ... COMMIT, and ROLLBACK on a failure
-    // (harmless when SQLite has already rolled back).
+    // (harmless when SQLite has already rolled back). Rows lost earlier are added to `meta` in the
+    // first batch that commits.
     const transaction = (events: ReadonlyArray<LedgerEvent>) =>
-      Effect.scoped(Effect.flatMap(sql.reserve, (conn) =>
-        conn.execute("BEGIN", [], undefined).pipe(
+      Effect.scoped(Effect.flatMap(sql.reserve, (conn) => {
+        const losses = failures.unsavedLosses()
+        const commit = conn.execute("BEGIN", [], undefined).pipe(
           Effect.zipRight(inserts(conn, events)),
+          Effect.zipRight(
+            losses === undefined ? Effect.void : Effect.forEach(
+              Losses.additions(losses.rows, losses.first ?? 0, losses.last ?? 0),
+              ([text, params]) => conn.execute(text, params, undefined),
+              { discard: true }
+            )
+          ),
           Effect.zipRight(conn.execute("COMMIT", [], undefined)),
           Effect.tapError(() => Effect.ignore(conn.execute("ROLLBACK", [], undefined)))
-        )))
+        )
+        return losses === undefined ? commit : Effect.zipLeft(commit, Effect.sync(() => failures.saved(losses.rows)))
+      }))
 
-    const retried = <A, E>(effect: Effect.Effect<A, E>) =>
-      Effect.retry(effect, Schedule.spaced("100 millis").pipe(Schedule.compose(Schedule.recurs(5))))
+    // Busy or locked is retried a few times at once; a full disk or a read-only file is not
+    // going away within half a second.
+    const retried = <A>(effect: Effect.Effect<A, SqlError.SqlError>) =>
+      Effect.retry(effect, { schedule: Schedule.spaced("100 millis"), times: 5, while: isBusy })
 
     const counted = (n: number) => SubscriptionRef.update(written, (total) => total + n)
 
-    // A batch SQLite refuses for what is in it (a constraint, a value it cannot bind) is written row
-    // by row, so that one bad row costs only itself. A batch refused for the file (busy or locked
-    // past the retries, an I/O error, a full disk) is not: every row would wait out the busy
-    // timeout in turn. It is dropped, and said so, as before.
-    const writeAll = (events: ReadonlyArray<LedgerEvent>) =>
-      events.length === 0 ? Effect.void : retried(transaction(events)).pipe(
-        Effect.zipRight(counted(events.length)),
-        Effect.catchAll((error) =>
-          refusedForTheFile(error)
-            ? Effect.logError(`ledger: could not write ${events.length} rows`, error)
-            : Effect.zipRight(
-              Effect.logWarning(`ledger: a batch of ${events.length} rows could not be written whole; writing them one by one`, error),
-              Effect.forEach(events, (event) =>
-                sql.unsafe(statementFor(1), rowParams([event])).pipe(
-                  Effect.zipRight(counted(1)),
-                  Effect.catchAll((error) => Effect.logError("ledger: could not write a row", error))
-                ), { discard: true })
-            )
+    // Waits out `retryInterval` (on the Clock), or less if the layer is closing.
+    const pause = Effect.race(Effect.interruptible(Effect.sleep(retryInterval)), Effect.interruptible(Deferred.await(stopped)))
+
+    /**
+     * A batch the file refuses (busy or locked past the retries, an I/O error, a full disk, a
+     * read-only, deleted or replaced file). `continue`: dropped and counted. `block`: held and
+     * tried again every `retryInterval`, taking nothing else from the queue meanwhile, until it is
+     * written or the layer closes (then counted lost after one last try). Never tried row by row:
+     * every row would wait out the busy timeout in turn.
+     */
+    const refused = (events: ReadonlyArray<LedgerEvent>, reason: string): Effect.Effect<void> =>
+      Effect.zipRight(
+        failures.begin(reason),
+        Effect.suspend(() =>
+          onWriteFailure === "continue" || stopping
+            ? failures.lose(events.length, reason)
+            : failures.hold(events.length).pipe(Effect.zipRight(pause), Effect.zipRight(writeAll(events)))
         )
       )
+
+    // A batch SQLite refuses for what is in it (a constraint, a value it cannot bind) is written row
+    // by row, so that one bad row costs only itself (and is counted lost).
+    const oneByOne = (events: ReadonlyArray<LedgerEvent>, error: SqlError.SqlError) =>
+      Effect.zipRight(
+        Effect.logWarning(`ledger: a batch of ${events.length} rows could not be written whole; writing them one by one`, error),
+        Effect.forEach(events, (event) =>
+          sql.unsafe(statementFor(1), rowParams([event])).pipe(
+            Effect.zipRight(counted(1)),
+            Effect.catchAll((error) =>
+              refusedForTheFile(error)
+                ? refused([event], describe(error))
+                : Effect.zipRight(Effect.logError("ledger: could not write a row", error), failures.lose(1, describe(error))))
+          ), { discard: true })
+      )
+
+    const writeAll = (events: ReadonlyArray<LedgerEvent>): Effect.Effect<void> =>
+      events.length === 0 ? Effect.void : Effect.suspend(() => {
+        // One `stat` per batch: SQLite writes on into a file deleted or replaced under it.
+        const gone = file === undefined ? undefined : LedgerFile.trouble(file)
+        if (gone !== undefined) return refused(events, gone)
+        return Effect.matchEffect(retried(transaction(events)), {
+          onSuccess: () =>
+            failures.failing || failures.holding ? Effect.zipRight(counted(events.length), failures.written()) : counted(events.length),
+          onFailure: (error) => refusedForTheFile(error) ? refused(events, describe(error)) : oneByOne(events, error)
+        })
+      })
 
     /** Writes the events in `items` in order, answering flushes once what precedes them is written. */
     const process = (items: Iterable<Item>) =>
@@ -188,7 +306,7 @@ export const make = (options: Partial<Options> = {}) =>
     const drainLoop = Effect.uninterruptibleMask((restore) =>
       restore(Queue.takeBetween(queue, 1, batchSize)).pipe(
         Effect.flatMap((first) => {
-          const wait = Math.max(lastWriteAt + linger - clock.unsafeCurrentTimeMillis(), hold)
+          const wait = Math.max(lastWriteAt + linger - now(), hold)
           return wait <= 0 || first.length >= batchSize / 4 || Chunk.some(first, isControl)
             ? Effect.succeed(first)
             : Effect.sleep(wait).pipe(
@@ -197,7 +315,7 @@ export const make = (options: Partial<Options> = {}) =>
             )
         }),
         Effect.flatMap((items) => {
-          lastWriteAt = clock.unsafeCurrentTimeMillis()
+          lastWriteAt = now()
           return process(items)
         })
       )
@@ -206,12 +324,21 @@ export const make = (options: Partial<Options> = {}) =>
     const consumer = yield* Effect.forkScoped(drainLoop)
 
     // Runs before the consumer's own interruption (finalizers run in reverse order): ask it to
-    // stop after what is queued, wait for it, then write anything offered meanwhile.
+    // stop after what is queued (a held batch gets one last try), wait for it, then write
+    // anything offered meanwhile, and the count of rows lost if it is not in `meta` yet.
     yield* Effect.addFinalizer(() =>
-      Queue.offer(queue, new Stop()).pipe(
+      Effect.sync(() => {
+        stopping = true
+      }).pipe(
+        Effect.zipRight(Deferred.succeed(stopped, undefined)),
+        Effect.zipRight(Queue.offer(queue, new Stop())),
         Effect.zipRight(Fiber.await(consumer)),
         Effect.zipRight(Queue.takeAll(queue)),
-        Effect.flatMap(process)
+        Effect.flatMap(process),
+        Effect.zipRight(Effect.suspend(() =>
+          failures.unsavedLosses() === undefined || failures.failing ? Effect.void : Effect.ignore(retried(transaction([])))
+        )),
+        Effect.zipRight(failures.farewell())
       )
     )
 
@@ -231,14 +358,23 @@ export const make = (options: Partial<Options> = {}) =>
           clientHashes.set(key, hashed)
         }
         return hashed
-      }
+      },
+      health: failures.health,
+      refusing: () => failures.refusing()
     })
   })
 
-export const layerWith = (options: Partial<Options>): Layer.Layer<Telemetry, never, SqlClient.SqlClient> =>
+export const layerWith = (options: Partial<Options>): Layer.Layer<Telemetry, Store.StoreError, SqlClient.SqlClient> =>
   Layer.scoped(Telemetry, make(options))
 
-/** The writer, on the configured ledger. */
-export const layer: Layer.Layer<Telemetry, Store.StoreError, Config> = layerWith({}).pipe(
+/** The ledger's failures raised as alerts (`Telemetry/Alerting.ts`). */
+export const alerting: Layer.Layer<never, never, Telemetry | Alerts.Alerts> = Layer.scopedDiscard(
+  Effect.flatMap(Telemetry, (telemetry) => Alerting.raise(telemetry.health))
+)
+
+/** The writer, on the configured ledger, with `database.onWriteFailure`; its failures are alerts. */
+export const layer: Layer.Layer<Telemetry, Store.StoreError, Config> = alerting.pipe(
+  Layer.provideMerge(Layer.unwrapEffect(Effect.map(Config, (config) => layerWith({ onWriteFailure: config.onWriteFailure })))),
+  Layer.provide(Alerts.layer),
   Layer.provide(Store.layer)
 )

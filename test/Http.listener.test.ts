@@ -14,6 +14,8 @@ import * as Http from "../src/Http.js"
 import { IoScheduler } from "../src/Http/IoScheduler.js"
 import * as Pricing from "../src/Pricing.js"
 import * as Proxy from "../src/Proxy.js"
+import * as Store from "../src/Store.js"
+import * as Telemetry from "../src/Telemetry.js"
 
 const started = Deferred.unsafeMake<void>(FiberId.none)
 const interrupted = Deferred.unsafeMake<void>(FiberId.none)
@@ -34,7 +36,7 @@ const ScriptedProxy = Layer.succeed(Proxy.Proxy, {
 })
 
 const Env = Http.layerWithoutDependencies.pipe(
-  Layer.provide(Layer.mergeAll(ScriptedProxy, Pricing.layer, Circuit.layer)),
+  Layer.provide(Layer.mergeAll(ScriptedProxy, Pricing.layer, Circuit.layer, Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(":memory:"))))),
   Layer.provide(Config.layerFrom({ server: { port: 0 }, providers: { sim: { kind: "mock" } } }))
 )
 
@@ -97,7 +99,7 @@ describe("the listener", () => {
         const server = yield* HttpServer.HttpServer
         const port = server.address._tag === "TcpAddress" ? server.address.port : 0
         const second = Http.layerWithoutDependencies.pipe(
-          Layer.provide(Layer.mergeAll(ScriptedProxy, Pricing.layer, Circuit.layer)),
+          Layer.provide(Layer.mergeAll(ScriptedProxy, Pricing.layer, Circuit.layer, Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(":memory:"))))),
           Layer.provide(Config.layerFrom({ server: { port }, providers: { sim: { kind: "mock" } } }))
         )
         const error = yield* Effect.flip(Layer.build(second))

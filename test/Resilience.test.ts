@@ -110,7 +110,9 @@ const FakeTelemetry = Layer.effect(
       record: (event) => Effect.sync(() => void script.events.push(event)),
       flush: Effect.void,
       written: yield* SubscriptionRef.make(0),
-      hashClient: () => "h"
+      hashClient: () => "h",
+      health: yield* SubscriptionRef.make(Telemetry.writable("continue")),
+      refusing: () => false
     })
   })
 )

@@ -1,8 +1,8 @@
-/** What an alert is: a threshold crossed, a limit breached, or an anomaly seen. */
+/** What an alert is: a threshold crossed, a limit breached, an anomaly seen, or the ledger failing. */
 
 export interface Alert {
   readonly ts: number
-  readonly kind: "threshold" | "breach" | "anomaly"
+  readonly kind: "threshold" | "breach" | "anomaly" | "ledger"
   /** `global`, `client <hash>`, `project "x"`, `session "s"`. */
   readonly scope: string
   /** `hourly`, `daily`, `monthly`, `session`, `perRequest`, or the anomaly's sliding window (`60s`). */

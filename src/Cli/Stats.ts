@@ -37,6 +37,13 @@ export const renderStats = (rows: ReadonlyArray<Ledger.StatsRow>, by: string): s
   return renderTable(header, body)
 }
 
+/** The line `stats` prints when the writer lost rows: their requests and their spend are not in any total. */
+export const renderLosses = (lost: Ledger.Losses): string => {
+  const at = (ms: number | null) => (ms === null ? "?" : new Date(ms).toISOString())
+  return `rows lost: ${int(lost.rows)} since ${at(lost.first)} (last ${at(lost.last)}): the ledger could not be written, ` +
+    `so those requests and their cost are in no total below\n`
+}
+
 export const stats = Command.make(
   "stats",
   {
@@ -56,12 +63,14 @@ export const stats = Command.make(
     Effect.gen(function*() {
       const sinceMs = yield* parseSince(flags.since)
       const by = flags.by._tag === "Some" ? flags.by.value : undefined
-      const [rows, unpriced] = yield* Effect.all([Ledger.stats({ sinceMs, by }), Ledger.unpriced({ sinceMs })]).pipe(
+      const [rows, unpriced, lost] = yield* Effect.all([Ledger.stats({ sinceMs, by }), Ledger.unpriced({ sinceMs }), Ledger.losses]).pipe(
         Effect.provide(ledgerLayer(flags))
       )
       if (flags.json) {
-        return yield* Console.log(JSON.stringify({ since: new Date(sinceMs).toISOString(), by: by ?? null, rows, unpriced }, null, 2))
+        return yield* Console.log(JSON.stringify({ since: new Date(sinceMs).toISOString(), by: by ?? null, rows, unpriced, lost }, null, 2))
       }
+      // Whatever the window: totals that miss rows must say so.
+      if (lost.rows > 0) yield* Console.log(renderLosses(lost))
       if (rows.length === 0) return yield* Console.log(`no requests since ${new Date(sinceMs).toISOString()}`)
       yield* Console.log(`since ${new Date(sinceMs).toISOString()}\n`)
       yield* Console.log(renderStats(rows, by ?? "all"))

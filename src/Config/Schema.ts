@@ -178,7 +178,13 @@ const Server = Schema.Struct({
 })
 
 const Database = Schema.Struct({
-  path: Schema.optional(Schema.String)
+  path: Schema.optional(Schema.String),
+  /**
+   * When the ledger cannot be written: `block` holds the rows in memory, retries, and refuses new
+   * requests (503) until it can; `continue` serves on and counts the rows lost. Default: `block`
+   * when `budget.enabled`, else `continue`.
+   */
+  onWriteFailure: Schema.optional(Schema.Literal("block", "continue"))
 })
 
 export const Retry = Schema.Struct({

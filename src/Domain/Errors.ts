@@ -127,6 +127,14 @@ export class SessionBlocked extends Data.TaggedError("SessionBlocked")<{
   readonly message: string
 }> {}
 
+/**
+ * The ledger cannot be written and `database.onWriteFailure` is `block`: the request is refused
+ * before anything is sent, so no spend happens that the ledger and the budget cannot see.
+ */
+export class LedgerUnavailable extends Data.TaggedError("LedgerUnavailable")<{
+  readonly retryAfterSeconds: number
+}> {}
+
 /** The statuses a provider is retried on. */
 const RETRYABLE_STATUS = new Set([408, 409, 429, 500, 502, 503, 504, 529])
 
@@ -166,6 +174,7 @@ export type RequestError =
   | NoTargetAvailable
   | BudgetExceeded
   | SessionBlocked
+  | LedgerUnavailable
 
 /** A stable, short error type for the ledger's `error_type` column. */
 export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
@@ -206,6 +215,8 @@ export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
       return "budget_exceeded"
     case "SessionBlocked":
       return "session_blocked"
+    case "LedgerUnavailable":
+      return "ledger_unavailable"
   }
 }
 
@@ -236,6 +247,7 @@ export const statusOf = (error: RequestError): number => {
     case "UpstreamRejected":
       return error.status
     case "NoTargetAvailable":
+    case "LedgerUnavailable":
       return 503
     case "BudgetExceeded":
     case "SessionBlocked":

@@ -109,6 +109,14 @@ const bodyOf = (error: RequestError): ErrorBody => {
       return { error: { message: error.message, type: "budget_exceeded", code: `budget_${error.window}` } }
     case "SessionBlocked":
       return { error: { message: error.message, type: "budget_exceeded", code: "session_blocked" } }
+    case "LedgerUnavailable":
+      return {
+        error: {
+          message: "tollgate cannot write its cost ledger, so it refuses requests until it can (database.onWriteFailure: block); see its log",
+          type: "server_error",
+          code: "ledger_unavailable"
+        }
+      }
     case "UpstreamRateLimited":
     case "UpstreamUnavailable":
     case "UpstreamRejected":
@@ -160,7 +168,8 @@ const headersOf = (error: RequestError, headers: Readonly<Record<string, string>
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
     : error._tag === "Overloaded"
     ? { ...headers, "retry-after": "1" }
-    : (error._tag === "BudgetExceeded" || error._tag === "SessionBlocked") && error.retryAfterSeconds !== null
+    : (error._tag === "BudgetExceeded" || error._tag === "SessionBlocked" || error._tag === "LedgerUnavailable") &&
+        error.retryAfterSeconds !== null
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterSeconds))) }
     : headers
 

@@ -10,12 +10,14 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import { randomUUID } from "node:crypto"
 import { Circuit } from "../Circuit.js"
 import { Config } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import { Pricing } from "../Pricing.js"
 import { type Call, Proxy } from "../Proxy.js"
+import { Telemetry } from "../Telemetry.js"
 import type * as Body from "./Body.js"
 import { toAnthropicResponse, toResponse } from "./Errors.js"
 
@@ -66,6 +68,7 @@ export const make = Effect.gen(function*() {
   const proxy = yield* Proxy
   const pricing = yield* Pricing
   const circuit = yield* Circuit
+  const telemetry = yield* Telemetry
   const apiKeys = new Set(config.server.apiKeys)
 
   /** Why this request may not use this tollgate, if it may not (a plain check: no step of its own per request). */
@@ -112,13 +115,14 @@ export const make = Effect.gen(function*() {
 
   const health: Handler = () => Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
   // Layers are built before the listener opens: once a request is served, the ledger is open and
-  // migrated and the providers are resolved. What is left to know is whether anything can serve.
+  // migrated and the providers are resolved. What is left to know is whether anything can serve,
+  // and whether the ledger can be written (when it cannot, `block` refuses requests).
   const routeTargets = config.routes.flatMap((r) => r.targets.flatMap((t) => (t.model === undefined ? [] : [`${t.provider}/${t.model}`])))
   const ready: Handler = () =>
-    Effect.map(circuit.snapshot(routeTargets), (targets) => {
-      const unavailable = targets.length > 0 && targets.every((t) => t.state === "open")
+    Effect.zipWith(circuit.snapshot(routeTargets), SubscriptionRef.get(telemetry.health), (targets, ledger) => {
+      const unavailable = (targets.length > 0 && targets.every((t) => t.state === "open")) || telemetry.refusing()
       return HttpServerResponse.unsafeJson(
-        { status: unavailable ? "unavailable" : "ready", providers: config.providers.map((p) => p.name), targets },
+        { status: unavailable ? "unavailable" : "ready", providers: config.providers.map((p) => p.name), targets, ledger },
         { status: unavailable ? 503 : 200 }
       )
     })
