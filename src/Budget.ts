@@ -26,11 +26,12 @@ import * as Control from "./Budget/Control.js"
 import * as Downgrade from "./Budget/Downgrade.js"
 import * as Reservations from "./Budget/Reservations.js"
 import * as Settlement from "./Budget/Settlement.js"
-import type { Action, Scope, Window } from "./Budget/Settings.js"
+import { type Action, costAtFallback, type Scope, type Window } from "./Budget/Settings.js"
 import * as Spend from "./Budget/Spend.js"
 import { isCalendar, Zone } from "./Budget/Windows.js"
 import { Config } from "./Config.js"
-import type { BudgetExceeded, SessionBlocked } from "./Domain/Errors.js"
+import { BadRequest, type BudgetExceeded, type SessionBlocked } from "./Domain/Errors.js"
+import type { Usage } from "./Domain/Usage.js"
 import { Pricing } from "./Pricing.js"
 
 export { BudgetExceeded, SessionBlocked } from "./Domain/Errors.js"
@@ -70,7 +71,8 @@ export interface SessionBlock {
 }
 
 export class Budget extends Context.Tag("tollgate/Budget")<Budget, {
-  readonly admit: (request: Reservations.BudgetRequest) => Effect.Effect<Admission, BudgetExceeded | SessionBlocked>
+  /** Reserves the request's worst case, or refuses it (a limit, an anomaly block, an unpriced model under `budget.unpriced: block`). */
+  readonly admit: (request: Reservations.BudgetRequest) => Effect.Effect<Admission, BudgetExceeded | SessionBlocked | BadRequest>
   /** Limits or anomaly rules are in force: when not, the caller skips the work `admit` needs (token counts, fingerprint). */
   readonly active: () => boolean
   /** End a stream whose running cost passes its reservation. */
@@ -221,7 +223,8 @@ export const make = Effect.gen(function*() {
     applicable: ReadonlyArray<Reservations.Applied>
   ): number => {
     const upper = request.inputTokensUpperBound
-    const cost = pricing.costOf(request.model, { ...ZERO_USAGE, inputTokens: upper, outputTokens: request.maxOutputTokens }) ?? 0
+    const atUpper = { ...ZERO_USAGE, inputTokens: upper, outputTokens: request.maxOutputTokens }
+    const cost = Reservations.worstCost(request, request.model, (model) => priceAt(model, atUpper))
     const exact = request.estimatedInputTokens
     if (cost === 0) return upper
     const explosion = settings.anomalies.tokenExplosion
@@ -236,7 +239,24 @@ export const make = Effect.gen(function*() {
     return upper
   }
 
-  const admit = (request: Reservations.BudgetRequest): Effect.Effect<Admission, BudgetExceeded | SessionBlocked> => {
+  /** A model's price for this usage: an unpriced one at the fallback under `unpriced: estimate`, else 0 (and refused under `block`). */
+  const fallback = settings.unpricedPrice
+  const priceAt = (model: string, usage: Usage): number =>
+    pricing.costOf(model, usage) ?? (settings.unpriced === "estimate" ? costAtFallback(fallback, usage) : 0)
+
+  /** `budget.unpriced: block`: a request that may reach an unpriced model, under a limit that applies, is refused. */
+  const unpricedRefusal = (request: Reservations.BudgetRequest): BadRequest | undefined => {
+    const model = request.unpriced?.[0]
+    if (settings.unpriced !== "block" || model === undefined) return undefined
+    return new BadRequest({
+      code: "unpriced_model",
+      message: `Model "${model}" has no price and a budget limit applies to this request, so tollgate cannot count what it would cost. ` +
+        `Price it under pricing: in tollgate.yaml (USD per 1M tokens, e.g. pricing: { "${model}": { input: 0.5, output: 1.5 } }), ` +
+        `or set budget.unpriced to estimate or allow`
+    })
+  }
+
+  const admit = (request: Reservations.BudgetRequest): Effect.Effect<Admission, BudgetExceeded | SessionBlocked | BadRequest> => {
     if (!active) return passThroughOf(request.model)
     const watchedAs = watchedKey(request)
     // Reading the state to pick the input count's precision, and reserving, in one synchronous
@@ -246,12 +266,16 @@ export const make = Effect.gen(function*() {
         const now = clock.unsafeCurrentTimeMillis()
         // The limits this request is checked against, worked out once for both uses.
         const applied = Reservations.applicable(snapshot, { request, now, bounds })
+        if (applied.length > 0 && request.unpriced !== undefined && request.unpriced.length > 0) {
+          const refused = unpricedRefusal(request)
+          if (refused !== undefined) return [{ _tag: "Reject", error: refused, alerts: [] }, snapshot] as const
+        }
         const usage = {
           ...ZERO_USAGE,
           inputTokens: inputTokensFor(request, snapshot, applied),
           outputTokens: request.maxOutputTokens
         }
-        const costAt = (model: string) => pricing.costOf(model, usage) ?? 0
+        const costAt = (model: string) => Reservations.worstCost(request, model, (m) => priceAt(m, usage))
         const hits = detector.active ? detector.onRequest(watchedAs, request.fingerprint(), costAt(request.model), now) : NO_HITS
         return Reservations.admit(snapshot, {
           request,

@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import { hash } from "node:crypto"
 import { BadRequest, errorTypeOf, LedgerUnavailable, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
+import { costAtFallback } from "./Budget/Settings.js"
 import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
 import { Config } from "./Config.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
@@ -28,6 +29,7 @@ import * as Catalogue from "./Router/Catalogue.js"
 import { Latency, type LatencySnapshot, layer as LatencyLayer } from "./Router/Latency.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
 import { type Decision, Router, layer as RouterLayer, type Target } from "./Router.js"
+import type { CascadePlan } from "./Router/Decision.js"
 import * as Response from "./Http/Response.js"
 import * as Store from "./Store.js"
 import type { StoreError } from "./Store.js"
@@ -81,6 +83,11 @@ const LEDGER_UNAVAILABLE = new LedgerUnavailable({ retryAfterSeconds: 5 })
 
 /** Worst-case output for a budget reservation when neither the request nor the catalogue says. */
 const DEFAULT_MAX_OUTPUT = 4096
+
+const modelOf = (target: Target): string => target.model
+
+/** The last step a cascade may reach (its first answer plus its escalations). */
+const lastStepOf = (cascade: CascadePlan): number => Math.min(cascade.steps.length - 1, cascade.maxEscalations)
 
 /** The same request body, the same fingerprint: how the budget spots an agent in a loop. */
 const fingerprintOf = (raw: Uint8Array): string => hash("sha1", raw, "base64url")
@@ -138,6 +145,24 @@ export const make = Effect.gen(function*() {
   const random = yield* Effect.random
   const config = yield* Config
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
+  const fallbackPrice = config.budget.unpricedPrice
+  const fallbackCostOf = config.budget.unpriced === "estimate" ? (usage: Usage) => costAtFallback(fallbackPrice, usage) : undefined
+
+  /** Worst-case output when the client set no cap: the largest any of these targets may give. */
+  const maxOutputOf = (reach: ReadonlyArray<Target>): number => {
+    let most = 0
+    for (const t of reach) most = Math.max(most, catalogue.lookup(t.model)?.maxOutput ?? DEFAULT_MAX_OUTPUT)
+    return most
+  }
+
+  /** The models among these targets that have no price (the simulated provider's are free, not unpriced). */
+  const unpricedOf = (reach: ReadonlyArray<Target>): ReadonlyArray<string> | undefined => {
+    let unpriced: Array<string> | undefined
+    for (const t of reach) {
+      if (t.provider.config.kind !== "mock" && pricing.priceOf(t.model) === undefined) (unpriced ??= []).push(t.model)
+    }
+    return unpriced
+  }
 
   /** The decision for these facts and these breakers, latencies and seed (the routing step without its reads). */
   const decideWith = (
@@ -193,25 +218,32 @@ export const make = Effect.gen(function*() {
     // A target skipped for its open breaker makes whoever serves instead a failover.
     trail.failover = decision.skipped.some((s) => s.code === "circuit_open")
     let targets = decision.targets
+    let cascade = decision.cascade !== undefined && !request.stream ? decision.cascade : undefined
 
     let admission: Admission | undefined
     if (budget.active()) {
+      // Whatever may serve it (failover), or be paid for on the way (a cascade's steps), is reserved.
+      const reach = cascade === undefined ? targets : cascade.steps.slice(0, lastStepOf(cascade) + 1)
       admission = state.admission = yield* budget.admit({
         requestId: call.requestId,
         clientHash: record.context.clientHash,
         project: call.headers["x-tollgate-project"] ?? null,
         session: call.headers["x-tollgate-session"] ?? null,
-        model: targets[0].model,
+        model: reach[0]!.model,
+        alternatives: reach.length === 1 ? undefined : { models: reach.slice(1).map(modelOf), cumulative: cascade !== undefined },
+        unpriced: unpricedOf(reach),
         estimatedInputTokens: request.facts.inputTokensAtMost,
         inputTokensUpperBound: request.facts.byteLength,
-        maxOutputTokens: request.facts.maxTokens ?? catalogue.lookup(targets[0].model)?.maxOutput ?? DEFAULT_MAX_OUTPUT,
+        maxOutputTokens: request.facts.maxTokens ?? maxOutputOf(reach),
         fingerprint: () => fingerprintOf(call.raw)
       })
       const from = admission.downgradedFrom
       if (from !== null) {
         record.downgradedFrom = from
         const to = admission.model
-        targets = Arr.map(targets, (t) => (t.model === from ? { ...t, model: to } : t))
+        const swap = (t: Target) => (t.model === from ? { ...t, model: to } : t)
+        targets = Arr.map(targets, swap)
+        if (cascade !== undefined) cascade = { ...cascade, steps: Arr.map(cascade.steps, swap) }
       }
     }
 
@@ -225,7 +257,6 @@ export const make = Effect.gen(function*() {
       if (!(wire instanceof BadRequest)) wires.set(shape, wire)
       return wire
     }
-    const cascade = decision.cascade !== undefined && !request.stream ? decision.cascade : undefined
     // Requests that cannot be put in a target's shape fail here, before anything is sent.
     for (const target of cascade?.steps ?? targets) {
       const wire = wireOf(target)
@@ -276,7 +307,7 @@ export const make = Effect.gen(function*() {
     if (cascade !== undefined) {
       // Each step is sent alone; an answer showing a signal is paid for, noted, and the next
       // step is asked. The client gets the last answer; the row's cost is the sum.
-      const last = Math.min(cascade.steps.length - 1, cascade.maxEscalations)
+      const last = lastStepOf(cascade)
       for (let i = 0;; i++) {
         const step = cascade.steps[i]!
         const sent = yield* Effect.either(sendTo([step]))
@@ -293,7 +324,7 @@ export const make = Effect.gen(function*() {
         if (signal === undefined) return yield* respond({ ...response, body: response.body })
         const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
         const model = answer.model ?? step.model
-        const cost = pricing.costOf(model, usage)
+        const cost = record.costOf(model, usage)
         if (cost === null) record.cascadeUnpriced = true
         record.cascadeCostUsd += cost ?? 0
         record.cascadeSteps.push(`${model}:${signal}:${cost === null ? "unpriced" : cost.toFixed(8)}`)
@@ -359,7 +390,8 @@ export const make = Effect.gen(function*() {
         headers: call.headers,
         clientHash: clientKey === undefined ? null : telemetry.hashClient(clientKey),
         elapsedMs: () => Number(clock.unsafeCurrentTimeNanos() - started) / 1e6,
-        costOf: pricing.costOf
+        costOf: pricing.costOf,
+        fallbackCostOf
       })
       const trail = record.trail
       /** The request's one ledger row, and its budget reservation settled to what it cost. */

@@ -130,7 +130,9 @@ describe("routing through tollgate", () => {
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
         const { data, response } = yield* Effect.promise(() =>
-          client(baseUrl).chat.completions.create({ model: "ask-capital", messages: [{ role: "user", content: "Capital of France?" }] }).withResponse()
+          // max_tokens: the worst case of both steps (reserved up front) must fit the $0.08 per-request limit.
+          client(baseUrl).chat.completions.create({ model: "ask-capital", max_tokens: 2_000, messages: [{ role: "user", content: "Capital of France?" }] })
+            .withResponse()
         )
         assert.strictEqual(data.choices[0]?.message.content, "Paris.")
         const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
@@ -155,13 +157,30 @@ describe("routing through tollgate", () => {
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
         const stream = yield* Effect.promise(() =>
-          client(baseUrl).chat.completions.create({ model: "ask-capital", stream: true, messages: [{ role: "user", content: "Capital?" }] })
+          client(baseUrl).chat.completions.create({ model: "ask-capital", stream: true, max_tokens: 2_000, messages: [{ role: "user", content: "Capital?" }] })
         )
         let text = ""
         yield* Effect.promise(async () => {
           for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
         })
         assert.include(text, "not sure")
+      }))
+
+    it.effect("budget: a cascade is reserved at the sum of its steps: one that could pass the per-request limit is refused up front", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        // With no max_tokens each step may write its model's whole max output: gpt-4o-mini's costs
+        // under $0.01, gpt-4o's $0.16, so the ladder may cost more than $0.08 even though its first step would not.
+        const response = yield* Effect.promise(() =>
+          fetch(`${baseUrl}/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "ask-capital", messages: [{ role: "user", content: "Capital of France?" }] })
+          })
+        )
+        assert.strictEqual(response.status, 429)
+        const body = (yield* Effect.promise(() => response.json())) as { error: { type: string; message: string } }
+        assert.strictEqual(body.error.type, "budget_exceeded")
       }))
 
     it.effect("budget: a request whose worst case passes the per-request limit is refused with 429 budget_exceeded", () =>

@@ -9,7 +9,7 @@
  */
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
-import { BudgetExceeded, SessionBlocked } from "../Domain/Errors.js"
+import { type BadRequest, BudgetExceeded, SessionBlocked } from "../Domain/Errors.js"
 import { type Alert, usd } from "./Alert.js"
 import type { Hit } from "./Anomalies.js"
 import type { Action, Scope, Window } from "./Settings.js"
@@ -26,6 +26,14 @@ export interface BudgetRequest {
   /** The model about to be served (after routing). */
   readonly model: string
   /**
+   * The other models the request may be billed at: failover targets, any one of which may serve
+   * instead of `model` (the dearest is reserved), or the further steps of a cascade, each of which
+   * may be paid for after it (their sum is). A downgrade of `model` applies to these too.
+   */
+  readonly alternatives?: Alternatives | undefined
+  /** The models it may reach that have no price (`budget.unpriced` decides what that means). */
+  readonly unpriced?: ReadonlyArray<string> | undefined
+  /**
    * At least the input tokens, as the tokenizer counts them (never an estimate below the real
    * count); called only when the reservation could matter (see `Budget.admit`), since the
    * tokenizer costs CPU and ~70 MB of memory.
@@ -37,6 +45,27 @@ export interface BudgetRequest {
   readonly maxOutputTokens: number
   /** Stable hash of the request body, for loop detection: called only when a rule watches for loops. */
   readonly fingerprint: () => string
+}
+
+export interface Alternatives {
+  readonly models: ReadonlyArray<string>
+  readonly cumulative: boolean
+}
+
+/**
+ * The worst case of a request served first by `model` (the request's own, or its downgrade): the
+ * dearest of the targets that may serve it, or the sum of the cascade steps that may be paid for.
+ */
+export const worstCost = (request: BudgetRequest, model: string, costAt: (model: string) => number): number => {
+  const first = costAt(model)
+  const alternatives = request.alternatives
+  if (alternatives === undefined) return first
+  let worst = first
+  for (const other of alternatives.models) {
+    const cost = costAt(other === request.model ? model : other)
+    worst = alternatives.cumulative ? worst + cost : Math.max(worst, cost)
+  }
+  return worst
 }
 
 export interface CompiledLimit {
@@ -94,13 +123,13 @@ export type Decision =
     readonly applied: ReadonlyArray<Applied>
     readonly alerts: ReadonlyArray<Alert>
   }
-  | { readonly _tag: "Reject"; readonly error: BudgetExceeded | SessionBlocked; readonly alerts: ReadonlyArray<Alert> }
+  | { readonly _tag: "Reject"; readonly error: BudgetExceeded | SessionBlocked | BadRequest; readonly alerts: ReadonlyArray<Alert> }
 
 export interface AdmitInput {
   readonly request: BudgetRequest
   readonly now: number
   readonly bounds: (window: CalendarWindow, now: number) => Bounds
-  /** Worst-case cost of the request at a model's price (0 when unpriced). */
+  /** Worst-case cost of the request when `model` serves it first (see `worstCost`). */
   readonly costAt: (model: string) => number
   readonly downgradeOf: (model: string) => string | undefined
   readonly thresholdPercent: number | undefined

@@ -141,12 +141,34 @@ export const Downgrade = Schema.Struct({
 })
 export type Downgrade = typeof Downgrade.Type
 
+/**
+ * A model with no price, under a limit that applies: refuse it (`block`, the default: spend the
+ * budget cannot see is spend it cannot stop), reserve and book it at `unpricedPrice` (`estimate`),
+ * or let it through uncounted (`allow`).
+ */
+export const Unpriced = Schema.Literal("block", "estimate", "allow")
+export type Unpriced = typeof Unpriced.Type
+
+/** USD per 1M tokens, as `pricing:` entries are written. */
+export const FallbackPrice = Schema.Struct({
+  input: Schema.Number.pipe(Schema.nonNegative()),
+  output: Schema.Number.pipe(Schema.nonNegative())
+})
+export type FallbackPrice = typeof FallbackPrice.Type
+
+/** What `tokens` cost at the fallback price (`budget.unpriced: estimate`). */
+export const costAtFallback = (price: FallbackPrice, tokens: { readonly inputTokens: number; readonly outputTokens: number }): number =>
+  (tokens.inputTokens * price.input + tokens.outputTokens * price.output) / 1_000_000
+
 export const BudgetSettings = Schema.Struct({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   timezone: Schema.optionalWith(TimeZone, { default: () => "UTC" }),
   onBreach: Schema.optionalWith(Action, { default: () => "block" as const }),
   limits: Schema.optionalWith(Schema.Array(Limit), { default: () => [] }),
   downgrade: Schema.optionalWith(Downgrade, { default: () => Downgrade.make({}) }),
+  unpriced: Schema.optionalWith(Unpriced, { default: () => "block" as const }),
+  /** The price `unpriced: estimate` reserves and books at (default: a frontier model's, so it errs high). */
+  unpricedPrice: Schema.optionalWith(FallbackPrice, { default: () => ({ input: 15, output: 75 }) }),
   /** End a stream whose running cost passes its reservation (with a final SSE error event). */
   enforceMidStream: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   anomalies: Schema.optionalWith(Anomalies, { default: () => ({}) }),

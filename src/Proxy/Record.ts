@@ -27,6 +27,8 @@ export interface RecordContext {
   readonly clientHash: string | null
   readonly elapsedMs: () => number
   readonly costOf: (model: string, usage: Usage) => number | null
+  /** What an unpriced model's usage is booked at (`budget.unpriced: estimate`); the row then says `priced = 0`. */
+  readonly fallbackCostOf?: ((usage: Usage) => number) | undefined
 }
 
 export class RequestRecord {
@@ -44,16 +46,26 @@ export class RequestRecord {
   readonly cascadeSteps: Array<string> = []
   cascadeCostUsd = 0
   cascadeUnpriced = false
+  /** Some of the cost is at the fallback price of an unpriced model. */
+  estimated = false
   /** Budget downgrade: the model the router chose before the budget swapped it. */
   downgradedFrom: string | null = null
   readonly trail = new Trail()
 
   constructor(readonly context: RecordContext) {}
 
+  /** A step's cost: its price, or the fallback for an unpriced model where one is set (noted as estimated). */
+  costOf(model: string, usage: Usage): number | null {
+    const priced = this.context.costOf(model, usage)
+    if (priced !== null || this.context.fallbackCostOf === undefined) return priced
+    this.estimated = true
+    return this.context.fallbackCostOf(usage)
+  }
+
   event(outcome: Outcome): LedgerEvent {
     const c = this.context
     const usage = outcome.usage
-    const stepCost = usage !== undefined && outcome.servedModel !== null ? c.costOf(outcome.servedModel, usage) : null
+    const stepCost = usage !== undefined && outcome.servedModel !== null ? this.costOf(outcome.servedModel, usage) : null
     const cascaded = this.cascadeSteps.length > 0
     // A cascade's total is unpriced (null) as soon as any step that has tokens has no price.
     const cost = !cascaded
@@ -90,7 +102,7 @@ export class RequestRecord {
       cacheWrite1hTokens: usage?.cacheWrite1hTokens ?? null,
       reasoningTokens: usage?.reasoningTokens ?? null,
       costUsd: free && cost !== null ? 0 : cost,
-      priced: cost !== null,
+      priced: cost !== null && !this.estimated,
       savedUsd: free ? cost : null,
       usageSource: usage?.source ?? null,
       latencyMs: c.elapsedMs(),
