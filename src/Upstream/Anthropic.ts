@@ -49,6 +49,7 @@ export const make = (provider: ResolvedProvider) =>
       provider: provider.name,
       baseUrl: config.baseUrl,
       timeouts: config.timeouts,
+      limits: config.limits,
       headersFor: (request) => forwardHeaders(config, provider.apiKey, request)
     })
   })

@@ -35,6 +35,7 @@ export const make = (provider: ResolvedProvider) =>
       provider: provider.name,
       baseUrl: provider.config.baseUrl,
       timeouts: provider.config.timeouts,
+      limits: provider.config.limits,
       headersFor: forwardHeaders
     })
   })

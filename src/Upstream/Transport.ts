@@ -6,11 +6,11 @@
 import * as Effect from "effect/Effect"
 import { EventEmitter } from "node:events"
 import type { IncomingHttpHeaders } from "node:http"
-import type { Timeouts } from "../Config/Schema.js"
+import type { AnswerLimits, Timeouts } from "../Config/Schema.js"
 import { fromStatus, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
 import type { Adapter, UpstreamRequest, UpstreamResponse } from "../Upstream.js"
-import { toStream } from "./Readable.js"
+import { joined, readUpTo, toStream } from "./Readable.js"
 import { makePool, requestWith } from "./Undici.js"
 
 /** Request headers never forwarded: hop-by-hop, framing, credentials, and the proxy's own. */
@@ -92,6 +92,14 @@ const reasonOf = (cause: unknown): string => {
 
 const ignore = () => {}
 
+/** The `content-length` the provider announced, if a valid one. */
+const lengthOf = (headers: IncomingHttpHeaders): number | undefined => {
+  const value = headers["content-length"]
+  if (value === undefined) return undefined
+  const length = Number(value)
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined
+}
+
 /** undici's timeout codes, as our phases. Everything else that fails is "unreachable". */
 const TIMEOUT_PHASES: Record<string, "connect" | "firstByte" | "idle"> = {
   UND_ERR_CONNECT_TIMEOUT: "connect",
@@ -104,6 +112,7 @@ export interface TransportOptions {
   readonly provider: string
   readonly baseUrl: string
   readonly timeouts: Timeouts
+  readonly limits: AnswerLimits
   /** Every header of the outgoing request (computed per request: auth may come from the client). */
   readonly headersFor: (request: UpstreamRequest) => Record<string, string>
 }
@@ -120,7 +129,7 @@ export interface TransportOptions {
  */
 export const make = (options: TransportOptions) =>
   Effect.gen(function*() {
-    const { provider, timeouts, headersFor } = options
+    const { provider, timeouts, limits, headersFor } = options
     const base = new URL(options.baseUrl)
     const dispatcher = yield* Effect.acquireRelease(
       Effect.sync(() => makePool(base.origin, { connect: { timeout: timeouts.connect }, keepAliveTimeout: 30_000 })),
@@ -151,17 +160,25 @@ export const make = (options: TransportOptions) =>
           const onFiberEnd = () => abort.emit("abort")
           fiber.addObserver(onFiberEnd)
           let totalExpired = false
-          // The whole exchange for JSON; for a stream, until its first chunk (the idle limit guards the rest).
+          // The whole exchange, a streamed body included: it runs until the body has been read to
+          // its end or dropped (its `close`), whoever reads it, and then aborts it.
           const total = setTimeout(() => {
             totalExpired = true
             abort.emit("abort")
           }, timeouts.total)
+          const release = () => clearTimeout(total)
           const done = (effect: Effect.Effect<UpstreamResponse, UpstreamError>) => {
-            clearTimeout(total)
             fiber.removeObserver(onFiberEnd)
             resume(effect)
           }
-          const fail = (cause: unknown) => done(Effect.fail(failed(cause, totalExpired)))
+          const fail = (cause: unknown) => {
+            release()
+            done(Effect.fail(failed(cause, totalExpired)))
+          }
+          const succeed = (status: number, headers: Record<string, string>, bytes: Uint8Array) => {
+            release()
+            done(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes } }))
+          }
           requestWith(dispatcher, {
             path: basePath + request.path,
             method: "POST",
@@ -174,38 +191,60 @@ export const make = (options: TransportOptions) =>
             if (error !== null) return fail(error)
             const headers = responseHeaders(response.headers)
             const status = response.statusCode
+            const body = response.body
+            const length = lengthOf(response.headers)
+            // From here on the body is handed over as a stream: whoever reads it cuts it off if
+            // it is dropped, and its failures are typed as this exchange's (the total limit's too).
+            const handOver = () => {
+              body.on("error", ignore)
+              if (body.closed) release()
+              else body.once("close", release)
+              const failedHere = (cause: unknown) => failed(cause, totalExpired)
+              done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream: toStream(body, failedHere), source: { readable: body, failed: failedHere } } }))
+            }
             if (status >= 400 || status < 200) {
-              response.body.arrayBuffer().then((body) => {
-                done(fromStatus({
-                  provider,
-                  status,
-                  headers,
-                  body: new Uint8Array(body),
-                  retryAfterMs: retryAfterMs(headers, Date.now())
-                }))
-              }, fail)
+              // An error answer goes back to the client whole, up to `limits.errorBytes`; the rest is dropped.
+              const answered = (bytes: Uint8Array) => {
+                release()
+                done(fromStatus({ provider, status, headers, body: bytes, retryAfterMs: retryAfterMs(headers, Date.now()) }))
+              }
+              if (length !== undefined && length <= limits.errorBytes) {
+                body.arrayBuffer().then((bytes) => answered(new Uint8Array(bytes)), fail)
+              } else {
+                readUpTo(body, limits.errorBytes, (chunks, size, over) => {
+                  if (over) body.on("error", ignore).destroy()
+                  answered(joined(chunks, Math.min(size, limits.errorBytes)))
+                }, fail)
+              }
             } else if (request.stream && (headers["content-type"] ?? "").includes("text/event-stream")) {
               // Answer only once the first chunk is here (or the body ended): a stream that dies
               // before its first byte fails this attempt, so it can still be retried or failed
-              // over. From then on, whoever reads the body (the `Stream`'s finalizer, or the piped
-              // answer) cuts it off if it is dropped.
-              const body = response.body
+              // over.
               body.on("error", ignore)
               const settle = (error?: unknown) => {
                 body.off("readable", ready)
                 body.off("end", ready)
                 body.off("error", broke)
                 if (error !== undefined) return fail(error)
-                done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream: toStream(body, failed), source: { readable: body, failed } } }))
+                handOver()
               }
               const ready = () => settle()
               const broke = (error: unknown) => settle(error ?? new Error("stream failed"))
               body.once("readable", ready)
               body.once("end", ready)
               body.once("error", broke)
+            } else if (length !== undefined && length <= limits.bufferBytes) {
+              body.arrayBuffer().then((bytes) => succeed(status, headers, new Uint8Array(bytes)), fail)
+            } else if (length !== undefined) {
+              // Too large to hold: passed through as it comes (`Proxy/Whole.ts` reads its usage).
+              handOver()
             } else {
-              response.body.arrayBuffer().then((bytes) => {
-                done(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes: new Uint8Array(bytes) } }))
+              // No length said: read until it ends, or until it is too large to hold, and then
+              // passed through from its start (what was read is put back in front of the rest).
+              readUpTo(body, limits.bufferBytes, (chunks, size, over) => {
+                if (!over) return succeed(status, headers, joined(chunks, size))
+                body.unshift(joined(chunks, size))
+                handOver()
               }, fail)
             }
           })
