@@ -6,6 +6,7 @@
 import * as Effect from "effect/Effect"
 import { EventEmitter } from "node:events"
 import type { IncomingHttpHeaders } from "node:http"
+import type { Readable } from "node:stream"
 import type { AnswerLimits, Timeouts } from "../Config/Schema.js"
 import { fromStatus, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
@@ -92,6 +93,17 @@ const reasonOf = (cause: unknown): string => {
 
 const ignore = () => {}
 
+/**
+ * A body handed over as a stream: whoever reads it cuts it off if it is dropped, its failures are
+ * typed as this exchange's (`failed`), and the exchange's total timer runs until it closes.
+ */
+const streamed = (body: Readable, total: ReturnType<typeof setTimeout>, failed: (cause: unknown) => UpstreamUnreachable | UpstreamTimeout) => {
+  body.on("error", ignore)
+  if (body.closed) clearTimeout(total)
+  else body.once("close", () => clearTimeout(total))
+  return { _tag: "Stream" as const, stream: toStream(body, failed), source: { readable: body, failed } }
+}
+
 /** The `content-length` the provider announced, if a valid one. */
 const lengthOf = (headers: IncomingHttpHeaders): number | undefined => {
   const value = headers["content-length"]
@@ -166,18 +178,13 @@ export const make = (options: TransportOptions) =>
             totalExpired = true
             abort.emit("abort")
           }, timeouts.total)
-          const release = () => clearTimeout(total)
           const done = (effect: Effect.Effect<UpstreamResponse, UpstreamError>) => {
             fiber.removeObserver(onFiberEnd)
             resume(effect)
           }
           const fail = (cause: unknown) => {
-            release()
+            clearTimeout(total)
             done(Effect.fail(failed(cause, totalExpired)))
-          }
-          const succeed = (status: number, headers: Record<string, string>, bytes: Uint8Array) => {
-            release()
-            done(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes } }))
           }
           requestWith(dispatcher, {
             path: basePath + request.path,
@@ -193,19 +200,12 @@ export const make = (options: TransportOptions) =>
             const status = response.statusCode
             const body = response.body
             const length = lengthOf(response.headers)
-            // From here on the body is handed over as a stream: whoever reads it cuts it off if
-            // it is dropped, and its failures are typed as this exchange's (the total limit's too).
-            const handOver = () => {
-              body.on("error", ignore)
-              if (body.closed) release()
-              else body.once("close", release)
-              const failedHere = (cause: unknown) => failed(cause, totalExpired)
-              done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream: toStream(body, failedHere), source: { readable: body, failed: failedHere } } }))
-            }
+            // Closures are made only in the branch that needs them: a normal JSON answer makes
+            // only its `then` callback, as before.
             if (status >= 400 || status < 200) {
               // An error answer goes back to the client whole, up to `limits.errorBytes`; the rest is dropped.
               const answered = (bytes: Uint8Array) => {
-                release()
+                clearTimeout(total)
                 done(fromStatus({ provider, status, headers, body: bytes, retryAfterMs: retryAfterMs(headers, Date.now()) }))
               }
               if (length !== undefined && length <= limits.errorBytes) {
@@ -226,7 +226,7 @@ export const make = (options: TransportOptions) =>
                 body.off("end", ready)
                 body.off("error", broke)
                 if (error !== undefined) return fail(error)
-                handOver()
+                done(Effect.succeed({ status, headers, body: streamed(body, total, (cause) => failed(cause, totalExpired)) }))
               }
               const ready = () => settle()
               const broke = (error: unknown) => settle(error ?? new Error("stream failed"))
@@ -234,17 +234,24 @@ export const make = (options: TransportOptions) =>
               body.once("end", ready)
               body.once("error", broke)
             } else if (length !== undefined && length <= limits.bufferBytes) {
-              body.arrayBuffer().then((bytes) => succeed(status, headers, new Uint8Array(bytes)), fail)
-            } else if (length !== undefined) {
-              // Too large to hold: passed through as it comes (`Proxy/Whole.ts` reads its usage).
-              handOver()
+              body.arrayBuffer().then((bytes) => {
+                clearTimeout(total)
+                done(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes: new Uint8Array(bytes) } }))
+              }, fail)
             } else {
+              const handOver = () =>
+                done(Effect.succeed({ status, headers, body: streamed(body, total, (cause) => failed(cause, totalExpired)) }))
+              // Too large to hold: passed through as it comes (`Proxy/Whole.ts` reads its usage).
+              if (length !== undefined) return handOver()
               // No length said: read until it ends, or until it is too large to hold, and then
               // passed through from its start (what was read is put back in front of the rest).
               readUpTo(body, limits.bufferBytes, (chunks, size, over) => {
-                if (!over) return succeed(status, headers, joined(chunks, size))
-                body.unshift(joined(chunks, size))
-                handOver()
+                if (over) {
+                  body.unshift(joined(chunks, size))
+                  return handOver()
+                }
+                clearTimeout(total)
+                done(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes: joined(chunks, size) } }))
               }, fail)
             }
           })
