@@ -47,8 +47,11 @@ export class SseEvents {
   private tail = ""
   /** Characters held for the event not yet terminated. */
   pending = 0
+  /** What `push` returns, reused: a stream's chunks make no array each. */
+  private readonly out: Array<string> = []
 
-  push(chunk: Uint8Array): Array<string> {
+  /** The events this chunk completes, in an array that the next `push` reuses: read it before then. */
+  push(chunk: Uint8Array): ReadonlyArray<string> {
     return this.scan(this.decoder.decode(chunk, { stream: true }))
   }
 
@@ -71,8 +74,9 @@ export class SseEvents {
     return text
   }
 
-  private scan(text: string): Array<string> {
-    const out: Array<string> = []
+  private scan(text: string): ReadonlyArray<string> {
+    const out = this.out
+    out.length = 0
     if (text.length === 0) return out
     const tail = this.tail
     const joined = tail.length === 0 ? text : tail + text

@@ -396,7 +396,7 @@ const cut = (bytes: Uint8Array, next: () => number, max: number): Array<Uint8Arr
   return pieces
 }
 
-const feedAll = (events: { push(c: Uint8Array): Array<string>; end(): Array<string> }, pieces: ReadonlyArray<Uint8Array>) => [
+const feedAll = (events: { push(c: Uint8Array): ReadonlyArray<string>; end(): ReadonlyArray<string> }, pieces: ReadonlyArray<Uint8Array>) => [
   ...pieces.flatMap((p) => events.push(p)),
   ...events.end()
 ]
