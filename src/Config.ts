@@ -21,6 +21,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Yaml from "yaml"
 import {
+  AnswerLimits,
   type FileConfig,
   type FileConfigInput,
   type MockProvider,
@@ -159,6 +160,7 @@ const providersFromEnv = Effect.gen(function*() {
       apiKeyEnv: "UPSTREAM_API_KEY",
       passthroughAuth: false,
       timeouts: Timeouts.make({}),
+      limits: AnswerLimits.make({}),
       headers: {}
     }
   }
@@ -169,6 +171,7 @@ const providersFromEnv = Effect.gen(function*() {
       apiKeyEnv: "OPENAI_API_KEY",
       passthroughAuth: false,
       timeouts: Timeouts.make({}),
+      limits: AnswerLimits.make({}),
       headers: {}
     }
   }
@@ -180,6 +183,7 @@ const providersFromEnv = Effect.gen(function*() {
       passthroughAuth: false,
       version: "2023-06-01",
       timeouts: Timeouts.make({}),
+      limits: AnswerLimits.make({}),
       headers: {}
     }
   }

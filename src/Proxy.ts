@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { hash } from "node:crypto"
-import { BadRequest, errorTypeOf, LedgerUnavailable, NoTargetAvailable, statusOf } from "./Domain/Errors.js"
+import { BadRequest, errorTypeOf, LedgerUnavailable, NoTargetAvailable, statusOf, UpstreamInvalidAnswer } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { costAtFallback } from "./Budget/Settings.js"
 import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
@@ -39,11 +39,11 @@ import * as Cache from "./Cache.js"
 import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
 import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
 import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
-import { type StreamGuard, streamAnswer } from "./Proxy/Streaming.js"
+import { dropBody, type StreamGuard, streamAnswer } from "./Proxy/Streaming.js"
 import { AnthropicMessages, type Inbound, OpenAiChat, type Parsed } from "./Proxy/Inbound.js"
 import { signalOf } from "./Proxy/Cascade.js"
 import { type Outcome, RequestRecord } from "./Proxy/Record.js"
-import { estimate, usageOfLanded } from "./Proxy/Usage.js"
+import { estimate, estimateFromBytes, isEventStream, usageOfLanded } from "./Proxy/Usage.js"
 import { anthropicToAnthropic, type Shape, type Wire, wireFor } from "./Proxy/Wire.js"
 import type { UpstreamResponse } from "./Upstream.js"
 
@@ -80,6 +80,21 @@ const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 
 
 /** Clients are told to come back after this long while the ledger cannot be written. */
 const LEDGER_UNAVAILABLE = new LedgerUnavailable({ retryAfterSeconds: 5 })
+
+/** A success answer that cannot be passed on: answered as the error it is, booked with what it is estimated to cost. */
+const refuse = (
+  inbound: Inbound,
+  record: RequestRecord,
+  book: (outcome: Outcome) => Effect.Effect<LedgerEvent>,
+  served: Target,
+  error: UpstreamInvalidAnswer,
+  usage: Effect.Effect<Usage>
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.flatMap(usage, (usage) =>
+    Effect.as(
+      book({ status: statusOf(error), errorType: errorTypeOf(error), usage, servedModel: served.model, ttfbMs: record.context.elapsedMs(), aborted: false }),
+      inbound.errorResponse(error, addTollgateHeaders({}, record))
+    ))
 
 /** Worst-case output for a budget reservation when neither the request nor the catalogue says. */
 const DEFAULT_MAX_OUTPUT = 4096
@@ -279,6 +294,16 @@ export const make = Effect.gen(function*() {
       const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
       if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
       if (response.body._tag === "Stream") {
+        // A streamed body that is not an event stream is a whole answer too large to hold (Proxy/Whole.ts).
+        const whole = !isEventStream(response.headers)
+        if (whole && !wire.passthrough) {
+          const error = new UpstreamInvalidAnswer({
+            provider: served.provider.name,
+            problem: "too_large",
+            message: `Provider "${served.provider.name}" answered more than its limits.bufferBytes, too much to translate`
+          })
+          return Effect.zipRight(dropBody(response.body), refuse(inbound, record, book, served, error, estimate(request.estimateInput, "")))
+        }
         const guard: StreamGuard | undefined = budget.enforceMidStream && admission !== undefined && admission.reservedUsd > 0
           ? {
             reservedUsd: admission.reservedUsd,
@@ -286,9 +311,19 @@ export const make = Effect.gen(function*() {
               pricing.costOf(served.model, { ...ZERO_USAGE, inputTokens: request.facts.estimatedInputTokens(), outputTokens })
           }
           : undefined
-        return streamAnswer({ clock, latency }, response.status, response.body, headers, wire.watch(), request, served, book, ticket, guard)
+        return streamAnswer({ clock, latency }, response.status, response.body, headers, whole ? wire.watchWhole() : wire.watch(), request, served, book, ticket, guard)
       }
       const answer = wire.read(response.body.bytes)
+      if (!answer.valid) {
+        // Cut off, or not JSON at all: not a success with no tokens. A 502 the client's SDK raises
+        // (and retries), and a row with what the bytes that came would cost.
+        const error = new UpstreamInvalidAnswer({
+          provider: served.provider.name,
+          problem: "invalid_json",
+          message: `Provider "${served.provider.name}" answered ${response.status} with a body that is not valid JSON (${response.body.bytes.byteLength} bytes)`
+        })
+        return refuse(inbound, record, book, served, error, estimateFromBytes(request.estimateInput, response.body.bytes))
+      }
       const answered = (usage: Usage) => {
         const ttfbMs = record.context.elapsedMs()
         return Effect.zipRight(

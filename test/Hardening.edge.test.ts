@@ -260,7 +260,7 @@ describe("hardening: the client connection", () => {
         assert.strictEqual(passed.headers["openai-organization"], "org-client")
         assert.strictEqual(passed.headers["openai-project"], "proj-client")
         // The Anthropic adapter drops them too unless it passes the client's key on.
-        const provider = { kind: "anthropic", baseUrl: "http://x", apiKeyEnv: "K", passthroughAuth: false, version: "2023-06-01", timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1 }, headers: {} } as const
+        const provider = { kind: "anthropic", baseUrl: "http://x", apiKeyEnv: "K", passthroughAuth: false, version: "2023-06-01", timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1 }, limits: { bufferBytes: 1, eventBytes: 1, errorBytes: 1 }, headers: {} } as const
         const request = { provider: undefined as never, path: "/v1/messages", body: new Uint8Array(), stream: false, clientHeaders: { "openai-organization": "org-client", "openai-project": "p" } as never }
         const out = Anthropic.forwardHeaders(provider, { _tag: "None" } as never, request)
         assert.isUndefined(out["openai-organization"])

@@ -56,6 +56,24 @@ export const Timeouts = Schema.Struct({
 })
 export type Timeouts = typeof Timeouts.Type
 
+/**
+ * How much of one answer from a provider tollgate holds in memory. Past each bound it does what
+ * is said here instead of running out of memory (a provider's answer is never trusted to be small).
+ */
+export const AnswerLimits = Schema.Struct({
+  /**
+   * A whole (JSON) answer is read into memory up to this size: exact usage, translation, caching.
+   * A larger one is passed through to the client as it comes, its usage read from its end or
+   * estimated; one that would need translating is refused (502, `upstream_answer_too_large`).
+   */
+  bufferBytes: Schema.optionalWith(PositiveInt, { default: () => 8 * 1024 * 1024 }),
+  /** One SSE event may be this large; a larger one ends the stream with an error event (`stream_event_too_large`). */
+  eventBytes: Schema.optionalWith(PositiveInt, { default: () => 8 * 1024 * 1024 }),
+  /** An error answer (status >= 400) is kept up to this size for the client; the rest is dropped. */
+  errorBytes: Schema.optionalWith(PositiveInt, { default: () => 64 * 1024 })
+})
+export type AnswerLimits = typeof AnswerLimits.Type
+
 const openAiProviderFields = {
   kind: Schema.Literal("openai"),
   baseUrl: Url,
@@ -64,6 +82,7 @@ const openAiProviderFields = {
   /** Forward the client's own `Authorization` header instead of adding a server-side key. */
   passthroughAuth: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
+  limits: Schema.optionalWith(AnswerLimits, { default: () => AnswerLimits.make({}) }),
   /** Extra headers sent on every request to this provider. */
   headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
   /** Most connections open to this provider at once (requests beyond wait for one); default 128. */
@@ -101,6 +120,7 @@ export const AnthropicProvider = Schema.Struct({
   /** `anthropic-version` sent when the client sent none. */
   version: Schema.optionalWith(Schema.String, { default: () => "2023-06-01" }),
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
+  limits: Schema.optionalWith(AnswerLimits, { default: () => AnswerLimits.make({}) }),
   /** Extra headers sent on every request to this provider. */
   headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
   /** Most connections open to this provider at once (requests beyond wait for one); default 128. */

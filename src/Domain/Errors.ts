@@ -88,6 +88,16 @@ export class UpstreamUnavailable extends Data.TaggedError("UpstreamUnavailable")
 /** Any other error status (400, 401, 404, ...): the request itself is at fault. Never retried. */
 export class UpstreamRejected extends Data.TaggedError("UpstreamRejected")<ProviderAnswer> {}
 
+/**
+ * The provider answered with success, but with a body that cannot be passed on as an answer: not
+ * valid JSON (cut off, say), or too large to hold whole when it has to be translated.
+ */
+export class UpstreamInvalidAnswer extends Data.TaggedError("UpstreamInvalidAnswer")<{
+  readonly provider: string
+  readonly problem: "invalid_json" | "too_large"
+  readonly message: string
+}> {}
+
 /** A target was skipped because its circuit breaker is open. */
 export class CircuitOpen extends Data.TaggedError("CircuitOpen")<{
   readonly target: string
@@ -171,6 +181,7 @@ export type RequestError =
   | ShuttingDown
   | Overloaded
   | UpstreamError
+  | UpstreamInvalidAnswer
   | NoTargetAvailable
   | BudgetExceeded
   | SessionBlocked
@@ -209,6 +220,8 @@ export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
     case "UpstreamUnavailable":
     case "UpstreamRejected":
       return `upstream_${error.status}`
+    case "UpstreamInvalidAnswer":
+      return error.problem === "invalid_json" ? "invalid_upstream_json" : "upstream_answer_too_large"
     case "NoTargetAvailable":
       return "no_target_available"
     case "BudgetExceeded":
@@ -253,6 +266,7 @@ export const statusOf = (error: RequestError): number => {
     case "SessionBlocked":
       return 429
     case "UpstreamUnreachable":
+    case "UpstreamInvalidAnswer":
       return 502
     case "UpstreamTimeout":
       return 504

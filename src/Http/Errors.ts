@@ -97,6 +97,8 @@ const bodyOf = (error: RequestError): ErrorBody => {
           code: "upstream_timeout"
         }
       }
+    case "UpstreamInvalidAnswer":
+      return { error: { message: error.message, type: "upstream_error", code: "upstream_invalid_answer" } }
     case "NoTargetAvailable":
       return {
         error: {

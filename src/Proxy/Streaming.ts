@@ -28,6 +28,7 @@ import { estimate } from "./Usage.js"
 import type { StreamWatch } from "./Wire.js"
 
 const encoder = new TextEncoder()
+const EMPTY = new Uint8Array(0)
 
 /** Ends a stream whose running cost passes its budget reservation (`budget.enforceMidStream`). */
 export interface StreamGuard {
@@ -36,14 +37,23 @@ export interface StreamGuard {
   readonly costOf: (outputTokens: number) => number | null
 }
 
+/** The largest SSE event a provider may send, in characters (a character is a byte or more): its `limits.eventBytes`. */
+const maxEventOf = (served: Target): number => {
+  const config = served.provider.config
+  return config.kind === "mock" ? Infinity : config.limits.eventBytes
+}
+
 /** What goes through one streamed answer: the watch, the guard, the timings, and the booking at its end. */
 class Relay {
   ttfbMs: number | null = null
   failure: UpstreamUnreachable | UpstreamTimeout | undefined = undefined
-  /** The guard ended the stream: it passed its reservation. */
+  /** Tollgate ended the stream: the guard (it passed its reservation), or an event past the provider's limit. */
   cutOff = false
+  /** Why it was cut off: the row's error type. */
+  private cutReason = ""
   private outputTokens = 0
   private readonly started: bigint
+  private readonly maxEvent: number
 
   constructor(
     private readonly deps: { readonly clock: Clock.Clock; readonly latency: Latency["Type"] },
@@ -56,6 +66,7 @@ class Relay {
     private readonly guard: StreamGuard | undefined
   ) {
     this.started = deps.clock.unsafeCurrentTimeNanos()
+    this.maxEvent = maxEventOf(served)
   }
 
   /**
@@ -69,19 +80,36 @@ class Relay {
     for (const chunk of chunks) {
       const forward = this.watch.push(chunk)
       if (forward.byteLength > 0) out.push(forward)
+      if (this.watch.pending() > this.maxEvent) {
+        // What is held of that event is dropped with the watch, and the upstream call is aborted.
+        return this.cut(out, "stream_event_too_large", `Provider "${this.served.provider.name}" sent an SSE event larger than ${this.maxEvent} bytes (limits.eventBytes)`)
+      }
       if (guard === undefined) continue
       this.outputTokens += RequestFacts.countTokens(this.watch.newText())
       const running = guard.costOf(this.outputTokens)
       if (running !== null && running > guard.reservedUsd) {
         // The rest is not sent and the upstream call is aborted, so nothing more is spent.
-        this.cutOff = true
-        out.push(encoder.encode(this.request.streamError(
+        return this.cut(
+          out,
+          "budget_exceeded_mid_stream",
           `tollgate ended this stream: its cost passed the budget reservation of $${guard.reservedUsd.toFixed(6)} (budget.enforceMidStream)`
-        )))
-        return [Buffer.concat(out)]
+        )
       }
     }
     return out
+  }
+
+  /** Ends the stream here: what came, then the error event (none for a whole answer), all in one piece. */
+  private cut(out: Array<Uint8Array>, reason: string, message: string): Array<Uint8Array> {
+    this.cutOff = true
+    this.cutReason = reason
+    if (!this.watch.whole) out.push(encoder.encode(this.request.streamError(message)))
+    return [Buffer.concat(out)]
+  }
+
+  /** A whole answer (not an event stream): cut short, its client's connection is cut too. */
+  get whole(): boolean {
+    return this.watch.whole
   }
 
   /** The upstream ended: what the watch still holds (possibly nothing). */
@@ -91,11 +119,17 @@ class Relay {
 
   /**
    * The upstream failed after the headers were sent: the client learns of it from a final error
-   * event, which the official SDKs raise as an error.
+   * event, which the official SDKs raise as an error. (A whole answer has no such event: empty,
+   * and its client's connection is cut instead, so a truncated body never looks complete.)
    */
   fail(error: UpstreamUnreachable | UpstreamTimeout): Uint8Array {
     this.failure = error
-    const reason = error._tag === "UpstreamTimeout" ? `no data for ${error.afterMs} ms` : error.reason
+    if (this.watch.whole) return EMPTY
+    const reason = error._tag === "UpstreamUnreachable"
+      ? error.reason
+      : error.phase === "total"
+      ? `the answer took longer than ${error.afterMs} ms in all (timeouts.total)`
+      : `no data for ${error.afterMs} ms`
     return encoder.encode(this.request.streamError(`Provider "${error.provider}" stream failed: ${reason}`))
   }
 
@@ -109,11 +143,12 @@ class Relay {
   private static readonly finishing = Effect.fnUntraced(function*(relay: Relay, aborted: boolean) {
     if (relay.ttfbMs !== null) yield* relay.deps.latency.observe(targetName(relay.served), relay.ttfbMs)
     if (relay.ticket.handedOver) return // the flight writes this row when the call ends
-    const usage = relay.watch.usage() ?? (yield* estimate(relay.request.estimateInput, relay.watch.completionText()))
+    const watch = relay.watch
+    const usage = watch.usage() ?? (yield* estimate(relay.request.estimateInput, watch.completionText(), watch.completionChars()))
     yield* relay.book({
       status: relay.status,
       errorType: relay.cutOff
-        ? "budget_exceeded_mid_stream"
+        ? relay.cutReason
         : aborted
         ? "client_aborted"
         : relay.failure !== undefined
@@ -185,7 +220,8 @@ const asPiped = (relay: Relay, source: NodeSource) =>
           let full = false
           for (const piece of relay.push([chunk])) full = !res.write(piece)
           if (relay.cutOff) {
-            res.end()
+            if (relay.whole) res.destroy()
+            else res.end()
             return finish()
           }
           if (full) readable.pause()
@@ -199,7 +235,9 @@ const asPiped = (relay: Relay, source: NodeSource) =>
         }),
       error: (cause) =>
         guarded(() => {
-          res.end(relay.fail(source.failed(cause)))
+          const last = relay.fail(source.failed(cause))
+          if (last.byteLength > 0) res.end(last)
+          else res.destroy()
           finish()
         })
     })
@@ -236,4 +274,13 @@ export const streamAnswer = (
     return source === undefined
       ? HttpServerResponse.stream(asStream(relay, body.stream, guard !== undefined), options)
       : HttpServerResponse.raw(asPiped(relay, source), options)
+  })
+
+/** A streamed body dropped unread: the exchange is cut off (and a shared flight's replay left). */
+export const dropBody = (body: Extract<UpstreamBody, { readonly _tag: "Stream" }>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const source = body.source
+    if (source === undefined) return Effect.void // an Effect `Stream` never run holds nothing
+    if (!source.readable.closed) source.readable.destroy()
+    return source.release ?? Effect.void
   })

@@ -5,8 +5,13 @@
 import * as Effect from "effect/Effect"
 import type { Landed } from "../Coalesce.js"
 import type { Usage } from "../Domain/Usage.js"
+import { Completion } from "../Sse.js"
 import * as Tokens from "../Tokens.js"
 import { readOpenAi, watchOpenAi } from "./Wire.js"
+
+/** The answer is an SSE stream (a stream body of any other type is a whole answer too large to buffer). */
+export const isEventStream = (headers: Readonly<Record<string, string>>): boolean =>
+  (headers["content-type"] ?? "").includes("text/event-stream")
 
 const estimated = (inputTokens: number, outputTokens: number): Usage => ({
   inputTokens,
@@ -17,9 +22,34 @@ const estimated = (inputTokens: number, outputTokens: number): Usage => ({
   source: "estimated"
 })
 
-/** Usage estimated from the request's input and the generated text. */
-export const estimate = (input: Effect.Effect<number>, completionText: string): Effect.Effect<Usage> =>
-  Effect.zipWith(input, Tokens.countText(completionText), estimated)
+/**
+ * Usage estimated from the request's input and the generated text. `completionChars` is how long
+ * the text really was when only its start was kept (a bounded `Completion`): the count is scaled.
+ */
+export const estimate = (
+  input: Effect.Effect<number>,
+  completionText: string,
+  completionChars: number = completionText.length
+): Effect.Effect<Usage> =>
+  Effect.zipWith(
+    input,
+    Tokens.countText(completionText),
+    (inputTokens, outputTokens) =>
+      estimated(
+        inputTokens,
+        completionChars <= completionText.length || completionText.length === 0
+          ? outputTokens
+          : Math.round(outputTokens * completionChars / completionText.length)
+      )
+  )
+
+/** Usage estimated from the request's input and a body that could not be read as an answer (its text counted as it is). */
+export const estimateFromBytes = (input: Effect.Effect<number>, bytes: Uint8Array): Effect.Effect<Usage> =>
+  Effect.suspend(() => {
+    const text = new Completion()
+    text.add(new TextDecoder().decode(bytes))
+    return estimate(input, text.text(), text.chars)
+  })
 
 /**
  * Usage and model of a whole answer a flight received (for a leader that left before the end).
@@ -27,14 +57,15 @@ export const estimate = (input: Effect.Effect<number>, completionText: string): 
  */
 export const usageOfLanded = (landed: Landed, input: Effect.Effect<number> | undefined) =>
   Effect.gen(function*() {
-    if (landed.head.kind === "Bytes") {
-      const answer = readOpenAi(landed.chunks[0] ?? new Uint8Array())
+    if (landed.head.kind === "Bytes" || !isEventStream(landed.head.headers)) {
+      // A whole answer (one that was too large to buffer came as a stream: its chunks joined here).
+      const answer = readOpenAi(landed.chunks.length === 1 ? landed.chunks[0]! : Buffer.concat(landed.chunks))
       const usage = answer.usage ?? (input === undefined ? undefined : yield* estimate(input, answer.completionText()))
       return { usage, model: answer.model }
     }
     const watch = watchOpenAi(false)
     for (const chunk of landed.chunks) watch.push(chunk)
     watch.end()
-    const usage = watch.usage() ?? (input === undefined ? undefined : yield* estimate(input, watch.completionText()))
+    const usage = watch.usage() ?? (input === undefined ? undefined : yield* estimate(input, watch.completionText(), watch.completionChars()))
     return { usage, model: watch.model() }
   })

@@ -7,9 +7,9 @@
  */
 import * as Either from "effect/Either"
 import type { BadRequest } from "../Domain/Errors.js"
-import { fromOpenAi, type Usage } from "../Domain/Usage.js"
+import { fromAnthropic, fromOpenAi, type Usage } from "../Domain/Usage.js"
 import * as Sse from "../Sse.js"
-import { AnthropicSseTap, readMessage } from "../Sse/Anthropic.js"
+import { AnthropicSseTap, messageFacts } from "../Sse/Anthropic.js"
 import {
   AnthropicToOpenAiStream,
   fromAnthropicMessage,
@@ -18,6 +18,7 @@ import {
   toAnthropicRequest,
   toOpenAiRequest
 } from "../Translate.js"
+import { watchWhole } from "./Whole.js"
 
 /** The wire format a client or a provider speaks. */
 export type Shape = "openai" | "anthropic"
@@ -33,10 +34,16 @@ export interface StreamWatch {
   readonly model: () => string | undefined
   /** The stream's terminal event was seen. */
   readonly done: () => boolean
-  /** Generated text so far, only to estimate tokens when no usage came. */
+  /** Generated text so far, only to estimate tokens when no usage came (at most `COMPLETION_CAP` characters of it). */
   readonly completionText: () => string
+  /** Characters of generated text so far (more than `completionText` has when it passed its cap). */
+  readonly completionChars: () => number
   /** Generated text since the last call (for the mid-stream budget guard); "" when unknown. */
   readonly newText: () => string
+  /** Characters held for an event not yet terminated (what a provider's limit on one event bounds). */
+  readonly pending: () => number
+  /** A whole (JSON) answer passed through as it comes, not an event stream: a failure ends it with no event. */
+  readonly whole: boolean
 }
 
 /** A whole (non-streamed) answer, read and put in the client's shape. */
@@ -46,6 +53,8 @@ export interface ReadAnswer {
   readonly usage: Usage | undefined
   /** Generated text, only to estimate tokens when no usage came. */
   readonly completionText: () => string
+  /** The body parsed as JSON: false for a truncated or otherwise broken answer. */
+  readonly valid: boolean
 }
 
 export interface Wire {
@@ -55,6 +64,8 @@ export interface Wire {
   readonly body: (model: string) => Uint8Array
   readonly read: (bytes: Uint8Array) => ReadAnswer
   readonly watch: () => StreamWatch
+  /** Watches a whole answer too large to read into memory, passed through as it comes (`Proxy/Whole.ts`). */
+  readonly watchWhole: () => StreamWatch
   /** The answer arrives in the client's shape as it is: it can be cached and shared. */
   readonly passthrough: boolean
 }
@@ -77,11 +88,13 @@ export const readOpenAi = (bytes: Uint8Array): ReadAnswer => {
   } catch {
     json = undefined
   }
+  if (typeof json !== "object" || json === null) json = undefined
   return {
     bytes,
     model: typeof json?.model === "string" ? json.model : undefined,
     usage: fromOpenAi(json?.usage),
-    completionText: () => openAiCompletionText(json?.choices)
+    completionText: () => openAiCompletionText(json?.choices),
+    valid: json !== undefined
   }
 }
 
@@ -96,20 +109,18 @@ const openAiCompletionText = (choices: unknown): string =>
 
 /** Watch an OpenAI stream going to an OpenAI client, removing the usage chunk if we asked for it. */
 export const watchOpenAi = (stripUsageChunk: boolean): StreamWatch => {
-  const tap = new Sse.SseTap(stripUsageChunk)
-  let read = 0
+  const tap = new Sse.SseTap(stripUsageChunk, Sse.FOLD_PAST)
   return {
-    newText: () => {
-      const text = tap.completionText(read)
-      read = tap.payloads.length
-      return text
-    },
+    newText: () => tap.newText(),
     push: (chunk) => tap.push(chunk),
     end: () => tap.end(),
     usage: () => fromOpenAi(tap.usage),
     model: () => tap.model,
     done: () => tap.done,
-    completionText: () => tap.completionText()
+    completionText: () => tap.completionText(),
+    completionChars: () => tap.completionChars(),
+    pending: () => tap.events.pending,
+    whole: false
   }
 }
 
@@ -131,9 +142,12 @@ export const openAiToOpenAi = (request: WireRequest): Wire => {
     },
     read: readOpenAi,
     watch: () => watchOpenAi(injectUsage),
+    watchWhole: () => watchWhole(fromOpenAi),
     passthrough: true
   }
 }
+
+const isObject = (json: unknown): boolean => typeof json === "object" && json !== null
 
 const parseJson = (bytes: Uint8Array): unknown => {
   try {
@@ -145,20 +159,18 @@ const parseJson = (bytes: Uint8Array): unknown => {
 
 /** Watch an Anthropic stream going to an Anthropic client: bytes as they came. */
 export const watchAnthropic = (): StreamWatch => {
-  const tap = new AnthropicSseTap()
-  let read = 0
+  const tap = new AnthropicSseTap(Sse.FOLD_PAST)
   return {
-    newText: () => {
-      const text = tap.completionText(read)
-      read = tap.deltaCount
-      return text
-    },
+    newText: () => tap.newText(),
     push: (chunk) => tap.push(chunk),
     end: () => tap.end(),
     usage: () => tap.usage,
     model: () => tap.model,
     done: () => tap.done,
-    completionText: () => tap.completionText()
+    completionText: () => tap.completionText(),
+    completionChars: () => tap.completionChars(),
+    pending: () => tap.events.pending,
+    whole: false
   }
 }
 
@@ -183,7 +195,11 @@ const translating = (
   model: () => translate.model,
   done: () => translate.done,
   completionText: seen.completionText,
-  newText: seen.newText
+  completionChars: seen.completionChars,
+  newText: seen.newText,
+  // The translator holds the same unterminated event as `seen`.
+  pending: seen.pending,
+  whole: false
 })
 
 /** Anthropic client, Anthropic provider: bytes as they are (the model rewritten if routing says so). */
@@ -191,10 +207,12 @@ export const anthropicToAnthropic = (request: WireRequest): Wire => ({
   path: "/v1/messages",
   body: (model) => (model === request.model ? request.raw : encoder.encode(JSON.stringify({ ...request.json, model }))),
   read: (bytes) => {
-    const { model, usage } = readMessage(bytes)
-    return { bytes, model, usage, completionText: () => anthropicCompletionText(parseJson(bytes)) }
+    const json = parseJson(bytes)
+    const { model, usage } = messageFacts(json)
+    return { bytes, model, usage, completionText: () => anthropicCompletionText(json), valid: isObject(json) }
   },
   watch: watchAnthropic,
+  watchWhole: () => watchWhole(fromAnthropic),
   passthrough: true
 })
 
@@ -219,15 +237,17 @@ export const openAiToAnthropic = (request: WireRequest): Wire | BadRequest => {
     body: (model) => encoder.encode(JSON.stringify({ ...message, model })),
     read: (bytes) => {
       const json = parseJson(bytes)
-      const { model, usage } = readMessage(bytes)
+      const { model, usage } = messageFacts(json)
       return {
         bytes: encoder.encode(JSON.stringify(fromAnthropicMessage(json, request.model))),
         model,
         usage,
-        completionText: () => anthropicCompletionText(json)
+        completionText: () => anthropicCompletionText(json),
+        valid: isObject(json)
       }
     },
     watch: () => translating(new AnthropicToOpenAiStream({ includeUsage, requestedModel: request.model }), watchAnthropic()),
+    watchWhole: () => watchWhole(fromAnthropic),
     passthrough: false
   }
 }
@@ -245,6 +265,7 @@ export const anthropicToOpenAi = (request: WireRequest): Wire | BadRequest => {
       return { ...answer, bytes: encoder.encode(JSON.stringify(fromOpenAiCompletion(parseJson(bytes), request.model))) }
     },
     watch: () => translating(new OpenAiToAnthropicStream({ requestedModel: request.model }), watchOpenAi(false)),
+    watchWhole: () => watchWhole(fromOpenAi),
     passthrough: false
   }
 }

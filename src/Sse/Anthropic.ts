@@ -9,40 +9,11 @@
  * the input fields). Fields are merged, later values winning, then read once by `fromAnthropic`.
  */
 import { fromAnthropic, type Usage } from "../Domain/Usage.js"
-import { dataOf } from "../Sse.js"
+import { Completion, dataOf, SseEvents } from "../Sse.js"
 
-const BOUNDARY = /\r\n\r\n|\n\n|\r\r/g
+export { SseEvents }
+
 const LINE = /\r\n|\n|\r/
-
-/**
- * Splits an SSE byte stream into complete events, whatever the chunk boundaries (mid-line,
- * mid-character, mid-`\r\n`). Each event comes back with its terminating blank line.
- */
-export class SseEvents {
-  private readonly decoder = new TextDecoder()
-  private buffer = ""
-
-  push(chunk: Uint8Array): Array<string> {
-    this.buffer += this.decoder.decode(chunk, { stream: true })
-    const out: Array<string> = []
-    let start = 0
-    BOUNDARY.lastIndex = 0
-    for (let match = BOUNDARY.exec(this.buffer); match !== null; match = BOUNDARY.exec(this.buffer)) {
-      const end = match.index + match[0].length
-      out.push(this.buffer.slice(start, end))
-      start = end
-    }
-    this.buffer = this.buffer.slice(start)
-    return out
-  }
-
-  /** The stream ended: an unterminated last event, if any. */
-  end(): Array<string> {
-    const rest = this.buffer + this.decoder.decode()
-    this.buffer = ""
-    return rest.trim().length === 0 ? [] : [rest]
-  }
-}
 
 /** The `event:` name of one SSE event, if it has one. */
 export const eventNameOf = (event: string): string | undefined => {
@@ -96,14 +67,22 @@ export class AnthropicSseTap {
   /** Usage fields as reported so far (Anthropic's names), merged across events. */
   readonly rawUsage: Record<string, unknown> = {}
 
-  private readonly events = new SseEvents()
-  /** `content_block_delta` payloads, kept only to estimate tokens when no usage came. */
-  private readonly deltas: Array<string> = []
+  readonly events = new SseEvents()
+  /** `content_block_delta` payloads not yet folded into `completion` (kept only for estimates). */
+  private deltas: Array<string> = []
+  private deltaChars = 0
+  private readonly completion = new Completion()
+
+  constructor(
+    /** Fold delta payloads into text once they pass this many characters. */
+    readonly foldPast: number = Infinity
+  ) {}
 
   /** Feed upstream bytes; returns them unchanged (the client gets exactly what Anthropic sent). */
   push(chunk: Uint8Array): Uint8Array {
     this.bytes += chunk.byteLength
-    for (const event of this.events.push(chunk)) this.inspect(event)
+    const events = this.events.push(chunk)
+    for (let i = 0; i < events.length; i++) this.inspect(events[i]!)
     return chunk
   }
 
@@ -123,7 +102,7 @@ export class AnthropicSseTap {
     if (name !== undefined && !WATCHED.has(name)) {
       if (name === "content_block_delta") {
         const data = dataOf(event)
-        if (data !== undefined) this.deltas.push(data)
+        if (data !== undefined) this.keep(data)
       }
       return
     }
@@ -151,43 +130,75 @@ export class AnthropicSseTap {
         break
       }
       case "content_block_delta":
-        this.deltas.push(JSON.stringify(parsed.data))
+        this.keep(JSON.stringify(parsed.data))
         break
     }
   }
 
-  /** Content deltas seen so far (for reading new text incrementally with `completionText(from)`). */
-  get deltaCount(): number {
-    return this.deltas.length
+  private keep(data: string): void {
+    this.deltas.push(data)
+    this.deltaChars += data.length
+    if (this.deltaChars > this.foldPast) this.newText()
   }
 
-  /** Generated text seen so far (text, thinking, tool input JSON), for a token estimate only. */
-  completionText(from = 0): string {
-    const parts: Array<string> = []
-    for (let i = from; i < this.deltas.length; i++) {
-      const payload = this.deltas[i]!
-      try {
-        const delta = (JSON.parse(payload) as { delta?: Record<string, unknown> }).delta ?? {}
-        for (const key of ["text", "thinking", "partial_json"]) {
-          const value = delta[key]
-          if (typeof value === "string") parts.push(value)
-        }
-      } catch {
-        // not JSON: nothing to count
-      }
-    }
-    return parts.join("")
+  /** The generated text of the deltas not read before, now folded into the completion (for the budget guard). */
+  newText(): string {
+    const text = deltaTextOf(this.deltas)
+    this.deltas = []
+    this.deltaChars = 0
+    this.completion.add(text)
+    return text
   }
+
+  /**
+   * Generated text seen so far (text, thinking, tool input JSON), for a token estimate only: the
+   * first `COMPLETION_CAP` characters (`completionChars` says how many there were).
+   */
+  completionText(): string {
+    this.newText()
+    return this.completion.text()
+  }
+
+  /** Characters of generated text seen so far. */
+  completionChars(): number {
+    this.newText()
+    return this.completion.chars
+  }
+}
+
+const deltaTextOf = (deltas: ReadonlyArray<string>): string => {
+  if (deltas.length === 0) return ""
+  const parts: Array<string> = []
+  for (let i = 0; i < deltas.length; i++) {
+    try {
+      const delta = (JSON.parse(deltas[i]!) as { delta?: Record<string, unknown> }).delta ?? {}
+      for (const key of ["text", "thinking", "partial_json"]) {
+        const value = delta[key]
+        if (typeof value === "string") parts.push(value)
+      }
+    } catch {
+      // not JSON: nothing to count
+    }
+  }
+  return parts.join("")
 }
 
 const EMPTY = new Uint8Array(0)
 
 /** `model` and usage of a non-streamed Anthropic message; both optional. */
 export const readMessage = (bytes: Uint8Array): { model: string | undefined; usage: Usage | undefined } => {
+  let json: unknown
   try {
-    const json = JSON.parse(new TextDecoder().decode(bytes)) as { model?: unknown; usage?: unknown }
-    return { model: typeof json.model === "string" ? json.model : undefined, usage: fromAnthropic(json.usage) }
+    json = JSON.parse(new TextDecoder().decode(bytes))
   } catch {
-    return { model: undefined, usage: undefined }
+    json = undefined
   }
+  return messageFacts(json)
+}
+
+/** `model` and usage of an Anthropic message already parsed (anything else: neither). */
+export const messageFacts = (json: unknown): { model: string | undefined; usage: Usage | undefined } => {
+  if (typeof json !== "object" || json === null) return { model: undefined, usage: undefined }
+  const message = json as { model?: unknown; usage?: unknown }
+  return { model: typeof message.model === "string" ? message.model : undefined, usage: fromAnthropic(message.usage) }
 }

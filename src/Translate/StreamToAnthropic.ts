@@ -14,8 +14,7 @@
  * `delta.reasoning_content` (DeepSeek style) is dropped: a thinking block needs a signature.
  */
 import { fromOpenAi, type Usage } from "../Domain/Usage.js"
-import { dataOf } from "../Sse.js"
-import { SseEvents } from "../Sse/Anthropic.js"
+import { dataOf, SseEvents } from "../Sse.js"
 import { anthropicUsageOf, asArray, asRecord, isRecord, type Json, namedEvent, num, str, stopReasonOf } from "./Common.js"
 import { messageIdOf } from "./CompletionToAnthropic.js"
 

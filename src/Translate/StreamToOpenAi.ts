@@ -14,7 +14,8 @@
  * `index` counts tool calls only, as OpenAI does (a text block before them does not shift it).
  */
 import { fromAnthropic, type Usage } from "../Domain/Usage.js"
-import { type ParsedEvent, parseEvent, SseEvents } from "../Sse/Anthropic.js"
+import { SseEvents } from "../Sse.js"
+import { type ParsedEvent, parseEvent } from "../Sse/Anthropic.js"
 import { asRecord, dataEvent, DONE, finishReasonOf, type Json, num, openAiUsageOf, str } from "./Common.js"
 import { anthropicErrorToOpenAi, nowSeconds } from "./MessageToOpenAi.js"
 
@@ -45,7 +46,6 @@ export class AnthropicToOpenAiStream {
   private id = "chatcmpl-tollgate"
   /** Anthropic block index -> OpenAI tool call index, for tool_use blocks. */
   private readonly toolIndex = new Map<number, number>()
-  private readonly thinkingBlocks = new Set<number>()
   private tools = 0
 
   constructor(readonly options: AnthropicToOpenAiOptions) {
@@ -112,7 +112,6 @@ export class AnthropicToOpenAiStream {
             tool_calls: [{ index: call, id: str(block.id) ?? `call_${call}`, type: "function", function: { name: str(block.name) ?? "", arguments: "" } }]
           })
         }
-        if (block.type === "thinking") this.thinkingBlocks.add(index)
         if (block.type === "text" && typeof block.text === "string" && block.text.length > 0) return this.chunk({ content: block.text })
         return ""
       }

@@ -55,6 +55,7 @@ export const make = (provider: ResolvedProvider) =>
       baseUrl: config.baseUrl,
       timeouts: config.timeouts,
       maxConnections: config.maxConnections,
+      limits: config.limits,
       headersFor: (request) => forwardHeaders(config, provider.apiKey, request)
     })
   })

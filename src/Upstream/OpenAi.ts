@@ -45,6 +45,7 @@ export const make = (provider: ResolvedProvider) =>
       baseUrl: provider.config.baseUrl,
       timeouts: provider.config.timeouts,
       maxConnections: provider.config.maxConnections,
+      limits: provider.config.limits,
       headersFor: forwardHeaders
     })
   })

@@ -49,6 +49,58 @@ export const follow = (
 }
 
 /**
+ * Reads a body until it ends or passes `limit` bytes, whichever comes first. `done` gets what
+ * came: all of it (`over` false), or the first chunks past the limit (`over` true), the body then
+ * paused with the rest still in it and no listener of ours left on it.
+ */
+export const readUpTo = (
+  readable: Readable,
+  limit: number,
+  done: (chunks: Array<Uint8Array>, size: number, over: boolean) => void,
+  failed: (cause: unknown) => void
+): void => {
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  const detach = () => {
+    readable.off("data", onData)
+    readable.off("end", onEnd)
+    readable.off("error", onError)
+  }
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk)
+    size += chunk.byteLength
+    if (size <= limit) return
+    readable.pause()
+    detach()
+    done(chunks, size, true)
+  }
+  const onEnd = () => {
+    detach()
+    done(chunks, size, false)
+  }
+  const onError = (cause: unknown) => {
+    detach()
+    failed(cause ?? new Error("body failed"))
+  }
+  readable.on("data", onData)
+  readable.on("end", onEnd)
+  readable.on("error", onError)
+}
+
+/** The first `size` bytes of `chunks`, as one fresh array. */
+export const joined = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    if (at >= size) break
+    const piece = at + chunk.byteLength <= size ? chunk : chunk.subarray(0, size - at)
+    out.set(piece, at)
+    at += piece.byteLength
+  }
+  return out
+}
+
+/**
  * A body as a `Stream`, every chunk that is buffered at once as one batch; the body is
  * destroyed (the exchange cut off) if the stream ends or is dropped before it does.
  *

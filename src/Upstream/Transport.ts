@@ -6,11 +6,12 @@
 import * as Effect from "effect/Effect"
 import { EventEmitter } from "node:events"
 import type { IncomingHttpHeaders } from "node:http"
-import type { Timeouts } from "../Config/Schema.js"
+import type { Readable } from "node:stream"
+import type { AnswerLimits, Timeouts } from "../Config/Schema.js"
 import { fromStatus, UnsendableRequest, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
 import type { Adapter, UpstreamRequest, UpstreamResponse } from "../Upstream.js"
-import { toStream } from "./Readable.js"
+import { joined, readUpTo, toStream } from "./Readable.js"
 import { makePool, requestWith } from "./Undici.js"
 
 /**
@@ -123,6 +124,25 @@ const reasonOf = (cause: unknown): string => {
 
 const ignore = () => {}
 
+/**
+ * A body handed over as a stream: whoever reads it cuts it off if it is dropped, its failures are
+ * typed as this exchange's (`failed`), and the exchange's total timer runs until it closes.
+ */
+const streamed = (body: Readable, total: ReturnType<typeof setTimeout>, failed: (cause: unknown) => UpstreamUnreachable | UpstreamTimeout) => {
+  body.on("error", ignore)
+  if (body.closed) clearTimeout(total)
+  else body.once("close", () => clearTimeout(total))
+  return { _tag: "Stream" as const, stream: toStream(body, failed), source: { readable: body, failed } }
+}
+
+/** The `content-length` the provider announced, if a valid one. */
+const lengthOf = (headers: IncomingHttpHeaders): number | undefined => {
+  const value = headers["content-length"]
+  if (value === undefined) return undefined
+  const length = Number(value)
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined
+}
+
 /** undici's timeout codes, as our phases. Everything else that fails is "unreachable". */
 const TIMEOUT_PHASES: Record<string, "connect" | "firstByte" | "idle"> = {
   UND_ERR_CONNECT_TIMEOUT: "connect",
@@ -140,6 +160,7 @@ export interface TransportOptions {
   readonly timeouts: Timeouts
   /** Most connections open to the provider at once (`maxConnections`; undefined: the default). */
   readonly maxConnections: number | undefined
+  readonly limits: AnswerLimits
   /** Every header of the outgoing request (computed per request: auth may come from the client). */
   readonly headersFor: (request: UpstreamRequest) => Record<string, string>
 }
@@ -156,7 +177,7 @@ export interface TransportOptions {
  */
 export const make = (options: TransportOptions) =>
   Effect.gen(function*() {
-    const { provider, timeouts, headersFor } = options
+    const { provider, timeouts, limits, headersFor } = options
     const base = new URL(options.baseUrl)
     const dispatcher = yield* Effect.acquireRelease(
       Effect.sync(() =>
@@ -195,17 +216,20 @@ export const make = (options: TransportOptions) =>
           const onFiberEnd = () => abort.emit("abort")
           fiber.addObserver(onFiberEnd)
           let totalExpired = false
-          // The whole exchange for JSON; for a stream, until its first chunk (the idle limit guards the rest).
+          // The whole exchange, a streamed body included: it runs until the body has been read to
+          // its end or dropped (its `close`), whoever reads it, and then aborts it.
           const total = setTimeout(() => {
             totalExpired = true
             abort.emit("abort")
           }, timeouts.total)
           const done = (effect: Effect.Effect<UpstreamResponse, UpstreamError>) => {
-            clearTimeout(total)
             fiber.removeObserver(onFiberEnd)
             resume(effect)
           }
-          const fail = (cause: unknown) => done(Effect.fail(failed(cause, totalExpired)))
+          const fail = (cause: unknown) => {
+            clearTimeout(total)
+            done(Effect.fail(failed(cause, totalExpired)))
+          }
           requestWith(dispatcher, {
             path: basePath + request.path,
             method: "POST",
@@ -221,38 +245,60 @@ export const make = (options: TransportOptions) =>
             }
             const headers = responseHeaders(response.headers)
             const status = response.statusCode
+            const body = response.body
+            const length = lengthOf(response.headers)
+            // Closures are made only in the branch that needs them: a normal JSON answer makes
+            // only its `then` callback, as before.
             if (status >= 400 || status < 200) {
-              response.body.arrayBuffer().then((body) => {
-                done(fromStatus({
-                  provider,
-                  status,
-                  headers,
-                  body: new Uint8Array(body),
-                  retryAfterMs: retryAfterMs(headers, Date.now())
-                }))
-              }, fail)
+              // An error answer goes back to the client whole, up to `limits.errorBytes`; the rest is dropped.
+              const answered = (bytes: Uint8Array) => {
+                clearTimeout(total)
+                done(fromStatus({ provider, status, headers, body: bytes, retryAfterMs: retryAfterMs(headers, Date.now()) }))
+              }
+              if (length !== undefined && length <= limits.errorBytes) {
+                body.arrayBuffer().then((bytes) => answered(new Uint8Array(bytes)), fail)
+              } else {
+                readUpTo(body, limits.errorBytes, (chunks, size, over) => {
+                  if (over) body.on("error", ignore).destroy()
+                  answered(joined(chunks, Math.min(size, limits.errorBytes)))
+                }, fail)
+              }
             } else if (request.stream && (headers["content-type"] ?? "").includes("text/event-stream")) {
               // Answer only once the first chunk is here (or the body ended): a stream that dies
               // before its first byte fails this attempt, so it can still be retried or failed
-              // over. From then on, whoever reads the body (the `Stream`'s finalizer, or the piped
-              // answer) cuts it off if it is dropped.
-              const body = response.body
+              // over.
               body.on("error", ignore)
               const settle = (error?: unknown) => {
                 body.off("readable", ready)
                 body.off("end", ready)
                 body.off("error", broke)
                 if (error !== undefined) return fail(error)
-                done(Effect.succeed({ status, headers, body: { _tag: "Stream", stream: toStream(body, failed), source: { readable: body, failed } } }))
+                done(Effect.succeed({ status, headers, body: streamed(body, total, (cause) => failed(cause, totalExpired)) }))
               }
               const ready = () => settle()
               const broke = (error: unknown) => settle(error ?? new Error("stream failed"))
               body.once("readable", ready)
               body.once("end", ready)
               body.once("error", broke)
-            } else {
-              response.body.arrayBuffer().then((bytes) => {
+            } else if (length !== undefined && length <= limits.bufferBytes) {
+              body.arrayBuffer().then((bytes) => {
+                clearTimeout(total)
                 done(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes: new Uint8Array(bytes) } }))
+              }, fail)
+            } else {
+              const handOver = () =>
+                done(Effect.succeed({ status, headers, body: streamed(body, total, (cause) => failed(cause, totalExpired)) }))
+              // Too large to hold: passed through as it comes (`Proxy/Whole.ts` reads its usage).
+              if (length !== undefined) return handOver()
+              // No length said: read until it ends, or until it is too large to hold, and then
+              // passed through from its start (what was read is put back in front of the rest).
+              readUpTo(body, limits.bufferBytes, (chunks, size, over) => {
+                if (over) {
+                  body.unshift(joined(chunks, size))
+                  return handOver()
+                }
+                clearTimeout(total)
+                done(Effect.succeed({ status, headers, body: { _tag: "Bytes", bytes: joined(chunks, size) } }))
               }, fail)
             }
           })
