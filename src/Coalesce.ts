@@ -7,6 +7,10 @@
  * replays the chunks recorded so far, then follows live. A subscriber that goes away leaves the
  * flight; only when the last one has gone is the upstream call interrupted (aborted). A failure is
  * delivered to every subscriber, and the flight is forgotten so the next request goes upstream again.
+ *
+ * What a flight holds is bounded (`HELD_BYTES`): past it, the flight takes no new subscriber and
+ * stores nothing, chunks every replay has read are let go (the last `TAIL_BYTES` are kept, to bill
+ * a leader that left), and the provider is paused while the slowest replay is that far behind.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -57,8 +61,31 @@ export interface Ticket {
   readonly bill: (outcome: Option.Option<Landed>) => Effect.Effect<void>
 }
 
+/** Bytes of an answer a flight holds for late subscribers; past it, only what replays have still to read. */
+export const HELD_BYTES = 8 * 1024 * 1024
+
+/** What an overflowed flight keeps of what it let go: enough to read a stream's usage at its end. */
+export const TAIL_BYTES = 64 * 1024
+
+/** Where one replay is: the absolute index of the next chunk it reads. */
+interface Reader {
+  next: number
+}
+
 class Flight {
-  readonly chunks: Array<Uint8Array> = []
+  /** The chunks held, `base` the absolute index of the first. */
+  chunks: Array<Uint8Array> = []
+  base = 0
+  /** Bytes in `chunks`. */
+  bytes = 0
+  /** Held more than `HELD_BYTES` once: no new subscriber, nothing stored, read chunks let go. */
+  overflowed = false
+  /** The last chunks let go (overflowed flights only), at most about `TAIL_BYTES`. */
+  tail: Array<Uint8Array> = []
+  tailBytes = 0
+  readonly readers = new Set<Reader>()
+  /** The provider's stream, while it is paused for a slow replay. */
+  paused: { readonly resume: () => void } | undefined = undefined
   subscribers = 0
   /** The call has finished (answer complete, or failed). */
   ended = false
@@ -84,6 +111,44 @@ class Flight {
   /** Wakes every replay waiting for more. */
   notify(): void {
     for (const listener of this.listeners) listener()
+  }
+
+  /** A chunk came: held, and the bound enforced. Returns whether the provider should pause. */
+  add(chunk: Uint8Array): boolean {
+    this.chunks.push(chunk)
+    this.bytes += chunk.byteLength
+    if (this.bytes > HELD_BYTES) this.overflowed = true
+    if (this.overflowed) this.trim()
+    return this.bytes > HELD_BYTES
+  }
+
+  /** Lets go of the chunks every replay has read (overflowed flights only), and resumes a paused provider. */
+  trim(): void {
+    if (!this.overflowed) return
+    let upTo = this.base + this.chunks.length
+    for (const reader of this.readers) upTo = Math.min(upTo, reader.next)
+    const drop = upTo - this.base
+    if (drop > 0) {
+      for (let i = 0; i < drop; i++) {
+        const chunk = this.chunks[i]!
+        this.bytes -= chunk.byteLength
+        this.tail.push(chunk)
+        this.tailBytes += chunk.byteLength
+      }
+      this.chunks = this.chunks.slice(drop)
+      this.base = upTo
+      while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.byteLength >= TAIL_BYTES) this.tailBytes -= this.tail.shift()!.byteLength
+    }
+    if (this.paused !== undefined && this.bytes <= HELD_BYTES / 2) {
+      const paused = this.paused
+      this.paused = undefined
+      paused.resume()
+    }
+  }
+
+  /** What the flight still has of its answer: all of it, or (overflowed) its tail and what replays have still to read. */
+  held(): ReadonlyArray<Uint8Array> {
+    return this.overflowed ? [...this.tail, ...this.chunks] : this.chunks
   }
 }
 
@@ -153,7 +218,11 @@ export const make = Effect.gen(function*() {
     Effect.async((resume) =>
       Effect.sync(follow(source.readable, {
         data: (chunk) => {
-          flight.chunks.push(chunk)
+          if (flight.add(chunk) && flight.paused === undefined) {
+            source.readable.pause()
+            flight.paused = { resume: () => source.readable.resume() }
+          }
+          if (flight.overflowed && flights.get(flight.key) === flight) flights.delete(flight.key)
           flight.notify()
         },
         end: () => resume(Effect.succeed(Option.none())),
@@ -181,7 +250,8 @@ export const make = Effect.gen(function*() {
       const failure = source !== undefined ? yield* recordSource(flight, source) : yield* response.body.stream.pipe(
         Stream.runForEach((chunk) =>
           Effect.sync(() => {
-            flight.chunks.push(chunk)
+            flight.add(chunk)
+            if (flight.overflowed && flights.get(flight.key) === flight) flights.delete(flight.key)
             flight.notify()
           })
         ),
@@ -195,8 +265,9 @@ export const make = Effect.gen(function*() {
       flight.notify()
       if (Option.isSome(failure)) return
     }
-    flight.landed = Option.some({ head, chunks: flight.chunks })
-    yield* onLanded({ head, chunks: flight.chunks })
+    flight.landed = Option.some({ head, chunks: flight.held() })
+    // An answer too large to hold whole is not stored.
+    if (!flight.overflowed) yield* onLanded({ head, chunks: flight.chunks })
   })
 
   const run = (
@@ -238,16 +309,24 @@ export const make = Effect.gen(function*() {
    * chunks: through a flight of its own, a paced 50-chunk stream replayed as an Effect `Stream`
    * (as it was) took ~1,750 Effect steps, piped ~145.
    */
-  const replaySource = (flight: Flight, release: Effect.Effect<void>): NodeSource => {
-    let next = 0
+  const replaySource = (flight: Flight, reader: Reader, release: Effect.Effect<void>): NodeSource => {
+    const forget = () => forgetReader(flight, reader)
     let wanted = false
     const pump = (): void => {
       if (readable.destroyed) return void flight.listeners.delete(pump)
-      while (wanted && next < flight.chunks.length) wanted = readable.push(flight.chunks[next++])
+      if (reader.next < flight.base) {
+        // Cannot happen (see above); said as the bug it would be rather than replayed with a hole.
+        flight.listeners.delete(pump)
+        return void readable.destroy(new FlightDefect(Cause.die(new Error("a replay fell behind what its flight holds"))))
+      }
+      const end = () => flight.base + flight.chunks.length
+      while (wanted && reader.next < end()) wanted = readable.push(flight.chunks[reader.next++ - flight.base])
+      flight.trim()
       // Full: `read` comes back for the rest.
-      if (next < flight.chunks.length) return
+      if (reader.next < end()) return
       if (!flight.done) return void flight.listeners.add(pump)
       flight.listeners.delete(pump)
+      forget()
       if (flight.defect !== undefined) readable.destroy(new FlightDefect(flight.defect))
       else if (Option.isSome(flight.failure)) readable.destroy(flight.failure.value)
       else readable.push(null)
@@ -259,6 +338,7 @@ export const make = Effect.gen(function*() {
       },
       destroy(error, callback) {
         flight.listeners.delete(pump)
+        forget()
         callback(error)
       }
     })
@@ -269,15 +349,21 @@ export const make = Effect.gen(function*() {
         if (Cause.isFailType(failure)) return failure.error
         throw Cause.squash(failure)
       },
-      release
+      release: Effect.zipRight(Effect.sync(forget), release)
     }
   }
 
   /** A replay as an Effect `Stream` (for a reader that wants one): the same readable, read as one. */
-  const replay = (flight: Flight): Stream.Stream<Uint8Array, StreamError> =>
-    Stream.suspend(() => toStream(replaySource(flight, Effect.void).readable, (cause) => cause)).pipe(
-      Stream.catchAll((cause) => Stream.failCause(replayFailure(cause)))
+  const replay = (source: NodeSource): Stream.Stream<Uint8Array, StreamError> =>
+    Stream.suspend(() => toStream(source.readable, (cause) => cause)).pipe(
+      Stream.catchAll((cause) => Stream.failCause(replayFailure(cause))),
+      Stream.ensuring(source.release ?? Effect.void)
     )
+
+  /** A replay is done with the flight's chunks (those every other one has read can go). */
+  const forgetReader = (flight: Flight, reader: Reader): void => {
+    if (flight.readers.delete(reader)) flight.trim()
+  }
 
   /** A subscriber goes; the leader's ticket is handed to the flight if the call is still on. */
   const leave = (flight: Flight, ticket: Ticket | undefined) =>
@@ -313,9 +399,16 @@ export const make = Effect.gen(function*() {
     const mine = leader ? ticket : undefined
     joined.subscribers++
     count(1)
-    const head = yield* restore(Deferred.await(joined.head)).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : leave(joined, mine))))
+    // Its place in the flight is held from now on: a subscriber joins only while the flight holds
+    // every chunk, and none is let go before each replay has read it.
+    const reader: Reader = { next: 0 }
+    joined.readers.add(reader)
+    const head = yield* restore(Deferred.await(joined.head)).pipe(
+      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(Effect.sync(() => forgetReader(joined, reader)), leave(joined, mine))))
+    )
     if (head.kind === "Bytes") {
       // The body came with the head (see `run`).
+      forgetReader(joined, reader)
       yield* leave(joined, mine)
       return {
         response: { status: head.status, headers: head.headers, body: { _tag: "Bytes", bytes: joined.chunks[0]! } },
@@ -323,14 +416,14 @@ export const make = Effect.gen(function*() {
         target: head.target
       } satisfies Joined
     }
-    // Read one way or the other: as a `Stream` that leaves when it ends, or piped from the
-    // Node stream, whose reader runs `release` when done with it.
-    const left = leave(joined, mine)
+    // Read one way or the other (one replay, one place in the flight): as a `Stream` that leaves
+    // when it ends, or piped from the Node stream, whose reader runs `release` when done with it.
+    const source = replaySource(joined, reader, leave(joined, mine))
     return {
       response: {
         status: head.status,
         headers: head.headers,
-        body: { _tag: "Stream", stream: replay(joined).pipe(Stream.ensuring(left)), source: replaySource(joined, left) }
+        body: { _tag: "Stream", stream: replay(source), source }
       },
       leader,
       target: head.target

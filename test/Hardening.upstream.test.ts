@@ -479,6 +479,43 @@ describe("SseEvents: the same events as before, in time linear in the bytes", ()
   })
 })
 
+/** The same provider, with the cache and coalescing on for every request: answers go through shared flights. */
+const SharedEnv = Layer.unwrapScoped(
+  Effect.map(makeProvider, (upstream) =>
+    Tollgate.layer({
+      retry: { attempts: 0 },
+      cache: { enabled: true, mode: "all", coalesce: true },
+      providers: { up: { kind: "openai", baseUrl: upstream.url } },
+      routes: [route("flood", "up", "flood"), route("big", "up", "big")]
+    }))
+)
+
+describe("What a provider can do to a shared flight (cache and coalescing on)", () => {
+  layer(SharedEnv, { excludeTestServices: true })((it) => {
+    it.effect("a 128 MB stream through a flight passes in bounded memory: what every reader has read is let go", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const { peak, result } = yield* peakGrowth(async () => {
+          const response = await chat(baseUrl, "flood", true)
+          return { id: response.headers.get("x-tollgate-request-id")!, cache: response.headers.get("x-tollgate-cache"), ...(await drain(response)) }
+        })
+        assert.strictEqual(result.cache, "miss", "it went through a flight of its own")
+        assert.isAtLeast(result.bytes, FLOOD_BYTES)
+        assert.isBelow(peak, 80 * MB, `memory grew ${Math.round(peak / MB)} MB for a ${FLOOD_BYTES / MB} MB stream`)
+        const [row] = yield* Tollgate.awaitRequests([result.id])
+        assert.deepInclude(row, { status: 200, stream: 1, usage_source: "estimated" })
+        // Too large to hold, so not stored: the same request goes upstream again.
+        const again = yield* Effect.promise(async () => {
+          const response = await chat(baseUrl, "flood", true)
+          const cache = response.headers.get("x-tollgate-cache")
+          await drain(response)
+          return cache
+        })
+        assert.strictEqual(again, "miss")
+      }), { timeout: 60_000 })
+  })
+})
+
 describe("Generated text kept for an estimate, within bounds", () => {
   it("a tap folds payloads into text past its bound and keeps at most COMPLETION_CAP characters, counting the rest", () => {
     const tap = new SseTap(false, 4096)
