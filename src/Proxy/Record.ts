@@ -26,7 +26,8 @@ export interface RecordContext {
   readonly headers: Headers.Headers
   readonly clientHash: string | null
   readonly elapsedMs: () => number
-  readonly costOf: (model: string, usage: Usage) => number | null
+  /** `Pricing.costOf`: the provider that served it (the simulated one costs $0) and when. */
+  readonly costOf: (model: string, usage: Usage, provider?: string | null, atMs?: number) => number | null
 }
 
 export class RequestRecord {
@@ -53,7 +54,8 @@ export class RequestRecord {
   event(outcome: Outcome): LedgerEvent {
     const c = this.context
     const usage = outcome.usage
-    const stepCost = usage !== undefined && outcome.servedModel !== null ? c.costOf(outcome.servedModel, usage) : null
+    const servedBy = this.hitProvider ?? this.trail.target?.provider.name ?? null
+    const stepCost = usage !== undefined && outcome.servedModel !== null ? c.costOf(outcome.servedModel, usage, servedBy, c.ts) : null
     const cascaded = this.cascadeSteps.length > 0
     // A cascade's total is unpriced (null) as soon as any step that has tokens has no price.
     const cost = !cascaded
