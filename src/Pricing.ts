@@ -254,16 +254,16 @@ export const loadData: Effect.Effect<PriceData> = Source.load.pipe(
   Effect.provide(NodeFileSystem.layer)
 )
 
-/** Pricing for a configuration, on the data in force. */
-export const fromConfig = (config: TollgateConfig): Effect.Effect<Pricing["Type"]> =>
+/**
+ * Pricing for a configuration, on the data in force. The server warns once per unpriced model;
+ * the CLI's commands say so in their own output (`warnUnpriced: false`).
+ */
+export const fromConfig = (config: TollgateConfig, options: { readonly warnUnpriced?: boolean } = {}): Effect.Effect<Pricing["Type"]> =>
   Effect.gen(function*() {
     const data = yield* loadData
     const clock = yield* Effect.clock
-    return yield* makeLogged(config.pricing, {
-      data,
-      now: () => clock.unsafeCurrentTimeMillis(),
-      simulated: simulatedProviders(config)
-    })
+    const made: MakeOptions = { data, now: () => clock.unsafeCurrentTimeMillis(), simulated: simulatedProviders(config) }
+    return options.warnUnpriced === false ? make(config.pricing, made) : yield* makeLogged(config.pricing, made)
   })
 
-export const layer: Layer.Layer<Pricing, never, Config> = Layer.effect(Pricing, Effect.flatMap(Config, fromConfig))
+export const layer: Layer.Layer<Pricing, never, Config> = Layer.effect(Pricing, Effect.flatMap(Config, (config) => fromConfig(config)))

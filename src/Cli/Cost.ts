@@ -130,7 +130,7 @@ export const explain = Command.make(
       }
       // Today's prices, with the same pricing: overrides the server would use.
       const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
-      const explanation = explainRow(row.value, yield* Pricing.fromConfig(config))
+      const explanation = explainRow(row.value, yield* Pricing.fromConfig(config, { warnUnpriced: false }))
       yield* Console.log(flags.json ? JSON.stringify(explanation, moneyReplacer, 2) : renderExplanation(explanation))
     })
 ).pipe(Command.withDescription("Show how a request's cost is made: tokens x price per component, the total, the stored cost, and where each price comes from"))

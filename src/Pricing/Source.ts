@@ -141,11 +141,12 @@ export const update = (url: string, options: { readonly timeoutMs?: number } = {
       try: () => JSON.parse(body) as unknown,
       catch: () => new PricesError({ message: `prices update: ${url} did not send JSON; ${unchanged}` })
     })
+    // Checked against the schema, kept as published (with the keys tollgate does not read).
     const providers = yield* Schema.decodeUnknown(DataFile)(json).pipe(
       Effect.mapError((error) => new PricesError({ message: `prices update: ${url} did not send genai-prices data (${firstIssue(error)}); ${unchanged}` }))
     )
     const fetchedAt = new Date(yield* Effect.clockWith((clock) => clock.currentTimeMillis)).toISOString()
-    const content: UpdatedFile = { format: "tollgate-genai-prices/1", fetchedAt, url, providers }
+    const content = { format: "tollgate-genai-prices/1", fetchedAt, url, providers: json }
     // Written beside the target and renamed over it: a reader sees the old file or the new, whole.
     const temporary = `${file}.${process.pid}.tmp`
     yield* Effect.gen(function*() {
