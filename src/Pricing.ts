@@ -226,9 +226,15 @@ export const make = (overrides: Readonly<Record<string, Price>>, options: MakeOp
   })
 }
 
-/** The names of the configured simulated providers. */
-export const simulatedProviders = (config: TollgateConfig): ReadonlyArray<string> =>
-  config.providers.filter((p) => p.config.kind === "mock").map((p) => p.name)
+/**
+ * The names of the simulated providers: the configured `kind: mock` ones, and `mock`, the name the
+ * built-in one has (demo mode, no provider configured) unless a real provider is called that, so
+ * ledger rows of an earlier demo stay at $0 when `reprice` runs under a real configuration.
+ */
+export const simulatedProviders = (config: TollgateConfig): ReadonlyArray<string> => {
+  const names = config.providers.filter((p) => p.config.kind === "mock").map((p) => p.name)
+  return config.providers.some((p) => p.name === "mock") ? names : [...names, "mock"]
+}
 
 /** `make`, warning once per unpriced model through this fiber's logger. */
 export const makeLogged = (

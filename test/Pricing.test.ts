@@ -308,6 +308,8 @@ describe("Pricing: the simulated provider", () => {
       const pricing = yield* Pricing.Pricing
       assert.strictEqual(pricing.costOf("gpt-4o-mini", usage(1_000, 1_000), "sim"), 0)
       assert.isAbove(pricing.costOf("gpt-4o-mini", usage(1_000, 1_000), "real")!, 0)
+      // The built-in simulated provider's name, as earlier demo rows carry it.
+      assert.strictEqual(pricing.costOf("gpt-4o-mini", usage(1_000, 1_000), "mock"), 0)
     }).pipe(Effect.provide(Pricing.layer.pipe(Layer.provide(Config.layerFrom({
       providers: { sim: { kind: "mock" }, real: { kind: "openai", baseUrl: "http://127.0.0.1:9/v1" } }
     }))))))
