@@ -1,6 +1,6 @@
 /**
  * The `tollgate` command line: `start`, `stats`, `export`, `cost explain`, `route explain`,
- * `budget`, `alerts`. `@effect/cli` gives every command `--help`, `--version`, `--completions` and
+ * `budget`, `alerts`, `prices`, `reprice`, `simulate`. `@effect/cli` gives every command `--help`, `--version`, `--completions` and
  * `--wizard`. Known failures print their message (no stack trace) and exit non-zero.
  */
 import * as Command from "@effect/cli/Command"
@@ -13,6 +13,8 @@ import { alerts } from "./Cli/Alerts.js"
 import { budget } from "./Cli/Budget.js"
 import { cost } from "./Cli/Cost.js"
 import { exportCommand } from "./Cli/Export.js"
+import { prices } from "./Cli/Prices.js"
+import { reprice, simulate } from "./Cli/Reprice.js"
 import { route } from "./Cli/Route.js"
 import { start } from "./Cli/Start.js"
 import { stats } from "./Cli/Stats.js"
@@ -21,7 +23,7 @@ export const version: string = (createRequire(import.meta.url)("../package.json"
 
 const tollgate = Command.make("tollgate").pipe(
   Command.withDescription("Local-first LLM API proxy for OpenAI- and Anthropic-compatible providers: a cost ledger, routing, budgets that block, exact-match cache, coalescing, retries, failover and circuit breakers"),
-  Command.withSubcommands([start, stats, exportCommand, cost, budget, alerts, route])
+  Command.withSubcommands([start, stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate])
 )
 
 export const run = Command.run(tollgate, { name: "tollgate", version })
@@ -31,7 +33,7 @@ const messageOf = (error: unknown): string | undefined => {
   if (typeof error !== "object" || error === null) return undefined
   const tag = (error as { _tag?: unknown })._tag
   const message = (error as { message?: unknown }).message
-  if (tag === "ConfigError" || tag === "StoreError" || tag === "UsageError") return String(message)
+  if (tag === "ConfigError" || tag === "StoreError" || tag === "UsageError" || tag === "PricesError") return String(message)
   if (tag === "ServeError") return `cannot listen: ${String((error as { cause?: { message?: unknown } }).cause?.message ?? message)}`
   return undefined
 }

@@ -1,24 +1,30 @@
 /**
  * The `Pricing` service: what a request cost, from its served model and usage.
- * Built-in list prices (`Pricing/Table.ts`) overlaid with the config's `pricing:` section; names are
- * resolved to entries by `Pricing/Resolve.ts`.
+ * The maintained price data (`@pydantic/genai-prices`: bundled, or the newer file `tollgate prices
+ * update` fetched; see `Pricing/Source.ts`), tollgate's own corrections and additions over it
+ * (`Pricing/Corrections.ts`), and the config's `pricing:` section over both; names are resolved to
+ * prices by `Pricing/Resolve.ts`. What the simulated provider (`kind: mock`) serves costs $0, unless
+ * the config's `pricing:` prices that model (to try budgets on the simulated provider, say).
  *
  * `Usage.inputTokens` counts every input token, cache reads and writes included, so each input
  * token is billed exactly once: as a cache read, a 5-minute write, a 1-hour write, or plain input.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import type { Price, PriceTier } from "./Config/Schema.js"
-import { Config } from "./Config.js"
+import { Config, type TollgateConfig } from "./Config.js"
 import { presets, type PresetName } from "./Config/Presets.js"
+import * as Money from "./Domain/Money.js"
 import type { Usage } from "./Domain/Usage.js"
-import { makeResolver, type Resolved } from "./Pricing/Resolve.js"
-import { builtInPrices, openRouterModels, PRICE_TABLE_VERSION, PRICES_AS_OF } from "./Pricing/Table.js"
+import { additions } from "./Pricing/Corrections.js"
+import { FIRST_PARTY, OPENROUTER, priceAt } from "./Pricing/Data.js"
+import { makeResolver, type PriceData, type Resolved } from "./Pricing/Resolve.js"
+import * as Source from "./Pricing/Source.js"
 
-export { PRICE_TABLE_VERSION, PRICES_AS_OF }
-export type { Resolved }
+export type { PriceData, Resolved }
 
 export type ComponentName = "input" | "cached input" | "cache write 5m" | "cache write 1h" | "output" | "reasoning"
 
@@ -30,10 +36,11 @@ export interface CostComponent {
   readonly usd: number
 }
 
-export interface CostBreakdown extends Omit<Resolved, "price"> {
+export interface CostBreakdown extends Omit<Resolved, "price" | "schedule"> {
   /** The model as the ledger recorded it. */
   readonly model: string
-  readonly tableVersion: string
+  /** The price data in force (`bundled genai-prices v0.1.8 (2026-09-23)`, or an updated file). */
+  readonly data: string
   /** The long-context tier applied (its `above`, in input tokens), or `null` for base rates. */
   readonly tierAbove: number | null
   readonly components: ReadonlyArray<CostComponent>
@@ -47,18 +54,26 @@ export interface ProviderKind {
 }
 
 export class Pricing extends Context.Tag("tollgate/Pricing")<Pricing, {
-  /** The price of a model, or `undefined` when it is unknown. */
+  /** The price of a model now, or `undefined` when it is unknown. */
   readonly priceOf: (model: string) => Price | undefined
-  /** Cost in USD, or `null` when the model has no price (unpriced, never $0). */
-  readonly costOf: (model: string, usage: Usage) => number | null
-  /** Every model with a price (table and config). */
+  /**
+   * Cost in USD, or `null` when the model has no price (unpriced, never $0). `provider` is the
+   * configured provider that served it (a simulated one costs $0); `atMs` when it was served, for
+   * prices that depend on the date or the time of day (default: now).
+   */
+  readonly costOf: (model: string, usage: Usage, provider?: string | null, atMs?: number) => number | null
+  /** Every model with a price (maintained data of the first-party providers, tollgate's, config's). */
   readonly models: ReadonlyArray<string>
   /** The entry that prices a model, with its source and date. */
   readonly resolve: (model: string) => Resolved | undefined
   /** Tokens x rate per component, for `tollgate cost explain`; `null` when unpriced. */
-  readonly breakdown: (model: string, usage: Usage) => CostBreakdown | null
+  readonly breakdown: (model: string, usage: Usage, atMs?: number) => CostBreakdown | null
   /** The priced models that these providers serve, for `GET /v1/models`. */
   readonly modelsFor: (providers: ReadonlyArray<ProviderKind>) => ReadonlyArray<string>
+  /** The price data in force. */
+  readonly data: PriceData
+  /** Whether a configured provider is the simulated one, whose answers cost $0 (unless tollgate.yaml prices the model). */
+  readonly isSimulated: (provider: string | null | undefined) => boolean
 }>() {}
 
 /** The rates for this many input tokens: the highest long-context tier exceeded, or the base. */
@@ -112,8 +127,6 @@ export const componentsOf = (price: Price, usage: Usage): {
   return { tierAbove: rates === price ? null : (rates as PriceTier).above, components }
 }
 
-// Round to 1e-10 USD so sums in SQLite do not show float noise.
-const roundUsd = (usd: number) => Math.round(usd * 1e10) / 1e10
 
 /** USD for `usage` at `price` (the sum of `componentsOf`, without building them: it runs several times per request). */
 export const computeCost = (price: Price, usage: Usage): number => {
@@ -121,7 +134,8 @@ export const computeCost = (price: Price, usage: Usage): number => {
   eachComponent(price, usage, (_name, tokens, rate) => {
     sum += tokens * rate
   })
-  return roundUsd(sum / 1_000_000)
+  // Rounded to Money's JSON precision, so sums in SQLite do not show float noise.
+  return Money.json(sum / 1_000_000)
 }
 
 // Resolved names are remembered; a client sending endless distinct names only resets the memo.
@@ -130,10 +144,22 @@ const MEMO_LIMIT = 4096
 export interface MakeOptions {
   /** Called the first time a model turns out to have no price. */
   readonly onUnpriced?: (model: string) => void
+  /** The maintained data (default: the bundled data). */
+  readonly data?: PriceData | undefined
+  /** Now, in ms: prices that depend on the date or the time of day are read at it. */
+  readonly now?: (() => number) | undefined
+  /** The configured providers of `kind: mock`: what they serve costs $0. */
+  readonly simulated?: ReadonlyArray<string> | undefined
 }
 
+// genai-prices' provider ids, for the provider names tollgate's presets use.
+const DATA_PROVIDER: Readonly<Record<string, string>> = { xai: "x-ai" }
+
 export const make = (overrides: Readonly<Record<string, Price>>, options: MakeOptions = {}): Pricing["Type"] => {
-  const resolveName = makeResolver(overrides)
+  const data = options.data ?? Source.bundledPriceData()
+  const now = options.now ?? Date.now
+  const resolveName = makeResolver(overrides, data, now)
+  const simulated = new Set(options.simulated ?? [])
   const memo = new Map<string, Resolved | null>()
   const warned = new Set<string>()
   const resolve = (model: string): Resolved | undefined => {
@@ -149,25 +175,34 @@ export const make = (overrides: Readonly<Record<string, Price>>, options: MakeOp
     }
     return found
   }
-  const models = [...new Set([...Object.keys(builtInPrices), ...Object.keys(overrides)])]
-  const modelsOfProvider = (provider: string) => Object.keys(builtInPrices).filter((m) => builtInPrices[m]!.provider === provider)
+  /** The price that applies at `atMs` (most prices do not depend on it). */
+  const priceIn = (found: Resolved, atMs: number | undefined): Price =>
+    found.schedule === undefined ? found.price : priceAt(found.schedule, atMs ?? now())
+  const providersOfData = (provider: string) => [
+    ...data.index.modelsOf(provider),
+    ...Object.keys(additions).filter((name) => additions[name]!.provider === provider)
+  ]
+  const models = [...new Set([...Object.keys(overrides), ...Object.keys(additions), ...FIRST_PARTY.flatMap(data.index.modelsOf)])]
   return Pricing.of({
     priceOf: (model) => resolve(model)?.price,
-    costOf: (model, usage) => {
+    costOf: (model, usage, provider, atMs) => {
       const found = resolve(model)
-      return found === undefined ? null : computeCost(found.price, usage)
+      // The simulated provider's answers are not real spend, unless tollgate.yaml prices them.
+      if (provider != null && simulated.has(provider) && found?.origin !== "config") return 0
+      return found === undefined ? null : computeCost(priceIn(found, atMs), usage)
     },
     models,
     resolve,
-    breakdown: (model, usage) => {
+    breakdown: (model, usage, atMs) => {
       const found = resolve(model)
       if (found === undefined) return null
-      const { price, ...rest } = found
+      const { price: _price, schedule: _schedule, ...rest } = found
+      const price = priceIn(found, atMs)
       const { components, tierAbove } = componentsOf(price, usage)
       return {
         ...rest,
         model,
-        tableVersion: PRICE_TABLE_VERSION,
+        data: data.origin.label,
         tierAbove,
         components,
         totalUsd: computeCost(price, usage)
@@ -180,18 +215,35 @@ export const make = (overrides: Readonly<Record<string, Price>>, options: MakeOp
         const billedAs = provider.kind === "openai" && provider.preset !== undefined
           ? presets[provider.preset].pricedAs
           : provider.kind === "mock" ? "openai" : provider.kind
-        const names = billedAs === "openrouter" ? Object.keys(openRouterModels) : billedAs === undefined ? [] : modelsOfProvider(billedAs)
-        for (const name of names) out.add(name)
+        if (billedAs === undefined) continue
+        const id = DATA_PROVIDER[billedAs] ?? billedAs
+        for (const name of id === OPENROUTER ? data.index.modelsOf(OPENROUTER) : providersOfData(id)) out.add(name)
       }
       return [...out]
-    }
+    },
+    data,
+    isSimulated: (provider) => provider != null && simulated.has(provider)
   })
 }
 
+/**
+ * The names of the simulated providers: the configured `kind: mock` ones, and `mock`, the name the
+ * built-in one has (demo mode, no provider configured) unless a real provider is called that, so
+ * ledger rows of an earlier demo stay at $0 when `reprice` runs under a real configuration.
+ */
+export const simulatedProviders = (config: TollgateConfig): ReadonlyArray<string> => {
+  const names = config.providers.filter((p) => p.config.kind === "mock").map((p) => p.name)
+  return config.providers.some((p) => p.name === "mock") ? names : [...names, "mock"]
+}
+
 /** `make`, warning once per unpriced model through this fiber's logger. */
-export const makeLogged = (overrides: Readonly<Record<string, Price>>): Effect.Effect<Pricing["Type"]> =>
+export const makeLogged = (
+  overrides: Readonly<Record<string, Price>>,
+  options: Omit<MakeOptions, "onUnpriced"> = {}
+): Effect.Effect<Pricing["Type"]> =>
   Effect.map(Effect.runtime<never>(), (runtime) =>
     make(overrides, {
+      ...options,
       // costOf is synchronous on the hot path: the warning runs on the runtime captured here, once.
       onUnpriced: (model) =>
         Runtime.runSync(runtime)(
@@ -201,7 +253,23 @@ export const makeLogged = (overrides: Readonly<Record<string, Price>>): Effect.E
         )
     }))
 
-export const layer: Layer.Layer<Pricing, never, Config> = Layer.effect(
-  Pricing,
-  Effect.flatMap(Config, (config) => makeLogged(config.pricing))
+/** The price data in force (bundled, or a newer updated file), saying why an updated file was left aside. */
+export const loadData: Effect.Effect<PriceData> = Source.load.pipe(
+  Effect.tap((loaded) => loaded._tag === "Bundled" && loaded.ignored !== undefined ? Effect.logWarning(`prices: ${loaded.ignored}`) : Effect.void),
+  Effect.map((loaded) => loaded.data),
+  Effect.provide(NodeFileSystem.layer)
 )
+
+/**
+ * Pricing for a configuration, on the data in force. The server warns once per unpriced model;
+ * the CLI's commands say so in their own output (`warnUnpriced: false`).
+ */
+export const fromConfig = (config: TollgateConfig, options: { readonly warnUnpriced?: boolean } = {}): Effect.Effect<Pricing["Type"]> =>
+  Effect.gen(function*() {
+    const data = yield* loadData
+    const clock = yield* Effect.clock
+    const made: MakeOptions = { data, now: () => clock.unsafeCurrentTimeMillis(), simulated: simulatedProviders(config) }
+    return options.warnUnpriced === false ? make(config.pricing, made) : yield* makeLogged(config.pricing, made)
+  })
+
+export const layer: Layer.Layer<Pricing, never, Config> = Layer.effect(Pricing, Effect.flatMap(Config, (config) => fromConfig(config)))

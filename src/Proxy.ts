@@ -359,7 +359,7 @@ export const make = Effect.gen(function*() {
         if (signal === undefined) return yield* respond({ ...response, body: response.body })
         const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
         const model = answer.model ?? step.model
-        const cost = record.costOf(model, usage)
+        const cost = record.costOf(model, usage, step.provider.name)
         if (cost === null) record.cascadeUnpriced = true
         record.cascadeCostUsd += cost ?? 0
         record.cascadeSteps.push(`${model}:${signal}:${cost === null ? "unpriced" : cost.toFixed(8)}`)

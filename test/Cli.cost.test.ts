@@ -11,7 +11,7 @@ import * as Cli from "../src/Cli.js"
 import type { LedgerEvent } from "../src/Domain/LedgerEvent.js"
 import { fromAnthropic, type Usage } from "../src/Domain/Usage.js"
 import * as Pricing from "../src/Pricing.js"
-import { builtInPrices } from "../src/Pricing/Table.js"
+import * as Money from "../src/Domain/Money.js"
 import * as Store from "../src/Store.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { tempDbPath } from "./support/Tollgate.js"
@@ -102,10 +102,11 @@ const tollgate = (...args: Array<string>) =>
   })
 
 describe("tollgate cost explain", () => {
-  it.live("prints every component at the table's price, the total, the stored cost and the price's source", () =>
+  it.live("prints every component at the resolved price, the total, the stored cost, the price's source and the data's version", () =>
     Effect.gen(function*() {
       const { configPath, dbPath } = yield* seed
-      const p = builtInPrices["claude-sonnet-4-5"]!
+      const p = table.priceOf("claude-sonnet-4-5")!
+      const resolved = table.resolve("claude-sonnet-4-5")!
       const expected = (1_200 * p.input + 30_000 * p.cachedInput! + 4_000 * p.cacheWrite5m! + 2_000 * p.cacheWrite1h! + 900 * p.output) / 1e6
 
       const json = yield* tollgate("cost", "explain", "req_claude", "--json", "--db", dbPath, "--config", configPath)
@@ -113,8 +114,10 @@ describe("tollgate cost explain", () => {
       const explained = JSON.parse(json.stdout)
       assert.strictEqual(explained.model, "claude-sonnet-4-5-20250929")
       assert.strictEqual(explained.breakdown.pricedAs, "claude-sonnet-4-5")
-      assert.strictEqual(explained.breakdown.source, p.source)
-      assert.strictEqual(explained.breakdown.asOf, p.asOf)
+      assert.strictEqual(explained.breakdown.source, resolved.source)
+      assert.strictEqual(explained.breakdown.asOf, resolved.asOf)
+      assert.strictEqual(explained.breakdown.origin, "data")
+      assert.match(explained.priceData, /^bundled genai-prices v\d+\.\d+\.\d+ \(\d{4}-\d{2}-\d{2}\)$/)
       assert.deepStrictEqual(
         explained.breakdown.components.map((c: { name: string; tokens: number; rate: number }) => [c.name, c.tokens, c.rate]),
         [
@@ -131,9 +134,10 @@ describe("tollgate cost explain", () => {
       const text = yield* tollgate("cost", "explain", "req_claude", "--db", dbPath, "--config", configPath)
       assert.isTrue(text.ok, text.stderr)
       assert.include(text.stdout, "priced as claude-sonnet-4-5 (anthropic)")
-      assert.include(text.stdout, `${p.source}, as of ${p.asOf}`)
-      assert.match(text.stdout, /cache write 1h\s+2,000\s+\$6\.0000/)
-      assert.include(text.stdout, `$${expected.toFixed(8)}`)
+      assert.include(text.stdout, `${resolved.source}, as of ${resolved.asOf}`)
+      assert.include(text.stdout, `from ${explained.priceData}`)
+      assert.match(text.stdout, /cache write 1h\s+2,000\s+\$6\.00\s+\$0\.012\n/)
+      assert.include(text.stdout, Money.usd(expected))
       assert.include(text.stdout, "(the same)")
     }))
 

@@ -4,7 +4,9 @@ import * as Config from "../src/Config.js"
 import type { Usage } from "../src/Domain/Usage.js"
 import { fromAnthropic, fromOpenAi } from "../src/Domain/Usage.js"
 import * as Pricing from "../src/Pricing.js"
-import { aliases, builtInPrices, openRouterModels, type PriceEntry, PRICES_AS_OF } from "../src/Pricing/Table.js"
+import type { Price } from "../src/Config/Schema.js"
+import { additions, aliases, corrections } from "../src/Pricing/Corrections.js"
+import { bundledData } from "../src/Pricing/Data.js"
 
 const usage = (input: number, output: number, cached = 0): Usage => ({
   inputTokens: input,
@@ -15,15 +17,16 @@ const usage = (input: number, output: number, cached = 0): Usage => ({
   source: "reported"
 })
 
-const entry = (model: string): PriceEntry => {
-  const found = builtInPrices[model]
-  if (found === undefined) throw new Error(`no table entry for ${model}`)
+const table = Pricing.make({})
+
+/** The price a model resolves to (maintained data, tollgate's corrections and additions). */
+const entry = (model: string): Price => {
+  const found = table.priceOf(model)
+  if (found === undefined) throw new Error(`no price for ${model}`)
   return found
 }
 
-const table = Pricing.make({})
-
-describe("Pricing: cost per provider, from the table's numbers", () => {
+describe("Pricing: cost per provider, from the resolved prices", () => {
   it("Anthropic: uncached input, cache reads, 5m and 1h writes, output (input_tokens excludes cache tokens)", () => {
     const p = entry("claude-sonnet-4-5")
     const u = fromAnthropic({
@@ -35,9 +38,14 @@ describe("Pricing: cost per provider, from the table's numbers", () => {
     })!
     const expected = (1_000 * p.input + 20_000 * p.cachedInput! + 3_000 * p.cacheWrite5m! + 2_000 * p.cacheWrite1h! + 800 * p.output) / 1e6
     assert.closeTo(table.costOf("claude-sonnet-4-5", u)!, expected, 1e-12)
-    // The table itself: Anthropic's published multipliers hold for every Claude entry. Claude 3
-    // Haiku is the exception on Anthropic's own page ($0.30 writes, $0.03 reads, rounded).
-    const claude = Object.entries(builtInPrices).filter(([name, e]) => e.provider === "anthropic" && name !== "claude-3-haiku")
+    // The data itself: Anthropic's published multipliers hold for every Claude model with cache
+    // prices. Claude 3 Haiku is the exception on Anthropic's own page ($0.30 writes, $0.03 reads, rounded).
+    const anthropic = bundledData().find((p) => p.id === "anthropic")!
+    const current = ["claude-opus-4-5", "claude-opus-4-1", "claude-opus-4-0", "claude-sonnet-4-5", "claude-sonnet-4-0", "claude-3-7-sonnet-latest", "claude-haiku-4-5", "claude-3-5-haiku-latest"]
+    const claude = anthropic.models
+      .filter((m) => current.includes(m.id))
+      .map((m) => [m.id, table.priceOf(m.id)] as const)
+      .filter((pair): pair is readonly [string, Price] => pair[1]?.cacheWrite5m !== undefined)
     assert.isAtLeast(claude.length, 8)
     for (const [name, e] of claude) {
       assert.closeTo(e.cacheWrite5m!, e.input * 1.25, 1e-9, name)
@@ -65,7 +73,7 @@ describe("Pricing: cost per provider, from the table's numbers", () => {
     }
   })
 
-  it("reasoning billed apart from output where the table says so (Gemini 2.5 Flash preview)", () => {
+  it("reasoning billed apart from output where the data says so (Gemini 2.5 Flash preview)", () => {
     const p = entry("gemini-2.5-flash-preview-04-17")
     assert.isDefined(p.reasoning)
     const u: Usage = { ...usage(1_000, 5_000), reasoningTokens: 4_000 }
@@ -79,7 +87,7 @@ describe("Pricing: cost per provider, from the table's numbers", () => {
       ["gemini-2.5-flash", "gemini-2.5-flash"],
       ["grok-3-mini", "grok-3-mini"],
       ["llama-3.3-70b-versatile", "llama-3.3-70b-versatile"],
-      ["mistral-large-latest", "mistral-large"],
+      ["mistral-large-latest", "mistral-large-latest"],
       ["meta-llama/Llama-3.3-70B-Instruct-Turbo", "meta-llama/Llama-3.3-70B-Instruct-Turbo"],
       ["accounts/fireworks/models/deepseek-v3", "accounts/fireworks/models/deepseek-v3"]
     ]
@@ -137,11 +145,12 @@ describe("Pricing: long-context tiers", () => {
     assert.closeTo(over.totalUsd, (50_001 * tier.input + 150_000 * tier.cachedInput! + 1_000 * tier.output) / 1e6, 1e-12)
   })
 
-  it("Gemini 2.5 Pro above 200k, grok-4 above 128k; GPT-4.1 has no tier", () => {
+  it("Gemini 2.5 Pro above 200k (maintained data), grok-4 above 128k (tollgate's correction); GPT-4.1 has no tier", () => {
     const pro = entry("gemini-2.5-pro").longContext![0]!
     assert.closeTo(table.costOf("gemini-2.5-pro", usage(300_000, 10))!, (300_000 * pro.input + 10 * pro.output) / 1e6, 1e-12)
     const grok = entry("grok-4").longContext![0]!
     assert.strictEqual(grok.above, 128_000)
+    assert.strictEqual(table.resolve("grok-4")?.origin, "correction")
     assert.closeTo(table.costOf("grok-4", usage(128_001, 0))!, (128_001 * grok.input) / 1e6, 1e-12)
     const p = entry("gpt-4.1")
     assert.isUndefined(p.longContext)
@@ -151,18 +160,24 @@ describe("Pricing: long-context tiers", () => {
 
 describe("Pricing: names", () => {
   it("dated snapshots, -latest and aliases resolve to the base entry unless they have their own", () => {
+    // pricedAs is the maintained data's model id (claude-sonnet-4-0 is its name for Sonnet 4).
     const cases: ReadonlyArray<readonly [string, string]> = [
       ["claude-sonnet-4-5-20250929", "claude-sonnet-4-5"],
-      ["claude-3-5-haiku-latest", "claude-3-5-haiku"],
-      ["claude-3-7-sonnet-20250219", "claude-3-7-sonnet"],
-      ["claude-sonnet-4-0", "claude-sonnet-4"],
+      ["claude-3-5-haiku-latest", "claude-3-5-haiku-latest"],
+      ["claude-3-5-haiku-20241022", "claude-3-5-haiku-latest"],
+      ["claude-3-7-sonnet-20250219", "claude-3-7-sonnet-latest"],
+      ["claude-sonnet-4", "claude-sonnet-4-0"],
+      ["claude-sonnet-4-20250514", "claude-sonnet-4-0"],
       ["claude-opus-4-1-20250805", "claude-opus-4-1"],
       ["gpt-4o-mini-2024-07-18", "gpt-4o-mini"],
       ["gpt-4o-2024-05-13", "gpt-4o-2024-05-13"],
       ["gpt-3.5-turbo-0125", "gpt-3.5-turbo"],
       ["mistral-large-2411", "mistral-large"],
+      ["mistral-small", "mistral-small-latest"],
       ["gemini-2.0-flash-001", "gemini-2.0-flash"],
-      ["grok-4-0709", "grok-4"]
+      ["gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash"],
+      ["grok-4", "grok-4-0709"],
+      ["grok-4-latest", "grok-4-0709"]
     ]
     for (const [model, pricedAs] of cases) assert.strictEqual(table.resolve(model)?.pricedAs, pricedAs, model)
   })
@@ -170,33 +185,38 @@ describe("Pricing: names", () => {
   it("OpenRouter vendor/model names are billed at the vendor's own price; :free is free", () => {
     const cases: ReadonlyArray<readonly [string, string]> = [
       ["anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"],
-      ["anthropic/claude-3.7-sonnet:thinking", "claude-3-7-sonnet"],
+      ["anthropic/claude-3.7-sonnet:thinking", "claude-3-7-sonnet-latest"],
       ["anthropic/claude-opus-4.1", "claude-opus-4-1"],
       ["openai/gpt-4o", "gpt-4o"],
       ["openai/gpt-4o-2024-08-06", "gpt-4o"],
       ["google/gemini-2.5-pro", "gemini-2.5-pro"],
-      ["x-ai/grok-4", "grok-4"],
+      ["x-ai/grok-4", "grok-4-0709"],
       ["models/gemini-2.5-flash", "gemini-2.5-flash"]
     ]
     for (const [model, pricedAs] of cases) {
       const resolved = table.resolve(model)
       assert.strictEqual(resolved?.pricedAs, pricedAs, model)
-      assert.strictEqual(resolved?.price, builtInPrices[pricedAs], model)
+      assert.deepStrictEqual(resolved?.price, table.resolve(pricedAs)?.price, model)
+      assert.notStrictEqual(resolved?.provider, "openrouter", model)
     }
-    for (const [name, key] of Object.entries(openRouterModels)) assert.isDefined(builtInPrices[key], name)
+    // A name no vendor prices is billed at what OpenRouter lists for it.
+    assert.strictEqual(table.resolve("meta-llama/llama-3.3-70b-instruct")?.provider, "openrouter")
     assert.strictEqual(table.costOf("meta-llama/llama-3.3-70b-instruct:free", usage(1_000, 1_000)), 0)
     // A vendor prefix only reaches that vendor's own models.
     assert.isUndefined(table.resolve("google/deepseek-chat"))
     assert.isUndefined(table.resolve("somecloud/gpt-4o"))
   })
 
-  it("every entry has a pricing page, a date no later than the table's, and aliases that land", () => {
-    for (const [name, e] of Object.entries(builtInPrices)) {
+  it("tollgate's own entries have a pricing page, a date and a reason; aliases land", () => {
+    for (const [name, e] of [...Object.entries(corrections), ...Object.entries(additions)]) {
       assert.match(e.source, /^https:\/\//, name)
       assert.match(e.asOf, /^\d{4}-\d{2}-\d{2}$/, name)
-      assert.isAtMost(Date.parse(e.asOf), Date.parse(PRICES_AS_OF), name)
+      assert.isAtLeast(e.why.length, 10, name)
     }
-    for (const [name, key] of Object.entries(aliases)) assert.isDefined(builtInPrices[key], name)
+    for (const [name, key] of Object.entries(aliases)) {
+      assert.isDefined(table.resolve(key), name)
+      assert.strictEqual(table.resolve(name)?.pricedAs, table.resolve(key)?.pricedAs, name)
+    }
   })
 })
 
@@ -268,4 +288,29 @@ describe("Pricing: models a config can serve", () => {
     assert.include(pricing.modelsFor([{ kind: "openai" }]), "gpt-4o")
     assert.deepStrictEqual(pricing.modelsFor([{ kind: "openai", preset: "ollama" }]), ["house-model"])
   })
+})
+
+describe("Pricing: the simulated provider", () => {
+  it("books what a mock provider serves at $0, unless tollgate.yaml prices the model", () => {
+    const pricing = Pricing.make({ "house-model": { input: 1, output: 1 } }, { simulated: ["sim"] })
+    const u = usage(1_000_000, 1_000_000)
+    assert.strictEqual(pricing.costOf("gpt-4o-mini", u, "sim"), 0)
+    assert.strictEqual(pricing.costOf("mystery-model", u, "sim"), 0)
+    assert.closeTo(pricing.costOf("gpt-4o-mini", u, "openai")!, 0.15 + 0.6, 1e-12)
+    assert.closeTo(pricing.costOf("gpt-4o-mini", u)!, 0.15 + 0.6, 1e-12)
+    assert.strictEqual(pricing.costOf("house-model", u, "sim"), 2)
+    assert.isTrue(pricing.isSimulated("sim"))
+    assert.isFalse(pricing.isSimulated(null))
+  })
+
+  it.effect("the layer knows the config's mock providers", () =>
+    Effect.gen(function*() {
+      const pricing = yield* Pricing.Pricing
+      assert.strictEqual(pricing.costOf("gpt-4o-mini", usage(1_000, 1_000), "sim"), 0)
+      assert.isAbove(pricing.costOf("gpt-4o-mini", usage(1_000, 1_000), "real")!, 0)
+      // The built-in simulated provider's name, as earlier demo rows carry it.
+      assert.strictEqual(pricing.costOf("gpt-4o-mini", usage(1_000, 1_000), "mock"), 0)
+    }).pipe(Effect.provide(Pricing.layer.pipe(Layer.provide(Config.layerFrom({
+      providers: { sim: { kind: "mock" }, real: { kind: "openai", baseUrl: "http://127.0.0.1:9/v1" } }
+    }))))))
 })

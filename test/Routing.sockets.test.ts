@@ -13,6 +13,7 @@ import OpenAI from "openai"
 import * as Yaml from "yaml"
 import * as Cli from "../src/Cli.js"
 import type * as Config from "../src/Config.js"
+import type { Price } from "../src/Config/Schema.js"
 import * as Pricing from "../src/Pricing.js"
 import * as SdkStream from "./support/SdkStream.js"
 import * as Tollgate from "./support/Tollgate.js"
@@ -24,6 +25,12 @@ const config: Config.FileConfigInput = {
     plain: { kind: "mock" },
     // Ignores max_tokens, as a provider that misbehaves would: the guard must stop it.
     chatty: { kind: "mock", reply: "word ".repeat(400), chunks: 40 }
+  },
+  // The simulated provider is free unless tollgate.yaml prices its models: these tests count its
+  // spend (cascade steps, budgets) at OpenAI's list prices.
+  pricing: {
+    "gpt-4o-mini": { input: 0.15, cachedInput: 0.075, output: 0.6 },
+    "gpt-4o": { input: 2.5, cachedInput: 1.25, output: 10 }
   },
   models: {
     aliases: { fast: "gpt-4o-mini" },
@@ -140,7 +147,7 @@ describe("routing through tollgate", () => {
         const [model, signal, usd] = String(row!.cascade).split(":")
         assert.strictEqual(model, "gpt-4o-mini")
         assert.strictEqual(signal, "uncertainty")
-        const pricing = Pricing.make({})
+        const pricing = Pricing.make(config.pricing as Record<string, Price>)
         const last = pricing.costOf("gpt-4o", {
           inputTokens: row!.input_tokens as number,
           outputTokens: row!.output_tokens as number,

@@ -20,4 +20,5 @@ export interface Alert {
   readonly block: { readonly session: string; readonly until: number } | null
 }
 
-export const usd = (value: number): string => value >= 0.01 || value === 0 ? `$${value.toFixed(2)}` : `$${value.toFixed(6)}`
+/** Amounts in alert and budget messages: `Money.usd` (a $0.015 limit reads $0.015, not $0.01). */
+export { usd } from "../Domain/Money.js"

@@ -7,6 +7,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import * as Money from "../Domain/Money.js"
 import type { Alert } from "./Alert.js"
 import type { AlertSettings } from "./Settings.js"
 
@@ -19,8 +20,9 @@ export const payloadOf = (alert: Alert) => ({
     scope: alert.scope,
     window: alert.window,
     thresholdPercent: alert.thresholdPercent,
-    limitUsd: alert.limitUsd,
-    spentUsd: alert.spentUsd,
+    // Rounded (Money.json): a sum of float costs would otherwise carry noise such as 0.00008399999999999998.
+    limitUsd: Money.jsonOrNull(alert.limitUsd),
+    spentUsd: Money.jsonOrNull(alert.spentUsd),
     anomaly: alert.anomaly,
     message: alert.message,
     blockedUntil: alert.block === null ? null : new Date(alert.block.until).toISOString()

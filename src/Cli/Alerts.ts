@@ -4,6 +4,7 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Alerts from "../Budget/Alerts.js"
+import * as Money from "../Domain/Money.js"
 import { configOption, dbOption, ledgerLayer, parseSince, jsonOption } from "./Shared.js"
 import { renderTable } from "./Stats.js"
 
@@ -31,8 +32,8 @@ const list = Command.make(
           scope: r.scope,
           window: r.time_window,
           threshold: r.threshold,
-          limitUsd: r.limit_usd,
-          spentUsd: r.spent_usd,
+          limitUsd: Money.jsonOrNull(r.limit_usd),
+          spentUsd: Money.jsonOrNull(r.spent_usd),
           anomaly: r.anomaly,
           message: r.message,
           delivered: r.delivered_at === null ? null : new Date(r.delivered_at).toISOString(),

@@ -14,9 +14,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Budget from "../Budget.js"
-import { usd } from "../Budget/Alert.js"
 import * as Control from "../Budget/Control.js"
 import * as Config from "../Config.js"
+import * as Money from "../Domain/Money.js"
+import { usd } from "../Domain/Money.js"
 import * as Pricing from "../Pricing.js"
 import { configOption, dbOption, ledgerLayer, UsageError, jsonOption } from "./Shared.js"
 import { renderTable } from "./Stats.js"
@@ -65,7 +66,7 @@ const status = Command.make(
       if (flags.json) {
         return yield* Console.log(JSON.stringify({
           // Reservations of requests in flight live in the server's memory only.
-          limits: lines.map((l) => ({ ...l, reservedUsd: null, resetsAt: l.resetsAt === null ? null : new Date(l.resetsAt).toISOString() })),
+          limits: lines.map((l) => ({ ...l, spentUsd: Money.json(l.spentUsd), limitUsd: Money.json(l.limitUsd), reservedUsd: null, resetsAt: l.resetsAt === null ? null : new Date(l.resetsAt).toISOString() })),
           blockedSessions: blocks.map((b) => ({ ...b, until: new Date(b.until).toISOString() }))
         }, null, 2))
       }

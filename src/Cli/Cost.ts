@@ -1,6 +1,7 @@
 /**
  * `tollgate cost explain <request-id>`: how one ledger row's cost is made, component by component,
- * at today's prices (table and config overrides), beside the cost stored when it was served.
+ * at today's prices (the maintained data in force, tollgate's corrections, the config's overrides),
+ * beside the cost stored when it was served, naming the price data and where each price comes from.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
@@ -9,9 +10,11 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Config from "../Config.js"
+import * as Money from "../Domain/Money.js"
 import type { Usage } from "../Domain/Usage.js"
 import * as Ledger from "../Ledger.js"
 import * as Pricing from "../Pricing.js"
+import { usageOf } from "../Pricing/Reprice.js"
 import { configOption, dbOption, ledgerLayer, UsageError } from "./Shared.js"
 import { renderTable } from "./Stats.js"
 
@@ -30,20 +33,10 @@ export interface Explanation {
   readonly savedUsd: number | null
   /** At today's prices; `null` when the model has no price or there are no tokens. */
   readonly breakdown: Pricing.CostBreakdown | null
-}
-
-const usageOf = (row: Ledger.ExportRow): Usage | null => {
-  if (row.input_tokens === null && row.output_tokens === null) return null
-  const write1h = row.cache_write_1h_tokens ?? 0
-  return {
-    inputTokens: row.input_tokens ?? 0,
-    outputTokens: row.output_tokens ?? 0,
-    cachedInputTokens: row.cached_input_tokens ?? 0,
-    cacheWriteTokens: row.cache_write_tokens ?? 0,
-    ...(write1h > 0 ? { cacheWrite1hTokens: write1h } : {}),
-    reasoningTokens: row.reasoning_tokens ?? 0,
-    source: row.usage_source === "estimated" ? "estimated" : "reported"
-  }
+  /** The price data in force (`bundled genai-prices v0.1.8 (2026-09-23)`, or an updated file). */
+  readonly priceData: string
+  /** Served by the simulated provider (`kind: mock`): booked at $0 whatever the model. */
+  readonly simulated: boolean
 }
 
 /** The row of `requestId` beside its cost at `pricing`'s prices. */
@@ -60,13 +53,13 @@ export const explainRow = (row: Ledger.ExportRow, pricing: Pricing.Pricing["Type
     storedCostUsd: row.cost_usd,
     storedPriced: Boolean(row.priced),
     savedUsd: row.saved_usd,
-    breakdown: model === null || usage === null ? null : pricing.breakdown(model, usage)
+    breakdown: model === null || usage === null ? null : pricing.breakdown(model, usage),
+    priceData: pricing.data.origin.label,
+    simulated: pricing.isSimulated(row.provider)
   }
 }
 
-// Components are often fractions of a cent: eight decimals keep every one visible and aligned.
-const usd = (value: number) => `$${value.toFixed(8)}`
-const rate = (value: number) => `$${value.toFixed(4)}`
+const usd = Money.usd
 const int = (value: number) => value.toLocaleString("en-US")
 
 export const renderExplanation = (e: Explanation): string => {
@@ -78,14 +71,15 @@ export const renderExplanation = (e: Explanation): string => {
   const b = e.breakdown
   if (b === null) {
     lines.push(
-      `model ${e.model} has no price (table ${Pricing.PRICE_TABLE_VERSION}): it is recorded unpriced (cost NULL), not $0.`,
+      `model ${e.model} has no price (price data: ${e.priceData}): it is recorded unpriced (cost NULL), not $0.`,
       "Add it under pricing: in tollgate.yaml to price it."
     )
     return lines.join("\n")
   }
   lines.push(
     `model ${e.model}${b.pricedAs === e.model ? "" : `, priced as ${b.pricedAs}`}${b.provider === null ? "" : ` (${b.provider})`}`,
-    `price ${b.source}${b.asOf === null ? "" : `, as of ${b.asOf}`}; price table ${b.tableVersion}`
+    `price ${b.source}${b.asOf === null ? "" : `, as of ${b.asOf}`}`,
+    `from ${b.origin === "data" ? b.note : `${b.note}; price data ${b.data}`}`
   )
   if (b.tierAbove !== null) lines.push(`long-context rates: input above ${int(b.tierAbove)} tokens`)
   if (e.usage.source === "estimated") lines.push("tokens were estimated by tollgate: the provider reported no usage")
@@ -94,13 +88,15 @@ export const renderExplanation = (e: Explanation): string => {
     renderTable(
       ["COMPONENT", "TOKENS", "USD PER 1M", "USD"],
       [
-        ...b.components.map((c) => [c.name, int(c.tokens), rate(c.rate), usd(c.usd)]),
+        ...b.components.map((c) => [c.name, int(c.tokens), usd(c.rate), usd(c.usd)]),
         ["total", "", "", usd(b.totalUsd)]
       ]
     ),
     ""
   )
-  if (e.storedCostUsd === null) {
+  if (e.simulated) {
+    lines.push(`stored cost: ${usd(e.storedCostUsd ?? 0)} (served by the simulated provider, booked at $0)`)
+  } else if (e.storedCostUsd === null) {
     lines.push("stored cost: none (the model had no price when the request was recorded)")
   } else if ((e.cacheStatus === "hit" || e.cacheStatus === "coalesced") && e.storedCostUsd === 0) {
     lines.push(`stored cost: $0 (answered without a provider call; ${usd(e.savedUsd ?? 0)} recorded as saved)`)
@@ -111,6 +107,10 @@ export const renderExplanation = (e: Explanation): string => {
   }
   return lines.join("\n")
 }
+
+/** JSON amounts (`...Usd`, `usd`) rounded to Money's precision. */
+export const moneyReplacer = (key: string, value: unknown): unknown =>
+  typeof value === "number" && (key === "usd" || key.endsWith("Usd")) ? Money.json(value) : value
 
 export const explain = Command.make(
   "explain",
@@ -130,8 +130,8 @@ export const explain = Command.make(
       }
       // Today's prices, with the same pricing: overrides the server would use.
       const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
-      const explanation = explainRow(row.value, Pricing.make(config.pricing))
-      yield* Console.log(flags.json ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation))
+      const explanation = explainRow(row.value, yield* Pricing.fromConfig(config, { warnUnpriced: false }))
+      yield* Console.log(flags.json ? JSON.stringify(explanation, moneyReplacer, 2) : renderExplanation(explanation))
     })
 ).pipe(Command.withDescription("Show how a request's cost is made: tokens x price per component, the total, the stored cost, and where each price comes from"))
 

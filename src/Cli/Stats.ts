@@ -3,10 +3,10 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Money from "../Domain/Money.js"
 import * as Ledger from "../Ledger.js"
 import { configOption, dbOption, ledgerLayer, parseSince, jsonOption } from "./Shared.js"
 
-const usd = (value: number) => (value === 0 ? "$0" : value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`)
 const int = (value: number) => value.toLocaleString("en-US")
 const ms = (value: number | null) => (value === null ? "-" : value < 10 ? value.toFixed(2) : value.toFixed(0))
 
@@ -27,9 +27,9 @@ export const renderStats = (rows: ReadonlyArray<Ledger.StatsRow>, by: string): s
     int(r.inputTokens),
     int(r.outputTokens),
     int(r.cachedInputTokens),
-    usd(r.costUsd),
+    Money.usd(r.costUsd),
     int(r.cacheHits),
-    usd(r.savedUsd),
+    Money.usd(r.savedUsd),
     int(r.unpriced),
     ms(r.p50LatencyMs),
     ms(r.p95LatencyMs)
@@ -67,7 +67,13 @@ export const stats = Command.make(
         Effect.provide(ledgerLayer(flags))
       )
       if (flags.json) {
-        return yield* Console.log(JSON.stringify({ since: new Date(sinceMs).toISOString(), by: by ?? null, rows, unpriced, lost }, null, 2))
+        return yield* Console.log(JSON.stringify({
+          since: new Date(sinceMs).toISOString(),
+          by: by ?? null,
+          rows: rows.map((r) => ({ ...r, costUsd: Money.json(r.costUsd), savedUsd: Money.json(r.savedUsd) })),
+          unpriced,
+          lost
+        }, null, 2))
       }
       // Whatever the window: totals that miss rows must say so.
       if (lost.rows > 0) yield* Console.log(renderLosses(lost))

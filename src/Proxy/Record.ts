@@ -26,7 +26,8 @@ export interface RecordContext {
   readonly headers: Headers.Headers
   readonly clientHash: string | null
   readonly elapsedMs: () => number
-  readonly costOf: (model: string, usage: Usage) => number | null
+  /** `Pricing.costOf`: the provider that served it (the simulated one costs $0) and when. */
+  readonly costOf: (model: string, usage: Usage, provider?: string | null, atMs?: number) => number | null
   /** What an unpriced model's usage is booked at (`budget.unpriced: estimate`); the row then says `priced = 0`. */
   readonly fallbackCostOf?: ((usage: Usage) => number) | undefined
 }
@@ -54,9 +55,9 @@ export class RequestRecord {
 
   constructor(readonly context: RecordContext) {}
 
-  /** A step's cost: its price, or the fallback for an unpriced model where one is set (noted as estimated). */
-  costOf(model: string, usage: Usage): number | null {
-    const priced = this.context.costOf(model, usage)
+  /** A step's cost at its provider's price, or the fallback for an unpriced model where one is set (noted as estimated). */
+  costOf(model: string, usage: Usage, provider: string | null): number | null {
+    const priced = this.context.costOf(model, usage, provider, this.context.ts)
     if (priced !== null || this.context.fallbackCostOf === undefined) return priced
     this.estimated = true
     return this.context.fallbackCostOf(usage)
@@ -65,7 +66,8 @@ export class RequestRecord {
   event(outcome: Outcome): LedgerEvent {
     const c = this.context
     const usage = outcome.usage
-    const stepCost = usage !== undefined && outcome.servedModel !== null ? this.costOf(outcome.servedModel, usage) : null
+    const servedBy = this.hitProvider ?? this.trail.target?.provider.name ?? null
+    const stepCost = usage !== undefined && outcome.servedModel !== null ? this.costOf(outcome.servedModel, usage, servedBy) : null
     const cascaded = this.cascadeSteps.length > 0
     // A cascade's total is unpriced (null) as soon as any step that has tokens has no price.
     const cost = !cascaded
