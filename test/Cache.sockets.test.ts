@@ -253,6 +253,30 @@ describe("cache and coalescing over real sockets", () => {
         assert.strictEqual(receivedFor(upstream, "broken stream"), 2)
       }))
 
+    it.effect("clients with different keys never share a cached answer, even in the same project; the same key does", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const upstream = yield* Upstream
+        const json = body("gpt-4o-mini", "whose answer")
+        const send = (key: string) =>
+          Effect.promise(() =>
+            fetch(`${baseUrl}/chat/completions`, {
+              method: "POST",
+              body: json,
+              headers: { authorization: `Bearer ${key}`, "x-tollgate-project": "shared-project" }
+            }).then(async (r) => {
+              await r.text()
+              return r.headers.get("x-tollgate-cache")
+            })
+          )
+        assert.strictEqual(yield* send("key-alice"), "miss")
+        assert.strictEqual(yield* send("key-bob"), "miss", "another key is another tenant")
+        assert.strictEqual(receivedFor(upstream, "whose answer"), 2)
+        assert.strictEqual(yield* send("key-alice"), "hit")
+        assert.strictEqual(yield* send("key-bob"), "hit")
+        assert.strictEqual(receivedFor(upstream, "whose answer"), 2)
+      }))
+
     it.effect("clients can opt out (bypass, no-store) or force a refresh", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
