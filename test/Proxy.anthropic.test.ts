@@ -10,6 +10,7 @@ import Anthropic from "@anthropic-ai/sdk"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import OpenAI from "openai"
+import * as Tokens from "../src/Tokens.js"
 import * as AnthropicUpstream from "./support/AnthropicUpstream.js"
 import * as MockUpstream from "./support/MockUpstream.js"
 import * as Tollgate from "./support/Tollgate.js"
@@ -240,11 +241,20 @@ describe("Anthropic through tollgate", () => {
           client.messages.countTokens({ model: "claude-sonnet-4-5", messages: [{ role: "user", content: "hello" }] })
         )
         assert.strictEqual(counted.input_tokens, 4242)
-        const estimated = yield* Effect.promise(() =>
-          client.messages.countTokens({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hello there" }] })
-        )
-        assert.isAbove(estimated.input_tokens, 0)
-        assert.isBelow(estimated.input_tokens, 100)
+        // The estimate is the tokenizer's count of every text (system included), plus a few framing
+        // tokens per message: long enough texts that a count of only part of them shows.
+        const system = "You are a careful assistant who answers in French. ".repeat(20)
+        const turns = [
+          "Tell me about the history of the bicycle, from the draisine to carbon frames. ".repeat(15),
+          "The draisine came first, in 1817; pedals came in the 1860s. ".repeat(10),
+          "And what about gears? Describe derailleurs and hub gears in detail. ".repeat(12)
+        ]
+        const messages = turns.map((content, i) => ({ role: i % 2 === 0 ? "user" as const : "assistant" as const, content }))
+        const estimated = yield* Effect.promise(() => client.messages.countTokens({ model: "gpt-4o-mini", system, messages }))
+        const textTokens = [system, ...turns].reduce((sum, text) => sum + Tokens.count(text), 0)
+        const FRAMING_AT_MOST = 3 + 4 * messages.length
+        assert.isAtLeast(estimated.input_tokens, textTokens)
+        assert.isAtMost(estimated.input_tokens, textTokens + FRAMING_AT_MOST)
       }))
   })
 })
