@@ -99,6 +99,39 @@ describe("Anthropic through tollgate", () => {
         })
       }))
 
+    it.effect("a /v1/messages stream from an Anthropic provider reaches the client byte-identical; the SDK parses it; usage in the ledger", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const { anthropic } = yield* Upstreams
+        const prompt = "stream me the odd bytes"
+        const body = `{"stream":true, "model":"claude-odd-stream","max_tokens":64,"messages":[{"role":"user","content":"${prompt}"}]}`
+        const response = yield* Effect.promise(() =>
+          fetch(`${root(baseUrl)}/v1/messages`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-api-key": "sk-ant-client", "anthropic-version": "2023-06-01" },
+            body
+          })
+        )
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(response.headers.get("content-type"), "text/event-stream")
+        const bytes = Buffer.from(yield* Effect.promise(() => response.arrayBuffer()))
+        const index = anthropic.received.findIndex((r) => r.body.toString("utf8") === body)
+        assert.isAtLeast(index, 0, "the request bytes reached the provider untouched")
+        const sent = anthropic.sent[index]!
+        assert.include(sent.toString("utf8"), "data:{", "the provider sent its odd bytes")
+        assert.isTrue(bytes.equals(sent), `stream bytes untouched:\n${bytes.toString("utf8")}\n---\n${sent.toString("utf8")}`)
+        const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
+        assert.deepInclude(row, { endpoint: "/v1/messages", stream: 1, status: 200, input_tokens: 2400, output_tokens: 50, error_type: null })
+
+        // The same bytes, parsed by the official client.
+        const final = yield* Effect.promise(() =>
+          anthropicClient(baseUrl).messages.stream({ model: "claude-odd-stream", max_tokens: 64, messages: [{ role: "user", content: prompt }] })
+            .finalMessage()
+        )
+        assert.deepStrictEqual(final.content.map((b) => (b.type === "text" ? b.text : b.type)), ["héllo ☃ wörld"])
+        assert.strictEqual(final.stop_reason, "end_turn")
+      }))
+
     it.effect("the Anthropic SDK streams through: tool input assembled, usage in the ledger", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
