@@ -77,13 +77,13 @@ describe("cache and coalescing over real sockets", () => {
         assert.strictEqual(receivedFor(upstream, "repeat me"), 1)
 
         // The same answer as a stream, through the SDK.
-        const stream = yield* Effect.promise(() =>
+        const { data: stream, response: third } = yield* Effect.promise(() =>
           new OpenAI({ baseURL: baseUrl, apiKey: "k" }).chat.completions.create({
             model: "gpt-4o-mini",
             temperature: 0,
             stream: true,
             messages: [{ role: "user", content: "repeat me" }]
-          })
+          }).withResponse()
         )
         let text = ""
         yield* Effect.promise(async () => {
@@ -92,7 +92,9 @@ describe("cache and coalescing over real sockets", () => {
         assert.strictEqual(text, JSON.parse(firstText).choices[0].message.content)
         assert.strictEqual(receivedFor(upstream, "repeat me"), 1)
 
-        const rows = yield* Tollgate.awaitRows(3)
+        const ids = [first, second, third].map((r) => r.headers.get("x-tollgate-request-id")!)
+        const found = yield* Tollgate.awaitRequests(ids)
+        const rows = ids.map((id) => found.find((r) => r.request_id === id)!)
         assert.deepStrictEqual(rows.map((r) => r.cache_status), ["miss", "hit", "hit"])
         assert.isAbove(rows[0]!.cost_usd as number, 0)
         assert.strictEqual(rows[1]!.cost_usd, 0)
