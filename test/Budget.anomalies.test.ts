@@ -1,7 +1,7 @@
 /**
  * Anomaly rules: each triggers on its scripted pattern and not on a normal one (the detector
- * takes the time as an argument); through the service, a blocking rule stops one session only,
- * until `unblock` or the end of its window.
+ * takes the time as an argument); through the service on TestClock, each rule blocks one session
+ * only, at the instant it should, until `unblock` or the end of its block.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc, TestClock } from "effect"
@@ -103,6 +103,76 @@ describe("session kill switch", () => {
       assert.deepStrictEqual(rows.map((r) => r.anomaly), ["repetition"])
     }).pipe(Effect.provide(budgetLayer({
       budget: { enabled: true, anomalies: { repetition: { maxRepeats: 3, window: "5m" } } }
+    }))))
+})
+
+/** The anomaly alerts stored so far, as [anomaly, scope]. */
+const anomalyAlerts = Effect.map(alertRows, (rows) => rows.filter((r) => r.kind === "anomaly").map((r) => [r.anomaly, r.scope]))
+
+/** A refused admission's SessionBlocked, as [anomaly, retryAfterSeconds]. */
+const blockedBy = (overrides: Parameters<typeof request>[0]) =>
+  Effect.gen(function*() {
+    const budget = yield* Budget.Budget
+    const refused = yield* Effect.flip(budget.admit(request(overrides)))
+    return refused._tag === "SessionBlocked" ? [refused.anomaly, refused.retryAfterSeconds] : assert.fail(`expected SessionBlocked, got ${refused._tag}`)
+  })
+
+describe("each anomaly through the Budget service", () => {
+  it.effect("velocity: the request past maxRequests in the window blocks its session for the window; a steady rate never does", () =>
+    Effect.gen(function*() {
+      // One request every 20 s: three in any minute, never more.
+      for (let i = 0; i < 6; i++) {
+        yield* spend({ session: "steady" })
+        yield* TestClock.adjust("20 seconds")
+      }
+      assert.deepStrictEqual(yield* anomalyAlerts, [])
+      for (let i = 0; i < 3; i++) yield* spend({ session: "burst" })
+      assert.deepStrictEqual(yield* blockedBy({ session: "burst" }), ["velocity", 60])
+      yield* spend({ session: "steady" })
+      // Watched without a request (a refused request counts towards the rate too).
+      const budget = yield* Budget.Budget
+      yield* TestClock.adjust("59 seconds")
+      assert.deepStrictEqual((yield* budget.blocks).map((b) => b.session), ["burst"])
+      yield* TestClock.adjust("1 second")
+      yield* spend({ session: "burst" })
+      assert.deepStrictEqual(yield* anomalyAlerts, [["velocity", `session "burst"`]])
+    }).pipe(Effect.provide(budgetLayer({
+      budget: { enabled: true, anomalies: { velocity: { maxRequests: 3, window: "60s", action: "block" } } }
+    }))))
+
+  it.effect("cost acceleration: a minute that spends twice the one before blocks the session once settled; steady spend never does", () =>
+    Effect.gen(function*() {
+      // $0.01 every 10 s for three minutes: each minute spends what the one before did.
+      for (let i = 0; i < 18; i++) {
+        yield* spend({ session: "agent" })
+        yield* TestClock.adjust("10 seconds")
+      }
+      assert.deepStrictEqual(yield* anomalyAlerts, [])
+      // At 180 s, one $0.20 call: the last minute is $0.25 against $0.06 the minute before. It was
+      // admitted (the rule looks at spend, known once settled); the session's next request is not.
+      const spike = yield* spend({ session: "agent", maxOutputTokens: 20_000 })
+      assert.closeTo(spike.reservedUsd, 0.2, 1e-12)
+      assert.deepStrictEqual(yield* blockedBy({ session: "agent" }), ["costAcceleration", 60])
+      yield* spend({ session: "another" })
+      assert.deepStrictEqual(yield* anomalyAlerts, [["costAcceleration", `session "agent"`]])
+    }).pipe(Effect.provide(budgetLayer({
+      budget: { enabled: true, anomalies: { costAcceleration: { window: "60s", factor: 2, minUsd: 0.01, action: "block" } } }
+    }))))
+
+  it.effect("token explosion: one request whose worst case is above maxUsd is refused and blocks its session for blockFor", () =>
+    Effect.gen(function*() {
+      // $0.90 at most (90,000 output tokens at $10 per 1M): under the rule.
+      yield* spend({ session: "big", maxOutputTokens: 90_000 })
+      assert.deepStrictEqual(yield* anomalyAlerts, [])
+      // $1.50 at most: refused, and the session with it, even for a cheap request.
+      assert.deepStrictEqual(yield* blockedBy({ session: "big", maxOutputTokens: 150_000 }), ["tokenExplosion", 600])
+      assert.deepStrictEqual(yield* blockedBy({ session: "big" }), ["tokenExplosion", 600])
+      yield* spend({ session: "small" })
+      yield* TestClock.adjust("10 minutes")
+      yield* spend({ session: "big" })
+      assert.deepStrictEqual(yield* anomalyAlerts, [["tokenExplosion", `session "big"`]])
+    }).pipe(Effect.provide(budgetLayer({
+      budget: { enabled: true, anomalies: { tokenExplosion: { maxUsd: 1, action: "block", blockFor: "10m" } } }
     }))))
 })
 

@@ -71,8 +71,14 @@ describe("tollgate budget", () => {
       const parsed = JSON.parse((yield* tollgate("budget", "status", "--json", ...common)).stdout)
       const global = parsed.limits.find((l: { scope: string }) => l.scope === "global")
       assert.strictEqual(global.limitUsd, 5)
-      const b = parsed.limits.find((l: { key: string | null }) => l.key === "b")
-      assert.isTrue(b === undefined || b.spentUsd === 0)
+      // Reset, not forgotten: project "b" still has its line, with nothing spent since the reset.
+      const b = parsed.limits.find((l: { scope: string; key: string | null }) => l.scope === "project" && l.key === "b")
+      assert.isDefined(b, "project b's line is still there")
+      assert.strictEqual(b.spentUsd, 0)
+      assert.strictEqual(b.limitUsd, 10)
+      // The other project is untouched by b's reset.
+      const a = parsed.limits.find((l: { scope: string; key: string | null }) => l.scope === "project" && l.key === "a")
+      assert.closeTo(a.spentUsd, 0.25, 1e-9)
       assert.deepStrictEqual(parsed.blockedSessions, [])
       const refused = yield* tollgate("budget", "set", "--window", "daily", ...common)
       assert.isFalse(refused.ok)

@@ -129,7 +129,18 @@ describe("reservations", () => {
       const session = yield* Effect.either(budget.admit(request({ session: "s1", project: "d" })))
       assert.isTrue(Either.isLeft(session) && session.left._tag === "BudgetExceeded" && session.left.window === "session")
       if (Either.isLeft(session) && session.left._tag === "BudgetExceeded") assert.isNull(session.left.retryAfterSeconds)
-      // A request without a project is not counted against any project limit.
+      // Each client has its own count: one client at its limit does not stop another.
+      yield* spend({ clientHash: "alice" })
+      const alice = yield* Effect.either(budget.admit(request({ clientHash: "alice" })))
+      assert.isTrue(Either.isLeft(alice) && alice.left._tag === "BudgetExceeded" && alice.left.scope === "client alice")
+      yield* spend({ clientHash: "bob" })
+      const bob = yield* Effect.either(budget.admit(request({ clientHash: "bob" })))
+      assert.isTrue(Either.isLeft(bob) && bob.left._tag === "BudgetExceeded" && bob.left.scope === "client bob")
+      const lines = yield* status
+      const clientLine = (key: string) => lines.find((l) => l.scope === "client" && l.key === key)
+      assert.deepInclude(clientLine("alice"), { spentUsd: 0.01, reservedUsd: 0 })
+      assert.deepInclude(clientLine("bob"), { spentUsd: 0.01, reservedUsd: 0 })
+      // A request without a project or a client is not counted against any project or client limit.
       yield* spend({})
       yield* spend({})
     }).pipe(Effect.provide(budgetLayer({
@@ -137,6 +148,7 @@ describe("reservations", () => {
         enabled: true,
         limits: [
           { scope: "project", window: "daily", usd: 0.01 },
+          { scope: "client", window: "daily", usd: 0.01 },
           { scope: "project", key: "big", window: "daily", usd: 0.02 },
           { scope: "session", window: "session", usd: 0.01 }
         ]

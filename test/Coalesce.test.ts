@@ -166,6 +166,44 @@ describe("Coalesce", () => {
       assert.strictEqual(yield* coalesce.subscribers.get, 0)
     }))
 
+  it.scoped("the last subscriber to leave aborts the call, waiting for its head or reading its stream; one leaving of two does not", () =>
+    Effect.gen(function*() {
+      const coalesce = yield* Coalesce.make
+      // A call that never completes on its own: only an interruption ends it.
+      const aborted = yield* Deferred.make<void>()
+      const heading = Effect.onInterrupt(Effect.never, () => Deferred.succeed(aborted, undefined))
+      const waiting = yield* Effect.forkAll([
+        coalesce.join("head", heading, () => Effect.void, noBill),
+        coalesce.join("head", heading, () => Effect.void, noBill)
+      ])
+      yield* coalesce.subscribers.changes.pipe(Stream.takeUntil((n) => n === 2), Stream.runDrain)
+      yield* Fiber.interrupt(waiting)
+      yield* Deferred.await(aborted)
+      assert.strictEqual(yield* coalesce.subscribers.get, 0)
+
+      // A stream: its first chunk, then nothing until the call is interrupted.
+      const cut = yield* Deferred.make<void>()
+      const body = Stream.make(bytes("one")).pipe(
+        Stream.concat(Stream.fromEffect(Effect.onInterrupt(Effect.never, () => Deferred.succeed(cut, undefined))))
+      )
+      const call = Effect.succeed(streamed(body))
+      const first = sourceOf(yield* coalesce.join("stream", call, () => Effect.void, noBill))
+      const second = sourceOf(yield* coalesce.join("stream", call, () => Effect.void, noBill))
+      const reader = new Reader(second.readable)
+      yield* reader.has(1)
+      first.readable.destroy()
+      yield* first.release!
+      // One subscriber left: the call goes on, and the same flight is joined (not a new one).
+      assert.isFalse(yield* Deferred.isDone(cut))
+      const third = yield* coalesce.join("stream", call, () => Effect.void, noBill)
+      assert.isFalse(third.leader)
+      second.readable.destroy()
+      yield* second.release!
+      yield* sourceOf(third).release!
+      yield* Deferred.await(cut)
+      assert.strictEqual(yield* coalesce.subscribers.get, 0)
+    }))
+
   it.scoped("a piped replay whose reader is full is not pushed more than its buffer holds; it gets the rest when it reads again", () =>
     Effect.gen(function*() {
       const coalesce = yield* Coalesce.make

@@ -31,14 +31,27 @@ const Env = Layer.unwrapScoped(
 
 const client = (baseURL: string) => new OpenAI({ baseURL, apiKey: "k", maxRetries: 0 })
 
-/** Streams `model` with the SDK, which must see its first chunk and then an error event. */
-const brokenAfterFirstChunk = (baseUrl: string, model: string) =>
+/** The ledger row of the request that got `response` (each test finds its own, by request id). */
+const rowOf = (response: Response) =>
+  Effect.map(Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!]), (rows) => rows[0]!)
+
+/** Requests the backup received with `prompt` in their body (each test has its own). */
+const receivedWith = (backup: MockUpstream.MockUpstream, prompt: string) => backup.received.filter((r) => r.body.includes(prompt)).length
+
+/**
+ * Streams `model` with the SDK, which must see its first chunk and then an error event; returns
+ * the response (for its request id).
+ */
+const brokenAfterFirstChunk = (baseUrl: string, model: string, prompt: string) =>
   Effect.gen(function*() {
-    const stream = yield* Effect.promise(() => client(baseUrl).chat.completions.create({ model, stream: true, messages: [{ role: "user", content: "go" }] }))
+    const { data: stream, response } = yield* Effect.promise(() =>
+      client(baseUrl).chat.completions.create({ model, stream: true, messages: [{ role: "user", content: prompt }] }).withResponse()
+    )
     const { chunks, failure } = yield* SdkStream.readToEnd(stream)
     assert.isAbove(chunks.length, 0, "the first chunk reached the client")
     assert.instanceOf(failure, OpenAI.APIError)
     assert.include(String((failure as Error).message), "stream failed")
+    return response
   })
 
 describe("failover over real sockets", () => {
@@ -48,30 +61,29 @@ describe("failover over real sockets", () => {
         const { baseUrl } = yield* Tollgate.TestInfo
         const backup = yield* Backup
         const { data, response } = yield* Effect.promise(() =>
-          client(baseUrl).chat.completions.create({ model: "reset", messages: [{ role: "user", content: "hello" }] }).withResponse()
+          client(baseUrl).chat.completions.create({ model: "reset", messages: [{ role: "user", content: "hello after a reset" }] }).withResponse()
         )
-        assert.strictEqual(data.choices[0]?.message.content, "Echo from upstream: hello")
+        assert.strictEqual(data.choices[0]?.message.content, "Echo from upstream: hello after a reset")
         assert.strictEqual(response.headers.get("x-tollgate-failover"), "backup/reset")
         assert.strictEqual(response.headers.get("x-tollgate-attempts"), "2")
-        assert.strictEqual(backup.received.length, 1)
-        const rows = yield* Tollgate.awaitRows(1)
-        assert.deepInclude(rows[0]!, { provider: "backup", failover: 1, attempts: 2, status: 200 })
-        assert.match(rows[0]!.attempt_errors as string, /^flaky\/reset:upstream_unreachable$/)
+        assert.strictEqual(receivedWith(backup, "hello after a reset"), 1)
+        const row = yield* rowOf(response)
+        assert.deepInclude(row, { provider: "backup", failover: 1, attempts: 2, status: 200 })
+        assert.match(row.attempt_errors as string, /^flaky\/reset:upstream_unreachable$/)
       }))
 
     it.effect("a provider that never sends its first byte times out, then the backup answers", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
-        const stream = yield* Effect.promise(() =>
-          client(baseUrl).chat.completions.create({ model: "hang", stream: true, messages: [{ role: "user", content: "wait" }] })
+        const { data: stream, response } = yield* Effect.promise(() =>
+          client(baseUrl).chat.completions.create({ model: "hang", stream: true, messages: [{ role: "user", content: "wait" }] }).withResponse()
         )
         let text = ""
         yield* Effect.promise(async () => {
           for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
         })
         assert.include(text, "Echo from upstream: wait")
-        const rows = yield* Tollgate.awaitRows(2)
-        assert.deepInclude(rows[1]!, {
+        assert.deepInclude(yield* rowOf(response), {
           provider: "backup",
           failover: 1,
           attempt_errors: "flaky/hang:upstream_timeout_firstByte",
@@ -84,19 +96,16 @@ describe("failover over real sockets", () => {
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
         const backup = yield* Backup
-        const before = backup.received.length
-        yield* brokenAfterFirstChunk(baseUrl, "stall")
-        assert.strictEqual(backup.received.length, before, "no failover once bytes went out")
-        const rows = yield* Tollgate.awaitRows(3)
-        assert.deepInclude(rows[2]!, { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_timeout_idle" })
+        const response = yield* brokenAfterFirstChunk(baseUrl, "stall", "stall after one")
+        assert.strictEqual(receivedWith(backup, "stall after one"), 0, "no failover once bytes went out")
+        assert.deepInclude(yield* rowOf(response), { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_timeout_idle" })
       }))
 
     it.effect("a stream whose connection dies after its first chunk ends with an error event; the row says unreachable", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
-        yield* brokenAfterFirstChunk(baseUrl, "cut-stream")
-        const rows = yield* Tollgate.awaitRows(4)
-        assert.deepInclude(rows[3]!, { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_unreachable" })
+        const response = yield* brokenAfterFirstChunk(baseUrl, "cut-stream", "cut after one")
+        assert.deepInclude(yield* rowOf(response), { provider: "flaky", failover: 0, stream: 1, status: 200, error_type: "stream_upstream_unreachable" })
       }))
   })
 })

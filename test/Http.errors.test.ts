@@ -2,6 +2,7 @@
  * Bad input and bad upstreams: each returns its status with an OpenAI-shaped error body, and
  * never a stack trace.
  */
+import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import * as net from "node:net"
@@ -55,6 +56,13 @@ const assertOpenAiError = (body: any, code: string) => {
   assert.isString(body.error.type)
   assert.strictEqual(body.error.code, code)
   assert.notMatch(body.error.message, /\n\s+at /, "no stack trace")
+}
+
+/** The request id tollgate gave a response (every answer has one, errors included). */
+const idOf = (response: { readonly headers: Headers }): string => {
+  const id = response.headers.get("x-tollgate-request-id")
+  assert.match(id ?? "", /^req_/)
+  return id!
 }
 
 const chat = (model: string) => JSON.stringify({ model, messages: [{ role: "user", content: "hello" }] })
@@ -158,21 +166,38 @@ describe("HTTP errors", () => {
         assertOpenAiError(r.body, "upstream_timeout")
       }))
 
-    it.effect("errors are in the ledger with their status and type", () =>
+    it.effect("errors are in the ledger with their status and type; 404, 405 and 413 leave no row", () =>
       Effect.gen(function*() {
-        // 400 x 8 (malformed 1, model 3, messages 4) + not-an-object 1 + 502 + 504 = 11 chat rows;
-        // 404/405/413 are rejected before the request program and leave no row.
-        const rows = yield* Tollgate.awaitRows(11)
-        const byType = new Map<string, number>()
-        for (const row of rows) byType.set(`${row.status} ${row.error_type}`, (byType.get(`${row.status} ${row.error_type}`) ?? 0) + 1)
-        assert.deepStrictEqual(Object.fromEntries(byType), {
-          "400 invalid_json": 1,
-          "400 invalid_model": 3,
-          "400 invalid_messages": 4,
-          "400 invalid_body": 1,
-          "502 upstream_unreachable": 1,
-          "504 upstream_timeout_firstByte": 1
-        })
+        const { baseUrl } = yield* Tollgate.TestInfo
+        // Its own failing requests, each found in the ledger by its request id.
+        const expected: ReadonlyArray<readonly [string, number, string]> = [
+          [`{"model": "gpt-4o", "messages": [`, 400, "invalid_json"],
+          [`{"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_model"],
+          [`{"model":"gpt-4o","messages":[]}`, 400, "invalid_messages"],
+          [`[1,2,3]`, 400, "invalid_body"],
+          [chat("gpt-dead-1"), 502, "upstream_unreachable"],
+          [chat("hang"), 504, "upstream_timeout_firstByte"]
+        ]
+        const ids: Array<string> = []
+        for (const [body, status] of expected) {
+          const r = yield* post(baseUrl, body)
+          assert.strictEqual(r.status, status, body)
+          ids.push(idOf(r))
+        }
+        const rows = yield* Tollgate.awaitRequests(ids)
+        const byId = new Map(rows.map((row) => [row.request_id, row]))
+        expected.forEach(([body, status, type], i) => assert.deepInclude(byId.get(ids[i]!), { status, error_type: type }, body))
+
+        // Rejected before the request program: no row. Rows are written in the order they are
+        // recorded, so once a later request's row is in, theirs would be too.
+        const unrecorded = [
+          idOf(yield* Effect.promise(() => fetch(`${baseUrl}/nothing/here`))),
+          idOf(yield* Effect.promise(() => fetch(`${baseUrl}/chat/completions`))),
+          idOf(yield* post(baseUrl, JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "x".repeat(5000) }] })))
+        ]
+        yield* Tollgate.awaitRequests([idOf(yield* post(baseUrl, `[]`))])
+        const sql = yield* SqlClient.SqlClient
+        assert.deepStrictEqual(yield* sql`SELECT request_id FROM requests WHERE request_id IN ${sql.in(unrecorded)}`, [])
       }))
 
     it.effect("healthz, readyz and models answer", () =>

@@ -10,6 +10,7 @@ import Anthropic from "@anthropic-ai/sdk"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import OpenAI from "openai"
+import * as Tokens from "../src/Tokens.js"
 import * as AnthropicUpstream from "./support/AnthropicUpstream.js"
 import * as MockUpstream from "./support/MockUpstream.js"
 import * as Tollgate from "./support/Tollgate.js"
@@ -96,6 +97,39 @@ describe("Anthropic through tollgate", () => {
           usage_source: "reported",
           priced: 1
         })
+      }))
+
+    it.effect("a /v1/messages stream from an Anthropic provider reaches the client byte-identical; the SDK parses it; usage in the ledger", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const { anthropic } = yield* Upstreams
+        const prompt = "stream me the odd bytes"
+        const body = `{"stream":true, "model":"claude-odd-stream","max_tokens":64,"messages":[{"role":"user","content":"${prompt}"}]}`
+        const response = yield* Effect.promise(() =>
+          fetch(`${root(baseUrl)}/v1/messages`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-api-key": "sk-ant-client", "anthropic-version": "2023-06-01" },
+            body
+          })
+        )
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(response.headers.get("content-type"), "text/event-stream")
+        const bytes = Buffer.from(yield* Effect.promise(() => response.arrayBuffer()))
+        const index = anthropic.received.findIndex((r) => r.body.toString("utf8") === body)
+        assert.isAtLeast(index, 0, "the request bytes reached the provider untouched")
+        const sent = anthropic.sent[index]!
+        assert.include(sent.toString("utf8"), "data:{", "the provider sent its odd bytes")
+        assert.isTrue(bytes.equals(sent), `stream bytes untouched:\n${bytes.toString("utf8")}\n---\n${sent.toString("utf8")}`)
+        const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
+        assert.deepInclude(row, { endpoint: "/v1/messages", stream: 1, status: 200, input_tokens: 2400, output_tokens: 50, error_type: null })
+
+        // The same bytes, parsed by the official client.
+        const final = yield* Effect.promise(() =>
+          anthropicClient(baseUrl).messages.stream({ model: "claude-odd-stream", max_tokens: 64, messages: [{ role: "user", content: prompt }] })
+            .finalMessage()
+        )
+        assert.deepStrictEqual(final.content.map((b) => (b.type === "text" ? b.text : b.type)), ["héllo ☃ wörld"])
+        assert.strictEqual(final.stop_reason, "end_turn")
       }))
 
     it.effect("the Anthropic SDK streams through: tool input assembled, usage in the ledger", () =>
@@ -240,11 +274,20 @@ describe("Anthropic through tollgate", () => {
           client.messages.countTokens({ model: "claude-sonnet-4-5", messages: [{ role: "user", content: "hello" }] })
         )
         assert.strictEqual(counted.input_tokens, 4242)
-        const estimated = yield* Effect.promise(() =>
-          client.messages.countTokens({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hello there" }] })
-        )
-        assert.isAbove(estimated.input_tokens, 0)
-        assert.isBelow(estimated.input_tokens, 100)
+        // The estimate is the tokenizer's count of every text (system included), plus a few framing
+        // tokens per message: long enough texts that a count of only part of them shows.
+        const system = "You are a careful assistant who answers in French. ".repeat(20)
+        const turns = [
+          "Tell me about the history of the bicycle, from the draisine to carbon frames. ".repeat(15),
+          "The draisine came first, in 1817; pedals came in the 1860s. ".repeat(10),
+          "And what about gears? Describe derailleurs and hub gears in detail. ".repeat(12)
+        ]
+        const messages = turns.map((content, i) => ({ role: i % 2 === 0 ? "user" as const : "assistant" as const, content }))
+        const estimated = yield* Effect.promise(() => client.messages.countTokens({ model: "gpt-4o-mini", system, messages }))
+        const textTokens = [system, ...turns].reduce((sum, text) => sum + Tokens.count(text), 0)
+        const FRAMING_AT_MOST = 3 + 4 * messages.length
+        assert.isAtLeast(estimated.input_tokens, textTokens)
+        assert.isAtMost(estimated.input_tokens, textTokens + FRAMING_AT_MOST)
       }))
   })
 })

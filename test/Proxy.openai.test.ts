@@ -1,6 +1,8 @@
 /**
  * The official `openai` SDK against tollgate against a real mock upstream on 127.0.0.1: what the
  * client sees, what the upstream receives, what the ledger records, and what it must never hold.
+ * Each test finds its own upstream request (by prompt) and its own ledger row (by request id), so
+ * that any one of them can run alone, or in any order.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Deferred, Effect, Layer } from "effect"
@@ -18,7 +20,8 @@ const PROMPTS = {
   stream: "Name three moons of Jupiter for the streaming test",
   usage: "Explain include usage in exactly seven words",
   estimate: "Count tokens for me without usage from upstream",
-  raw: "Raw bytes must arrive exactly as they were sent"
+  raw: "Raw bytes must arrive exactly as they were sent",
+  secret: "A confidential prompt that no ledger may keep"
 }
 
 class Upstream extends Effect.Tag("test/Upstream")<Upstream, MockUpstream.MockUpstream>() {}
@@ -36,6 +39,17 @@ const Env = Layer.unwrapScoped(
 )
 
 const client = (baseURL: string) => new OpenAI({ baseURL, apiKey: CLIENT_KEY, maxRetries: 0 })
+
+/** The upstream request whose body carries `prompt` (each test has its own). */
+const receivedWith = (upstream: MockUpstream.MockUpstream, prompt: string) => {
+  const found = upstream.received.filter((r) => r.body.includes(prompt))
+  assert.strictEqual(found.length, 1, `one upstream request for "${prompt}"`)
+  return found[0]!
+}
+
+/** The ledger row of the request that got `response`, once it is written. */
+const rowOf = (response: { readonly headers: { get: (name: string) => string | null } }) =>
+  Effect.map(Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!]), (rows) => rows[0]!)
 
 // gpt-4o-mini: $0.15 input, $0.075 cached input, $0.60 output per 1M tokens.
 // USAGE: 1200 input of which 200 cached, 300 output.
@@ -62,12 +76,11 @@ describe("openai SDK through tollgate", () => {
         assert.strictEqual(response.headers.get("x-request-id"), "up-1", "upstream headers pass through")
 
         // The provider key is added server-side; the client's key never reaches the provider.
-        const received = upstream.received[upstream.received.length - 1]!
+        const received = receivedWith(upstream, PROMPTS.plain)
         assert.strictEqual(received.headers.authorization, `Bearer ${UPSTREAM_KEY}`)
         assert.strictEqual(received.url, "/v1/chat/completions")
 
-        const rows = yield* Tollgate.awaitRows(1)
-        const row = rows[rows.length - 1]!
+        const row = yield* rowOf(response)
         assert.deepInclude(row, {
           provider: "up",
           requested_model: "gpt-4o-mini",
@@ -91,19 +104,19 @@ describe("openai SDK through tollgate", () => {
         const { baseUrl } = yield* Tollgate.TestInfo
         const upstream = yield* Upstream
         const before = upstream.sentEvents.length
-        const stream = yield* Effect.promise(() =>
+        const { data: stream, response } = yield* Effect.promise(() =>
           client(baseUrl).chat.completions.create({
             model: "gpt-4o-mini",
             stream: true,
             messages: [{ role: "user", content: PROMPTS.stream }]
-          })
+          }).withResponse()
         )
         const chunks: Array<unknown> = []
         yield* Effect.promise(async () => {
           for await (const chunk of stream) chunks.push(chunk)
         })
         const sent = upstream.sentEvents[before]!
-        const forwarded = JSON.parse(upstream.received[upstream.received.length - 1]!.body)
+        const forwarded = JSON.parse(receivedWith(upstream, PROMPTS.stream).body)
         assert.deepStrictEqual(forwarded.stream_options, { include_usage: true }, "the proxy asked upstream for usage")
         const expected = sent.filter((e) => e !== "[DONE]").map((e) => JSON.parse(e)).filter((c) => c.usage === undefined)
         assert.strictEqual(expected.length, sent.length - 2)
@@ -111,8 +124,7 @@ describe("openai SDK through tollgate", () => {
         const text = chunks.map((c) => (c as OpenAI.ChatCompletionChunk).choices[0]?.delta.content ?? "").join("")
         assert.include(text, PROMPTS.stream)
 
-        const rows = yield* Tollgate.awaitRows(2)
-        assert.deepInclude(rows[rows.length - 1]!, {
+        assert.deepInclude(yield* rowOf(response), {
           stream: 1,
           status: 200,
           input_tokens: 1200,
@@ -128,13 +140,13 @@ describe("openai SDK through tollgate", () => {
         const { baseUrl } = yield* Tollgate.TestInfo
         const upstream = yield* Upstream
         const before = upstream.sentEvents.length
-        const stream = yield* Effect.promise(() =>
+        const { data: stream, response } = yield* Effect.promise(() =>
           client(baseUrl).chat.completions.create({
             model: "gpt-4o-mini",
             stream: true,
             stream_options: { include_usage: true },
             messages: [{ role: "user", content: PROMPTS.usage }]
-          })
+          }).withResponse()
         )
         const chunks: Array<OpenAI.ChatCompletionChunk> = []
         yield* Effect.promise(async () => {
@@ -143,25 +155,23 @@ describe("openai SDK through tollgate", () => {
         const sent = upstream.sentEvents[before]!.filter((e) => e !== "[DONE]").map((e) => JSON.parse(e))
         assert.deepStrictEqual(chunks, sent)
         assert.deepStrictEqual(chunks[chunks.length - 1]?.usage, MockUpstream.USAGE)
-        const rows = yield* Tollgate.awaitRows(3)
-        assert.deepInclude(rows[rows.length - 1]!, { stream: 1, input_tokens: 1200, output_tokens: 300, usage_source: "reported" })
+        assert.deepInclude(yield* rowOf(response), { stream: 1, input_tokens: 1200, output_tokens: 300, usage_source: "reported" })
       }))
 
     it.effect("a stream without usage is estimated with the tokenizer and marked so", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
-        const stream = yield* Effect.promise(() =>
+        const { data: stream, response } = yield* Effect.promise(() =>
           client(baseUrl).chat.completions.create({
             model: "no-usage",
             stream: true,
             messages: [{ role: "user", content: PROMPTS.estimate }]
-          })
+          }).withResponse()
         )
         yield* Effect.promise(async () => {
           for await (const _ of stream) { /* read to the end */ }
         })
-        const rows = yield* Tollgate.awaitRows(4)
-        const row = rows[rows.length - 1]!
+        const row = yield* rowOf(response)
         assert.strictEqual(row.usage_source, "estimated")
         assert.isAbove(row.input_tokens as number, 5)
         assert.isAbove(row.output_tokens as number, 5)
@@ -179,8 +189,7 @@ describe("openai SDK through tollgate", () => {
         )
         assert.strictEqual(response.status, 200)
         yield* Effect.promise(() => response.arrayBuffer())
-        assert.strictEqual(upstream.received[upstream.received.length - 1]!.body, raw)
-        yield* Tollgate.awaitRows(5)
+        assert.strictEqual(receivedWith(upstream, PROMPTS.raw).body, raw)
       }))
 
     it.effect("a provider error goes back unchanged: status, body, Retry-After", () =>
@@ -196,8 +205,7 @@ describe("openai SDK through tollgate", () => {
         assert.strictEqual(response.headers.get("retry-after"), "7")
         const body = yield* Effect.promise(() => response.json())
         assert.deepStrictEqual(body, { error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" } })
-        const rows = yield* Tollgate.awaitRows(6)
-        assert.deepInclude(rows[rows.length - 1]!, { status: 429, error_type: "upstream_429", provider: "up" })
+        assert.deepInclude(yield* rowOf(response), { status: 429, error_type: "upstream_429", provider: "up" })
       }))
 
     it.effect("a client that disconnects mid-stream aborts the upstream call; the row says aborted", () =>
@@ -218,15 +226,26 @@ describe("openai SDK through tollgate", () => {
         assert.isFalse(first.done)
         yield* Deferred.await(upstream.streamStarted)
         controller.abort()
-        yield* Deferred.await(upstream.streamClosed).pipe(Effect.timeout("10 seconds"))
-        const rows = yield* Tollgate.awaitRows(7)
-        assert.deepInclude(rows[rows.length - 1]!, { stream: 1, aborted: 1, error_type: "client_aborted", requested_model: "slow-stream" })
+        yield* upstream.awaitClosed((r) => r.body.includes("go slowly"))
+        assert.deepInclude(yield* rowOf(response), { stream: 1, aborted: 1, error_type: "client_aborted", requested_model: "slow-stream" })
       }))
 
     it.effect("the ledger file holds none of the prompts, completions or keys", () =>
       Effect.gen(function*() {
-        const { dbPath } = yield* Tollgate.TestInfo
-        yield* Tollgate.awaitRows(7)
+        const { baseUrl, dbPath } = yield* Tollgate.TestInfo
+        // Its own requests, JSON and a stream, with a prompt and the client's key; whatever the
+        // other tests sent before this one is in the scan too.
+        const { response: json } = yield* Effect.promise(() =>
+          client(baseUrl).chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: PROMPTS.secret }] }).withResponse()
+        )
+        const { data: stream, response: streamed } = yield* Effect.promise(() =>
+          client(baseUrl).chat.completions.create({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: PROMPTS.secret }] })
+            .withResponse()
+        )
+        yield* Effect.promise(async () => {
+          for await (const _ of stream) { /* read to the end */ }
+        })
+        yield* Tollgate.awaitRequests([json, streamed].map((r) => r.headers.get("x-tollgate-request-id")!))
         const bytes = Buffer.concat(
           [dbPath, `${dbPath}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f))
         ).toString("latin1")

@@ -56,7 +56,19 @@ describe("mock provider", () => {
       assert.strictEqual(events[events.length - 1], "data: [DONE]\n\n")
       const content = events.slice(1, 5).map((e) => JSON.parse(e.slice(6)).choices[0].delta.content).join("")
       assert.strictEqual(content, "abcdefgh")
-      assert.isDefined(JSON.parse(events[6]!.slice(6)).usage)
+      const usage = JSON.parse(events[6]!.slice(6))
+      assert.deepStrictEqual(usage.choices, [])
+      assert.isAbove(usage.usage.completion_tokens, 0)
+
+      // Not asked: the same stream without its usage chunk, and no event anywhere carries usage.
+      const plain = yield* adapter(request({ ...ask, stream: true }))
+      if (plain.body._tag !== "Stream") return assert.fail("expected a stream")
+      const unasked = yield* Effect.fork(Stream.runCollect(plain.body.stream))
+      yield* TestClock.adjust("700 millis")
+      const without = Chunk.toReadonlyArray(yield* Fiber.join(unasked)).map((b) => decoder.decode(b))
+      assert.strictEqual(without.length, 7)
+      assert.strictEqual(without[without.length - 1], "data: [DONE]\n\n")
+      for (const event of without.slice(0, -1)) assert.notProperty(JSON.parse(event.slice(6)), "usage")
     }))
 
   it.effect("fails with the configured status on every n-th request", () =>

@@ -3,6 +3,10 @@
  * received (bytes and headers) and keeps the exact bytes it sent, so a test can check that the
  * proxy passed both through untouched. The answer contains text and a tool call, and reports
  * prompt-cache reads and writes (with the 1-hour split) as Anthropic does.
+ *
+ * The model "claude-odd-stream" streams valid SSE that a re-serialiser would not reproduce (a
+ * comment, `data:` without its space, spaced JSON, a multi-byte character), written in pieces cut
+ * mid-line and mid-character: only bytes passed through untouched arrive as they were sent.
  */
 import { Effect } from "effect"
 import * as http from "node:http"
@@ -55,6 +59,31 @@ const events = (model: string) => [
   event("message_stop", {})
 ]
 
+/** The odd stream's text (see the header). */
+const oddStream = (model: string) => {
+  const spaced = (data: Record<string, unknown>) => JSON.stringify(data, null, 1).replaceAll("\n", "")
+  return [
+    ": an SSE comment, which carries nothing\n\n",
+    `event: message_start\ndata:${spaced({ type: "message_start", message: { ...message(model), content: [], stop_reason: null, usage: { ...USAGE, output_tokens: 1 } } })}\n\n`,
+    `event: content_block_start\ndata: ${spaced({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } })}\n\n`,
+    `event: content_block_delta\ndata: ${spaced({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "héllo ☃ " } })}\n\n`,
+    `event: content_block_delta\ndata:${spaced({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "wörld" } })}\n\n`,
+    `event: content_block_stop\ndata: ${spaced({ type: "content_block_stop", index: 0 })}\n\n`,
+    `event: message_delta\ndata: ${spaced({ type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 50 } })}\n\n`,
+    `event: message_stop\ndata: ${spaced({ type: "message_stop" })}\n\n`
+  ].join("")
+}
+
+/** Writes `bytes` in pieces cut at the byte offsets `cuts`, each after the one before has been flushed. */
+const writeInPieces = (res: http.ServerResponse, bytes: Buffer, cuts: ReadonlyArray<number>) => {
+  const at = [0, ...[...cuts].sort((a, b) => a - b), bytes.length]
+  const next = (i: number): void => {
+    if (i + 1 >= at.length) return void res.end()
+    res.write(bytes.subarray(at[i]!, at[i + 1]!), () => next(i + 1))
+  }
+  next(0)
+}
+
 export interface AnthropicUpstream {
   /** Base URL (no /v1: the adapter adds the Messages path). */
   readonly url: string
@@ -84,6 +113,16 @@ export const make = Effect.acquireRelease(
           const bytes = Buffer.from(JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "prompt is too long" } }))
           sent.push(bytes)
           res.writeHead(400, { "content-type": "application/json" }).end(bytes)
+          return
+        }
+        if (json.stream === true && json.model === "claude-odd-stream") {
+          const bytes = Buffer.from(oddStream(json.model))
+          sent.push(bytes)
+          res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+          // Cut through the snowman (3 bytes in UTF-8), and at places in the middle of lines.
+          const snowman = bytes.indexOf(Buffer.from("☃"))
+          const fraction = (f: number) => Math.floor(bytes.length * f)
+          writeInPieces(res, bytes, [fraction(0.05), fraction(0.3), snowman + 1, fraction(0.7), fraction(0.93)])
           return
         }
         if (json.stream === true) {

@@ -53,6 +53,11 @@ export interface MockUpstream {
   readonly awaitHeldWhere: (ok: (count: number) => boolean) => Effect.Effect<void>
   /** Sockets of answers that were closed by the other side. */
   readonly closed: { count: number }
+  /**
+   * Waits until the answer to a request that `which` picks was closed by the other side before it
+   * ended: a signal per request, where `streamClosed` is one for all of them.
+   */
+  readonly awaitClosed: (which: (received: Received) => boolean) => Effect.Effect<void>
 }
 
 const answerFor = (body: { messages?: Array<{ content?: unknown }> }) => {
@@ -89,13 +94,17 @@ export function makeWith(options: { readonly faulty: boolean }) {
     heldCount.changes.pipe(Stream.takeUntil(ok), Stream.runDrain, Effect.timeout("20 seconds"), Effect.orDie)
   const awaitHeld = (n: number) => awaitHeldWhere((count) => count >= n)
   const closed = { count: 0 }
+  const closedRequests = yield* SubscriptionRef.make<ReadonlyArray<Received>>([])
+  const awaitClosed = (which: (received: Received) => boolean) =>
+    closedRequests.changes.pipe(Stream.takeUntil((all) => all.some(which)), Stream.runDrain, Effect.timeout("20 seconds"), Effect.orDie)
 
   const server = http.createServer((req, res) => {
     const chunks: Array<Buffer> = []
     req.on("data", (c: Buffer) => chunks.push(c))
     req.on("end", () => {
       const raw = Buffer.concat(chunks).toString("utf8")
-      received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: raw })
+      const thisRequest: Received = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: raw }
+      received.push(thisRequest)
       const body = JSON.parse(raw) as {
         model: string
         stream?: boolean
@@ -113,6 +122,7 @@ export function makeWith(options: { readonly faulty: boolean }) {
       res.on("close", () => {
         if (!res.writableEnded) {
           closed.count++
+          Effect.runSync(SubscriptionRef.update(closedRequests, (all) => [...all, thisRequest]))
           Deferred.unsafeDone(streamClosed, Effect.void)
         }
       })
@@ -222,7 +232,8 @@ export function makeWith(options: { readonly faulty: boolean }) {
     release,
     awaitHeld,
     awaitHeldWhere,
-    closed
+    closed,
+    awaitClosed
   }
   return upstream
   })
