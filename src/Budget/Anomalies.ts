@@ -7,6 +7,7 @@
  * The detector's maps are mutated in synchronous calls only: on the one JS thread each call is
  * atomic, and this state never needs to agree with the reservations, so it stays out of their Ref.
  */
+import * as Money from "../Domain/Money.js"
 import type { AnomalyAction, Anomalies } from "./Settings.js"
 
 export type AnomalyKind = "velocity" | "costAcceleration" | "repetition" | "tokenExplosion"
@@ -87,7 +88,7 @@ export class Detector {
         action: tokenExplosion.action,
         blockFor: tokenExplosion.blockFor,
         window: tokenExplosion.blockFor,
-        message: `one request could cost $${estimatedUsd.toFixed(4)}, above $${tokenExplosion.maxUsd}`
+        message: `one request could cost ${Money.usd(estimatedUsd)}, above ${Money.usd(tokenExplosion.maxUsd)}`
       })
     }
     return hits ?? NONE
@@ -117,9 +118,9 @@ export class Detector {
         action: rule.action,
         blockFor: rule.blockFor ?? rule.window,
         window: rule.window,
-        message: `spend over the last ${seconds(rule.window)} is $${current.toFixed(4)}, ${
+        message: `spend over the last ${seconds(rule.window)} is ${Money.usd(current)}, ${
           (current / previous).toFixed(1)
-        }x the $${previous.toFixed(4)} of the window before`
+        }x the ${Money.usd(previous)} of the window before`
       }]
     }
     return NONE

@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import type { Ticket } from "../Coalesce.js"
 import { errorTypeOf, type UpstreamTimeout, type UpstreamUnreachable } from "../Domain/Errors.js"
+import { usd } from "../Domain/Money.js"
 import * as RequestFacts from "../Domain/RequestFacts.js"
 import { type Target, targetName } from "../Router.js"
 import type { Latency } from "../Router/Latency.js"
@@ -92,7 +93,7 @@ class Relay {
         return this.cut(
           out,
           "budget_exceeded_mid_stream",
-          `tollgate ended this stream: its cost passed the budget reservation of $${guard.reservedUsd.toFixed(6)} (budget.enforceMidStream)`
+          `tollgate ended this stream: its cost passed the budget reservation of ${usd(guard.reservedUsd)} (budget.enforceMidStream)`
         )
       }
     }
