@@ -8,9 +8,13 @@
 //
 // Left outside the bundle: better-sqlite3 (a native addon, loaded from node_modules: a direct
 // dependency for that reason, so that a strict installer such as pnpm links it where dist/ can
-// see it), and the tokenizer's data, which `Tokens.ts` requires on first use.
+// see it), the tokenizer's data, which `Tokens.ts` requires on first use, and the price data of
+// @pydantic/genai-prices, written beside it as JSON (dist/genai-prices.json, which
+// `Pricing/Data.ts` parses): the package's module is one 830 KB object literal, whose source and
+// code held ~17 MB of RSS where the parsed JSON holds ~4.
+import { waitForUpdate } from "@pydantic/genai-prices"
 import { build } from "esbuild"
-import { chmodSync } from "node:fs"
+import { chmodSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -24,7 +28,7 @@ await build({
   platform: "node",
   format: "esm",
   target: "node20",
-  external: ["better-sqlite3"],
+  external: ["better-sqlite3", "@pydantic/genai-prices"],
   // The CommonJS packages in the bundle (undici, yaml, ...) call `require` for Node's built-ins.
   banner: { js: "import { createRequire as __tollgateRequire } from \"node:module\";\nconst require = __tollgateRequire(import.meta.url);" },
   // dist/bin.js.map: `node --enable-source-maps dist/bin.js` gives stack traces in src/ and
@@ -41,3 +45,4 @@ await build({
   legalComments: "none"
 })
 chmodSync(outfile, 0o755)
+writeFileSync(path.join(root, "dist", "genai-prices.json"), JSON.stringify(await waitForUpdate()))

@@ -67,8 +67,8 @@ if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc",
 const N = Number(args.requests)
 const TOP = Number(args.top)
 const load = (file) => import(pathToFileURL(path.join(path.resolve(args.dist), file)).href)
-const [Config, Routes, Proxy, Pricing, Circuit] = await Promise.all(
-  ["Config.js", "Http/Routes.js", "Proxy.js", "Pricing.js", "Circuit.js"].map(load)
+const [Config, Routes, Proxy, Pricing, Circuit, Telemetry] = await Promise.all(
+  ["Config.js", "Http/Routes.js", "Proxy.js", "Pricing.js", "Circuit.js", "Telemetry.js"].map(load)
 )
 
 const upstream = spawn(process.execPath, [path.join(HERE, "upstream.mjs")], { stdio: ["ignore", "pipe", "inherit"] })
@@ -228,7 +228,9 @@ const cold = async (one, title) => {
   await pool.close()
 }
 
-const layer = Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer).pipe(Layer.provideMerge(Config.layerFrom(config)))
+// Telemetry only where the build's routes read it (/readyz: the ledger's health), so older builds still run.
+const layers = [Proxy.layer, Pricing.layer, Circuit.layer, ...(Telemetry.layer === undefined ? [] : [Telemetry.layer])]
+const layer = Layer.mergeAll(...layers).pipe(Layer.provideMerge(Config.layerFrom(config)))
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const app = yield* Routes.make
   let runtime = yield* Effect.runtime()

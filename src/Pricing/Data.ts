@@ -8,16 +8,22 @@
  * on the request's input tokens, which tollgate reads as long-context tiers. Units tollgate does
  * not count (audio, images, web searches...) are left out.
  */
-import { REMOTE_DATA_JSON_URL, waitForUpdate } from "@pydantic/genai-prices"
 import * as Schema from "effect/Schema"
+import { existsSync, readFileSync } from "node:fs"
 import type { Price, PriceTier } from "../Config/Schema.js"
 
 /** The bundled package, as pinned in package.json (a test checks it against node_modules). */
 export const BUNDLED_VERSION = "0.1.8"
 /** When that version was published: the date of the bundled data. */
 export const BUNDLED_DATE = "2026-09-23"
-/** Where the genai-prices project publishes its data file (the package's own constant). */
-export const DEFAULT_DATA_URL: string = REMOTE_DATA_JSON_URL
+/**
+ * Where the genai-prices project publishes its data file: the package's `REMOTE_DATA_JSON_URL`,
+ * copied so that loading prices does not load the package (a test holds the two equal).
+ */
+export const DEFAULT_DATA_URL = "https://raw.githubusercontent.com/pydantic/genai-prices/main/prices/new_data/v2/data.json"
+
+/** The package's data as JSON, written beside the build by scripts/build-bin.mjs. */
+export const BUILT_DATA_FILE = "genai-prices.json"
 
 // ---------------------------------------------------------------------------------------------
 // The file's schema: what tollgate reads of it. Unknown keys pass, so a newer file still loads.
@@ -108,9 +114,23 @@ export const updatedOrigin = (date: string, url: string): DataOrigin => ({
   url
 })
 
+/**
+ * The package's data as the build wrote it (dist/genai-prices.json, found from dist/bin.js or from
+ * dist/Pricing/): parsed as JSON it holds ~4 MB; the package's own module, an 830 KB object
+ * literal, held ~17 MB more RSS for its source and code. From src/ (tests), the package itself.
+ */
+const builtData = (): DataFile | null | undefined => {
+  for (const candidate of [`./${BUILT_DATA_FILE}`, `../${BUILT_DATA_FILE}`]) {
+    const file = new URL(candidate, import.meta.url)
+    if (file.protocol === "file:" && existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as DataFile
+  }
+  return undefined
+}
+
 // The package resolves its active data asynchronously; with nothing updating it, that is the data
 // it ships with. Read once, when this module loads.
-const bundledProviders = (await waitForUpdate()) as unknown as DataFile | null
+const bundledProviders = builtData() ??
+  ((await (await import("@pydantic/genai-prices")).waitForUpdate()) as unknown as DataFile | null)
 
 export const bundledData = (): DataFile => {
   if (bundledProviders === null) throw new Error("@pydantic/genai-prices has no bundled data")
