@@ -39,8 +39,13 @@ export * from "./Config/Schema.js"
 export interface ResolvedProvider {
   readonly name: string
   readonly config: Provider
-  /** The server-side key, read from `apiKeyEnv` at start. */
+  /** The server-side key, read from `apiKeyEnv` at start; none when it names no variable or an empty one. */
   readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  /**
+   * The variable `apiKeyEnv` names when it is not set at all (and `passthroughAuth` is off): the
+   * provider is skipped, and a request only it could serve gets 503 `provider_key_missing`.
+   */
+  readonly missingKeyEnv?: string | undefined
 }
 
 export interface TollgateConfig {
@@ -65,6 +70,10 @@ export interface TollgateConfig {
   readonly source: string | undefined
   /** Things the operator should know at start (a missing key, the simulated provider...). */
   readonly notices: ReadonlyArray<string>
+  /** Where `server.port` and `server.host` came from when it was a generic variable (`PORT`, `HOST`). */
+  readonly bindFrom: BindFrom
+  /** `TOLLGATE_LOG_LEVEL`, when set: the least severe log line `start` prints. */
+  readonly logLevel: LogLevelName | undefined
   /** Reload routing when the file changes (`start --watch`). */
   readonly watch: boolean
   /** The flags it was loaded with, so a reload resolves the file the same way. */
@@ -75,6 +84,15 @@ export class Config extends Context.Tag("tollgate/Config")<Config, TollgateConfi
 
 /** Why a configuration was refused. `message` is meant for a human and names the key path. */
 export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
+
+/** Which source gave the listener its port and host: a flag, an environment variable, the file, the default. */
+export interface BindFrom {
+  readonly port: string
+  readonly host: string
+}
+
+export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const
+export type LogLevelName = typeof LOG_LEVELS[number]
 
 /** What the `start` command's flags can override. */
 export interface Overrides {
@@ -92,14 +110,58 @@ const fromEnvError = <E>(e: E | ConfigError): ConfigError =>
 
 const optionalEnv = (name: string) => EnvConfig.option(EnvConfig.string(name))
 
-const formatIssues = (error: ParseResult.ParseError, prefix: string): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => {
-      const where = issue.path.length === 0 ? "(top level)" : issue.path.map(String).join(".")
-      const message = issue._tag === "Unexpected" ? "unknown key" : issue.message
-      return `${prefix}${where}: ${message}`
-    })
-    .join("\n")
+/**
+ * Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`, ignoring case:
+ * `baseURL` is 0 from `baseUrl`, `prot` 1 from `port`.
+ */
+const editDistance = (a: string, b: string): number => {
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  const d: Array<Array<number>> = Array.from({ length: x.length + 1 }, (_, i) => [i])
+  for (let j = 1; j <= y.length; j++) d[0]![j] = j
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1)
+      d[i]![j] = best
+    }
+  }
+  return d[x.length]![y.length]!
+}
+
+/** The allowed key closest to `key`, if one is close enough to be a typo of it. */
+export const closestKey = (key: string, allowed: ReadonlyArray<string>): string | undefined => {
+  let best: string | undefined
+  let bestDistance = Math.max(1, Math.floor(key.length / 3)) + 1
+  for (const candidate of allowed) {
+    const distance = editDistance(key, candidate)
+    if (distance < bestDistance) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  return best
+}
+
+/**
+ * One line per problem. An optional field fails twice (its type, then `undefined`), and its
+ * parents repeat it as `Expected undefined, actual <the subtree>`: those echoes are dropped. An
+ * unknown key is offered the allowed key it is closest to (Schema lists them in the issue).
+ */
+const formatIssues = (error: ParseResult.ParseError, prefix: string): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const real = issues.filter((issue) => !(issue._tag === "Type" && issue.message.startsWith("Expected undefined, actual ")))
+  const lines = (real.length > 0 ? real : issues).map((issue) => {
+    const where = issue.path.length === 0 ? "(top level)" : issue.path.map(String).join(".")
+    if (issue._tag !== "Unexpected") return `${prefix}${where}: ${issue.message}`
+    const key = String(issue.path[issue.path.length - 1] ?? "")
+    const allowed = Array.from(issue.message.matchAll(/"([^"]+)"/g), (m) => m[1]!)
+    const suggestion = closestKey(key, allowed)
+    return `${prefix}${where}: unknown key${suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`}`
+  })
+  return Array.from(new Set(lines)).join("\n")
+}
 
 /** Decode a parsed config object (from YAML or from a library user's code). */
 export const decode = (input: unknown, origin: string): Effect.Effect<FileConfig, ConfigError> =>
@@ -131,11 +193,26 @@ const readFile = (file: string) =>
     )
     const doc = Yaml.parseDocument(text)
     const first = doc.errors[0]
-    if (first !== undefined) {
-      return yield* new ConfigError({ message: `invalid YAML in ${file}: ${first.message.split("\n")[0]}` })
-    }
+    if (first !== undefined) return yield* new ConfigError({ message: describeYamlError(file, text, first) })
     return doc.toJS() as unknown
   })
+
+/**
+ * `invalid YAML in FILE at line L, column C: what`, then the line with a caret under the column
+ * (or, when the error is at the end of the file, the last line written before it).
+ */
+const describeYamlError = (file: string, text: string, error: Yaml.YAMLError): string => {
+  const what = error.message.replace(/ at line \d+, column \d+:[\s\S]*$/, "").split("\n")[0]!
+  const at = error.linePos?.[0]
+  if (at === undefined) return `invalid YAML in ${file}: ${what}`
+  const lines = text.split(/\r?\n/)
+  let line = at.line
+  while (line > 1 && (lines[line - 1] ?? "").trim() === "") line--
+  const shown = lines[line - 1] ?? ""
+  const gutter = `  ${line} | `
+  const caret = line === at.line ? `\n${" ".repeat(gutter.length + at.col - 1)}^` : ""
+  return `invalid YAML in ${file} at line ${at.line}, column ${at.col}: ${what}\n${gutter}${shown}${caret}`
+}
 
 const parsePort = (name: string, value: string) => {
   const n = Number(value)
@@ -144,12 +221,10 @@ const parsePort = (name: string, value: string) => {
     : Effect.fail(new ConfigError({ message: `${name}: expected a port number between 0 and 65535, got "${value}"` }))
 }
 
-const firstSome = <A>(...options: ReadonlyArray<Option.Option<A>>): Option.Option<A> =>
-  options.find(Option.isSome) ?? Option.none()
-
 /** Providers from the plain environment variables other sidecars use, when the file has none. */
 const providersFromEnv = Effect.gen(function*() {
   const upstreamUrl = yield* optionalEnv("UPSTREAM_BASE_URL")
+  const upstreamKey = yield* optionalEnv("UPSTREAM_API_KEY")
   const openAiKey = yield* optionalEnv("OPENAI_API_KEY")
   const anthropicKey = yield* optionalEnv("ANTHROPIC_API_KEY")
   const providers: Record<string, Provider> = {}
@@ -157,14 +232,15 @@ const providersFromEnv = Effect.gen(function*() {
     providers.upstream = {
       kind: "openai",
       baseUrl: upstreamUrl.value,
-      apiKeyEnv: "UPSTREAM_API_KEY",
+      // A local server (vLLM, Ollama, LM Studio) needs no key: without UPSTREAM_API_KEY it gets none.
+      ...(Option.isSome(upstreamKey) ? { apiKeyEnv: "UPSTREAM_API_KEY" } : {}),
       passthroughAuth: false,
       timeouts: Timeouts.make({}),
       limits: AnswerLimits.make({}),
       headers: {}
     }
   }
-  if (Option.isSome(openAiKey)) {
+  if (Option.isSome(openAiKey) && openAiKey.value !== "") {
     providers.openai = {
       kind: "openai",
       baseUrl: "https://api.openai.com/v1",
@@ -175,7 +251,7 @@ const providersFromEnv = Effect.gen(function*() {
       headers: {}
     }
   }
-  if (Option.isSome(anthropicKey)) {
+  if (Option.isSome(anthropicKey) && anthropicKey.value !== "") {
     providers.anthropic = {
       kind: "anthropic",
       baseUrl: "https://api.anthropic.com",
@@ -198,6 +274,117 @@ const decodeCacheKey = (text: string): Uint8Array | undefined => {
   return bytes !== undefined && bytes.length === 32 ? bytes : undefined
 }
 
+/** The listener's port and host: flag, then `TOLLGATE_*`, then the generic `PORT`/`HOST`, then the file. */
+const resolveBind = (server: FileConfig["server"], overrides: Overrides) =>
+  Effect.gen(function*() {
+    const tollgatePort = yield* optionalEnv("TOLLGATE_PORT")
+    const genericPort = yield* optionalEnv("PORT")
+    const tollgateHost = yield* optionalEnv("TOLLGATE_HOST")
+    const genericHost = yield* optionalEnv("HOST")
+    let port = server.port
+    let portFrom = "file"
+    if (overrides.port !== undefined) [port, portFrom] = [overrides.port, "--port"]
+    else if (Option.isSome(tollgatePort)) [port, portFrom] = [yield* parsePort("TOLLGATE_PORT", tollgatePort.value), "TOLLGATE_PORT"]
+    else if (Option.isSome(genericPort)) [port, portFrom] = [yield* parsePort("PORT", genericPort.value), "PORT"]
+    let host = server.host
+    let hostFrom = "file"
+    if (overrides.host !== undefined) [host, hostFrom] = [overrides.host, "--host"]
+    else if (Option.isSome(tollgateHost)) [host, hostFrom] = [tollgateHost.value, "TOLLGATE_HOST"]
+    else if (Option.isSome(genericHost)) [host, hostFrom] = [genericHost.value, "HOST"]
+    return { port, host, from: { port: portFrom, host: hostFrom } satisfies BindFrom }
+  })
+
+const parseBoolean = (name: string, value: string) => {
+  const text = value.trim().toLowerCase()
+  return text === "true" ? Effect.succeed(true) : text === "false" ? Effect.succeed(false) :
+    Effect.fail(new ConfigError({ message: `${name}: expected true or false, got "${value}"` }))
+}
+
+const parseUsd = (name: string, value: string) => {
+  const n = Number(value.trim())
+  return value.trim() !== "" && Number.isFinite(n) && n >= 0
+    ? Effect.succeed(n)
+    : Effect.fail(new ConfigError({ message: `${name}: expected an amount in USD (a number >= 0, such as 10 or 2.5), got "${value}"` }))
+}
+
+const parseLogLevel = (name: string, value: string) => {
+  const text = value.trim().toLowerCase()
+  return (LOG_LEVELS as ReadonlyArray<string>).includes(text)
+    ? Effect.succeed(text as LogLevelName)
+    : Effect.fail(new ConfigError({ message: `${name}: expected one of ${LOG_LEVELS.join(", ")}, got "${value}"` }))
+}
+
+/** A global limit for `window` at `usd`, replacing the file's global one for that window. */
+const withGlobalLimit = (budget: FileConfig["budget"], window: "daily" | "monthly", usd: number): FileConfig["budget"] => ({
+  ...budget,
+  enabled: true,
+  limits: [
+    ...budget.limits.filter((l) => !(l.window === window && (l.scope ?? "global") === "global" && l.key === undefined)),
+    { scope: "global", window, usd }
+  ]
+})
+
+/**
+ * The settings people change most, from the environment (over the file, under flags):
+ * `TOLLGATE_BUDGET_DAILY_LIMIT_USD`, `TOLLGATE_BUDGET_MONTHLY_LIMIT_USD` (a global limit, and
+ * budgets on), `TOLLGATE_CACHE_ENABLED`, `TOLLGATE_LOG_LEVEL`, `TOLLGATE_ADMIN_PORT`.
+ */
+const environmentSettings = (file: FileConfig) =>
+  Effect.gen(function*() {
+    let budget = file.budget
+    const daily = yield* optionalEnv("TOLLGATE_BUDGET_DAILY_LIMIT_USD")
+    if (Option.isSome(daily)) budget = withGlobalLimit(budget, "daily", yield* parseUsd("TOLLGATE_BUDGET_DAILY_LIMIT_USD", daily.value))
+    const monthly = yield* optionalEnv("TOLLGATE_BUDGET_MONTHLY_LIMIT_USD")
+    if (Option.isSome(monthly)) {
+      budget = withGlobalLimit(budget, "monthly", yield* parseUsd("TOLLGATE_BUDGET_MONTHLY_LIMIT_USD", monthly.value))
+    }
+    let cache = file.cache
+    const cacheEnabled = yield* optionalEnv("TOLLGATE_CACHE_ENABLED")
+    if (Option.isSome(cacheEnabled)) cache = { ...cache, enabled: yield* parseBoolean("TOLLGATE_CACHE_ENABLED", cacheEnabled.value) }
+    const logLevel = yield* optionalEnv("TOLLGATE_LOG_LEVEL")
+    const adminPort = yield* optionalEnv("TOLLGATE_ADMIN_PORT")
+    return {
+      budget,
+      cache,
+      logLevel: Option.isSome(logLevel) ? yield* parseLogLevel("TOLLGATE_LOG_LEVEL", logLevel.value) : undefined,
+      adminPort: Option.isSome(adminPort) ? yield* parsePort("TOLLGATE_ADMIN_PORT", adminPort.value) : file.server.adminPort
+    }
+  })
+
+/**
+ * The provider's key. No `apiKeyEnv`, or an empty variable: it sends none (a local server needs
+ * none), said once at start. A variable named but not set: the provider is left out of routing,
+ * and start names the variable.
+ */
+const resolveKey = (name: string, config: Provider, whyNoKey = "no apiKeyEnv") =>
+  Effect.gen(function*() {
+    const none = Option.none<Redacted.Redacted<string>>()
+    if (config.kind === "mock") return { provider: { name, config, apiKey: none }, notice: undefined }
+    if (config.apiKeyEnv === undefined) {
+      return {
+        provider: { name, config, apiKey: none },
+        notice: config.passthroughAuth ? undefined : `provider "${name}" sends no key (${whyNoKey})`
+      }
+    }
+    const value = yield* optionalEnv(config.apiKeyEnv)
+    if (Option.isNone(value)) {
+      return config.passthroughAuth
+        ? { provider: { name, config, apiKey: none }, notice: undefined }
+        : {
+          provider: { name, config, apiKey: none, missingKeyEnv: config.apiKeyEnv },
+          notice: `provider "${name}": its key variable ${config.apiKeyEnv} is not set; ` +
+            `requests only it can serve are refused (503) until it is`
+        }
+    }
+    if (value.value === "") {
+      return {
+        provider: { name, config, apiKey: none },
+        notice: config.passthroughAuth ? undefined : `provider "${name}" sends no key (${config.apiKeyEnv} is empty)`
+      }
+    }
+    return { provider: { name, config, apiKey: Option.some(Redacted.make(value.value)) }, notice: undefined }
+  })
+
 const builtInMock: MockProvider = { kind: "mock", latencyMs: 0, chunkDelayMs: 0, chunks: 8, failEvery: 1 }
 
 /**
@@ -208,17 +395,21 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
   Effect.gen(function*() {
     const notices: Array<string> = []
 
-    const envPort = firstSome(yield* optionalEnv("TOLLGATE_PORT"), yield* optionalEnv("PORT"))
-    const port = overrides.port ??
-      (Option.isSome(envPort) ? yield* parsePort("TOLLGATE_PORT/PORT", envPort.value) : file.server.port)
-    const host = overrides.host ??
-      Option.getOrElse(firstSome(yield* optionalEnv("TOLLGATE_HOST"), yield* optionalEnv("HOST")), () => file.server.host)
+    const bind = yield* resolveBind(file.server, overrides)
+    if (bind.from.port === "PORT") {
+      notices.push(`port ${bind.port} comes from the environment variable PORT (TOLLGATE_PORT and --port take precedence)`)
+    }
+    if (bind.from.host === "HOST") {
+      notices.push(`host ${bind.host} comes from the environment variable HOST (TOLLGATE_HOST and --host take precedence)`)
+    }
     const dbPath = Option.getOrElse(
       yield* optionalEnv("TOLLGATE_DB"),
       () => file.database.path ?? path.join(os.homedir(), ".tollgate", "tollgate.db")
     )
+    const settings = yield* environmentSettings(file)
 
     let declared: Record<string, Provider> = file.providers
+    let fromEnv = false
     let routes = file.routes
     let models = file.models
     if (overrides.demo === true) {
@@ -228,29 +419,25 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       notices.push("demo mode: serving the built-in simulated provider (mock); no request leaves this machine")
     } else if (Object.keys(declared).length === 0) {
       declared = yield* providersFromEnv
+      fromEnv = true
       if (Object.keys(declared).length === 0) {
         declared = { mock: builtInMock }
         notices.push(
           "no provider configured: serving the built-in simulated provider (mock). " +
-            "Set OPENAI_API_KEY, ANTHROPIC_API_KEY, UPSTREAM_BASE_URL + UPSTREAM_API_KEY, or write a tollgate.yaml to proxy a real one"
+            "Set OPENAI_API_KEY, ANTHROPIC_API_KEY, UPSTREAM_BASE_URL (and UPSTREAM_API_KEY if that server wants a key), or write a tollgate.yaml to proxy a real one"
         )
       }
     }
 
     const providers: Array<ResolvedProvider> = []
     for (const [name, config] of Object.entries(declared)) {
-      let apiKey = Option.none<Redacted.Redacted<string>>()
-      if (config.kind !== "mock" && config.apiKeyEnv !== undefined) {
-        apiKey = yield* EnvConfig.option(EnvConfig.redacted(config.apiKeyEnv))
-        if (Option.isNone(apiKey) && !config.passthroughAuth) {
-          notices.push(`provider "${name}": ${config.apiKeyEnv} is not set, requests will carry no key`)
-        }
-      }
-      providers.push({ name, config, apiKey })
+      const resolved = yield* resolveKey(name, config, fromEnv ? `${name.toUpperCase()}_API_KEY is not set` : undefined)
+      if (resolved.notice !== undefined) notices.push(resolved.notice)
+      providers.push(resolved.provider)
     }
 
     let cacheKey = Option.none<Redacted.Redacted<Uint8Array>>()
-    if (file.cache.persist && file.cache.encrypt) {
+    if (settings.cache.persist && settings.cache.encrypt) {
       const raw = yield* optionalEnv("TOLLGATE_CACHE_KEY")
       const bytes = Option.map(raw, decodeCacheKey)
       if (Option.isNone(bytes) || bytes.value === undefined) {
@@ -280,21 +467,23 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     }
 
     const config: TollgateConfig = {
-      server: { ...file.server, port, host },
+      server: { ...file.server, port: bind.port, host: bind.host, adminPort: settings.adminPort },
       dbPath,
-      onWriteFailure: file.database.onWriteFailure ?? (file.budget.enabled ? "block" : "continue"),
+      onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
       providers,
       routes,
       models,
       pricing: file.pricing,
       retry: file.retry,
       circuit: file.circuit,
-      cache: file.cache,
-      budget: file.budget,
+      cache: settings.cache,
+      budget: settings.budget,
       alerts: file.alerts,
       cacheKey,
       source,
       notices,
+      bindFrom: bind.from,
+      logLevel: settings.logLevel,
       watch: overrides.watch === true,
       overrides
     }

@@ -16,7 +16,15 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { hash } from "node:crypto"
-import { BadRequest, errorTypeOf, LedgerUnavailable, NoTargetAvailable, statusOf, UpstreamInvalidAnswer } from "./Domain/Errors.js"
+import {
+  BadRequest,
+  errorTypeOf,
+  LedgerUnavailable,
+  NoTargetAvailable,
+  ProviderKeyMissing,
+  statusOf,
+  UpstreamInvalidAnswer
+} from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { costAtFallback } from "./Budget/Settings.js"
 import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
@@ -29,7 +37,7 @@ import * as Catalogue from "./Router/Catalogue.js"
 import { Latency, type LatencySnapshot, layer as LatencyLayer } from "./Router/Latency.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
 import { type Decision, Router, layer as RouterLayer, type Target } from "./Router.js"
-import type { CascadePlan } from "./Router/Decision.js"
+import type { CascadePlan, Skip } from "./Router/Decision.js"
 import * as Response from "./Http/Response.js"
 import * as Store from "./Store.js"
 import type { StoreError } from "./Store.js"
@@ -179,6 +187,13 @@ export const make = Effect.gen(function*() {
     return unpriced
   }
 
+  /** Each provider (and the variable it lacks) once, in the order the targets were skipped. */
+  const keyMissing = (skipped: ReadonlyArray<Skip>): ProviderKeyMissing => {
+    const missing = new Map<string, string>()
+    for (const s of skipped) missing.set(s.target.provider.name, s.target.provider.missingKeyEnv ?? "")
+    return new ProviderKeyMissing({ missing: Array.from(missing, ([provider, variable]) => ({ provider, variable })) })
+  }
+
   /** The decision for these facts and these breakers, latencies and seed (the routing step without its reads). */
   const decideWith = (
     facts: RequestFacts.RequestFacts,
@@ -186,16 +201,19 @@ export const make = Effect.gen(function*() {
     breakers: ReadonlyArray<BreakerStatus>,
     latencies: LatencySnapshot,
     seed: number
-  ): Effect.Effect<Decision, BadRequest | NoTargetAvailable> => {
+  ): Effect.Effect<Decision, BadRequest | NoTargetAvailable | ProviderKeyMissing> => {
     const decided = router.decide(facts, { breakers, latency: latencies, seed, untraced: true })
     const { route, rule, skipped } = Either.merge(decided)
     record.route = route
     record.rule = rule
     record.routeSkipped = skipped.map((s) => `${targetName(s.target)}:${s.code}`)
     if (Either.isRight(decided)) return Effect.succeed(decided.right)
-    // Every target's breaker is open: a provider outage, retry later. Anything else: this
-    // request asks for what no configured target can give (context, tools, a key...).
-    if (skipped.every((s) => s.code === "circuit_open")) {
+    // Every target's breaker is open: a provider outage, retry later. Every target lacks its key:
+    // the server is misconfigured (503 naming the variable). Breakers open and keys missing: a
+    // probe may get through later, so retry then. Anything else: this request asks for what no
+    // configured target can give (context, tools, vision...). Only this failing path looks.
+    if (skipped.length > 0 && skipped.every((s) => s.code === "no_key")) return Effect.fail(keyMissing(skipped))
+    if (skipped.every((s) => s.code === "circuit_open" || s.code === "no_key")) {
       // The breakers read for the decision say when the earliest one lets a probe through.
       const names = new Set(skipped.map((s) => targetName(s.target)))
       const waits = breakers.filter((b) => names.has(b.target)).map((b) => b.retryAfterMs)

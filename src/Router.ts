@@ -13,7 +13,7 @@
  * 6. the suffix's order: by blended price, by TTFB average, or by quality rank (stable).
  * 7. capabilities: a target is skipped, with a reason, when its provider needs a key it does not
  *    have (an `apiKeyEnv` that is not set, without `passthroughAuth`; providers with no
- *    `apiKeyEnv`, like a local server, need none), its breaker is open in `context.breakers`, or
+ *    `apiKeyEnv` or an empty one, like a local server, need none), its breaker is open in `context.breakers`, or
  *    its model (when the catalogue knows it) lacks tools / vision / JSON mode the request uses,
  *    allows fewer output tokens than `max_tokens`, or has a context window smaller than the
  *    estimated input + `max_tokens`.
@@ -91,8 +91,8 @@ const emptyFacts = (model: string): RequestFacts.RequestFacts => ({
   text: () => ""
 })
 
-const needsKeyItLacks = (p: ResolvedProvider): boolean =>
-  p.config.kind !== "mock" && p.config.apiKeyEnv !== undefined && p.apiKey._tag === "None" && !p.config.passthroughAuth
+/** Its `apiKeyEnv` names a variable that is not set (Config resolves this once, at start). */
+const needsKeyItLacks = (p: ResolvedProvider): boolean => p.missingKeyEnv !== undefined
 
 const int = (n: number) => (Number.isFinite(n) ? n.toLocaleString("en-US") : "unbounded")
 
@@ -145,8 +145,7 @@ export const make = (config: TollgateConfig, priceOf: (model: string) => Price |
   /** Why `target` cannot serve `facts`, or undefined when it can. Cheap checks first. */
   const skipReason = (target: Target, facts: RequestFacts.RequestFacts, open: ReadonlySet<string>): Omit<Skip, "target"> | undefined => {
     if (keyless.has(target.provider.name)) {
-      const env = target.provider.config.kind === "mock" ? "" : target.provider.config.apiKeyEnv
-      return { code: "no_key", reason: `provider ${target.provider.name} has no key (${env} is not set)` }
+      return { code: "no_key", reason: `provider ${target.provider.name} has no key (${target.provider.missingKeyEnv} is not set)` }
     }
     if (open.has(targetName(target))) return { code: "circuit_open", reason: "circuit breaker open" }
     const info = catalogue.lookup(target.model)

@@ -103,6 +103,6 @@ describe("Config", () => {
   it.effect("a bad port in the environment is refused by name", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Config.resolve(yield* Config.decode({}, "test"), undefined).pipe(withEnv({ TOLLGATE_PORT: "http" })))
-      assert.include(failureMessage(exit), "TOLLGATE_PORT/PORT: expected a port number")
+      assert.include(failureMessage(exit), "TOLLGATE_PORT: expected a port number")
     }))
 })

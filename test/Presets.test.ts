@@ -63,7 +63,7 @@ describe("provider presets", () => {
       assert.deepStrictEqual(plain.headers, {})
     }))
 
-  it.effect("the preset's key is read from the environment; ollama needs none and gets no notice", () =>
+  it.effect("the preset's key is read from the environment; ollama needs none, and start says it sends none", () =>
     Effect.gen(function*() {
       const file = yield* Config.decode({ providers: { groq: { kind: "openai", preset: "groq" }, local: { kind: "openai", preset: "ollama" } } }, "test")
       const config = yield* Config.resolve(file, undefined).pipe(
@@ -73,7 +73,8 @@ describe("provider presets", () => {
       assert.strictEqual(Option.map(groq.apiKey, Redacted.value).pipe(Option.getOrUndefined), "gsk-test")
       const local = config.providers.find((p) => p.name === "local")!
       assert.isTrue(Option.isNone(local.apiKey))
-      assert.isFalse(config.notices.some((n) => n.includes("local")))
+      assert.isUndefined(local.missingKeyEnv)
+      assert.deepStrictEqual(config.notices.filter((n) => n.includes("local")), [`provider "local" sends no key (no apiKeyEnv)`])
     }))
 })
 

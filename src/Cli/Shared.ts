@@ -1,10 +1,13 @@
 /** Options and helpers shared by the commands that read the ledger (`stats`, `export`, `cost`, `budget`, `alerts`). */
 import * as Options from "@effect/cli/Options"
 import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as Config from "../Config.js"
 import * as Store from "../Store.js"
 
@@ -42,9 +45,24 @@ export const parseSince = (value: string): Effect.Effect<number, UsageError> =>
     })
   })
 
-/** The ledger named by `--db`, or the configured one. */
-export const ledgerLayer = (options: { readonly config: Option.Option<string>; readonly db: Option.Option<string> }) =>
-  Option.match(options.db, {
-    onSome: (file) => Store.layerAt(file),
-    onNone: () => Store.layer.pipe(Layer.provide(Config.layer({ configPath: Option.getOrUndefined(options.config) })))
+/**
+ * The ledger a read command reads: `--db`, else the one `start` writes (`TOLLGATE_DB`, the config
+ * file's `database.path`, `~/.tollgate/tollgate.db`). Said on stderr; a path with no ledger is
+ * refused rather than created empty (a typo would otherwise read as "no requests").
+ */
+export const ledgerPath = (options: { readonly config: Option.Option<string>; readonly db: Option.Option<string> }) =>
+  Effect.gen(function*() {
+    const file = Option.isSome(options.db)
+      ? options.db.value
+      : (yield* Config.load({ configPath: Option.getOrUndefined(options.config) })).dbPath
+    const shown = file === ":memory:" ? file : path.resolve(file)
+    if (file !== ":memory:" && !fs.existsSync(file)) {
+      return yield* new UsageError({ message: `no ledger at ${shown} (start tollgate first, or pass --db)` })
+    }
+    yield* Console.error(`ledger: ${shown}`)
+    return file
   })
+
+/** The ledger named by `--db`, or the configured one; see `ledgerPath`. */
+export const ledgerLayer = (options: { readonly config: Option.Option<string>; readonly db: Option.Option<string> }) =>
+  Layer.unwrapEffect(Effect.map(ledgerPath(options), Store.layerAt))

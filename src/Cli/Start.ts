@@ -5,7 +5,10 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Config from "../Config.js"
 import * as Http from "../Http.js"
 import { configOption } from "./Shared.js"
@@ -21,12 +24,64 @@ export const describeProviders = (config: Config.TollgateConfig): string => {
   return `proxying to ${names.join(", ")}`
 }
 
+const LOG_LEVELS: Record<Config.LogLevelName, LogLevel.LogLevel> = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error
+}
+
+/** Where a port or host came from, as the bind error says it. */
+const origin = (from: string, config: Config.TollgateConfig, key: "port" | "host"): string =>
+  from.startsWith("--")
+    ? ` (${from})`
+    : from === "file"
+    ? config.source === undefined ? "" : ` from server.${key} in ${config.source}`
+    : ` from the environment variable ${from}`
+
+/**
+ * A listener that cannot bind, said with where its port or host came from: a `PORT` left over
+ * from another tool is the usual surprise.
+ */
+export const bindError = (error: ServeError, config: Config.TollgateConfig): Config.ConfigError | ServeError => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  const { port, host } = config.server
+  if (code === "EADDRINUSE") {
+    return new Config.ConfigError({
+      message: `port ${port}${origin(config.bindFrom.port, config, "port")} is in use (set TOLLGATE_PORT or --port)`
+    })
+  }
+  if (code === "EACCES") {
+    return new Config.ConfigError({
+      message: `port ${port}${origin(config.bindFrom.port, config, "port")} needs privileges to bind (set TOLLGATE_PORT or --port)`
+    })
+  }
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN") {
+    return new Config.ConfigError({
+      message: `host ${host}${origin(config.bindFrom.host, config, "host")} is not an address of this machine (set TOLLGATE_HOST or --host)`
+    })
+  }
+  return error
+}
+
+const ENVIRONMENT = "Environment (over tollgate.yaml, under these flags): TOLLGATE_PORT, TOLLGATE_HOST, TOLLGATE_DB, " +
+  "TOLLGATE_CONFIG, TOLLGATE_BUDGET_DAILY_LIMIT_USD and TOLLGATE_BUDGET_MONTHLY_LIMIT_USD (a global limit in USD; " +
+  "turns budgets on), TOLLGATE_CACHE_ENABLED (true|false), TOLLGATE_LOG_LEVEL (debug|info|warning|error), " +
+  "TOLLGATE_ADMIN_PORT (server.adminPort). Providers when tollgate.yaml has none: OPENAI_API_KEY, ANTHROPIC_API_KEY, " +
+  "UPSTREAM_BASE_URL (+ UPSTREAM_API_KEY if that server wants a key). PORT and HOST are read after TOLLGATE_PORT and TOLLGATE_HOST."
+
 export const start = Command.make(
   "start",
   {
     config: configOption,
-    port: Options.integer("port").pipe(Options.withDescription("Port to listen on (default 4100)"), Options.optional),
-    host: Options.text("host").pipe(Options.withDescription("Address to listen on (default 127.0.0.1)"), Options.optional),
+    port: Options.integer("port").pipe(
+      Options.withDescription("Port to listen on (default: $TOLLGATE_PORT, $PORT, server.port, 4100)"),
+      Options.optional
+    ),
+    host: Options.text("host").pipe(
+      Options.withDescription("Address to listen on (default: $TOLLGATE_HOST, $HOST, server.host, 127.0.0.1)"),
+      Options.optional
+    ),
     demo: Options.boolean("demo").pipe(
       Options.withDescription("Serve only the built-in simulated provider, whatever is configured")
     ),
@@ -56,6 +111,11 @@ export const start = Command.make(
           )
         })
       )
-      return yield* Layer.launch(announce.pipe(Layer.provide(Http.layer), Layer.provide(Layer.succeed(Config.Config, config))))
+      const launched = Layer.launch(announce.pipe(Layer.provide(Http.layer), Layer.provide(Layer.succeed(Config.Config, config)))).pipe(
+        Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config)))
+      )
+      return yield* config.logLevel === undefined
+        ? launched
+        : launched.pipe(Logger.withMinimumLogLevel(LOG_LEVELS[config.logLevel]))
     })
-).pipe(Command.withDescription("Start the proxy on 127.0.0.1:4100 (OpenAI-compatible API under /v1)"))
+).pipe(Command.withDescription(`Start the proxy on 127.0.0.1:4100 (OpenAI-compatible API under /v1). ${ENVIRONMENT}`))

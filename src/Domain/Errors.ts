@@ -113,6 +113,15 @@ export class NoTargetAvailable extends Data.TaggedError("NoTargetAvailable")<{
 }> {}
 
 /**
+ * Every target that could serve the request was left out because its provider's key variable is
+ * not set on the tollgate server: a server misconfiguration, not the client's fault. Nothing was sent.
+ */
+export class ProviderKeyMissing extends Data.TaggedError("ProviderKeyMissing")<{
+  /** `provider` and the variable its `apiKeyEnv` names, each once. */
+  readonly missing: ReadonlyArray<{ readonly provider: string; readonly variable: string }>
+}> {}
+
+/**
  * A budget limit would be passed by this request (its worst-case cost was reserved against every
  * limit that applies). `retryAfterSeconds` is until the limit's window reopens; `null` when waiting
  * does not help (a per-request or per-session limit).
@@ -183,6 +192,7 @@ export type RequestError =
   | UpstreamError
   | UpstreamInvalidAnswer
   | NoTargetAvailable
+  | ProviderKeyMissing
   | BudgetExceeded
   | SessionBlocked
   | LedgerUnavailable
@@ -224,6 +234,8 @@ export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
       return error.problem === "invalid_json" ? "invalid_upstream_json" : "upstream_answer_too_large"
     case "NoTargetAvailable":
       return "no_target_available"
+    case "ProviderKeyMissing":
+      return "provider_key_missing"
     case "BudgetExceeded":
       return "budget_exceeded"
     case "SessionBlocked":
@@ -260,6 +272,7 @@ export const statusOf = (error: RequestError): number => {
     case "UpstreamRejected":
       return error.status
     case "NoTargetAvailable":
+    case "ProviderKeyMissing":
     case "LedgerUnavailable":
       return 503
     case "BudgetExceeded":

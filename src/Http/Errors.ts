@@ -107,6 +107,16 @@ const bodyOf = (error: RequestError): ErrorBody => {
           code: "no_target_available"
         }
       }
+    case "ProviderKeyMissing":
+      return {
+        error: {
+          message: `tollgate has no key for ${
+            error.missing.map((m) => `provider "${m.provider}" (${m.variable} is not set)`).join(", ")
+          }: set it where tollgate runs and restart tollgate`,
+          type: "server_error",
+          code: "provider_key_missing"
+        }
+      }
     case "BudgetExceeded":
       return { error: { message: error.message, type: "budget_exceeded", code: `budget_${error.window}` } }
     case "SessionBlocked":
