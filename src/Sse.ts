@@ -140,6 +140,50 @@ export const COMPLETION_CAP = 256 * 1024
  */
 export const FOLD_PAST = 256 * 1024
 
+/**
+ * The generated text of a stream as it passes: payloads kept as they came until read (the budget
+ * guard asks for what is new) or past `foldPast` characters, then folded by `textOf` into a
+ * bounded `Completion`. One per tap; the taps differ only in how a payload's text is read.
+ */
+export class Generated {
+  /** Payloads not yet folded. */
+  pending: Array<string> = []
+  private pendingChars = 0
+  private readonly completion = new Completion()
+
+  constructor(
+    private readonly textOf: (payloads: ReadonlyArray<string>) => string,
+    private readonly foldPast: number
+  ) {}
+
+  keep(data: string): void {
+    this.pending.push(data)
+    this.pendingChars += data.length
+    if (this.pendingChars > this.foldPast) this.newText()
+  }
+
+  /** The text of the payloads not read before, now folded into the completion. */
+  newText(): string {
+    const text = this.textOf(this.pending)
+    this.pending = []
+    this.pendingChars = 0
+    this.completion.add(text)
+    return text
+  }
+
+  /** The first `COMPLETION_CAP` characters of the text seen so far (`chars` says how many there were). */
+  text(): string {
+    this.newText()
+    return this.completion.text()
+  }
+
+  /** Characters of text seen so far. */
+  chars(): number {
+    this.newText()
+    return this.completion.chars
+  }
+}
+
 export class SseTap {
   /** The last `usage` object the upstream sent, if any. */
   usage: unknown = undefined
@@ -151,20 +195,24 @@ export class SseTap {
   bytes = 0
 
   readonly events = new SseEvents()
-  /**
-   * Event `data:` payloads not yet folded into `completion` ([DONE] excluded; a removed usage
-   * chunk excluded): all of them, unless the tap was made to fold past a bound.
-   */
-  payloads: Array<string> = []
-  private payloadChars = 0
-  private readonly completion = new Completion()
+  private readonly generated: Generated
 
   constructor(
     /** Remove the usage-only chunk (`choices: []` with `usage`) from the forwarded bytes. */
     readonly stripUsageChunk: boolean,
     /** Fold payloads into text once they pass this many characters (a cache keeps them all). */
     readonly foldPast: number = Infinity
-  ) {}
+  ) {
+    this.generated = new Generated(completionTextOf, foldPast)
+  }
+
+  /**
+   * Event `data:` payloads not yet folded into text ([DONE] excluded; a removed usage chunk
+   * excluded): all of them, unless the tap was made to fold past a bound.
+   */
+  get payloads(): ReadonlyArray<string> {
+    return this.generated.pending
+  }
 
   /** Feed upstream bytes; returns the bytes to forward to the client (possibly empty). */
   push(chunk: Uint8Array): Uint8Array {
@@ -219,37 +267,22 @@ export class SseTap {
   }
 
   private keep(data: string): void {
-    this.payloads.push(data)
-    this.payloadChars += data.length
-    if (this.payloadChars > this.foldPast) this.newText()
+    this.generated.keep(data)
   }
 
-  /**
-   * The generated text of the payloads not read before (content, refusals and tool-call
-   * arguments), now folded into the completion: for the mid-stream budget guard.
-   */
+  /** The generated text of the payloads not read before (content, refusals, tool-call arguments): for the mid-stream budget guard. */
   newText(): string {
-    const text = completionTextOf(this.payloads)
-    this.payloads = []
-    this.payloadChars = 0
-    this.completion.add(text)
-    return text
+    return this.generated.newText()
   }
 
-  /**
-   * The generated text seen so far, for a token estimate when the upstream sent no usage: the
-   * first `COMPLETION_CAP` characters of it (`completionChars` says how many there were). Only
-   * ever counted, never stored.
-   */
+  /** The generated text seen so far, for a token estimate when no usage came: its first `COMPLETION_CAP` characters. Only ever counted. */
   completionText(): string {
-    this.newText()
-    return this.completion.text()
+    return this.generated.text()
   }
 
   /** Characters of generated text seen so far. */
   completionChars(): number {
-    this.newText()
-    return this.completion.chars
+    return this.generated.chars()
   }
 }
 

@@ -9,7 +9,7 @@
  * the input fields). Fields are merged, later values winning, then read once by `fromAnthropic`.
  */
 import { fromAnthropic, type Usage } from "../Domain/Usage.js"
-import { Completion, dataOf, SseEvents } from "../Sse.js"
+import { dataOf, Generated, SseEvents } from "../Sse.js"
 
 export { SseEvents }
 
@@ -68,15 +68,15 @@ export class AnthropicSseTap {
   readonly rawUsage: Record<string, unknown> = {}
 
   readonly events = new SseEvents()
-  /** `content_block_delta` payloads not yet folded into `completion` (kept only for estimates). */
-  private deltas: Array<string> = []
-  private deltaChars = 0
-  private readonly completion = new Completion()
+  /** `content_block_delta` payloads, kept only for estimates. */
+  private readonly generated: Generated
 
   constructor(
     /** Fold delta payloads into text once they pass this many characters. */
     readonly foldPast: number = Infinity
-  ) {}
+  ) {
+    this.generated = new Generated(deltaTextOf, foldPast)
+  }
 
   /** Feed upstream bytes; returns them unchanged (the client gets exactly what Anthropic sent). */
   push(chunk: Uint8Array): Uint8Array {
@@ -136,33 +136,22 @@ export class AnthropicSseTap {
   }
 
   private keep(data: string): void {
-    this.deltas.push(data)
-    this.deltaChars += data.length
-    if (this.deltaChars > this.foldPast) this.newText()
+    this.generated.keep(data)
   }
 
-  /** The generated text of the deltas not read before, now folded into the completion (for the budget guard). */
+  /** The generated text of the deltas not read before (for the budget guard). */
   newText(): string {
-    const text = deltaTextOf(this.deltas)
-    this.deltas = []
-    this.deltaChars = 0
-    this.completion.add(text)
-    return text
+    return this.generated.newText()
   }
 
-  /**
-   * Generated text seen so far (text, thinking, tool input JSON), for a token estimate only: the
-   * first `COMPLETION_CAP` characters (`completionChars` says how many there were).
-   */
+  /** Generated text seen so far (text, thinking, tool input JSON), for a token estimate only: its first `COMPLETION_CAP` characters. */
   completionText(): string {
-    this.newText()
-    return this.completion.text()
+    return this.generated.text()
   }
 
   /** Characters of generated text seen so far. */
   completionChars(): number {
-    this.newText()
-    return this.completion.chars
+    return this.generated.chars()
   }
 }
 
