@@ -22,7 +22,19 @@ import { createRequire } from "node:module"
 import { alerts, budget, cost, exportCommand, prices, reprice, route, simulate, stats } from "./Cli/Commands.js"
 import * as Help from "./Cli/Help.js"
 
-export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
+/** tollgate's version, from the package.json above this module: in src/ or dist/, or in a chunk of dist/chunks/. */
+export const version: string = (() => {
+  const require = createRequire(import.meta.url)
+  for (const candidate of ["../package.json", "../../package.json"]) {
+    try {
+      const pkg = require(candidate) as { name?: string; version?: string }
+      if (pkg.name === "tollgate" && typeof pkg.version === "string") return pkg.version
+    } catch {
+      // not this one
+    }
+  }
+  return "unknown"
+})()
 
 const DESCRIPTION = "Local-first LLM API proxy for OpenAI- and Anthropic-compatible providers: a cost ledger, " +
   "routing, budgets that block, exact-match cache, coalescing, retries, failover and circuit breakers"
@@ -119,8 +131,10 @@ export const main = (argv: ReadonlyArray<string>) =>
     const terminal = Help.terminal()
     const first = args.find((a) => !a.startsWith("-"))
     const onlyVersion = args.length === 1 && args[0] === "--version"
+    // Answered here: the library's answer ends with an empty line.
+    if (onlyVersion) return Console.log(version)
     return Effect.gen(function*() {
-      const command = yield* root(!onlyVersion && (first === undefined || !LIGHT.has(first)))
+      const command = yield* root(first === undefined || !LIGHT.has(first))
       const target = Help.resolve(command.descriptor, args)
       const wantsHelp = own.includes("--help") || own.includes("-h")
       const group = Help.hasSubcommands(target.command)
