@@ -6,7 +6,7 @@
  * line, its stack only with `--verbose`.
  */
 import { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
@@ -18,6 +18,7 @@ const BIN = path.resolve(import.meta.dirname, "../dist/bin.js")
 
 /** A home and a working directory of its own, so no user's config or ledger is read. */
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-output-"))
+afterAll(() => fs.rmSync(home, { recursive: true, force: true }))
 
 /** Runs the built CLI with stdout and stderr as pipes; resolves with its exit code and output. */
 const tollgate = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
