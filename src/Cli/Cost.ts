@@ -3,9 +3,6 @@
  * at today's prices (the maintained data in force, tollgate's corrections, the config's overrides),
  * beside the cost stored when it was served, naming the price data and where each price comes from.
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -15,8 +12,9 @@ import type { Usage } from "../Domain/Usage.js"
 import * as Ledger from "../Ledger.js"
 import * as Pricing from "../Pricing.js"
 import { usageOf } from "../Pricing/Reprice.js"
-import { configOption, dbOption, ledgerLayer, UsageError } from "./Shared.js"
-import { renderTable } from "./Stats.js"
+import { ledgerLayer } from "./Open.js"
+import { UsageError } from "./Shared.js"
+import { renderTable } from "./Table.js"
 
 export interface Explanation {
   readonly requestId: string
@@ -112,30 +110,20 @@ export const renderExplanation = (e: Explanation): string => {
 export const moneyReplacer = (key: string, value: unknown): unknown =>
   typeof value === "number" && (key === "usd" || key.endsWith("Usd")) ? Money.json(value) : value
 
-export const explain = Command.make(
-  "explain",
-  {
-    requestId: Args.text({ name: "request-id" }).pipe(
-      Args.withDescription("The request's id, as in its x-tollgate-request-id header or the ledger's request_id column")
-    ),
-    json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text")),
-    config: configOption,
-    db: dbOption
-  },
-  (flags) =>
-    Effect.gen(function*() {
-      const row = yield* Ledger.findRequest(flags.requestId).pipe(Effect.provide(ledgerLayer(flags)))
-      if (Option.isNone(row)) {
-        return yield* new UsageError({ message: `no request with id "${flags.requestId}" in the ledger` })
-      }
-      // Today's prices, with the same pricing: overrides the server would use.
-      const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
-      const explanation = explainRow(row.value, yield* Pricing.fromConfig(config, { warnUnpriced: false }))
-      yield* Console.log(flags.json ? JSON.stringify(explanation, moneyReplacer, 2) : renderExplanation(explanation))
-    })
-).pipe(Command.withDescription("Show how a request's cost is made: tokens x price per component, the total, the stored cost, and where each price comes from"))
-
-export const cost = Command.make("cost").pipe(
-  Command.withDescription("Explain what requests cost"),
-  Command.withSubcommands([explain])
-)
+/** `tollgate cost explain`. */
+export const run = (flags: {
+  readonly requestId: string
+  readonly json: boolean
+  readonly config: Option.Option<string>
+  readonly db: Option.Option<string>
+}) =>
+  Effect.gen(function*() {
+    const row = yield* Ledger.findRequest(flags.requestId).pipe(Effect.provide(ledgerLayer(flags)))
+    if (Option.isNone(row)) {
+      return yield* new UsageError({ message: `no request with id "${flags.requestId}" in the ledger` })
+    }
+    // Today's prices, with the same pricing: overrides the server would use.
+    const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
+    const explanation = explainRow(row.value, yield* Pricing.fromConfig(config, { warnUnpriced: false }))
+    yield* Console.log(flags.json ? JSON.stringify(explanation, moneyReplacer, 2) : renderExplanation(explanation))
+  })

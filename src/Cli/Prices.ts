@@ -2,9 +2,6 @@
  * `tollgate prices update`: fetch the newest genai-prices data file into the tollgate home.
  * `tollgate prices show MODEL`: the rates a model is billed at, where they come from, and since when.
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -13,34 +10,21 @@ import type { Price, PriceTier } from "../Config/Schema.js"
 import * as Config from "../Config.js"
 import * as Money from "../Domain/Money.js"
 import * as Pricing from "../Pricing.js"
-import { DATA_URL_ENV } from "../Pricing/Data.js"
 import * as Source from "../Pricing/Source.js"
-import { configOption, jsonOption, UsageError } from "./Shared.js"
-import { renderTable } from "./Stats.js"
+import { UsageError } from "./Shared.js"
+import { renderTable } from "./Table.js"
 
-const update = Command.make(
-  "update",
-  {
-    url: Options.text("url").pipe(
-      Options.withDescription(`Fetch the data file from this URL (default: $${DATA_URL_ENV}, else the genai-prices project's published data.json)`),
-      Options.optional
-    ),
-    timeout: Options.integer("timeout").pipe(
-      Options.withDescription("Give up after this many milliseconds"),
-      Options.withDefault(30_000)
+/** `tollgate prices update`. */
+export const update = (flags: { readonly url: Option.Option<string>; readonly timeout: number }) =>
+  Effect.gen(function*() {
+    const url = yield* Source.dataUrl(flags.url)
+    const result = yield* Source.update(url, { timeoutMs: flags.timeout }).pipe(Effect.provide(FetchHttpClient.layer))
+    yield* Console.log(
+      `prices updated: ${result.providers} providers, ${result.models} models from ${result.url}\n` +
+        `written to ${result.file} (fetched ${result.fetchedAt}).\n` +
+        "tollgate uses it from now on wherever it is newer than the bundled data; a running server reads it when it starts."
     )
-  },
-  (flags) =>
-    Effect.gen(function*() {
-      const url = yield* Source.dataUrl(flags.url)
-      const result = yield* Source.update(url, { timeoutMs: flags.timeout }).pipe(Effect.provide(FetchHttpClient.layer))
-      yield* Console.log(
-        `prices updated: ${result.providers} providers, ${result.models} models from ${result.url}\n` +
-          `written to ${result.file} (fetched ${result.fetchedAt}).\n` +
-          "tollgate uses it from now on wherever it is newer than the bundled data; a running server reads it when it starts."
-      )
-    })
-).pipe(Command.withDescription("Fetch the newest price data published by genai-prices, check it, and keep it under the tollgate home ($TOLLGATE_HOME or ~/.tollgate); offline or invalid, the data in use stays"))
+  })
 
 const RATES: ReadonlyArray<readonly [keyof Omit<Price, "longContext">, string]> = [
   ["input", "input"],
@@ -93,7 +77,7 @@ export const renderPrice = (model: string, resolved: Pricing.Resolved, data: str
       })
     ])
   lines.push("", renderTable(header, rows))
-  if (tiers.length > 0) lines.push("", "a tier's rates replace every base rate once a request's input tokens (cache reads and writes included) pass it")
+  if (tiers.length > 0) lines.push("", "a tier's rates replace every base rate once a request's input tokens\n(cache reads and writes included) pass it")
   if (resolved.schedule !== undefined) {
     lines.push("", "this price changes with the date or the time of day; the one above is in force now:")
     for (const entry of resolved.schedule.entries) {
@@ -105,33 +89,21 @@ export const renderPrice = (model: string, resolved: Pricing.Resolved, data: str
   return lines.join("\n")
 }
 
-const show = Command.make(
-  "show",
-  {
-    model: Args.text({ name: "model" }).pipe(Args.withDescription("A model name as a provider reports it (dated snapshots and vendor/model names too)")),
-    json: jsonOption,
-    config: configOption
-  },
-  (flags) =>
-    Effect.gen(function*() {
-      const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
-      const pricing = yield* Pricing.fromConfig(config, { warnUnpriced: false })
-      const resolved = pricing.resolve(flags.model)
-      const data = pricing.data.origin.label
-      if (resolved === undefined) {
-        return yield* new UsageError({
-          message: `no price for model "${flags.model}" (price data: ${data}): its requests are recorded unpriced; add it under pricing: in tollgate.yaml`
-        })
-      }
-      if (flags.json) {
-        const { schedule, ...rest } = resolved
-        return yield* Console.log(JSON.stringify({ model: flags.model, ...rest, data, schedule: schedule?.entries ?? null }, null, 2))
-      }
-      yield* Console.log(renderPrice(flags.model, resolved, data))
-    })
-).pipe(Command.withDescription("Show the rates a model is billed at (input, cached input, cache writes, output, long-context tiers), their source and date"))
-
-export const prices = Command.make("prices").pipe(
-  Command.withDescription("Price data: genai-prices (bundled, or updated with `prices update`), tollgate's corrections, tollgate.yaml's pricing: overrides"),
-  Command.withSubcommands([update, show])
-)
+/** `tollgate prices show MODEL`. */
+export const show = (flags: { readonly model: string; readonly json: boolean; readonly config: Option.Option<string> }) =>
+  Effect.gen(function*() {
+    const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
+    const pricing = yield* Pricing.fromConfig(config, { warnUnpriced: false })
+    const resolved = pricing.resolve(flags.model)
+    const data = pricing.data.origin.label
+    if (resolved === undefined) {
+      return yield* new UsageError({
+        message: `no price for model "${flags.model}" (price data: ${data}): its requests are recorded unpriced; add it under pricing: in tollgate.yaml`
+      })
+    }
+    if (flags.json) {
+      const { schedule, ...rest } = resolved
+      return yield* Console.log(JSON.stringify({ model: flags.model, ...rest, data, schedule: schedule?.entries ?? null }, null, 2))
+    }
+    yield* Console.log(renderPrice(flags.model, resolved, data))
+  })

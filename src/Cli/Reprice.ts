@@ -2,8 +2,6 @@
  * `tollgate reprice --since 30d [--dry-run]`: past rows' cost at today's prices.
  * `tollgate simulate --since 7d --map gpt-4o=gpt-4o-mini`: the same traffic on other models.
  */
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
@@ -12,8 +10,9 @@ import * as Config from "../Config.js"
 import * as Money from "../Domain/Money.js"
 import * as Pricing from "../Pricing.js"
 import * as Reprice from "../Pricing/Reprice.js"
-import { configOption, dbOption, jsonOption, ledgerLayer, parseSince } from "./Shared.js"
-import { renderTable } from "./Stats.js"
+import { ledgerLayer } from "./Open.js"
+import { parseSince } from "./Shared.js"
+import { renderTable } from "./Table.js"
 
 const int = (value: number) => value.toLocaleString("en-US")
 const orUnpriced = (value: number | null) => (value === null ? "unpriced" : Money.usd(value))
@@ -26,7 +25,7 @@ const pricingFor = (config: Option.Option<string>) =>
   Effect.flatMap(Config.load({ configPath: Option.getOrUndefined(config) }), (c) => Pricing.fromConfig(c, { warnUnpriced: false }))
 
 export const renderReprice = (s: Reprice.RepriceSummary, data: string): string => {
-  const lines = [`since ${s.since}, at today's prices (${data})`, ""]
+  const lines = [`since ${s.since}, at today's prices`, `price data: ${data}`, ""]
   lines.push(
     `rows with tokens: ${int(s.examined)}; changed: ${int(s.changed)}` +
       (s.nowPriced > 0 ? ` (${int(s.nowPriced)} priced now that were not)` : "") +
@@ -48,29 +47,23 @@ export const renderReprice = (s: Reprice.RepriceSummary, data: string): string =
   return lines.join("\n")
 }
 
-export const reprice = Command.make(
-  "reprice",
-  {
-    since: Options.text("since").pipe(
-      Options.withDescription("Rows from this window: 30m, 24h, 30d, a date (2025-06-01) or all"),
-      Options.withDefault("30d")
-    ),
-    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show what would change, write nothing")),
-    json: jsonOption,
-    config: configOption,
-    db: dbOption
-  },
-  (flags) =>
-    Effect.gen(function*() {
-      const sinceMs = yield* parseSince(flags.since)
-      const pricing = yield* pricingFor(flags.config)
-      const summary = yield* Reprice.reprice(pricing, { sinceMs, dryRun: flags.dryRun }).pipe(Effect.provide(ledgerLayer(flags)))
-      yield* Console.log(flags.json ? JSON.stringify({ ...summary, data: pricing.data.origin.label }, null, 2) : renderReprice(summary, pricing.data.origin.label))
-    })
-).pipe(Command.withDescription("Recompute the cost of past ledger rows from their stored usage at today's prices (after pricing an unpriced model, or a price change), and show the difference"))
+/** `tollgate reprice`. */
+export const reprice = (flags: {
+  readonly since: string
+  readonly dryRun: boolean
+  readonly json: boolean
+  readonly config: Option.Option<string>
+  readonly db: Option.Option<string>
+}) =>
+  Effect.gen(function*() {
+    const sinceMs = yield* parseSince(flags.since)
+    const pricing = yield* pricingFor(flags.config)
+    const summary = yield* Reprice.reprice(pricing, { sinceMs, dryRun: flags.dryRun }).pipe(Effect.provide(ledgerLayer(flags)))
+    yield* Console.log(flags.json ? JSON.stringify({ ...summary, data: pricing.data.origin.label }, null, 2) : renderReprice(summary, pricing.data.origin.label))
+  })
 
 export const renderSimulation = (s: Reprice.SimulateSummary, data: string): string => {
-  const lines = [`since ${s.since}, at today's prices (${data}); nothing is sent`, ""]
+  const lines = [`since ${s.since}, at today's prices; nothing is sent`, `price data: ${data}`, ""]
   if (s.models.length === 0) {
     lines.push("no requests with tokens in this window")
     return lines.join("\n")
@@ -98,27 +91,18 @@ export const renderSimulation = (s: Reprice.SimulateSummary, data: string): stri
   return lines.join("\n")
 }
 
-export const simulate = Command.make(
-  "simulate",
-  {
-    since: Options.text("since").pipe(
-      Options.withDescription("Traffic from this window: 30m, 24h, 7d, a date (2025-06-01) or all"),
-      Options.withDefault("7d")
-    ),
-    map: Options.keyValueMap("map").pipe(
-      Options.withDescription("FROM=TO: price FROM's requests as if TO had served them, same tokens (repeat for more models)"),
-      Options.optional
-    ),
-    json: jsonOption,
-    config: configOption,
-    db: dbOption
-  },
-  (flags) =>
-    Effect.gen(function*() {
-      const sinceMs = yield* parseSince(flags.since)
-      const pricing = yield* pricingFor(flags.config)
-      const map = Object.fromEntries(Option.match(flags.map, { onNone: () => [], onSome: (m) => [...HashMap.toEntries(m)] }))
-      const summary = yield* Reprice.simulate(pricing, { sinceMs, map }).pipe(Effect.provide(ledgerLayer(flags)))
-      yield* Console.log(flags.json ? JSON.stringify({ ...summary, data: pricing.data.origin.label }, null, 2) : renderSimulation(summary, pricing.data.origin.label))
-    })
-).pipe(Command.withDescription("What the ledger's traffic would have cost on other models (--map FROM=TO), at today's prices; nothing is sent"))
+/** `tollgate simulate`. */
+export const simulate = (flags: {
+  readonly since: string
+  readonly map: Option.Option<HashMap.HashMap<string, string>>
+  readonly json: boolean
+  readonly config: Option.Option<string>
+  readonly db: Option.Option<string>
+}) =>
+  Effect.gen(function*() {
+    const sinceMs = yield* parseSince(flags.since)
+    const pricing = yield* pricingFor(flags.config)
+    const map = Object.fromEntries(Option.match(flags.map, { onNone: () => [], onSome: (m) => [...HashMap.toEntries(m)] }))
+    const summary = yield* Reprice.simulate(pricing, { sinceMs, map }).pipe(Effect.provide(ledgerLayer(flags)))
+    yield* Console.log(flags.json ? JSON.stringify({ ...summary, data: pricing.data.origin.label }, null, 2) : renderSimulation(summary, pricing.data.origin.label))
+  })

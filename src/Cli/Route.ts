@@ -4,8 +4,6 @@
  * Breakers and latencies are those of a fresh start (all closed, none measured): explain shows
  * what the configuration decides, not what a running proxy's health state adds.
  */
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -16,7 +14,7 @@ import * as Config from "../Config.js"
 import * as RequestFacts from "../Domain/RequestFacts.js"
 import * as Router from "../Router.js"
 import * as Explain from "../Router/Explain.js"
-import { configOption, UsageError } from "./Shared.js"
+import { UsageError } from "./Shared.js"
 
 const encoder = new TextEncoder()
 
@@ -54,35 +52,21 @@ export const readFacts = (options: {
       : RequestFacts.fromOpenAiChat(json, raw, headers)
   })
 
-const explain = Command.make(
-  "explain",
-  {
-    file: Options.file("file").pipe(Options.withDescription("The request body to route (JSON, as a client would POST it)")),
-    config: configOption,
-    model: Options.text("model").pipe(Options.withDescription("Route this model instead of the one in the file"), Options.optional),
-    endpoint: Options.choice("endpoint", ["chat", "messages"]).pipe(
-      Options.withDescription("Read the body as /v1/chat/completions or /v1/messages (default: messages if it has a top-level system)"),
-      Options.optional
-    ),
-    header: Options.keyValueMap("header").pipe(
-      Options.withDescription("A request header for header and client-key matchers, as name=value (repeatable)"),
-      Options.optional
-    ),
-    seed: Options.integer("seed").pipe(Options.withDescription("Seed for weighted load balancing (the proxy draws one per request)"), Options.withDefault(0)),
-    json: Options.boolean("json").pipe(Options.withDescription("Print the decision as JSON instead of a trace"))
-  },
-  (flags) =>
-    Effect.gen(function*() {
-      const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
-      const headers = Option.match(flags.header, { onNone: () => ({}), onSome: (map) => Object.fromEntries(HashMap.toEntries(map)) })
-      const facts = yield* readFacts({ file: flags.file, model: flags.model, endpoint: flags.endpoint, headers })
-      const result = Router.make(config).decide(facts, { seed: flags.seed })
-      yield* Console.log(flags.json ? JSON.stringify(Explain.toJson(result), null, 2) : Explain.toText(facts, result))
-      if (Either.isLeft(result)) return yield* new UsageError({ message: result.left.message })
-    })
-).pipe(Command.withDescription("Print the routing decision for a request file (rule matched, targets kept or skipped and why) without sending it"))
-
-export const route = Command.make("route").pipe(
-  Command.withDescription("Inspect routing"),
-  Command.withSubcommands([explain])
-)
+/** `tollgate route explain`. */
+export const explain = (flags: {
+  readonly file: string
+  readonly config: Option.Option<string>
+  readonly model: Option.Option<string>
+  readonly endpoint: Option.Option<"chat" | "messages">
+  readonly header: Option.Option<HashMap.HashMap<string, string>>
+  readonly seed: number
+  readonly json: boolean
+}) =>
+  Effect.gen(function*() {
+    const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
+    const headers = Option.match(flags.header, { onNone: () => ({}), onSome: (map) => Object.fromEntries(HashMap.toEntries(map)) })
+    const facts = yield* readFacts({ file: flags.file, model: flags.model, endpoint: flags.endpoint, headers })
+    const result = Router.make(config).decide(facts, { seed: flags.seed })
+    yield* Console.log(flags.json ? JSON.stringify(Explain.toJson(result), null, 2) : Explain.toText(facts, result))
+    if (Either.isLeft(result)) return yield* new UsageError({ message: result.left.message })
+  })
