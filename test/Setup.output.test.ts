@@ -180,13 +180,14 @@ describe("tollgate output when not on a terminal", () => {
       for (const args of [["stats"], ["alerts", "list"], ["export", "--format", "csv"]]) {
         const run = yield* tollgate(args, { TOLLGATE_DB: dbPath })
         assert.strictEqual(run.code, 1)
-        assert.strictEqual(run.stderr, `${expected}\n`, args.join(" "))
+        // Before the error, the one line that says which ledger was read (test/Setup.cli.test.ts).
+        assert.strictEqual(run.stderr, `ledger: ${dbPath}\n${expected}\n`, args.join(" "))
         assert.strictEqual(run.stdout, "")
       }
       for (const [args, env] of [[["stats", "--verbose"], {}], [["stats"], { TOLLGATE_VERBOSE: "1" }]] as const) {
         const verbose = yield* tollgate(args, { TOLLGATE_DB: dbPath, ...env })
         assert.strictEqual(verbose.code, 1)
-        assert.isTrue(verbose.stderr.startsWith(`${expected}\n`), verbose.stderr)
+        assert.isTrue(verbose.stderr.startsWith(`ledger: ${dbPath}\n${expected}\n`), verbose.stderr)
         assert.match(verbose.stderr, /\n\s+at /)
       }
       const unknown = yield* tollgate(["stats", "--bogus"])

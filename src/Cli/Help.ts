@@ -155,6 +155,12 @@ const sections = (doc: HelpDoc.HelpDoc): Array<Section> => {
 const descriptionOf = (command: Descriptor.Command<unknown>, config: CliConfig.CliConfig): string =>
   sections(Descriptor.getHelp(command, config)).find((s) => s.title === "DESCRIPTION")?.text.join(" ") ?? ""
 
+/** A command's line in its parent's list: its description's first sentence (the rest is in its own help). */
+const summaryOf = (description: string): string => {
+  const end = description.indexOf(". ")
+  return end === -1 ? description : description.slice(0, end)
+}
+
 /**
  * A descriptor as `@effect/cli` 0.77 builds it. Its public `getSubcommands` flattens a group to its
  * parent command (`budget` without `status`, `set`, ...), so the tree is walked through these fields.
@@ -253,7 +259,7 @@ export const render = (options: {
 
   if (children.length > 0) {
     heading("COMMANDS")
-    list(children.map(([name, child]) => [name, [descriptionOf(child, config)]]))
+    list(children.map(([name, child]) => [name, [summaryOf(descriptionOf(child, config))]]))
     out.push("", ...wrap(`Run \`${[options.program, ...options.path].join(" ")} <command> --help\` for a command's options.`, width, "  "))
   }
 

@@ -3,8 +3,8 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Config from "../Config.js"
 import * as Store from "../Store.js"
+import { ledgerPath } from "./Shared.js"
 
 /**
  * The SQLite driver throws when it cannot open the file (a directory, a read-only place): that
@@ -27,12 +27,6 @@ const opened = (file: string) =>
 
 const describe = (defect: unknown) => (defect instanceof Error ? defect.message : String(defect))
 
-/** The ledger named by `--db`, or the configured one. */
+/** The ledger named by `--db`, or the one `start` writes (see `Shared.ledgerPath`: said on stderr, never created empty). */
 export const ledgerLayer = (options: { readonly config: Option.Option<string>; readonly db: Option.Option<string> }) =>
-  Option.match(options.db, {
-    onSome: opened,
-    onNone: () =>
-      Layer.unwrapEffect(Effect.map(Config.Config, (config) => opened(config.dbPath))).pipe(
-        Layer.provide(Config.layer({ configPath: Option.getOrUndefined(options.config) }))
-      )
-  })
+  Layer.unwrapEffect(Effect.map(ledgerPath(options), opened))

@@ -4,12 +4,10 @@ import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Config from "../Config.js"
-import * as Store from "../Store.js"
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
@@ -62,7 +60,3 @@ export const ledgerPath = (options: { readonly config: Option.Option<string>; re
     yield* Console.error(`ledger: ${shown}`)
     return file
   })
-
-/** The ledger named by `--db`, or the configured one; see `ledgerPath`. */
-export const ledgerLayer = (options: { readonly config: Option.Option<string>; readonly db: Option.Option<string> }) =>
-  Layer.unwrapEffect(Effect.map(ledgerPath(options), Store.layerAt))
