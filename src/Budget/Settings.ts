@@ -24,7 +24,9 @@
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { isUtc } from "./Windows.js"
+import { isUtc, Window } from "./Windows.js"
+
+export { Window }
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -61,13 +63,6 @@ const TimeZone = Schema.String.pipe(Schema.filter((zone) => {
 /** Who a limit counts for: everyone, each client key, each `x-tollgate-project`, each `x-tollgate-session`. */
 export const Scope = Schema.Literal("global", "client", "project", "session")
 export type Scope = typeof Scope.Type
-
-/**
- * `hourly`/`daily`/`monthly`: calendar windows in `budget.timezone`. `session`: everything a
- * session spends. `perRequest`: the worst-case cost of one call.
- */
-export const Window = Schema.Literal("hourly", "daily", "monthly", "session", "perRequest")
-export type Window = typeof Window.Type
 
 /** What happens when a request would pass a limit. */
 export const Action = Schema.Literal("block", "downgrade", "warn", "alert")

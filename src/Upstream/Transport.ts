@@ -10,7 +10,7 @@ import type { Readable } from "node:stream"
 import type { AnswerLimits, Timeouts } from "../Config/Schema.js"
 import { fromStatus, UnsendableRequest, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
-import type { Adapter, UpstreamRequest, UpstreamResponse } from "../Upstream.js"
+import type { Adapter, UpstreamRequest, UpstreamResponse } from "./Exchange.js"
 import { joined, readUpTo, toStream } from "./Readable.js"
 import { makePool, requestWith } from "./Undici.js"
 
