@@ -19,29 +19,13 @@
  *   webhookUrl: http://127.0.0.1:9000/hook
  * ```
  *
- * This module imports nothing from `Config/Schema.ts` (which imports it), so it keeps its own
- * small duration decoder.
+ * Durations are read by `Config/Duration.ts`, the one schema every config duration uses.
  */
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { Millis } from "../Config/Duration.js"
 import { isUtc, Window } from "./Windows.js"
 
 export { Window }
-
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
-/** `250ms`, `20s`, `5m`, `1h`, `1d`, or a bare number of milliseconds. Decodes to milliseconds. */
-const Millis = Schema.transformOrFail(Schema.Union(Schema.String, Schema.Number), Schema.NonNegative, {
-  strict: true,
-  decode: (input, _, ast) => {
-    const match = DURATION.exec(String(input).trim())
-    return match === null
-      ? ParseResult.fail(new ParseResult.Type(ast, input, "expected a duration such as 30s, 5m, 1h or 1d"))
-      : ParseResult.succeed(Number(match[1]) * UNIT_MS[match[2] ?? "ms"]!)
-  },
-  encode: (millis) => ParseResult.succeed(millis)
-}).annotations({ identifier: "Duration" })
 
 const Usd = Schema.Number.pipe(Schema.nonNegative({ message: () => "expected an amount in USD >= 0" }))
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "expected a positive integer" }))
