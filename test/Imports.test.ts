@@ -7,6 +7,8 @@ import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import * as Failover from "../src/Failover.js"
+import * as Router from "../src/Router.js"
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../src")
 const SPECIFIER = /(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s*["'](\.{1,2}\/[^"']+)["']|(?:^|\n)\s*import\s*["'](\.{1,2}\/[^"']+)["']/g
@@ -67,5 +69,9 @@ describe("imports", () => {
     const graph = importGraph(SRC)
     expect(graph.size).toBeGreaterThan(50)
     expect(cycles(graph)).toEqual([])
+  })
+
+  it("a target's name has one definition: Failover's and Router's are the same function", () => {
+    expect(Failover.targetName).toBe(Router.targetName)
   })
 })
