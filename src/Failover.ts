@@ -24,10 +24,11 @@ import type { Retry } from "./Config/Schema.js"
 import { Config } from "./Config.js"
 import { type CircuitOpen, errorTypeOf, isRetryable, NoTargetAvailable, type UpstreamError } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
+import { targetName } from "./Router/Decision.js"
 import { layer as UpstreamLayer, Upstream, type UpstreamRequest, type UpstreamResponse } from "./Upstream.js"
 
-/** The name of a target, for breakers, headers and the ledger. */
-export const targetName = (target: Target): string => `${target.provider.name}/${target.model}`
+/** The name of a target, for breakers, headers and the ledger (defined in `Router/Decision.ts`). */
+export { targetName }
 
 /**
  * What happened on the way, filled in as it happens so that it is known even when the request

@@ -33,7 +33,9 @@ import * as Pricing from "../src/Pricing.js"
 import * as Proxy from "../src/Proxy.js"
 import * as Router from "../src/Router.js"
 import * as Telemetry from "../src/Telemetry.js"
-import { Upstream, type UpstreamResponse } from "../src/Upstream.js"
+import { Upstream, layer as UpstreamLayer, type UpstreamResponse } from "../src/Upstream.js"
+import { awaitCondition } from "./support/Budget.js"
+import * as ScriptedServer from "./support/ScriptedServer.js"
 
 /** One scripted answer: a status (with headers), a dropped connection, or a wait on a gate. */
 type Step =
@@ -117,12 +119,13 @@ const FakeTelemetry = Layer.effect(
   })
 )
 
-const env = (config: Config.FileConfigInput) => {
+/** The proxy over the scripted upstream, or over `upstream` (the real adapters, for a test over a socket). */
+const env = (config: Config.FileConfigInput, upstream: Layer.Layer<Upstream, never, Config.Config | Script> = FakeUpstream) => {
   const ConfigLive = Config.layerFrom(config)
   const ScriptLive = Layer.sync(Script, () => ({ steps: new Map(), calls: Ref.unsafeMake<ReadonlyArray<Call>>([]), events: [] }))
   return Proxy.layerWithoutDependencies.pipe(
     Layer.provide(Failover.layerWithoutDependencies),
-    Layer.provideMerge(Layer.mergeAll(Router.layer, Pricing.layer, Circuit.layer, FakeUpstream, FakeTelemetry, Coalesce.layer)),
+    Layer.provideMerge(Layer.mergeAll(Router.layer, Pricing.layer, Circuit.layer, upstream, FakeTelemetry, Coalesce.layer)),
     Layer.provideMerge(Cache.layerWithoutDependencies.pipe(Layer.provide(Store.layerAt(":memory:")))),
     Layer.provideMerge(NoBudget),
     Layer.provideMerge(Latency.layer),
@@ -250,6 +253,41 @@ describe("retries honour Retry-After", () => {
       assert.deepStrictEqual(yield* calls, [{ provider: "a", atMs: 0 }])
       assert.deepInclude(yield* lastEvent, { aborted: true, errorType: "client_aborted", attempts: 1 })
     }).pipe(Effect.provide(env(twoTargets()))))
+
+  it.scoped("a real provider's Retry-After HTTP date is measured on the Clock: the retry waits exactly until that date", () =>
+    Effect.gen(function*() {
+      // The real adapter over a socket; the date is years from the wall clock, so measuring it
+      // against Date.now() would make the wait years long (a failover) instead of 7 s.
+      const start = Date.UTC(2031, 0, 1)
+      yield* TestClock.setTime(start)
+      const server = yield* ScriptedServer.make
+      server.answer({
+        status: 429,
+        contentType: "application/json",
+        headers: { "retry-after": new Date(start + 7_000).toUTCString() },
+        body: `{"error":{"message":"slow down","type":"rate_limit","code":"r"}}`
+      })
+      server.answer({ status: 200, contentType: "application/json", body: new TextDecoder().decode(completion) })
+      const provider = { kind: "openai", baseUrl: `${server.url}/v1` } as const
+      yield* Effect.gen(function*() {
+        const fiber = yield* Effect.fork(chat)
+        // The 429 has been read when the retry's sleep is queued on the TestClock.
+        const retryAt = Effect.map(TestClock.sleeps(), (sleeps) => Chunk.toReadonlyArray(sleeps).includes(start + 7_000))
+        yield* awaitCondition(retryAt)
+        assert.strictEqual(server.requests.length, 1)
+        yield* TestClock.adjust("6999 millis")
+        assert.isTrue(yield* retryAt)
+        assert.strictEqual(server.requests.length, 1)
+        yield* TestClock.adjust("1 millis")
+        const response = yield* Fiber.join(fiber)
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(server.requests.length, 2)
+        assert.strictEqual(response.headers["x-tollgate-attempts"], "2")
+      }).pipe(Effect.provide(env({
+        providers: { a: provider, b: provider },
+        routes: [{ name: "chat", targets: [{ provider: "a" }, { provider: "b" }] }]
+      }, UpstreamLayer)))
+    }))
 
   it.effect("400, 401 and 404 come back unchanged: no retry, no failover", () =>
     Effect.gen(function*() {

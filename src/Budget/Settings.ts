@@ -19,27 +19,13 @@
  *   webhookUrl: http://127.0.0.1:9000/hook
  * ```
  *
- * This module imports nothing from `Config/Schema.ts` (which imports it), so it keeps its own
- * small duration decoder.
+ * Durations are read by `Config/Duration.ts`, the one schema every config duration uses.
  */
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { isUtc } from "./Windows.js"
+import { Millis } from "../Config/Duration.js"
+import { isUtc, Window } from "./Windows.js"
 
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
-/** `250ms`, `20s`, `5m`, `1h`, `1d`, or a bare number of milliseconds. Decodes to milliseconds. */
-const Millis = Schema.transformOrFail(Schema.Union(Schema.String, Schema.Number), Schema.NonNegative, {
-  strict: true,
-  decode: (input, _, ast) => {
-    const match = DURATION.exec(String(input).trim())
-    return match === null
-      ? ParseResult.fail(new ParseResult.Type(ast, input, "expected a duration such as 30s, 5m, 1h or 1d"))
-      : ParseResult.succeed(Number(match[1]) * UNIT_MS[match[2] ?? "ms"]!)
-  },
-  encode: (millis) => ParseResult.succeed(millis)
-}).annotations({ identifier: "Duration" })
+export { Window }
 
 const Usd = Schema.Number.pipe(Schema.nonNegative({ message: () => "expected an amount in USD >= 0" }))
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "expected a positive integer" }))
@@ -61,13 +47,6 @@ const TimeZone = Schema.String.pipe(Schema.filter((zone) => {
 /** Who a limit counts for: everyone, each client key, each `x-tollgate-project`, each `x-tollgate-session`. */
 export const Scope = Schema.Literal("global", "client", "project", "session")
 export type Scope = typeof Scope.Type
-
-/**
- * `hourly`/`daily`/`monthly`: calendar windows in `budget.timezone`. `session`: everything a
- * session spends. `perRequest`: the worst-case cost of one call.
- */
-export const Window = Schema.Literal("hourly", "daily", "monthly", "session", "perRequest")
-export type Window = typeof Window.Type
 
 /** What happens when a request would pass a limit. */
 export const Action = Schema.Literal("block", "downgrade", "warn", "alert")

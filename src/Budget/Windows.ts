@@ -4,7 +4,15 @@
  * A `Zone` remembers the window it computed last, so the hot path pays for `Intl` only when a
  * window rolls over, not per request.
  */
-import type { Window } from "./Settings.js"
+import * as Schema from "effect/Schema"
+
+/**
+ * `hourly`/`daily`/`monthly`: calendar windows in `budget.timezone`. `session`: everything a
+ * session spends. `perRequest`: the worst-case cost of one call. Declared here rather than in
+ * `Settings.ts` (which re-exports it), since `Settings.ts` imports `isUtc` from this module.
+ */
+export const Window = Schema.Literal("hourly", "daily", "monthly", "session", "perRequest")
+export type Window = typeof Window.Type
 
 export type CalendarWindow = Extract<Window, "hourly" | "daily" | "monthly">
 

@@ -8,30 +8,11 @@ import * as Schema from "effect/Schema"
 import { AlertSettings, BudgetSettings } from "../Budget/Settings.js"
 
 export { AlertSettings, BudgetSettings }
+import { Millis } from "./Duration.js"
 import { applyPreset, PRESET_NAMES } from "./Presets.js"
 import { Models, Route } from "../Router/Settings.js"
 
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/
-
-/** `250ms`, `20s`, `5m`, `1h`, or a bare number of milliseconds. Decodes to milliseconds. */
-export const Millis = Schema.transformOrFail(
-  Schema.Union(Schema.String, Schema.Number),
-  Schema.NonNegative,
-  {
-    strict: true,
-    decode: (input, _, ast) => {
-      const match = DURATION.exec(String(input).trim())
-      if (match === null) {
-        return ParseResult.fail(new ParseResult.Type(ast, input, "expected a duration such as 250ms, 20s, 5m or 1h"))
-      }
-      const value = Number(match[1])
-      const unit = match[2] ?? "ms"
-      const factor = unit === "ms" ? 1 : unit === "s" ? 1_000 : unit === "m" ? 60_000 : 3_600_000
-      return ParseResult.succeed(value * factor)
-    },
-    encode: (millis) => ParseResult.succeed(millis)
-  }
-).annotations({ identifier: "Duration" })
+export { Millis }
 
 const Url = Schema.String.pipe(
   Schema.filter((s) => URL.canParse(s) && /^https?:/.test(s), { message: () => "expected a URL" })

@@ -17,6 +17,7 @@ import { Config } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import { Pricing } from "../Pricing.js"
 import { type Call, Proxy } from "../Proxy.js"
+import { targetNameOf } from "../Router/Decision.js"
 import { Telemetry } from "../Telemetry.js"
 import type * as Body from "./Body.js"
 import { toAnthropicResponse, toResponse } from "./Errors.js"
@@ -117,7 +118,7 @@ export const make = Effect.gen(function*() {
   // Layers are built before the listener opens: once a request is served, the ledger is open and
   // migrated and the providers are resolved. What is left to know is whether anything can serve,
   // and whether the ledger can be written (when it cannot, `block` refuses requests).
-  const routeTargets = config.routes.flatMap((r) => r.targets.flatMap((t) => (t.model === undefined ? [] : [`${t.provider}/${t.model}`])))
+  const routeTargets = config.routes.flatMap((r) => r.targets.flatMap((t) => (t.model === undefined ? [] : [targetNameOf(t.provider, t.model)])))
   const ready: Handler = () =>
     Effect.zipWith(circuit.snapshot(routeTargets), SubscriptionRef.get(telemetry.health), (targets, ledger) => {
       const unavailable = (targets.length > 0 && targets.every((t) => t.state === "open")) || telemetry.refusing()

@@ -12,7 +12,7 @@
  */
 import type { Usage } from "../Domain/Usage.js"
 import { Completion } from "../Sse.js"
-import type { StreamWatch } from "./Wire.js"
+import type { StreamWatch } from "./StreamWatch.js"
 
 /** Characters kept from each end of the answer. */
 const WINDOW = 64 * 1024

@@ -14,8 +14,14 @@ export interface Target {
   readonly model: string
 }
 
-/** `provider/model`: how breakers, latencies, headers and the ledger name a target. */
-export const targetName = (target: Target): string => `${target.provider.name}/${target.model}`
+/**
+ * `provider/model`: how breakers, latencies, headers and the ledger name a target. The one
+ * definition of that name (`Failover` and `Router` re-export it).
+ */
+export const targetName = (target: Target): string => targetNameOf(target.provider.name, target.model)
+
+/** The same name from a provider's name and a model, where only the route settings are at hand. */
+export const targetNameOf = (provider: string, model: string): string => `${provider}/${model}`
 
 export type SkipCode = "no_key" | "circuit_open" | "context_window" | "max_output" | "tools" | "vision" | "json_mode"
 

@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { ResolvedProvider } from "../Config.js"
 import type { AnthropicProvider } from "../Config/Schema.js"
-import type { UpstreamRequest } from "../Upstream.js"
+import type { UpstreamRequest } from "./Exchange.js"
 import * as Transport from "./Transport.js"
 
 export const forwardHeaders = (

@@ -12,7 +12,7 @@ import { fromStatus } from "../Domain/Errors.js"
 import * as Sse from "../Sse.js"
 import * as RequestFacts from "../Domain/RequestFacts.js"
 import * as Tokens from "../Tokens.js"
-import type { Adapter } from "../Upstream.js"
+import type { Adapter } from "./Exchange.js"
 
 const encoder = new TextEncoder()
 

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { ResolvedProvider } from "../Config.js"
-import type { UpstreamRequest } from "../Upstream.js"
+import type { UpstreamRequest } from "./Exchange.js"
 import * as Transport from "./Transport.js"
 
 export { responseHeaders, retryAfterMs } from "./Transport.js"

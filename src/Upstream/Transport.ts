@@ -10,7 +10,7 @@ import type { Readable } from "node:stream"
 import type { AnswerLimits, Timeouts } from "../Config/Schema.js"
 import { fromStatus, UnsendableRequest, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
-import type { Adapter, UpstreamRequest, UpstreamResponse } from "../Upstream.js"
+import type { Adapter, UpstreamRequest, UpstreamResponse } from "./Exchange.js"
 import { joined, readUpTo, toStream } from "./Readable.js"
 import { makePool, requestWith } from "./Undici.js"
 
@@ -251,9 +251,12 @@ export const make = (options: TransportOptions) =>
             // only its `then` callback, as before.
             if (status >= 400 || status < 200) {
               // An error answer goes back to the client whole, up to `limits.errorBytes`; the rest is dropped.
+              // An HTTP-date Retry-After is measured on the fiber's Clock, the one the retry sleeps on.
               const answered = (bytes: Uint8Array) => {
                 clearTimeout(total)
-                done(fromStatus({ provider, status, headers, body: bytes, retryAfterMs: retryAfterMs(headers, Date.now()) }))
+                done(Effect.clockWith((clock): Effect.Effect<never, UpstreamError> =>
+                  fromStatus({ provider, status, headers, body: bytes, retryAfterMs: retryAfterMs(headers, clock.unsafeCurrentTimeMillis()) })
+                ))
               }
               if (length !== undefined && length <= limits.errorBytes) {
                 body.arrayBuffer().then((bytes) => answered(new Uint8Array(bytes)), fail)

@@ -11,6 +11,8 @@ export interface Scripted {
   readonly status: number
   readonly contentType: string
   readonly body: string | ReadonlyArray<Uint8Array>
+  /** More response headers (`retry-after`, say). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 export interface ScriptedServer {
@@ -34,7 +36,7 @@ export const make = Effect.acquireRelease(
           res.writeHead(500, { "content-type": "text/plain" }).end("nothing scripted")
           return
         }
-        res.writeHead(next.status, { "content-type": next.contentType })
+        res.writeHead(next.status, { ...next.headers, "content-type": next.contentType })
         if (typeof next.body === "string") return res.end(next.body)
         for (const chunk of next.body) res.write(chunk)
         res.end()
