@@ -18,12 +18,13 @@ import { reprice, simulate } from "./Cli/Reprice.js"
 import { route } from "./Cli/Route.js"
 import { start } from "./Cli/Start.js"
 import { stats } from "./Cli/Stats.js"
+import { operations } from "./Cli/Operations.js"
 
 export const version: string = (createRequire(import.meta.url)("../package.json") as { version: string }).version
 
 const tollgate = Command.make("tollgate").pipe(
   Command.withDescription("Local-first LLM API proxy for OpenAI- and Anthropic-compatible providers: a cost ledger, routing, budgets that block, exact-match cache, coalescing, retries, failover and circuit breakers"),
-  Command.withSubcommands([start, stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate])
+  Command.withSubcommands([start, stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate, ...operations])
 )
 
 export const run = Command.run(tollgate, { name: "tollgate", version })

@@ -1,0 +1,10 @@
+/**
+ * The commands that check and maintain an installation (issue #25): `config validate`,
+ * `ledger path`, `doctor`, `providers check`, `cache stats|clear`, `prune`. One list, so that
+ * `Cli.ts` registers them in one place.
+ */
+import { config } from "./ConfigValidate.js"
+import { doctor } from "./Doctor.js"
+import { ledger } from "./LedgerPath.js"
+
+export const operations = [config, ledger, doctor] as const
