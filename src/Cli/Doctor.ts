@@ -106,7 +106,7 @@ export const checkKey = (provider: Config.ResolvedProvider): Check => {
   if (config.kind === "mock") return ok(name, "simulated provider, needs no key")
   if (config.passthroughAuth) return ok(name, "passes the client's own key through")
   if (provider.missingKeyEnv !== undefined) {
-    return fail(name, `${provider.missingKeyEnv} is not set`, `export ${provider.missingKeyEnv}=... before start (requests only this provider can serve get 503 until then)`)
+    return fail(name, `${provider.missingKeyEnv} is not set`, `export ${provider.missingKeyEnv}=... before start; until then, requests only this provider can serve get 503`)
   }
   if (Option.isSome(provider.apiKey)) return ok(name, `${config.apiKeyEnv} is set`)
   return ok(name, config.apiKeyEnv === undefined ? "sends no key (no apiKeyEnv)" : `sends no key (${config.apiKeyEnv} is empty)`)

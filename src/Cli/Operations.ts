@@ -6,5 +6,6 @@
 import { config } from "./ConfigValidate.js"
 import { doctor } from "./Doctor.js"
 import { ledger } from "./LedgerPath.js"
+import { providers } from "./ProvidersCheck.js"
 
-export const operations = [config, ledger, doctor] as const
+export const operations = [config, ledger, doctor, providers] as const
