@@ -3,9 +3,11 @@
  * `ledger path`, `doctor`, `providers check`, `cache stats|clear`, `prune`. One list, so that
  * `Cli.ts` registers them in one place.
  */
+import { cache } from "./Cache.js"
 import { config } from "./ConfigValidate.js"
 import { doctor } from "./Doctor.js"
 import { ledger } from "./LedgerPath.js"
 import { providers } from "./ProvidersCheck.js"
+import { prune } from "./Prune.js"
 
-export const operations = [config, ledger, doctor, providers] as const
+export const operations = [config, ledger, doctor, providers, cache, prune] as const
