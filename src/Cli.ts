@@ -21,6 +21,7 @@ import * as Option from "effect/Option"
 import { createRequire } from "node:module"
 import { alerts, budget, cost, exportCommand, prices, reprice, route, simulate, stats } from "./Cli/Commands.js"
 import * as Help from "./Cli/Help.js"
+import { operations } from "./Cli/Operations.js"
 
 /** tollgate's version, from the package.json above this module: in src/ or dist/, or in a chunk of dist/chunks/. */
 export const version: string = (() => {
@@ -48,8 +49,10 @@ const root = (withStart: boolean) =>
     (startModule): Root => {
       const tollgate = Command.make("tollgate").pipe(Command.withDescription(DESCRIPTION))
       return startModule === undefined
-        ? rootOf(tollgate.pipe(Command.withSubcommands([stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate])))
-        : rootOf(tollgate.pipe(Command.withSubcommands([startModule.start, stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate])))
+        ? rootOf(tollgate.pipe(Command.withSubcommands([stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate, ...operations])))
+        : rootOf(
+          tollgate.pipe(Command.withSubcommands([startModule.start, stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate, ...operations]))
+        )
     }
   )
 
@@ -64,7 +67,10 @@ const rootOf = <A, E>(command: Command.Command<"tollgate", CliApp.CliApp.Environ
 })
 
 /** The commands that work without `start`'s module (`Cli/Commands.ts`). */
-const LIGHT = new Set(["stats", "export", "cost", "budget", "alerts", "route", "prices", "reprice", "simulate"])
+const LIGHT = new Set([
+  "stats", "export", "cost", "budget", "alerts", "route", "prices", "reprice", "simulate",
+  "config", "ledger", "doctor", "providers", "cache", "prune"
+])
 
 /** Failures that carry a message for a person: printed as they are. */
 const messageOf = (error: unknown): string | undefined => {

@@ -104,8 +104,8 @@ describe("tollgate output when not on a terminal", () => {
       const set = (yield* tollgate(["budget", "set", "--help"])).stdout
       assert.include(set, "  $ tollgate budget set [--scope global | client | project | session]\n")
       const root = (yield* tollgate(["--help"])).stdout.split("\n")
-      assert.include(root, "  stats     Show requests, errors, tokens, cost and latency from the ledger")
-      assert.include(root, "  start     Start the proxy on 127.0.0.1:4100 (OpenAI-compatible API under /v1)")
+      assert.include(root, "  stats      Show requests, errors, tokens, cost and latency from the ledger")
+      assert.include(root, "  start      Start the proxy on 127.0.0.1:4100 (OpenAI-compatible API under /v1)")
       // NO_COLOR is honoured as well (a terminal is not needed to check it: no output here is one).
       assert.notInclude((yield* tollgate(["--help"], { NO_COLOR: "1" })).stdout, ESC)
     }), 120_000)

@@ -1,8 +1,8 @@
 /**
  * The options that several commands share, defined without loading what the commands do: the
  * command definitions import this module when the CLI starts, and each command's implementation
- * (SQLite, the config loader, pricing data) is loaded only when that command runs.
- * `Shared.ts` keeps the same definitions for `start`; the two are meant to read the same.
+ * (SQLite, the config loader, pricing data) is loaded only when that command runs. `Shared.ts`
+ * re-exports them for the implementations.
  */
 import * as Options from "@effect/cli/Options"
 

@@ -1,5 +1,4 @@
 /** Options and helpers shared by the commands that read the ledger (`stats`, `export`, `cost`, `budget`, `alerts`). */
-import * as Options from "@effect/cli/Options"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
@@ -11,18 +10,8 @@ import * as Config from "../Config.js"
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
-export const configOption = Options.file("config").pipe(
-  Options.withDescription("Path to tollgate.yaml (default: $TOLLGATE_CONFIG, ./tollgate.yaml, ~/.config/tollgate/tollgate.yaml)"),
-  Options.optional
-)
-
-export const dbOption = Options.file("db").pipe(
-  Options.withDescription("Path to the SQLite ledger (default: $TOLLGATE_DB, database.path, ~/.tollgate/tollgate.db)"),
-  Options.optional
-)
-
-/** `--json`: machine-readable output instead of the human one. */
-export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table"))
+// The options several commands share are defined once, in the light module the CLI loads at start.
+export { configOption, dbOption, jsonOption } from "./Flags.js"
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 

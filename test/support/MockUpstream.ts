@@ -13,6 +13,8 @@
  *   "gated"           JSON: answers only on `release()`; stream: first chunk, then the rest on `release()`
  *   "gated-fail"      like "gated", but answers 503 on `release()` (JSON only)
  *
+ * `GET .../models` answers a one-model list, or 401 to the key "sk-refused".
+ *
  * A server made with `faulty: false` ignores those names and answers every model normally
  * (a healthy second provider for failover tests).
  */
@@ -105,6 +107,17 @@ export function makeWith(options: { readonly faulty: boolean }) {
       const raw = Buffer.concat(chunks).toString("utf8")
       const thisRequest: Received = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: raw }
       received.push(thisRequest)
+      // The model list (`tollgate providers check`): a key of "sk-refused" is refused like a wrong one.
+      if (req.method === "GET" && (req.url ?? "").endsWith("/models")) {
+        const refused = req.headers.authorization === "Bearer sk-refused"
+        res.writeHead(refused ? 401 : 200, { "content-type": "application/json" })
+        res.end(JSON.stringify(
+          refused
+            ? { error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" } }
+            : { object: "list", data: [{ id: "gpt-4o-mini", object: "model", created: 1_700_000_000, owned_by: "mock" }] }
+        ))
+        return
+      }
       const body = JSON.parse(raw) as {
         model: string
         stream?: boolean
