@@ -26,6 +26,15 @@ const args = process.argv.slice(2)
 if (args.includes("start") && !process.execArgv.some((flag) => /^--heap[-_]growing[-_]percent/.test(flag))) {
   setFlagsFromString("--heap-growing-percent=100")
 }
+/** A log message's control characters as escapes (`\n`, `\u001b`); tabs kept. */
+function escapeControl(message: unknown): unknown {
+  return typeof message !== "string"
+    ? message
+    // eslint-disable-next-line no-control-regex
+    : message.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, (c) =>
+      c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+}
+
 if (args.length === 1 && args[0] === "--version") {
   // Answered before anything else is loaded: ~60 ms rather than ~170 with the CLI's modules
   // (scripts/bench/cli.mjs). This file is dist/bin.js, so the package.json is one level up.
@@ -33,11 +42,20 @@ if (args.length === 1 && args[0] === "--version") {
 } else {
   // Imported here, not above, so that `--version` loads none of them; each command then loads
   // only its own implementation (see Cli.ts).
-  const [{ main }, NodeContext, NodeRuntime, Effect] = await Promise.all([
+  const [{ main }, NodeContext, NodeRuntime, Effect, Logger] = await Promise.all([
     import("./Cli.js"),
     import("@effect/platform-node/NodeContext"),
     import("@effect/platform-node/NodeRuntime"),
-    import("effect/Effect")
+    import("effect/Effect"),
+    import("effect/Logger")
   ])
-  main(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disableErrorReporting: true }))
+  // The pretty logger runMain would install, with control characters in messages escaped: no
+  // text inside a message (a provider's error, a config problem) can start a log line of its own.
+  const escaped = Logger.mapInput(Logger.prettyLoggerDefault, (message: unknown) =>
+    Array.isArray(message) ? message.map(escapeControl) : escapeControl(message))
+  main(process.argv).pipe(
+    Effect.provide(NodeContext.layer),
+    Effect.provide(Logger.replace(Logger.defaultLogger, escaped)),
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+  )
 }
