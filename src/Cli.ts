@@ -69,7 +69,7 @@ const rootOf = <A, E>(command: Command.Command<"tollgate", CliApp.CliApp.Environ
 /** The commands that work without `start`'s module (`Cli/Commands.ts`). */
 const LIGHT = new Set([
   "stats", "export", "cost", "budget", "alerts", "route", "prices", "reprice", "simulate",
-  "config", "ledger", "doctor", "providers", "cache", "prune"
+  "config", "ledger", "doctor", "providers", "cache", "prune", "service"
 ])
 
 /** Failures that carry a message for a person: printed as they are. */
