@@ -219,3 +219,19 @@ export const simulate = Command.make(
   },
   (flags) => Effect.flatMap(lazy(() => import("./Reprice.js")), (m) => m.simulate(flags))
 ).pipe(Command.withDescription("What the ledger's traffic would have cost on other models (--map FROM=TO), at today's prices; nothing is sent"))
+
+export const request = Command.make(
+  "request",
+  {
+    file: Options.file("file").pipe(Options.withDescription("The request body (JSON), as a client would send it")),
+    endpoint: Options.choice("endpoint", ["chat", "messages"]).pipe(
+      Options.withDescription("chat: /v1/chat/completions (default); messages: /v1/messages (Anthropic)"),
+      Options.withDefault("chat" as const)
+    ),
+    json: jsonOption,
+    config: configOption
+  },
+  (flags) => Effect.flatMap(lazy(() => import("./Request.js")), (m) => m.run(flags))
+).pipe(Command.withDescription(
+  "Send one request through the configured routes, as a client would, and print what tollgate added (x-tollgate-* headers), the answer and its cost (a ledger row is written)"
+))
