@@ -235,3 +235,31 @@ export const request = Command.make(
 ).pipe(Command.withDescription(
   "Send one request through the configured routes, as a client would, and print what tollgate added (x-tollgate-* headers), the answer and its cost (a ledger row is written)"
 ))
+
+/** `init`'s provider choices, spelled here so that parsing does not load the config module (Init.ts checks they agree). */
+export const INIT_PROVIDERS = [
+  "openai", "anthropic", "openrouter", "deepseek", "groq", "mistral", "together", "fireworks", "xai", "gemini", "ollama", "local", "mock"
+] as const
+
+export const init = Command.make(
+  "init",
+  {
+    file: Options.text("file").pipe(Options.withDescription("Where to write it (default: tollgate.yaml here)"), Options.withDefault("tollgate.yaml")),
+    provider: Options.text("provider").pipe(
+      Options.withDescription(`Who serves the requests: ${INIT_PROVIDERS.join(", ")} (local: an OpenAI-compatible server; mock: the simulated model)`),
+      Options.optional
+    ),
+    baseUrl: Options.text("base-url").pipe(Options.withDescription("The provider's base URL (for local: the server's)"), Options.optional),
+    keyEnv: Options.text("key-env").pipe(Options.withDescription("The environment variable holding its key"), Options.optional),
+    port: Options.integer("port").pipe(Options.withDescription("Port to listen on (default 4100)"), Options.optional),
+    dailyBudget: Options.float("daily-budget").pipe(Options.withDescription("A daily limit in USD (default: none)"), Options.optional),
+    cache: Options.boolean("cache", { negationNames: ["no-cache"] }).pipe(
+      Options.withDescription("Cache exact repeats (--no-cache: off; default on)"),
+      Options.optional
+    ),
+    yes: Options.boolean("yes").pipe(Options.withDescription("Ask nothing: flags and defaults only (also when not at a terminal)"))
+  },
+  (flags) => Effect.flatMap(lazy(() => import("./Init.js")), (m) => m.run(flags))
+).pipe(Command.withDescription(
+  "Write a tollgate.yaml: provider, key variable, port, a daily budget and the cache, asked for at a terminal or given as flags; validated, an existing file kept as a backup"
+))
