@@ -6,7 +6,7 @@
 //
 //   node scripts/bench/cli.mjs [--runs N] [--bin FILE]
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -24,6 +24,9 @@ const runs = Math.max(1, Number(args.runs))
 const home = mkdtempSync(path.join(os.tmpdir(), "tollgate-bench-cli-"))
 const env = { ...process.env, HOME: home, TOLLGATE_HOME: path.join(home, ".tollgate"), TOLLGATE_CONFIG: "", NO_COLOR: "1" }
 const db = path.join(home, "ledger.db")
+// Read commands refuse a ledger that does not exist; an empty file is an empty SQLite database,
+// which stats migrates on its first (untimed) run.
+writeFileSync(db, "")
 
 const time = (argv) => {
   const samples = []

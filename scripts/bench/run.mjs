@@ -63,7 +63,7 @@ if (args.help) {
 
   --quick              short run (~3 s per scenario, 20k telemetry events; about 2 minutes)
   --duration S         seconds per measured scenario (default 10, 3 with --quick)
-  --only LIST          comma-separated subset of: direct,raw,tollgate,cache,telemetry
+  --only LIST          comma-separated subset of: direct,raw,tollgate,cache,telemetry,cli
   --chunk-delay MS     pause between SSE chunks on the paced stream (default 2)
   --chunks N           SSE content chunks per stream (default 50)
   --cpu-prof           run tollgate under node --cpu-prof (profiles in scripts/bench/results/prof)
@@ -83,14 +83,14 @@ const CHUNK_DELAY_MS = Number(args["chunk-delay"])
 const CHUNKS = Number(args.chunks)
 const TELEMETRY_EVENTS = QUICK ? 20_000 : 100_000
 const selected = new Set(
-  (args.only ?? [...TARGETS, "telemetry"].join(","))
+  (args.only ?? [...TARGETS, "telemetry", "cli"].join(","))
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
 )
 for (const name of selected) {
-  if (![...TARGETS, "telemetry"].includes(name)) {
-    console.error(`--only: unknown name "${name}" (expected some of ${[...TARGETS, "telemetry"].join(",")})`)
+  if (![...TARGETS, "telemetry", "cli"].includes(name)) {
+    console.error(`--only: unknown name "${name}" (expected some of ${[...TARGETS, "telemetry", "cli"].join(",")})`)
     process.exit(2)
   }
 }
@@ -573,8 +573,17 @@ const main = async () => {
     else problems.push(`telemetry benchmark failed (code ${run.code}): ${run.stderr.slice(-800)}`)
   }
 
+  if (selected.has("cli")) {
+    // The CLI's start time (issue #25: --version and stats within 0.3 s): printed after the report.
+    log("CLI start time")
+    const run = await runToEnd(process.execPath, [path.join(HERE, "cli.mjs"), "--runs", QUICK ? "5" : "10", "--bin", BIN], { timeoutMs: 120_000 })
+    if (run.code === 0) results.cli = run.stdout
+    else problems.push(`CLI start-time benchmark failed (code ${run.code}): ${run.stderr.slice(-800)}`)
+  }
+
   results.meta.elapsedS = Math.round((performance.now() - t0) / 100) / 10
   report()
+  if (results.cli !== undefined) console.log(`\n${results.cli.trimEnd()}`)
 
   mkdirSync(RESULTS, { recursive: true })
   const file = path.join(RESULTS, `${RUN_STAMP}${QUICK ? "-quick" : ""}.json`)
