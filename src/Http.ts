@@ -4,9 +4,8 @@
  * platform's `HttpServer`, so a caller can read the bound address (port 0 picks a free one).
  *
  * Why not `HttpServer.serve`: the platform's per-request machinery (request wrapper, handled-app
- * pipeline, middleware, a scope per request) cost ~0.18 ms of CPU per request here, measured on a
- * trivial route (0.21 ms vs 0.03 ms for bare `node:http`; a fiber per request on a prebuilt
- * runtime: 0.09 ms). The handler below keeps what matters: one fiber per request, interrupted
+ * pipeline, middleware, a scope per request) cost more CPU per request than the proxy's own work
+ * (docs/performance.md, "Figures behind src/ comments"). The handler below keeps what matters: one fiber per request, interrupted
  * when the client goes away, and the response body written with back-pressure.
  */
 import type * as Headers from "@effect/platform/Headers"
@@ -167,7 +166,7 @@ export const tcpAddressOf = (address: AddressInfo): HttpServer.TcpAddress => ({
  * Binds `server` (a `ServeError` if it cannot), closes it with the scope, and offers it as the
  * platform's `HttpServer`. Not `NodeHttpServer.layer`, which does the same: its module loads the
  * platform's request machinery, WebSockets (`ws`), `mime` and multipart parsing along with it,
- * none of which runs here (measured: 160 KB of the bundle, ~4 MB of an idle tollgate's RSS).
+ * none of which runs here, and all of which costs memory.
  * `serve` is refused: this listener answers its own routes, and an app served beside them on the
  * same server would answer every request a second time. (A serving listener is drained before
  * this closes it; see `layerWithoutDependencies`.)

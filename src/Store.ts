@@ -24,10 +24,9 @@ const tune = Effect.gen(function*() {
   // read while the server writes.
   yield* sql.unsafe("PRAGMA synchronous = NORMAL")
   yield* sql.unsafe("PRAGMA busy_timeout = 5000")
-  // SQLite's own default page cache (2 MB). better-sqlite3 builds it with 16 MB, which a busy
-  // ledger fills within ~80,000 rows: resident memory that the writer, appending at the end of the
-  // table and of its `ts` index, does not need. Measured inserting 160,000 ledger rows in 64-row
-  // statements: malloc heap 20.4 -> 5.3 MB, CPU the same (1.80-1.97 s against 1.79-1.92 s).
+  // SQLite's own default page cache, not better-sqlite3's larger one: a busy ledger fills that with
+  // resident memory that the writer, appending at the end of the table and of its `ts` index, does
+  // not need, for no CPU saved (docs/performance.md, "Figures behind src/ comments").
   yield* sql.unsafe("PRAGMA cache_size = -2000")
 })
 

@@ -195,8 +195,7 @@ export const make = (options: Partial<Options> = {}) =>
       })
 
     // A batch is one transaction: every commit writes the last pages of the table and of its
-    // indexes to the WAL again, so a 50 ms batch cut into power-of-two INSERTs, each its own commit,
-    // wrote ~1.5x the bytes (bench load, ~4,000 rows/s: ~950 -> ~640 bytes to disk per row). Not
+    // indexes to the WAL again, so one commit per INSERT wrote half as many bytes again. Not
     // `sql.withTransaction`, which turns a failed COMMIT into a defect: this fiber must outlive any
     // failure. On the connection reserved for the batch, BEGIN ... COMMIT, and ROLLBACK on a failure
     // (harmless when SQLite has already rolled back). Rows lost earlier are added to `meta` in the
@@ -296,12 +295,9 @@ export const make = (options: Partial<Options> = {}) =>
     // The take is interruptible; once a batch is taken, it is written without interruption.
     // Commits are spaced at least `linger` apart while rows keep coming: a commit and the Effect
     // work around a batch (the SQL client's span and lock, the counter) cost per batch, not per
-    // row. Measured when each INSERT was its own commit (~45 us of CPU, and as much again around
-    // it): at 2,000 requests/s a 5 ms wait (batches of ~10) cost ~130 us per row and a 50 ms one
-    // ~35-40 us (paced in-process feed). A row that comes after a quiet spell waits `hold`:
-    // written at once, its commit landed on the client's next call, which comes right after its
-    // answer; one paced stream after another started ~1 ms later for it. A batch with a flush or a
-    // stop in it is written at once.
+    // row. A row that comes after a quiet spell waits `hold`: written at once, its commit landed on
+    // the client's next call, which comes right after its answer. A batch with a flush or a stop in
+    // it is written at once. (docs/performance.md, "Figures behind src/ comments".)
     let lastWriteAt = Number.NEGATIVE_INFINITY
     const drainLoop = Effect.uninterruptibleMask((restore) =>
       restore(Queue.takeBetween(queue, 1, batchSize)).pipe(

@@ -4,14 +4,14 @@
  * estimates when a provider reports none.
  *
  * Counting is bounded, because a client (or a provider's answer) chooses the text: BPE's cost
- * grows with the square of a run without breaks (150,000 spaces took 21 s, 20,000 CJK
- * characters 2.4 s), and the count runs on the event loop every other request shares. So a run
+ * grows with the square of a run without breaks, and the count runs on the event loop every
+ * other request shares (docs/hardening.md has the figures). So a run
  * of more than `RUN` characters without a break is counted in `RUN`-character pieces (real text
  * has no such runs, so its count is unchanged), and past `EXACT_CHARS` characters the rest is
  * not tokenised: `count` extrapolates it at the rate of the part counted, `upperBound` counts it
- * at three tokens per UTF-16 unit, more than any text has (what a budget reservation needs). See docs/hardening.md.
+ * at three tokens per UTF-16 unit, more than any text has (what a budget reservation needs).
  *
- * One copy of the encoder per process (~70 MB resident), loaded on first use, synchronously, so a
+ * One copy of the encoder per process (tens of MB resident), loaded on first use, synchronously, so a
  * decision never waits on a promise and never loads a second copy. Layers whose config will need
  * counts on every request (`warm`) load it when they are built instead, so no request pays for it.
  */

@@ -11,12 +11,11 @@ import { createRequire } from "node:module"
 import { setFlagsFromString } from "node:v8"
 
 /**
- * V8 lets the old generation grow to ~4x what survived the last full GC while the heap limit is as
- * large as it is by default on 64-bit machines (>= 2 GB); this makes it 2x. The live heap is
- * small (~19 MB under the bench's 50 connections), so the peak RSS is mostly that growth: ~185 ->
- * ~150 MB there, with ~3x as many full GCs and no CPU difference measurable in paired runs (JSON
- * and cache hits, each order: median ratios 0.94-1.0). `50` cost 8-13% more CPU. A growth the user
- * gives (`node --heap-growing-percent=N`) is kept. Read by V8 at each GC, so setting it here, after
+ * V8 lets the old generation grow to several times what survived the last full GC while the heap
+ * limit is as large as it is by default on 64-bit machines; this makes it 2x. The live heap is
+ * small, so the peak RSS is mostly that growth, and halving it cost no measurable CPU
+ * (docs/performance.md, "Figures behind src/ comments"). A growth the user gives
+ * (`node --heap-growing-percent=N`) is kept. Read by V8 at each GC, so setting it here, after
  * the modules are loaded, works; heap-size flags would not.
  */
 const args = process.argv.slice(2)
@@ -36,8 +35,8 @@ function escapeControl(message: unknown): unknown {
 }
 
 if (args.length === 1 && args[0] === "--version") {
-  // Answered before anything else is loaded: ~60 ms rather than ~170 with the CLI's modules
-  // (scripts/bench/cli.mjs). This file is dist/bin.js, so the package.json is one level up.
+  // Answered before anything else is loaded: most of a command's start is loading modules
+  // (scripts/bench/cli.mjs measures it). This file is dist/bin.js, so the package.json is one level up.
   console.log((createRequire(import.meta.url)("../package.json") as { version: string }).version)
 } else {
   // Imported here, not above, so that `--version` loads none of them; each command then loads

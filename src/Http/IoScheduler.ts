@@ -3,9 +3,8 @@
  * batch for all of them, not from microtasks.
  *
  * Why `setImmediate`: Effect's default scheduler drains fibers in microtasks, which under load
- * starves Node's I/O callbacks (socket reads and writes wait for long microtask runs). Measured
- * here (one core, 50 connections, JSON passthrough): ~450 -> ~900 req/s and p50 86 -> 43 ms; at
- * one connection p50 2 -> 1 ms.
+ * starves Node's I/O callbacks (socket reads and writes wait for long microtask runs): this
+ * doubled throughput under load (docs/performance.md, "Figures behind src/ comments").
  *
  * Why not `Scheduler.makeBatched(setImmediate)`: since Effect 3.20 its batches are per fiber (a
  * runner per fiber, kept in a `WeakMap`, so that an `AsyncLocalStorage` context cannot leak from

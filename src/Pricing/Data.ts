@@ -116,8 +116,8 @@ export const updatedOrigin = (date: string, url: string): DataOrigin => ({
 
 /**
  * The package's data as the build wrote it (dist/genai-prices.json, found from dist/bin.js or from
- * dist/Pricing/): parsed as JSON it holds ~4 MB; the package's own module, an 830 KB object
- * literal, held ~17 MB more RSS for its source and code. From src/ (tests), the package itself.
+ * dist/Pricing/): parsed JSON holds a fraction of what the package's own module (one large
+ * object literal, kept with its source and code) holds. From src/ (tests), the package itself.
  */
 const builtData = (): DataFile | null | undefined => {
   for (const candidate of [`./${BUILT_DATA_FILE}`, `../${BUILT_DATA_FILE}`]) {

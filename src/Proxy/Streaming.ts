@@ -185,8 +185,8 @@ const asStream = (relay: Relay, upstream: Stream.Stream<Uint8Array, UpstreamUnre
 
 /**
  * The body piped from the provider's Node stream to the client's socket, with back-pressure: no
- * Effect runs between chunks. Measured in-process on a paced 50-chunk stream, the `Stream` form
- * took ~1,000 Effect steps, ~40% of the stream's CPU, mostly the channel executor's per-chunk work.
+ * Effect runs between chunks (the `Stream` form spent much of a stream's CPU in the channel
+ * executor's per-chunk work).
  */
 const asPiped = (relay: Relay, source: NodeSource) =>
   new Piped((res, settle) => {

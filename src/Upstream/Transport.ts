@@ -170,9 +170,8 @@ export interface TransportOptions {
  * with the layer.
  *
  * Requests go straight to undici's `Dispatcher.request` inside one `Effect.async`, not through
- * `@effect/platform`'s HttpClient: measured here, the client wrapper (request/URL/headers objects,
- * tracer checks, response registry) cost ~220 us of CPU per request, more than the HTTP exchange
- * itself. undici's own timers enforce the first-byte and idle limits, so no fiber race is paid per
+ * `@effect/platform`'s HttpClient: its wrapper (request/URL/headers objects, tracer checks,
+ * response registry) cost more CPU per request than the HTTP exchange itself. undici's own timers enforce the first-byte and idle limits, so no fiber race is paid per
  * request either. Interruption (client gone, retry cancelled) aborts the exchange.
  */
 export const make = (options: TransportOptions) =>

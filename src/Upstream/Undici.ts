@@ -3,11 +3,8 @@
  * and its callback `request`, imported from their own files rather than from the package's index.
  *
  * The index (`import { Pool } from "undici"`) also loads and runs fetch, WebSocket, EventSource,
- * the cache stores, the mock agents and the Node built-ins they use: measured, 4.75 MB of heap
- * against 1.64 MB for `request` and the `Agent`'s file, which loads the `Pool`'s (`node
- * --expose-gc`, heap used after a GC); in the bundled executable, 390 KB of source text and ~6 MB
- * of an idle tollgate's RSS. Under load V8 lets the heap grow ~4x over what is live, so what is
- * not live counts again at the peak. undici has no
+ * the cache stores, the mock agents and the Node built-ins they use: several times the heap of
+ * these two files, and it counts again at the peak under load. undici has no
  * `exports` map: these paths are as public as the index, and `Upstream/undici-files.d.ts` gives
  * them the index's types.
  */
