@@ -144,7 +144,7 @@ describe("Budget: counters per project are bounded, and never looser", () => {
 })
 
 describe("request bodies: nesting is bounded before anything walks them", () => {
-  it("depthPast finds the depth through strings and escapes, and skips the scan for bodies with few brackets", () => {
+  it("depthPast finds the depth through strings and escapes (brackets inside strings do not count)", () => {
     const enc = (s: string) => new TextEncoder().encode(s)
     assert.isFalse(depthPast(enc(`{"a":"${"[".repeat(1000)}"}`), MAX_JSON_DEPTH), "brackets in strings do not count")
     assert.isFalse(depthPast(enc(`{"a":"\\"${"[".repeat(1000)}"}`), MAX_JSON_DEPTH), "an escaped quote does not end the string")
