@@ -29,7 +29,7 @@ import * as Settlement from "./Budget/Settlement.js"
 import { type Action, costAtFallback, type Scope, type Window } from "./Budget/Settings.js"
 import * as Spend from "./Budget/Spend.js"
 import { isCalendar, Zone } from "./Budget/Windows.js"
-import { Config } from "./Config.js"
+import { TollgateConfig } from "./Config.js"
 import { BadRequest, type BudgetExceeded, type SessionBlocked } from "./Domain/Errors.js"
 import type { Usage } from "./Domain/Usage.js"
 import { Pricing } from "./Pricing.js"
@@ -105,7 +105,7 @@ const watchedKey = (request: Reservations.BudgetRequest): string =>
     : "global"
 
 export const make = Effect.gen(function*() {
-  const config = yield* Config
+  const config = yield* TollgateConfig
   const pricing = yield* Pricing
   const alerts = yield* Alerts.Alerts
   const sql = yield* SqlClient.SqlClient
@@ -375,8 +375,8 @@ export const make = Effect.gen(function*() {
 }).pipe(Effect.catchTag("SqlError", Effect.die))
 
 /** The budget, with alerts it raises; `Alerts` stays visible so a caller can flush them. */
-export const layerWithoutDependencies: Layer.Layer<Budget, never, Config | Pricing | SqlClient.SqlClient | Alerts.Alerts> =
+export const layerWithoutDependencies: Layer.Layer<Budget, never, TollgateConfig | Pricing | SqlClient.SqlClient | Alerts.Alerts> =
   Layer.scoped(Budget, make)
 
-export const layer: Layer.Layer<Budget | Alerts.Alerts, never, Config | Pricing | SqlClient.SqlClient> =
+export const layer: Layer.Layer<Budget | Alerts.Alerts, never, TollgateConfig | Pricing | SqlClient.SqlClient> =
   layerWithoutDependencies.pipe(Layer.provideMerge(Alerts.layer))

@@ -20,7 +20,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
 import { gunzipSync, gzipSync } from "node:zlib"
 import { type CachedAnswer, sizeOf } from "./Cache/Answer.js"
 import type { CacheSettings } from "./Config/Schema.js"
-import { Config } from "./Config.js"
+import { TollgateConfig } from "./Config.js"
 import * as Store from "./Store.js"
 
 export * from "./Cache/Answer.js"
@@ -92,7 +92,7 @@ const makeMemory = (settings: CacheSettings) => {
 }
 
 export const make = Effect.gen(function*() {
-  const config = yield* Config
+  const config = yield* TollgateConfig
   const settings = config.cache
   const clock = yield* Effect.clock
   const memory = makeMemory(settings)
@@ -150,7 +150,7 @@ export const make = Effect.gen(function*() {
   return Cache.of({ settings, get, set })
 })
 
-export const layerWithoutDependencies: Layer.Layer<Cache, never, Config | SqlClient.SqlClient> = Layer.scoped(Cache, make)
+export const layerWithoutDependencies: Layer.Layer<Cache, never, TollgateConfig | SqlClient.SqlClient> = Layer.scoped(Cache, make)
 
 /** On the configured ledger (its file holds the persisted tier). */
-export const layer: Layer.Layer<Cache, Store.StoreError, Config> = layerWithoutDependencies.pipe(Layer.provide(Store.layer))
+export const layer: Layer.Layer<Cache, Store.StoreError, TollgateConfig> = layerWithoutDependencies.pipe(Layer.provide(Store.layer))

@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type { CircuitSettings } from "./Config/Schema.js"
-import { Config } from "./Config.js"
+import { TollgateConfig } from "./Config.js"
 import { CircuitOpen, isRetryable, type UpstreamError } from "./Domain/Errors.js"
 
 type Breaker =
@@ -191,7 +191,7 @@ export const make = (settings: CircuitSettings) =>
     return Circuit.of({ guard, snapshot, unsafeOpen })
   })
 
-export const layer: Layer.Layer<Circuit, never, Config> = Layer.effect(
+export const layer: Layer.Layer<Circuit, never, TollgateConfig> = Layer.effect(
   Circuit,
-  Effect.flatMap(Config, (config) => make(config.circuit))
+  Effect.flatMap(TollgateConfig, (config) => make(config.circuit))
 )

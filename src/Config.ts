@@ -48,7 +48,7 @@ export interface ResolvedProvider {
   readonly missingKeyEnv?: string | undefined
 }
 
-export interface TollgateConfig {
+export interface TollgateSettings {
   readonly server: FileConfig["server"]
   readonly dbPath: string
   /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
@@ -80,7 +80,7 @@ export interface TollgateConfig {
   readonly overrides: Overrides
 }
 
-export class Config extends Context.Tag("tollgate/Config")<Config, TollgateConfig>() {}
+export class TollgateConfig extends Context.Tag("tollgate/Config")<TollgateConfig, TollgateSettings>() {}
 
 /** Why a configuration was refused. `message` is meant for a human and names the key path. */
 export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
@@ -466,7 +466,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       return yield* new ConfigError({ message: `invalid configuration in ${source ?? "config"}:\n${problems.join("\n")}` })
     }
 
-    const config: TollgateConfig = {
+    const config: TollgateSettings = {
       server: { ...file.server, port: bind.port, host: bind.host, adminPort: settings.adminPort },
       dbPath,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
@@ -491,7 +491,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
   }).pipe(Effect.mapError(fromEnvError))
 
 /** Discover, read, decode and resolve: what `tollgate start` does. */
-export const load = (overrides: Overrides = {}): Effect.Effect<TollgateConfig, ConfigError> =>
+export const load = (overrides: Overrides = {}): Effect.Effect<TollgateSettings, ConfigError> =>
   Effect.gen(function*() {
     const file = yield* discover(overrides.configPath)
     const raw = Option.isSome(file) ? yield* readFile(file.value) : {}
@@ -500,15 +500,15 @@ export const load = (overrides: Overrides = {}): Effect.Effect<TollgateConfig, C
   }).pipe(Effect.mapError(fromEnvError), Effect.provide(NodeFileSystem.layer))
 
 /** The configuration found on disk and in the environment. */
-export const layer = (overrides: Overrides = {}): Layer.Layer<Config, ConfigError> =>
-  Layer.effect(Config, load(overrides))
+export const layer = (overrides: Overrides = {}): Layer.Layer<TollgateConfig, ConfigError> =>
+  Layer.effect(TollgateConfig, load(overrides))
 
 /**
  * A configuration given in code, for programs that compose tollgate's layers into their own:
  * the same schema and defaults as the file, keys still read from the environment.
  */
-export const layerFrom = (input: FileConfigInput, overrides: Omit<Overrides, "configPath"> = {}): Layer.Layer<Config, ConfigError> =>
-  Layer.effect(Config, Effect.flatMap(decode(input, "code"), (file) => resolve(file, undefined, overrides)))
+export const layerFrom = (input: FileConfigInput, overrides: Omit<Overrides, "configPath"> = {}): Layer.Layer<TollgateConfig, ConfigError> =>
+  Layer.effect(TollgateConfig, Effect.flatMap(decode(input, "code"), (file) => resolve(file, undefined, overrides)))
 
 
-export const isMockOnly = (config: TollgateConfig): boolean => config.providers.every((p) => p.config.kind === "mock")
+export const isMockOnly = (config: TollgateSettings): boolean => config.providers.every((p) => p.config.kind === "mock")

@@ -21,7 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import type { Retry } from "./Config/Schema.js"
-import { Config } from "./Config.js"
+import { TollgateConfig } from "./Config.js"
 import { type CircuitOpen, errorTypeOf, isRetryable, NoTargetAvailable, type UpstreamError } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
 import { targetName } from "./Router/Decision.js"
@@ -73,7 +73,7 @@ export const retrySchedule = (retry: Retry) =>
   )
 
 export const make = Effect.gen(function*() {
-  const config = yield* Config
+  const config = yield* TollgateConfig
   const upstream = yield* Upstream
   const circuit = yield* Circuit
   const schedule = retrySchedule(config.retry)
@@ -138,8 +138,8 @@ export const make = Effect.gen(function*() {
   return Failover.of({ send })
 })
 
-export const layerWithoutDependencies: Layer.Layer<Failover, never, Config | Upstream | Circuit> = Layer.effect(Failover, make)
+export const layerWithoutDependencies: Layer.Layer<Failover, never, TollgateConfig | Upstream | Circuit> = Layer.effect(Failover, make)
 
-export const layer: Layer.Layer<Failover, never, Config> = layerWithoutDependencies.pipe(
+export const layer: Layer.Layer<Failover, never, TollgateConfig> = layerWithoutDependencies.pipe(
   Layer.provide(Layer.merge(UpstreamLayer, CircuitLayer))
 )

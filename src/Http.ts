@@ -26,7 +26,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, BlockList, isIP } from "node:net"
 import type { Duplex } from "node:stream"
 import * as Circuit from "./Circuit.js"
-import { Config, ConfigError, type TollgateConfig } from "./Config.js"
+import { TollgateConfig, ConfigError, type TollgateSettings } from "./Config.js"
 import {
   BadRequest,
   HeadersTooLarge,
@@ -145,7 +145,7 @@ export const isLoopback = (host: string): boolean => {
  * A bind that others on the network can reach, with no client keys, would let anyone spend the
  * operator's provider keys: refused before anything listens.
  */
-const refuseOpenBind = (server: TollgateConfig["server"]): Effect.Effect<void, ConfigError> =>
+const refuseOpenBind = (server: TollgateSettings["server"]): Effect.Effect<void, ConfigError> =>
   server.apiKeys.length > 0 || isLoopback(server.host)
     ? Effect.void
     : Effect.fail(
@@ -219,10 +219,10 @@ const onClientError = (limitMs: number) => (error: Error & { code?: string }, so
 export const layerWithoutDependencies: Layer.Layer<
   HttpServer.HttpServer,
   ServeError | ConfigError,
-  Config | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit | Telemetry.Telemetry
+  TollgateConfig | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit | Telemetry.Telemetry
 > = Layer.unwrapEffect(
   Effect.gen(function*() {
-    const config = yield* Config
+    const config = yield* TollgateConfig
     const settings = config.server
     yield* refuseOpenBind(settings)
     const app = yield* Routes.make
@@ -331,6 +331,6 @@ export const layerWithoutDependencies: Layer.Layer<
 )
 
 /** The whole proxy, serving: everything but the `Config`, which the caller provides. */
-export const layer: Layer.Layer<HttpServer.HttpServer, ServeError | ConfigError | StoreError, Config> = layerWithoutDependencies.pipe(
+export const layer: Layer.Layer<HttpServer.HttpServer, ServeError | ConfigError | StoreError, TollgateConfig> = layerWithoutDependencies.pipe(
   Layer.provide(Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer, Telemetry.layer))
 )

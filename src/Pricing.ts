@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import type { Price, PriceTier } from "./Config/Schema.js"
-import { Config, type TollgateConfig } from "./Config.js"
+import { TollgateConfig, type TollgateSettings } from "./Config.js"
 import { presets, type PresetName } from "./Config/Presets.js"
 import * as Money from "./Domain/Money.js"
 import type { Usage } from "./Domain/Usage.js"
@@ -231,7 +231,7 @@ export const make = (overrides: Readonly<Record<string, Price>>, options: MakeOp
  * built-in one has (demo mode, no provider configured) unless a real provider is called that, so
  * ledger rows of an earlier demo stay at $0 when `reprice` runs under a real configuration.
  */
-export const simulatedProviders = (config: TollgateConfig): ReadonlyArray<string> => {
+export const simulatedProviders = (config: TollgateSettings): ReadonlyArray<string> => {
   const names = config.providers.filter((p) => p.config.kind === "mock").map((p) => p.name)
   return config.providers.some((p) => p.name === "mock") ? names : [...names, "mock"]
 }
@@ -264,7 +264,7 @@ export const loadData: Effect.Effect<PriceData> = Source.load.pipe(
  * Pricing for a configuration, on the data in force. The server warns once per unpriced model;
  * the CLI's commands say so in their own output (`warnUnpriced: false`).
  */
-export const fromConfig = (config: TollgateConfig, options: { readonly warnUnpriced?: boolean } = {}): Effect.Effect<Pricing["Type"]> =>
+export const fromConfig = (config: TollgateSettings, options: { readonly warnUnpriced?: boolean } = {}): Effect.Effect<Pricing["Type"]> =>
   Effect.gen(function*() {
     const data = yield* loadData
     const clock = yield* Effect.clock
@@ -272,4 +272,4 @@ export const fromConfig = (config: TollgateConfig, options: { readonly warnUnpri
     return options.warnUnpriced === false ? make(config.pricing, made) : yield* makeLogged(config.pricing, made)
   })
 
-export const layer: Layer.Layer<Pricing, never, Config> = Layer.effect(Pricing, Effect.flatMap(Config, (config) => fromConfig(config)))
+export const layer: Layer.Layer<Pricing, never, TollgateConfig> = Layer.effect(Pricing, Effect.flatMap(TollgateConfig, (config) => fromConfig(config)))

@@ -28,7 +28,7 @@ import {
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { costAtFallback } from "./Budget/Settings.js"
 import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
-import { Config } from "./Config.js"
+import { TollgateConfig } from "./Config.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
 import * as ClientHeaders from "./Domain/ClientHeaders.js"
 import * as RequestFacts from "./Domain/RequestFacts.js"
@@ -166,7 +166,7 @@ export const make = Effect.gen(function*() {
   const budget = yield* Budget
   const clock = yield* Effect.clock
   const random = yield* Effect.random
-  const config = yield* Config
+  const config = yield* TollgateConfig
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
   const fallbackPrice = config.budget.unpricedPrice
   const fallbackCostOf = config.budget.unpriced === "estimate" ? (usage: Usage) => costAtFallback(fallbackPrice, usage) : undefined
@@ -546,7 +546,7 @@ export const make = Effect.gen(function*() {
 export const layerWithoutDependencies: Layer.Layer<
   Proxy,
   never,
-  Config | Router | Failover | Pricing | Telemetry | Cache.Cache | Coalesce | Circuit | Latency | Budget
+  TollgateConfig | Router | Failover | Pricing | Telemetry | Cache.Cache | Coalesce | Circuit | Latency | Budget
 > = Layer.effect(
   Proxy,
   make
@@ -555,7 +555,7 @@ export const layerWithoutDependencies: Layer.Layer<
 /** The budget, on the ledger it rebuilds its spend from and the prices it reserves at. */
 const BudgetLive = BudgetLayer.pipe(Layer.provide(Layer.merge(PricingLayer, Store.layer)))
 
-export const layer: Layer.Layer<Proxy, StoreError, Config> = layerWithoutDependencies.pipe(
+export const layer: Layer.Layer<Proxy, StoreError, TollgateConfig> = layerWithoutDependencies.pipe(
   Layer.provide(
     Layer.mergeAll(RouterLayer, FailoverLayer, PricingLayer, TelemetryLayer, Cache.layer, CoalesceLayer, CircuitLayer, LatencyLayer, BudgetLive)
   )

@@ -18,7 +18,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Config, ConfigError, load, type TollgateConfig } from "./Config.js"
+import { TollgateConfig, ConfigError, load, type TollgateSettings } from "./Config.js"
 import { providerReferences } from "./Router/Settings.js"
 
 export interface ReloadStatus {
@@ -32,9 +32,9 @@ export interface ReloadStatus {
 
 export class LiveConfig extends Context.Tag("tollgate/LiveConfig")<LiveConfig, {
   /** The configuration in force; `changes` streams every swap. */
-  readonly current: SubscriptionRef.SubscriptionRef<TollgateConfig>
+  readonly current: SubscriptionRef.SubscriptionRef<TollgateSettings>
   /** The configuration in force, read synchronously (for per-request decisions). */
-  readonly get: () => TollgateConfig
+  readonly get: () => TollgateSettings
   /** Outcomes of reload attempts, for logs and tests to wait on. */
   readonly status: SubscriptionRef.SubscriptionRef<ReloadStatus>
 }>() {}
@@ -52,11 +52,11 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * for a restart.
  */
 export const apply = (
-  running: TollgateConfig,
-  next: TollgateConfig
-): Either.Either<{ readonly config: TollgateConfig; readonly ignored: ReadonlyArray<string> }, ConfigError> => {
+  running: TollgateSettings,
+  next: TollgateSettings
+): Either.Either<{ readonly config: TollgateSettings; readonly ignored: ReadonlyArray<string> }, ConfigError> => {
   const ignored: Array<string> = FIXED.filter((key) => !same(running[key], next[key]))
-  const providers = (c: TollgateConfig) => c.providers.map((p) => [p.name, p.config])
+  const providers = (c: TollgateSettings) => c.providers.map((p) => [p.name, p.config])
   if (!same(providers(running), providers(next))) ignored.push("providers")
   const known = new Set(running.providers.map((p) => p.name))
   const unknown = [
@@ -70,13 +70,13 @@ export const apply = (
       new ConfigError({ message: `${unknown.join("\n")}\n  (new providers need a restart)` })
     )
   }
-  const config: TollgateConfig = { ...running }
+  const config: TollgateSettings = { ...running }
   for (const key of RELOADABLE) Object.assign(config, { [key]: next[key] })
   return Either.right({ config, ignored })
 }
 
 const make = Effect.gen(function*() {
-  const initial = yield* Config
+  const initial = yield* TollgateConfig
   const current = yield* SubscriptionRef.make(initial)
   let latest = initial
   const get = () => latest
@@ -136,4 +136,4 @@ const make = Effect.gen(function*() {
 })
 
 /** The live configuration: fixed, or watched when the config says `watch` (from `start --watch`). */
-export const layer: Layer.Layer<LiveConfig, never, Config> = Layer.scoped(LiveConfig, make)
+export const layer: Layer.Layer<LiveConfig, never, TollgateConfig> = Layer.scoped(LiveConfig, make)

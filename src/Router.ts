@@ -25,7 +25,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import type { Config, ResolvedProvider, TollgateConfig } from "./Config.js"
+import type { TollgateConfig, ResolvedProvider, TollgateSettings } from "./Config.js"
 import type { Price } from "./Config/Schema.js"
 import * as RequestFacts from "./Domain/RequestFacts.js"
 import { LiveConfig } from "./Reload.js"
@@ -105,7 +105,7 @@ interface CompiledRule {
 /** The trace of an untraced decision. */
 const NO_TRACE: ReadonlyArray<TraceStep> = []
 
-export const make = (config: TollgateConfig, priceOf: (model: string) => Price | undefined = Pricing.make(config.pricing).priceOf): Router["Type"] => {
+export const make = (config: TollgateSettings, priceOf: (model: string) => Price | undefined = Pricing.make(config.pricing).priceOf): Router["Type"] => {
   const providers = new Map(config.providers.map((p) => [p.name, p]))
   const first = config.providers[0]!
   const anthropic = config.providers.find((p) => (p.config.kind as string) === "anthropic")
@@ -382,4 +382,4 @@ export const layerLive: Layer.Layer<Router, never, LiveConfig> = Layer.scoped(
 )
 
 /** The router for the configuration given (reloaded when it is watched: `start --watch`). */
-export const layer: Layer.Layer<Router, never, Config> = layerLive.pipe(Layer.provide(Reload.layer))
+export const layer: Layer.Layer<Router, never, TollgateConfig> = layerLive.pipe(Layer.provide(Reload.layer))

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Config } from "./Config.js"
+import { TollgateConfig } from "./Config.js"
 import { migrations } from "./Store/Migrations.js"
 
 /** The ledger could not be opened or migrated. */
@@ -62,6 +62,6 @@ const describe = (error: unknown): string => {
 }
 
 /** The ledger at the configured path (`TOLLGATE_DB`, `database.path`, `~/.tollgate/tollgate.db`). */
-export const layer: Layer.Layer<SqlClient.SqlClient, StoreError, Config> = Layer.unwrapEffect(
-  Effect.map(Config, (config) => layerAt(config.dbPath))
+export const layer: Layer.Layer<SqlClient.SqlClient, StoreError, TollgateConfig> = Layer.unwrapEffect(
+  Effect.map(TollgateConfig, (config) => layerAt(config.dbPath))
 )

@@ -28,7 +28,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import { hash, randomBytes } from "node:crypto"
 import { COLUMNS, type LedgerEvent, rowParams } from "./Domain/LedgerEvent.js"
 import * as Alerts from "./Budget/Alerts.js"
-import { Config } from "./Config.js"
+import { TollgateConfig } from "./Config.js"
 import * as Store from "./Store.js"
 import * as Alerting from "./Telemetry/Alerting.js"
 import { Failures, type Health, type OnWriteFailure } from "./Telemetry/Failures.js"
@@ -369,8 +369,8 @@ export const alerting: Layer.Layer<never, never, Telemetry | Alerts.Alerts> = La
 )
 
 /** The writer, on the configured ledger, with `database.onWriteFailure`; its failures are alerts. */
-export const layer: Layer.Layer<Telemetry, Store.StoreError, Config> = alerting.pipe(
-  Layer.provideMerge(Layer.unwrapEffect(Effect.map(Config, (config) => layerWith({ onWriteFailure: config.onWriteFailure })))),
+export const layer: Layer.Layer<Telemetry, Store.StoreError, TollgateConfig> = alerting.pipe(
+  Layer.provideMerge(Layer.unwrapEffect(Effect.map(TollgateConfig, (config) => layerWith({ onWriteFailure: config.onWriteFailure })))),
   Layer.provide(Alerts.layer),
   Layer.provide(Store.layer)
 )

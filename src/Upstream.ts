@@ -10,7 +10,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Config } from "./Config.js"
+import { TollgateConfig } from "./Config.js"
 import type { UpstreamError } from "./Domain/Errors.js"
 import * as Anthropic from "./Upstream/Anthropic.js"
 import * as Mock from "./Upstream/Mock.js"
@@ -24,7 +24,7 @@ export class Upstream extends Context.Tag("tollgate/Upstream")<Upstream, {
 }>() {}
 
 export const make = Effect.gen(function*() {
-  const config = yield* Config
+  const config = yield* TollgateConfig
   const adapters = new Map<string, Adapter>()
   for (const provider of config.providers) {
     switch (provider.config.kind) {
@@ -45,4 +45,4 @@ export const make = Effect.gen(function*() {
 })
 
 /** Real providers over HTTP (undici, one keep-alive pool per provider) and the simulated one. */
-export const layer: Layer.Layer<Upstream, never, Config> = Layer.scoped(Upstream, make)
+export const layer: Layer.Layer<Upstream, never, TollgateConfig> = Layer.scoped(Upstream, make)

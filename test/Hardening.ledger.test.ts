@@ -261,7 +261,7 @@ describe("the ledger at start", () => {
 
   it.effect("database.onWriteFailure defaults to block when budgets are on, else continue", () =>
     Effect.gen(function*() {
-      const modeOf = (input: Config.FileConfigInput) => Effect.map(Config.Config, (c) => c.onWriteFailure).pipe(Effect.provide(Config.layerFrom(input)))
+      const modeOf = (input: Config.FileConfigInput) => Effect.map(Config.TollgateConfig, (c) => c.onWriteFailure).pipe(Effect.provide(Config.layerFrom(input)))
       assert.strictEqual(yield* modeOf({}), "continue")
       assert.strictEqual(yield* modeOf({ budget: { enabled: true } }), "block")
       assert.strictEqual(yield* modeOf({ budget: { enabled: true }, database: { onWriteFailure: "continue" } }), "continue")

@@ -23,7 +23,7 @@ fs.writeFileSync(file, yaml("first"))
 
 const Live = Router.layerLive.pipe(Layer.provideMerge(Reload.layer), Layer.provide(Config.layer({ configPath: file, watch: true })))
 
-const routeNames = (config: Config.TollgateConfig) => config.routes.map((r) => r.name).join(",")
+const routeNames = (config: Config.TollgateSettings) => config.routes.map((r) => r.name).join(",")
 
 const awaitStatus = (ok: (status: Reload.ReloadStatus) => boolean) =>
   Effect.flatMap(Reload.LiveConfig, (live) => live.status.changes.pipe(Stream.takeUntil(ok), Stream.runLast)).pipe(
@@ -69,9 +69,9 @@ describe("config hot reload (--watch)", () => {
 describe("Reload.apply", () => {
   it.effect("keeps server, providers and other sections; takes routes", () =>
     Effect.gen(function*() {
-      const running = yield* Effect.provide(Config.Config, Config.layerFrom({ providers: { a: { kind: "mock" } }, retry: { attempts: 1 } }))
+      const running = yield* Effect.provide(Config.TollgateConfig, Config.layerFrom({ providers: { a: { kind: "mock" } }, retry: { attempts: 1 } }))
       const next = yield* Effect.provide(
-        Config.Config,
+        Config.TollgateConfig,
         Config.layerFrom({ providers: { a: { kind: "mock" } }, retry: { attempts: 5 }, routes: [{ name: "r", targets: [{ provider: "a" }] }] })
       )
       const applied = Reload.apply(running, next)

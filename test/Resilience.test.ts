@@ -120,7 +120,7 @@ const FakeTelemetry = Layer.effect(
 )
 
 /** The proxy over the scripted upstream, or over `upstream` (the real adapters, for a test over a socket). */
-const env = (config: Config.FileConfigInput, upstream: Layer.Layer<Upstream, never, Config.Config | Script> = FakeUpstream) => {
+const env = (config: Config.FileConfigInput, upstream: Layer.Layer<Upstream, never, Config.TollgateConfig | Script> = FakeUpstream) => {
   const ConfigLive = Config.layerFrom(config)
   const ScriptLive = Layer.sync(Script, () => ({ steps: new Map(), calls: Ref.unsafeMake<ReadonlyArray<Call>>([]), events: [] }))
   return Proxy.layerWithoutDependencies.pipe(

@@ -25,7 +25,7 @@ const configFor = (providers: Config.FileConfigInput["providers"], env: Record<s
 const upstreamFor = (providers: Config.FileConfigInput["providers"], env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const config = yield* configFor(providers, env)
-    const upstream = yield* Layer.build(Upstream.layer.pipe(Layer.provide(Layer.succeed(Config.Config, config))))
+    const upstream = yield* Layer.build(Upstream.layer.pipe(Layer.provide(Layer.succeed(Config.TollgateConfig, config))))
     return { config, send: Upstream.Upstream.pipe(Effect.provide(upstream)) }
   })
 

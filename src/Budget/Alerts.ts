@@ -16,7 +16,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { Config } from "../Config.js"
+import { TollgateConfig } from "../Config.js"
 import type { Alert } from "./Alert.js"
 import type { AlertSettings } from "./Settings.js"
 import * as Webhook from "./Webhook.js"
@@ -143,6 +143,6 @@ export const layerWith = (settings: AlertSettings): Layer.Layer<Alerts, never, S
   Layer.scoped(Alerts, make(settings)).pipe(Layer.provide(FetchHttpClient.layer))
 
 /** Alerts on the configured settings; the ledger comes from the caller. */
-export const layer: Layer.Layer<Alerts, never, Config | SqlClient.SqlClient> = Layer.unwrapEffect(
-  Effect.map(Config, (config) => layerWith(config.alerts))
+export const layer: Layer.Layer<Alerts, never, TollgateConfig | SqlClient.SqlClient> = Layer.unwrapEffect(
+  Effect.map(TollgateConfig, (config) => layerWith(config.alerts))
 )

@@ -9,7 +9,7 @@ import { configOption } from "./Shared.js"
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`
 
 /** `FILE (N providers, M routes)`, or where the configuration came from when no file was found. */
-export const describeConfig = (config: Config.TollgateConfig): string =>
+export const describeConfig = (config: Config.TollgateSettings): string =>
   `${config.source ?? "no tollgate.yaml found: defaults and environment"} ` +
   `(${plural(config.providers.length, "provider")}, ${plural(config.routes.length, "route")})`
 

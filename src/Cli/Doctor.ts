@@ -85,7 +85,7 @@ export const checkLedger = (dbPath: string): Effect.Effect<Check> =>
     )
   })
 
-export const checkPort = (config: Config.TollgateConfig): Effect.Effect<Check> => {
+export const checkPort = (config: Config.TollgateSettings): Effect.Effect<Check> => {
   const { host, port } = config.server
   const where = `${host.includes(":") ? `[${host}]` : host}:${port}`
   if (port === 0) return Effect.succeed(ok("port", `${where} (any free port)`))

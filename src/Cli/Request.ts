@@ -78,6 +78,6 @@ export const run = (flags: RequestFlags) =>
       )
     })
     return yield* send.pipe(
-      Effect.provide(Layer.mergeAll(Http.layer, Telemetry.layer, Store.layer).pipe(Layer.provide(Layer.succeed(Config.Config, config))))
+      Effect.provide(Layer.mergeAll(Http.layer, Telemetry.layer, Store.layer).pipe(Layer.provide(Layer.succeed(Config.TollgateConfig, config))))
     )
   })

@@ -14,7 +14,7 @@ import * as Http from "../Http.js"
 import { configOption } from "./Shared.js"
 
 /** The first line `start` prints: which provider(s) will answer. */
-export const describeProviders = (config: Config.TollgateConfig): string => {
+export const describeProviders = (config: Config.TollgateSettings): string => {
   if (Config.isMockOnly(config)) {
     return "serving the built-in simulated provider (mock): no request leaves this machine"
   }
@@ -32,7 +32,7 @@ const LOG_LEVELS: Record<Config.LogLevelName, LogLevel.LogLevel> = {
 }
 
 /** Where a port or host came from, as the bind error says it. */
-const origin = (from: string, config: Config.TollgateConfig, key: "port" | "host"): string =>
+const origin = (from: string, config: Config.TollgateSettings, key: "port" | "host"): string =>
   from.startsWith("--")
     ? ` (${from})`
     : from === "file"
@@ -43,7 +43,7 @@ const origin = (from: string, config: Config.TollgateConfig, key: "port" | "host
  * A listener that cannot bind, said with where its port or host came from: a `PORT` left over
  * from another tool is the usual surprise.
  */
-export const bindError = (error: ServeError, config: Config.TollgateConfig): Config.ConfigError | ServeError => {
+export const bindError = (error: ServeError, config: Config.TollgateSettings): Config.ConfigError | ServeError => {
   const code = (error.cause as { code?: unknown } | undefined)?.code
   const { port, host } = config.server
   if (code === "EADDRINUSE") {
@@ -111,7 +111,7 @@ export const start = Command.make(
           )
         })
       )
-      const launched = Layer.launch(announce.pipe(Layer.provide(Http.layer), Layer.provide(Layer.succeed(Config.Config, config)))).pipe(
+      const launched = Layer.launch(announce.pipe(Layer.provide(Http.layer), Layer.provide(Layer.succeed(Config.TollgateConfig, config)))).pipe(
         Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config)))
       )
       return yield* config.logLevel === undefined

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { randomUUID } from "node:crypto"
 import { Circuit } from "../Circuit.js"
-import { Config } from "../Config.js"
+import { TollgateConfig } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import { Pricing } from "../Pricing.js"
 import { type Call, Proxy } from "../Proxy.js"
@@ -65,7 +65,7 @@ export interface App {
 }
 
 export const make = Effect.gen(function*() {
-  const config = yield* Config
+  const config = yield* TollgateConfig
   const proxy = yield* Proxy
   const pricing = yield* Pricing
   const circuit = yield* Circuit

@@ -12,7 +12,7 @@
  *   complex -> best.
  */
 import type { Price } from "../Config/Schema.js"
-import type { TollgateConfig } from "../Config.js"
+import type { TollgateSettings } from "../Config.js"
 import type { Catalogue, Vendor } from "./Catalogue.js"
 import type { Tier } from "./Complexity.js"
 
@@ -32,7 +32,7 @@ export interface BuiltInAliases {
 }
 
 /** Model names written anywhere in the routing config. */
-const configuredModels = (config: TollgateConfig): Array<string> => {
+const configuredModels = (config: TollgateSettings): Array<string> => {
   const names = new Set<string>()
   for (const route of config.routes) {
     for (const t of route.targets) if (t.model !== undefined) names.add(t.model)
@@ -52,7 +52,7 @@ const configuredModels = (config: TollgateConfig): Array<string> => {
   return [...names].filter((m) => !m.startsWith("tollgate:")).sort()
 }
 
-const servableVendors = (config: TollgateConfig): ((vendor: Vendor) => boolean) => {
+const servableVendors = (config: TollgateSettings): ((vendor: Vendor) => boolean) => {
   const kinds = new Set<string>(config.providers.map((p) => p.config.kind))
   if (kinds.has("mock")) return () => true
   return (vendor) => (vendor === "openai" && kinds.has("openai")) || (vendor === "anthropic" && kinds.has("anthropic"))
@@ -66,7 +66,7 @@ const servableVendors = (config: TollgateConfig): ((vendor: Vendor) => boolean) 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 export const make = (
-  config: TollgateConfig,
+  config: TollgateSettings,
   catalogue: Catalogue,
   priceOf: (model: string) => Price | undefined
 ): BuiltInAliases => {
