@@ -13,6 +13,7 @@ import * as Config from "../src/Config.js"
 import * as Http from "../src/Http.js"
 import { IoScheduler } from "../src/Http/IoScheduler.js"
 import * as Pricing from "../src/Pricing.js"
+import * as Models from "../src/Models.js"
 import * as Proxy from "../src/Proxy.js"
 import * as Store from "../src/Store.js"
 import * as Telemetry from "../src/Telemetry.js"
@@ -36,7 +37,7 @@ const ScriptedProxy = Layer.succeed(Proxy.Proxy, {
 })
 
 const Env = Http.layerWithoutDependencies.pipe(
-  Layer.provide(Layer.mergeAll(ScriptedProxy, Pricing.layer, Circuit.layer, Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(":memory:"))))),
+  Layer.provide(Layer.mergeAll(ScriptedProxy, Models.layer.pipe(Layer.provide(Pricing.layer)), Circuit.layer, Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(":memory:"))))),
   Layer.provide(Config.layerFrom({ server: { port: 0 }, providers: { sim: { kind: "mock" } } }))
 )
 
@@ -99,7 +100,7 @@ describe("the listener", () => {
         const server = yield* HttpServer.HttpServer
         const port = server.address._tag === "TcpAddress" ? server.address.port : 0
         const second = Http.layerWithoutDependencies.pipe(
-          Layer.provide(Layer.mergeAll(ScriptedProxy, Pricing.layer, Circuit.layer, Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(":memory:"))))),
+          Layer.provide(Layer.mergeAll(ScriptedProxy, Models.layer.pipe(Layer.provide(Pricing.layer)), Circuit.layer, Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(":memory:"))))),
           Layer.provide(Config.layerFrom({ server: { port }, providers: { sim: { kind: "mock" } } }))
         )
         const error = yield* Effect.flip(Layer.build(second))

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto"
 import { Circuit } from "../Circuit.js"
 import { TollgateConfig } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
-import { Pricing } from "../Pricing.js"
+import * as Models from "../Models.js"
 import { type Call, Proxy } from "../Proxy.js"
 import { targetNameOf } from "../Router/Decision.js"
 import { Telemetry } from "../Telemetry.js"
@@ -36,7 +36,8 @@ type Handler = (
   requestId: string
 ) => Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError>
 
-const CREATED = Math.floor(Date.parse("2025-01-01T00:00:00Z") / 1000)
+/** `GET /v1/models/{id}`: one model (ids may hold slashes, e.g. OpenRouter's `vendor/model`). */
+const MODEL_PREFIX = "/v1/models/"
 
 /** Paths answered without a client key even when `server.apiKeys` is set: the health probes. */
 const OPEN_PATHS = new Set(["/healthz", "/readyz"])
@@ -67,7 +68,6 @@ export interface App {
 export const make = Effect.gen(function*() {
   const config = yield* TollgateConfig
   const proxy = yield* Proxy
-  const pricing = yield* Pricing
   const circuit = yield* Circuit
   const telemetry = yield* Telemetry
   const apiKeys = new Set(config.server.apiKeys)
@@ -90,28 +90,26 @@ export const make = Effect.gen(function*() {
     return program({ requestId, raw: request.body.right, headers: request.headers })
   }
 
-  // What a client may ask for: its aliases (configured and built-in) first, then every model a
-  // route names, then the priced models of the configured provider kinds.
-  const modelIds = [...new Set([
-    ...Object.keys(config.models.aliases),
-    "tollgate:fast",
-    "tollgate:cheap",
-    "tollgate:best",
-    "tollgate:auto",
-    ...config.routes.flatMap((r) => [
-      ...r.targets.flatMap((t) => t.model ?? []),
-      ...(r.cascade?.models ?? []),
-      ...(r.cascade?.targets ?? []).flatMap((t) => t.model ?? [])
-    ]),
-    ...pricing.modelsFor(config.providers.map((p) => p.config))
-  ])]
-  const modelsBody = {
-    object: "list",
-    data: modelIds.map((id) => ({ id, object: "model", created: CREATED, owned_by: "tollgate" }))
-  }
-  const models: Handler = (request) => {
+  const models = yield* Models.Models
+  /** `GET /v1/models` and `GET /v1/models/{id}`, in Anthropic's shape when the client sends `anthropic-version`. */
+  const listModels: Handler = (request) => {
     const refused = refusal(request.headers)
-    return refused === undefined ? Effect.succeed(HttpServerResponse.unsafeJson(modelsBody)) : Effect.fail(refused)
+    if (refused !== undefined) return Effect.fail(refused)
+    const anthropic = request.headers["anthropic-version"] !== undefined
+    return Effect.map(models.list, (all) => HttpServerResponse.unsafeJson(anthropic ? Models.anthropicList(all) : Models.openAiList(all)))
+  }
+  const oneModel = (id: string): Handler => (request) => {
+    const refused = refusal(request.headers)
+    if (refused !== undefined) return Effect.fail(refused)
+    return Effect.flatMap(models.list, (all) => {
+      const model = all.find((m) => m.id === id)
+      if (model === undefined) {
+        return Effect.fail(
+          new NotFound({ method: request.method, path: pathOf(request.url), code: "model_not_found", message: `The model '${id}' does not exist here (GET /v1/models lists them)` })
+        )
+      }
+      return Effect.succeed(HttpServerResponse.unsafeJson(request.headers["anthropic-version"] !== undefined ? Models.anthropicModel(model) : Models.openAiModel(model)))
+    })
   }
 
   const health: Handler = () => Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
@@ -132,7 +130,7 @@ export const make = Effect.gen(function*() {
     "/v1/chat/completions": { POST: proxied(proxy.chatCompletions) },
     "/v1/messages": { POST: proxied(proxy.messages) },
     "/v1/messages/count_tokens": { POST: proxied(proxy.countTokens) },
-    "/v1/models": { GET: models },
+    "/v1/models": { GET: listModels },
     "/healthz": { GET: health },
     "/readyz": { GET: ready }
   }
@@ -140,10 +138,10 @@ export const make = Effect.gen(function*() {
   const app = (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
     const requestId = `req_${randomUUID().replaceAll("-", "")}`
     const path = pathOf(request.url)
-    const handlers = routes[path]
+    const handlers = routes[path] ?? (path.startsWith(MODEL_PREFIX) && path.length > MODEL_PREFIX.length ? { GET: oneModel(decodeURIComponent(path.slice(MODEL_PREFIX.length))) } : undefined)
     const handler = handlers?.[request.method] ?? (request.method === "HEAD" ? handlers?.["GET"] : undefined)
     const run: Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError> = handlers === undefined
-      ? Effect.fail(new NotFound({ method: request.method, path }))
+      ? Effect.fail(notFound(request.method, path))
       : handler === undefined
       ? Effect.fail(new MethodNotAllowed({ method: request.method, path, allow: allowed(handlers) }))
       : handler(request, requestId)
@@ -173,6 +171,20 @@ export const make = Effect.gen(function*() {
       )
     })
   }
+  /** An unknown path: what exists instead (a base URL without `/v1` is the usual mistake). */
+  const served = Object.entries(routes).flatMap(([path, handlers]) => (path.startsWith("/v1/") ? Object.keys(handlers).map((m) => `${m} ${path}`) : []))
+  const notFound = (method: string, path: string): NotFound => {
+    const under = `/v1${path}`
+    if (!path.startsWith("/v1/") && routes[under] !== undefined) {
+      return new NotFound({
+        method,
+        path,
+        message: `Unknown request URL: ${method} ${path}. Did you mean ${under}? Set the client's base URL to end in /v1 (e.g. http://127.0.0.1:4100/v1)`
+      })
+    }
+    return new NotFound({ method, path, message: `Unknown request URL: ${method} ${path}. tollgate serves ${served.join(", ")}, GET /v1/models/{id}` })
+  }
+
   const refusedBeforeBody = apiKeys.size === 0
     ? undefined
     : (url: string, headers: Headers.Headers) => (OPEN_PATHS.has(pathOf(url)) ? undefined : refusal(headers))
