@@ -261,7 +261,7 @@ export const make = Effect.gen(function*() {
         requestId: call.requestId,
         clientHash: record.context.clientHash,
         project: call.headers["x-tollgate-project"] ?? null,
-        session: call.headers["x-tollgate-session"] ?? null,
+        session: ClientHeaders.sessionOf(call.headers) ?? null,
         model: reach[0]!.model,
         alternatives: reach.length === 1 ? undefined : { models: reach.slice(1).map(modelOf), cumulative: cascade !== undefined },
         unpriced: unpricedOf(reach),

@@ -289,5 +289,43 @@ describe("Anthropic through tollgate", () => {
         assert.isAtLeast(estimated.input_tokens, textTokens)
         assert.isAtMost(estimated.input_tokens, textTokens + FRAMING_AT_MOST)
       }))
+
+    it.effect("Claude Code details: count_tokens under ?beta=true, X-Claude-Code-Session-Id as the session, thinking blocks and unknown parameters through untouched", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const { anthropic } = yield* Upstreams
+        // The SDK's beta client is what Claude Code calls: `/v1/messages/count_tokens?beta=true`.
+        const counted = yield* Effect.promise(() =>
+          anthropicClient(baseUrl).beta.messages.countTokens({ model: "claude-sonnet-4-5", messages: [{ role: "user", content: "hello" }] })
+        )
+        assert.strictEqual(counted.input_tokens, 4242)
+
+        // A turn replaying a thinking block with its signature, and a parameter tollgate does not know.
+        const body = JSON.stringify({
+          model: "claude-session-check",
+          max_tokens: 64,
+          context_management: { edits: [{ type: "clear_tool_uses_20250919" }] },
+          thinking: { type: "enabled", budget_tokens: 1024 },
+          messages: [
+            { role: "user", content: "first" },
+            { role: "assistant", content: [{ type: "thinking", thinking: "hmm…", signature: "EqQBCkYIAxgCIkD+/sig==" }, { type: "text", text: "ok" }] },
+            { role: "user", content: "second" }
+          ]
+        })
+        const send = (headers: Record<string, string>) =>
+          Effect.promise(() =>
+            fetch(`${root(baseUrl)}/v1/messages`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "x-api-key": "sk-ant-client", "anthropic-version": "2023-06-01", ...headers },
+              body
+            })
+          )
+        const claudeCode = yield* send({ "x-claude-code-session-id": "cc-session-1" })
+        const explicit = yield* send({ "x-claude-code-session-id": "cc-session-2", "x-tollgate-session": "mine" })
+        assert.strictEqual(claudeCode.status, 200)
+        assert.isTrue(anthropic.received.some((r) => r.body.toString("utf8") === body), "the body reached the provider byte for byte")
+        const rows = yield* Tollgate.awaitRequests([claudeCode.headers.get("x-tollgate-request-id")!, explicit.headers.get("x-tollgate-request-id")!])
+        assert.deepStrictEqual(rows.map((r) => r.session), ["cc-session-1", "mine"])
+      }))
   })
 })
