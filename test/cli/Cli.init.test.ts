@@ -69,6 +69,8 @@ describe("tollgate init", () => {
       const backup = fs.readdirSync(path.dirname(file)).find((name) => name.startsWith("tg.yaml.bak-"))!
       assert.strictEqual(fs.readFileSync(path.join(path.dirname(file), backup), "utf8"), "# mine\n")
       assert.include(fs.readFileSync(file, "utf8"), "kind: mock")
+      // No --cache and no --no-cache: the default, on (a boolean flag once read as --no-cache here).
+      assert.match(fs.readFileSync(file, "utf8"), /cache:\n\s+enabled: true/)
     }), 60_000)
 
   it("a local server gets its URL and no key; openai its key variable", () => {
