@@ -21,8 +21,9 @@
  * Events are `event: <type>\ndata: <json>\n\n`, numbered by `sequence_number` from 0; the stream
  * has no `[DONE]`. Text and arguments of the answer are kept: the protocol repeats them in the
  * `*.done` events and in the final response (so memory is the size of the answer, as in any
- * Responses client). Tool calls stay open until other content or the finish comes, so a provider
- * that interleaves fragments of parallel calls is still translated whole.
+ * Responses client). One item is open at a time, as OpenAI writes them; chat providers stream
+ * parallel calls one after another, and a fragment that still came for a call already closed is
+ * added to that call in the final response (its `*.done` events have gone out).
  */
 import { fromOpenAi, type Usage } from "../Domain/Usage.js"
 import { dataOf, SseEvents } from "../Sse.js"
@@ -74,7 +75,7 @@ interface OpenContent {
   readonly parts: Array<Json>
   part: OpenPart | undefined
 }
-interface OpenCall {
+interface Call {
   readonly outputIndex: number
   readonly callId: string
   readonly name: string
@@ -101,8 +102,9 @@ export class ChatToResponsesStream {
   private createdAt: number
   private readonly output: Array<Json> = []
   private content: OpenContent | undefined = undefined
-  /** Open function calls, by the chat tool call index. */
-  private readonly calls = new Map<number, OpenCall>()
+  /** Function calls by the chat tool call index (the open one is `call`). */
+  private readonly calls = new Map<number, Call>()
+  private call: Call | undefined = undefined
   private finishReason: unknown = undefined
 
   constructor(readonly options: ChatToResponsesStreamOptions = {}) {
@@ -252,25 +254,29 @@ export class ChatToResponsesStream {
     return { item_id: content.id, output_index: content.outputIndex, content_index: content.part?.index ?? 0 }
   }
 
-  private toolCall(call: Json): string {
-    const index = num(call.index) ?? 0
-    const fn = asRecord(call.function)
+  private toolCall(delta: Json): string {
+    const index = num(delta.index) ?? 0
+    const fn = asRecord(delta.function)
     let out = ""
-    let open = this.calls.get(index)
-    if (open === undefined) {
-      out += this.closeContent("completed")
-      const callId = str(call.id) ?? `call_${this.output.length}`
-      open = { outputIndex: this.output.length, callId, name: str(fn.name) ?? "", args: "" }
-      this.calls.set(index, open)
+    let call = this.calls.get(index)
+    if (call === undefined) {
+      out += this.closeAll("completed")
+      const callId = str(delta.id) ?? `call_${this.output.length}`
+      call = { outputIndex: this.output.length, callId, name: str(fn.name) ?? "", args: "" }
+      this.calls.set(index, call)
+      this.call = call
       this.output.push({})
-      out += this.event("response.output_item.added", { output_index: open.outputIndex, item: callItem(callId, open.name, "", "in_progress") })
+      out += this.event("response.output_item.added", { output_index: call.outputIndex, item: callItem(callId, call.name, "", "in_progress") })
     }
     const args = str(fn.arguments)
-    if (args !== undefined && args.length > 0) {
-      open.args += args
-      out += this.event("response.function_call_arguments.delta", { item_id: callItemIdOf(open.callId), output_index: open.outputIndex, delta: args })
+    if (args === undefined || args.length === 0) return out
+    call.args += args
+    if (call !== this.call) {
+      // Late fragment of a closed call: only the final response can still have it.
+      this.output[call.outputIndex] = callItem(call.callId, call.name, call.args, "completed")
+      return out
     }
-    return out
+    return out + this.event("response.function_call_arguments.delta", { item_id: callItemIdOf(call.callId), output_index: call.outputIndex, delta: args })
   }
 
   private closePart(content: OpenContent): string {
@@ -311,29 +317,19 @@ export class ChatToResponsesStream {
     return out
   }
 
-  /** Closes the open calls in order; `lastStatus` goes to the last one. */
-  private closeCalls(lastStatus: string): string {
-    let out = ""
-    let left = this.calls.size
-    for (const call of this.calls.values()) {
-      const item = callItem(call.callId, call.name, call.args, --left === 0 ? lastStatus : "completed")
-      this.output[call.outputIndex] = item
-      out += this.event("response.function_call_arguments.done", {
-        item_id: item.id,
-        output_index: call.outputIndex,
-        name: call.name,
-        arguments: call.args
-      })
-      out += this.event("response.output_item.done", { output_index: call.outputIndex, item })
-    }
-    this.calls.clear()
-    return out
+  private closeCall(status: string): string {
+    const call = this.call
+    if (call === undefined) return ""
+    this.call = undefined
+    const item = callItem(call.callId, call.name, call.args, status)
+    this.output[call.outputIndex] = item
+    return this.event("response.function_call_arguments.done", { item_id: item.id, output_index: call.outputIndex, name: call.name, arguments: call.args }) +
+      this.event("response.output_item.done", { output_index: call.outputIndex, item })
   }
 
-  /** Closes whatever is open; `lastStatus` goes to the last item (the one a length limit cut). */
-  private closeAll(lastStatus: string): string {
-    // Opening calls closes the content item and the other way round: one of the two is open at most.
-    return this.closeContent(lastStatus) + this.closeCalls(lastStatus)
+  /** Closes the open item, whichever kind it is (one is open at most). */
+  private closeAll(status: string): string {
+    return this.closeContent(status) + this.closeCall(status)
   }
 
   private finish(): string {
@@ -373,9 +369,8 @@ export class ChatToResponsesStream {
         ? { id: content.id, type: "message", status: "incomplete", role: "assistant", content: parts }
         : { ...reasoningItem(content.id, "", "incomplete"), content: parts }
     }
-    for (const call of this.calls.values()) {
-      if (call.outputIndex === outputIndex) return callItem(call.callId, call.name, call.args, "incomplete")
-    }
+    const call = this.call
+    if (call !== undefined && call.outputIndex === outputIndex) return callItem(call.callId, call.name, call.args, "incomplete")
     return {}
   }
 }
