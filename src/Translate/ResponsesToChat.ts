@@ -232,6 +232,8 @@ const convertInput = (input: unknown): Array<Json> => {
         return
       case "item_reference":
         return unsupported(`${at}: item references point at stored items; ${NOT_STORED}`, at)
+      case undefined:
+        return invalid(`${at}: an input item needs a type (or a role, for a message)`, at)
       default:
         return unsupported(`${at}: input item type "${String(type)}" cannot be sent to a chat provider`, at)
     }
