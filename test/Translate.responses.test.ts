@@ -9,7 +9,7 @@ import { Either } from "effect"
 import * as ResponsesFacts from "../src/Domain/ResponsesFacts.js"
 import * as ResponsesRequest from "../src/Domain/ResponsesRequest.js"
 import { fromResponses, outputTextOf, readResponse, ResponsesSseTap } from "../src/Sse/Responses.js"
-import { toAnthropicRequest } from "../src/Translate.js"
+import { AnthropicToOpenAiStream, fromAnthropicMessage, toAnthropicRequest } from "../src/Translate.js"
 import { fromChatCompletion } from "../src/Translate/ChatToResponses.js"
 import { toChatRequest } from "../src/Translate/ResponsesToChat.js"
 import { ChatToResponsesStream, errorEvent } from "../src/Translate/StreamToResponses.js"
@@ -24,7 +24,7 @@ import {
   requests,
   textThenTools
 } from "./support/ResponsesCorpus.js"
-import { cut, type Json, openAiSse, runStream } from "./support/TranslateCorpus.js"
+import { anthropicSse, cut, type Json, ofKind, openAiSse, runStream } from "./support/TranslateCorpus.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -402,4 +402,42 @@ describe("Responses request parsing and facts", () => {
     const plain = ResponsesFacts.fromResponses({ model: "m", input: "hello" }, encoder.encode("{}"), {})
     assert.deepStrictEqual([plain.messageCount, plain.hasImages, plain.hasResponseFormat, plain.maxTokens, plain.stream], [1, false, false, undefined, false])
   })
+})
+
+describe("the Anthropic chain: Anthropic answers -> chat -> Responses", () => {
+  it("a whole message with thinking and tool use becomes reasoning, message and function_call items", () => {
+    const c = ofKind("response").find((r) => r.file.startsWith("resp-21"))!
+    const response = fromChatCompletion(fromAnthropicMessage(c.anthropic, "claude", { created: 1 }), { requestedModel: "claude" })
+    const types = (response.output as Array<Json>).map((i) => i.type)
+    assert.strictEqual(types[0], "reasoning")
+    assert.include(types, "message")
+    assert.isNotNull(response.usage)
+  })
+
+  /** How each Anthropic corpus stream ends: an error event, max_tokens, or a normal end. */
+  const terminal: Record<string, string> = {
+    "stream-30-thinking-caching.json": "response.incomplete",
+    "stream-31-error.json": "response.failed"
+  }
+  for (const c of ofKind("stream")) {
+    const last = terminal[c.file] ?? "response.completed"
+    it(`${c.file}: the Anthropic stream, translated twice, ends in ${last}, usage carried`, () => {
+      const toChat = new AnthropicToOpenAiStream({ includeUsage: true, requestedModel: "claude", created: 1 })
+      const toResponses = new ChatToResponsesStream({ requestedModel: "claude", created: 1 })
+      let out = ""
+      for (const chunk of cut(anthropicSse(c.anthropic), 11)) out += decoder.decode(toResponses.push(toChat.push(chunk)), { stream: true })
+      out += decoder.decode(toResponses.push(toChat.end())) + decoder.decode(toResponses.end())
+      const events = parseResponsesSse(out)
+      assert.strictEqual(events.at(-1)!.type, last)
+      assert.deepStrictEqual(events.map((e) => e.sequence_number), events.map((_, i) => i))
+      // Chat usage has no cache-write count: the chain's ledger usage must come from the
+      // Anthropic translator (`toChat.usage`); the client's counts agree on the rest.
+      if (last !== "response.failed") {
+        const { cachedInputTokens, inputTokens, outputTokens } = toChat.usage!
+        assert.deepInclude(toResponses.usage, { cachedInputTokens, inputTokens, outputTokens })
+      }
+      assert.strictEqual(toResponses.done, last !== "response.failed")
+      assert.strictEqual(toResponses.failed, last === "response.failed")
+    })
+  }
 })
