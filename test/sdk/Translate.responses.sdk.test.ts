@@ -8,9 +8,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import OpenAI from "openai"
-import { ResponsesSseTap } from "../src/Sse/Responses.js"
-import { fromChatCompletion } from "../src/Translate/ChatToResponses.js"
-import { ChatToResponsesStream, errorEvent } from "../src/Translate/StreamToResponses.js"
+import { ResponsesSseTap } from "../../src/Sse/Responses.js"
+import { fromChatCompletion } from "../../src/Translate/ChatToResponses.js"
+import { ChatToResponsesStream, errorEvent } from "../../src/Translate/StreamToResponses.js"
 import {
   answers,
   parseResponsesSse,
@@ -18,9 +18,9 @@ import {
   reasoningThenLength,
   refusal,
   textThenTools
-} from "./support/ResponsesCorpus.js"
-import * as ScriptedServer from "./support/ScriptedServer.js"
-import { cut, type Json, type OpenAiEvent, openAiSse, runStream } from "./support/TranslateCorpus.js"
+} from "../support/ResponsesCorpus.js"
+import * as ScriptedServer from "../support/ScriptedServer.js"
+import { cut, type Json, type OpenAiEvent, openAiSse, runStream } from "../support/TranslateCorpus.js"
 
 const openai = (url: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: "k", maxRetries: 0 })
 const JSON_TYPE = "application/json"

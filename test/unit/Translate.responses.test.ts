@@ -6,13 +6,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
-import * as ResponsesFacts from "../src/Domain/ResponsesFacts.js"
-import * as ResponsesRequest from "../src/Domain/ResponsesRequest.js"
-import { fromResponses, outputTextOf, readResponse, ResponsesSseTap } from "../src/Sse/Responses.js"
-import { AnthropicToOpenAiStream, fromAnthropicMessage, toAnthropicRequest } from "../src/Translate.js"
-import { fromChatCompletion } from "../src/Translate/ChatToResponses.js"
-import { toChatRequest } from "../src/Translate/ResponsesToChat.js"
-import { ChatToResponsesStream, errorEvent } from "../src/Translate/StreamToResponses.js"
+import * as ResponsesFacts from "../../src/Domain/ResponsesFacts.js"
+import * as ResponsesRequest from "../../src/Domain/ResponsesRequest.js"
+import { fromResponses, outputTextOf, readResponse, ResponsesSseTap } from "../../src/Sse/Responses.js"
+import { AnthropicToOpenAiStream, fromAnthropicMessage, toAnthropicRequest } from "../../src/Translate.js"
+import { fromChatCompletion } from "../../src/Translate/ChatToResponses.js"
+import { toChatRequest } from "../../src/Translate/ResponsesToChat.js"
+import { ChatToResponsesStream, errorEvent } from "../../src/Translate/StreamToResponses.js"
 import {
   answers,
   parseResponsesSse,
@@ -23,8 +23,8 @@ import {
   rejects,
   requests,
   textThenTools
-} from "./support/ResponsesCorpus.js"
-import { anthropicSse, cut, type Json, ofKind, openAiSse, runStream } from "./support/TranslateCorpus.js"
+} from "../support/ResponsesCorpus.js"
+import { anthropicSse, cut, type Json, ofKind, openAiSse, runStream } from "../support/TranslateCorpus.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
