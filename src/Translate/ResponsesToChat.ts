@@ -23,13 +23,19 @@
  * `service_tier`, `prompt_cache_key`, `prompt_cache_retention`, `safety_identifier`,
  * `stream_options`, item `id` and `status` fields.
  *
+ * Dropped and named (`translateResponses` lists them; the answer's `x-tollgate-dropped` header
+ * says so): parameters this module does not know (clients add fields faster than translators:
+ * Codex's `client_metadata`, say), and tools a chat provider cannot run (built-in, custom,
+ * namespaces) offered beside function tools. Codex offers `web_search` on every turn; refusing it
+ * would make Codex unusable on any chat provider, while the model simply never gets to search.
+ *
  * Refused with a 400 (code `unsupported_for_provider`): `previous_response_id`, `conversation`,
  * item references and stored `prompt`s (tollgate stores no conversations), `background: true`,
- * built-in tools and tool choices (web search, file search, computer use, code interpreter, image
- * generation, MCP, shells, ...), custom (free-form) tools, uploaded file ids, item types with no
- * chat counterpart, and `top_logprobs` / logprobs includes.
+ * built-in tools a request forces (`tool_choice`) or offers with no function tool beside them
+ * (the request exists to use them), uploaded file ids, item types with no chat counterpart, and
+ * `top_logprobs` / logprobs includes.
  */
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import type { BadRequest } from "../Domain/Errors.js"
 import { asArray, asRecord, attempt, invalid, isRecord, isUnsetOr, type Json, num, str, unsupported } from "./Common.js"
 
@@ -241,21 +247,30 @@ const convertInput = (input: unknown): Array<Json> => {
   return into.messages
 }
 
-const convertTools = (tools: unknown): Array<Json> =>
-  asArray(tools).map((raw, i) => {
+const convertTools = (tools: unknown, dropped: Array<string>): Array<Json> => {
+  const all = asArray(tools)
+  const functions = all.filter((raw) => asRecord(raw).type === "function").length
+  const out: Array<Json> = []
+  all.forEach((raw, i) => {
     const tool = asRecord(raw)
     const at = `tools[${i}]`
     const type = str(tool.type) ?? invalid(`${at}.type is missing`, at)
-    if (BUILT_IN_TOOLS.has(type)) return builtIn(type, at)
-    if (type !== "function") return unsupported(`${at}: tool type "${type}" cannot be sent to a chat provider`, at)
+    if (type !== "function") {
+      // Beside function tools it is one capability less; alone, the request cannot be served.
+      if (functions > 0) return void dropped.push(`${at}:${type}`)
+      if (BUILT_IN_TOOLS.has(type)) return builtIn(type, at)
+      return unsupported(`${at}: tool type "${type}" cannot be sent to a chat provider`, at)
+    }
     const fn: Json = {
       name: str(tool.name) ?? invalid(`${at}.name is missing`, at),
       parameters: isRecord(tool.parameters) ? tool.parameters : { type: "object", properties: {} }
     }
     if (typeof tool.description === "string") fn.description = tool.description
     if (typeof tool.strict === "boolean") fn.strict = tool.strict
-    return { type: "function", function: fn }
+    out.push({ type: "function", function: fn })
   })
+  return out
+}
 
 const convertToolChoice = (choice: unknown): unknown => {
   if (choice === "auto" || choice === "none" || choice === "required") return choice
@@ -291,14 +306,12 @@ const convertFormat = (text: unknown): Json | undefined => {
   }
 }
 
-const checkRequest = (body: Json) => {
+const checkRequest = (body: Json, dropped: Array<string>) => {
   for (const key of STATEFUL) {
     if (body[key] !== undefined && body[key] !== null) unsupported(`${key}: ${NOT_STORED}`, key)
   }
   for (const key of Object.keys(body)) {
-    if (!HANDLED.has(key) && body[key] !== undefined && body[key] !== null) {
-      unsupported(`${key}: this parameter cannot be sent to a chat provider`, key)
-    }
+    if (!HANDLED.has(key) && body[key] !== undefined && body[key] !== null) dropped.push(key)
   }
   if (!isUnsetOr(body.background, false)) {
     unsupported("background: background responses are stored and polled, and this target is served through translation", "background")
@@ -312,10 +325,11 @@ const checkRequest = (body: Json) => {
   }
 }
 
-const translate = (input: unknown, options: ResponsesToChatOptions): Json => {
+const translate = (input: unknown, options: ResponsesToChatOptions): Translated => {
   if (!isRecord(input)) return invalid("the request body must be a JSON object")
   const body = input
-  checkRequest(body)
+  const dropped: Array<string> = []
+  checkRequest(body, dropped)
   const model = options.model ?? str(body.model) ?? invalid("model is missing", "model")
   const messages: Array<Json> = []
   if (typeof body.instructions === "string" && body.instructions.length > 0) {
@@ -332,7 +346,7 @@ const translate = (input: unknown, options: ResponsesToChatOptions): Json => {
   if (temperature !== undefined) out.temperature = temperature
   const topP = num(body.top_p)
   if (topP !== undefined) out.top_p = topP
-  const tools = convertTools(body.tools)
+  const tools = convertTools(body.tools, dropped)
   if (tools.length > 0) out.tools = tools
   if (body.tool_choice !== undefined && body.tool_choice !== null) out.tool_choice = convertToolChoice(body.tool_choice)
   if (typeof body.parallel_tool_calls === "boolean" && tools.length > 0) out.parallel_tool_calls = body.parallel_tool_calls
@@ -345,9 +359,19 @@ const translate = (input: unknown, options: ResponsesToChatOptions): Json => {
     out.stream = true
     out.stream_options = { include_usage: true }
   }
-  return out
+  return { request: out, dropped }
 }
+
+/** A translated request, and what of the client's request it leaves out (parameters, tools). */
+export interface Translated {
+  readonly request: Json
+  readonly dropped: ReadonlyArray<string>
+}
+
+/** A Responses request as a chat-completions request with what it drops, or a 400 saying what cannot be sent. */
+export const translateResponses = (json: unknown, options: ResponsesToChatOptions = {}): Either.Either<Translated, BadRequest> =>
+  attempt(() => translate(json, options))
 
 /** A Responses request as a chat-completions request, or a 400 saying what cannot be sent. */
 export const toChatRequest = (json: unknown, options: ResponsesToChatOptions = {}): Either.Either<Json, BadRequest> =>
-  attempt(() => translate(json, options))
+  Either.map(translateResponses(json, options), (t) => t.request)

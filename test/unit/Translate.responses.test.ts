@@ -11,7 +11,7 @@ import * as ResponsesRequest from "../../src/Domain/ResponsesRequest.js"
 import { fromResponses, outputTextOf, readResponse, ResponsesSseTap } from "../../src/Sse/Responses.js"
 import { AnthropicToOpenAiStream, fromAnthropicMessage, toAnthropicRequest } from "../../src/Translate.js"
 import { fromChatCompletion } from "../../src/Translate/ChatToResponses.js"
-import { toChatRequest } from "../../src/Translate/ResponsesToChat.js"
+import { toChatRequest, translateResponses } from "../../src/Translate/ResponsesToChat.js"
 import { ChatToResponsesStream, errorEvent } from "../../src/Translate/StreamToResponses.js"
 import {
   answers,
@@ -24,6 +24,9 @@ import {
   requests,
   textThenTools
 } from "../support/ResponsesCorpus.js"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import { anthropicSse, cut, type Json, ofKind, openAiSse, runStream } from "../support/TranslateCorpus.js"
 
 const encoder = new TextEncoder()
@@ -92,6 +95,38 @@ describe("Responses corpus", () => {
         assert.include(result.left.message, c.says)
       })
     }
+  })
+
+  describe("dropped and named: what a chat provider cannot take, offered beside what it can", () => {
+    it("a tool chat cannot run beside function tools, and parameters the translator does not know", () => {
+      const result = translateResponses({
+        model: "m",
+        input: "Plot",
+        tools: [{ type: "function", name: "f", parameters: {} }, { type: "code_interpreter", container: { type: "auto" } }, { type: "custom", name: "patch" }],
+        some_new_field: { x: 1 }
+      })
+      if (Either.isLeft(result)) return assert.fail(result.left.message)
+      assert.deepStrictEqual(result.right.dropped, ["some_new_field", "tools[1]:code_interpreter", "tools[2]:custom"])
+      assert.deepStrictEqual(result.right.request.tools, [{ type: "function", function: { name: "f", parameters: {} } }])
+      assert.notProperty(result.right.request, "some_new_field")
+    })
+
+    it("the real Codex CLI's first request (recorded from codex exec 0.169) translates, naming what it drops", () => {
+      const here = path.dirname(fileURLToPath(import.meta.url))
+      const recorded = JSON.parse(fs.readFileSync(path.join(here, "..", "fixtures", "responses", "codex-request.json"), "utf8"))
+      const result = translateResponses(recorded.body)
+      if (Either.isLeft(result)) return assert.fail(result.left.message)
+      const { request, dropped } = result.right
+      // Fields it knows and leaves out on purpose (store, include, prompt_cache_key) are not named.
+      assert.include(dropped, "client_metadata")
+      assert.notInclude(dropped, "store")
+      assert.isTrue(dropped.some((d) => d.endsWith(":web_search")), dropped.join(","))
+      assert.isTrue(dropped.some((d) => d.endsWith(":namespace")), dropped.join(","))
+      const names = (request.tools as Array<{ function: { name: string } }>).map((t) => t.function.name)
+      assert.include(names, "exec_command")
+      assert.strictEqual(request.stream, true)
+      assert.deepStrictEqual((request.messages as Array<{ role: string }>).map((m) => m.role), ["system", "system", "user", "user"])
+    })
   })
 
   describe("answers: chat completion -> Responses object", () => {
