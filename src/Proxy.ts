@@ -45,15 +45,19 @@ import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
-import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
+import { Failover, layer as FailoverLayer, targetName } from "./Failover.js"
 import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
 import { dropBody, type StreamGuard, streamAnswer } from "./Proxy/Streaming.js"
-import { AnthropicMessages, type Inbound, OpenAiChat, type Parsed } from "./Proxy/Inbound.js"
+import type { Dialect, DialectId, Parsed } from "./Dialect.js"
+import { AnthropicMessages } from "./Dialect/AnthropicMessages.js"
+import { bridgeFor, noBridge, SERVED, type Wire } from "./Dialect/Bridge.js"
+import { OpenAiChat } from "./Dialect/OpenAiChat.js"
 import { signalOf } from "./Proxy/Cascade.js"
+import { countTokens } from "./Proxy/CountTokens.js"
 import { type Outcome, RequestRecord } from "./Proxy/Record.js"
 import { estimate, estimateFromBytes, isEventStream, usageOfLanded } from "./Proxy/Usage.js"
-import { anthropicToAnthropic, type Shape, type Wire, wireFor } from "./Proxy/Wire.js"
 import type { UpstreamResponse } from "./Upstream.js"
+import { dialectOf, isSimulated } from "./Upstream/Kinds.js"
 
 export interface Call {
   readonly requestId: string
@@ -62,9 +66,14 @@ export interface Call {
 }
 
 export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
-  /** Never fails: errors are answered (and recorded) here, mapped by `Http/Errors.ts`. */
+  /**
+   * The request program for a client dialect's endpoint (one of `Dialect/Bridge.ts`'s `SERVED`),
+   * to any provider. Never fails: errors are answered (and recorded) here, in that dialect's shape.
+   */
+  readonly serve: (dialect: Dialect) => (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /** `POST /v1/chat/completions`: `serve(OpenAiChat)`. */
   readonly chatCompletions: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
-  /** `POST /v1/messages` (Anthropic shape), to any provider. */
+  /** `POST /v1/messages`: `serve(AnthropicMessages)`. */
   readonly messages: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** `POST /v1/messages/count_tokens`: the provider's count for Anthropic targets, else an estimate. Free: no ledger row. */
   readonly countTokens: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
@@ -91,7 +100,7 @@ const LEDGER_UNAVAILABLE = new LedgerUnavailable({ retryAfterSeconds: 5 })
 
 /** A success answer that cannot be passed on: answered as the error it is, booked with what it is estimated to cost. */
 const refuse = (
-  inbound: Inbound,
+  inbound: Dialect,
   record: RequestRecord,
   book: (outcome: Outcome) => Effect.Effect<LedgerEvent>,
   served: Target,
@@ -115,8 +124,8 @@ const lastStepOf = (cascade: CascadePlan): number => Math.min(cascade.steps.leng
 /** The same request body, the same fingerprint: how the budget spots an agent in a loop. */
 const fingerprintOf = (raw: Uint8Array): string => hash("sha1", raw, "base64url")
 
-/** The shape a provider speaks. */
-const shapeOf = (target: Target): Shape => (target.provider.config.kind === "anthropic" ? "anthropic" : "openai")
+/** The dialect a target's provider speaks. */
+const dialectOfTarget = (target: Target): DialectId => dialectOf(target.provider.config)
 
 /** Headers every answer carries, success or not: what served it and how many tries it took. Added to `into`. */
 const addTollgateHeaders = (into: Record<string, string>, record: RequestRecord): Record<string, string> => {
@@ -182,7 +191,7 @@ export const make = Effect.gen(function*() {
   const unpricedOf = (reach: ReadonlyArray<Target>): ReadonlyArray<string> | undefined => {
     let unpriced: Array<string> | undefined
     for (const t of reach) {
-      if (t.provider.config.kind !== "mock" && pricing.priceOf(t.model) === undefined) (unpriced ??= []).push(t.model)
+      if (!isSimulated(t.provider.config) && pricing.priceOf(t.model) === undefined) (unpriced ??= []).push(t.model)
     }
     return unpriced
   }
@@ -236,7 +245,7 @@ export const make = Effect.gen(function*() {
    * prototype map when its generator starts (three new hidden classes, and a dictionary
    * normalised and copied, on every request).
    */
-  const run = Effect.fnUntraced(function*(inbound: Inbound, call: Call, state: RequestState) {
+  const run = Effect.fnUntraced(function*(inbound: Dialect, call: Call, state: RequestState) {
     const { record, book, ticket } = state
     const trail = record.trail
     const parsedOrError = inbound.parse(call.raw, call.headers)
@@ -280,17 +289,18 @@ export const make = Effect.gen(function*() {
       }
     }
 
-    // One wire per provider shape, built when first needed.
-    const wires = new Map<Shape, Wire>()
+    // One wire per provider dialect, built when first needed.
+    const wires = new Map<DialectId, Wire>()
     const wireOf = (target: Target): Wire | BadRequest => {
-      const shape = shapeOf(target)
-      const known = wires.get(shape)
+      const dialect = dialectOfTarget(target)
+      const known = wires.get(dialect)
       if (known !== undefined) return known
-      const wire = wireFor(inbound.shape, shape, request)
-      if (!(wire instanceof BadRequest)) wires.set(shape, wire)
+      const bridge = bridgeFor(inbound.id, dialect)
+      const wire = bridge === undefined ? noBridge(inbound, dialect) : bridge(request)
+      if (!(wire instanceof BadRequest)) wires.set(dialect, wire)
       return wire
     }
-    // Requests that cannot be put in a target's shape fail here, before anything is sent.
+    // Requests that cannot be put in a target's dialect fail here, before anything is sent.
     for (const target of cascade?.steps ?? targets) {
       const wire = wireOf(target)
       if (wire instanceof BadRequest) return yield* Effect.fail(wire)
@@ -300,7 +310,7 @@ export const make = Effect.gen(function*() {
         route: decision.route,
         targets: to,
         requestFor: (target: Target) => {
-          const wire = wires.get(shapeOf(target))!
+          const wire = wires.get(dialectOfTarget(target))!
           return { provider: target.provider, path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
         }
       }, trail)
@@ -308,7 +318,7 @@ export const make = Effect.gen(function*() {
     /** The answer to the client: a stream passed through as it comes, or the whole body. (A chain, not a generator: every request takes it.) */
     const respond = (response: UpstreamResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
       const served = trail.target!
-      const wire = wires.get(shapeOf(served))!
+      const wire = wires.get(dialectOfTarget(served))!
       const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
       if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
       if (response.body._tag === "Stream") {
@@ -372,8 +382,8 @@ export const make = Effect.gen(function*() {
         }
         const response = sent.right
         if (response.body._tag === "Stream") return yield* respond(response)
-        const answer = wires.get(shapeOf(step))!.read(response.body.bytes)
-        const signal = signalOf(answer.bytes, inbound.shape, cascade.signals)
+        const answer = wires.get(dialectOfTarget(step))!.read(response.body.bytes)
+        const signal = signalOf(inbound.cascadeReading(answer.bytes), cascade.signals)
         if (signal === undefined) return yield* respond({ ...response, body: response.body })
         const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
         const model = answer.model ?? step.model
@@ -384,9 +394,10 @@ export const make = Effect.gen(function*() {
       }
     }
 
-    // Only answers that reach the client as the provider sent them are cached or shared.
-    // (The cache keeps answers in the OpenAI shape.)
-    const shareable = inbound.shape === "openai" && targets.every((t) => wires.get(shapeOf(t))!.passthrough)
+    // Only answers that reach the client as the provider sent them are cached or shared, and only
+    // in a dialect that says how to store them.
+    const codec = inbound.cache
+    const shareable = codec !== undefined && targets.every((t) => wires.get(dialectOfTarget(t))!.passthrough)
     const policy = shareable ? policyOf(cache.settings, call.headers, request.json) : OFF
     record.cacheStatus = policy.status
     if (policy.status !== "lookup" && policy.status !== "refresh") return yield* respond(yield* sendTo(targets))
@@ -402,7 +413,7 @@ export const make = Effect.gen(function*() {
       if (Option.isSome(hit)) {
         record.cacheStatus = "hit"
         record.hitProvider = hit.value.provider
-        return yield* serveHit(hit.value, record, request, book)
+        return yield* serveHit(hit.value, codec!, record, request, book)
       }
     }
     record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
@@ -411,7 +422,7 @@ export const make = Effect.gen(function*() {
       policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
       Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target })),
       (landed) => {
-        const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
+        const answer = policy.store ? toCached(landed, codec!, cache.settings, pricing.costOf) : undefined
         return answer === undefined ? Effect.void : cache.set(key, answer)
       },
       ticket
@@ -423,7 +434,7 @@ export const make = Effect.gen(function*() {
     return yield* respond(joined.response)
   })
 
-  const handle = (inbound: Inbound, call: Call) =>
+  const handle = (inbound: Dialect, call: Call) =>
     Effect.suspend(() => {
       // The ledger cannot be written (`database.onWriteFailure: block`): refused before anything
       // is sent, so nothing is spent that the ledger and the budget cannot see. No row: the
@@ -460,7 +471,7 @@ export const make = Effect.gen(function*() {
         handedOver: false,
         bill: (outcome) =>
           Effect.gen(function*() {
-            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, state.parsed?.estimateInput) : undefined
+            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, inbound, state.parsed?.estimateInput) : undefined
             yield* book({
               status: Option.isSome(outcome) ? outcome.value.head.status : 499,
               errorType: "client_aborted",
@@ -512,34 +523,15 @@ export const make = Effect.gen(function*() {
       )
     })
 
-  const countTokens = (call: Call) =>
-    Effect.gen(function*() {
-      const request = yield* Either.match(AnthropicMessages.parse(call.raw, call.headers), { onLeft: Effect.fail, onRight: Effect.succeed })
-      const decision = router.decide({ model: request.model })
-      const anthropic = decision.targets.filter((t) => shapeOf(t) === "anthropic")
-      if (anthropic.length === 0) {
-        const tokens = yield* request.estimateInput
-        return HttpServerResponse.unsafeJson({ input_tokens: tokens }, { headers: { "x-tollgate-estimated": "true" } })
-      }
-      const response = yield* failover.send({
-        route: decision.route,
-        targets: anthropic,
-        requestFor: (target) => ({
-          provider: target.provider,
-          path: "/v1/messages/count_tokens",
-          body: anthropicToAnthropic(request).body(target.model),
-          stream: false,
-          clientHeaders: call.headers
-        })
-      }, new Trail())
-      const bytes = response.body._tag === "Bytes" ? response.body.bytes : new Uint8Array()
-      return HttpServerResponse.uint8Array(bytes, { status: response.status, headers: response.headers })
-    }).pipe(Effect.catchAll((error) => Effect.succeed(AnthropicMessages.errorResponse(error, { "x-tollgate-request-id": call.requestId }))))
-
+  // One handler per served dialect, made once (not a closure per request).
+  const handlers = new Map<Dialect, (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>>()
+  for (const dialect of SERVED) handlers.set(dialect, (call) => handle(dialect, call))
+  const serve = (dialect: Dialect) => handlers.get(dialect) ?? ((call: Call) => handle(dialect, call))
   return Proxy.of({
-    chatCompletions: (call) => handle(OpenAiChat, call),
-    messages: (call) => handle(AnthropicMessages, call),
-    countTokens
+    serve,
+    chatCompletions: serve(OpenAiChat),
+    messages: serve(AnthropicMessages),
+    countTokens: countTokens(router, failover)
   })
 })
 
