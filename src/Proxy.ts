@@ -16,28 +16,19 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { hash } from "node:crypto"
-import {
-  BadRequest,
-  errorTypeOf,
-  LedgerUnavailable,
-  NoTargetAvailable,
-  ProviderKeyMissing,
-  statusOf,
-  UpstreamInvalidAnswer
-} from "./Domain/Errors.js"
+import { BadRequest, errorTypeOf, LedgerUnavailable, statusOf, UpstreamInvalidAnswer } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { costAtFallback } from "./Budget/Settings.js"
-import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
+import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import { TollgateConfig } from "./Config.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
 import * as ClientHeaders from "./Domain/ClientHeaders.js"
-import * as RequestFacts from "./Domain/RequestFacts.js"
 import type { Usage } from "./Domain/Usage.js"
 import * as Catalogue from "./Router/Catalogue.js"
-import { Latency, type LatencySnapshot, layer as LatencyLayer } from "./Router/Latency.js"
+import { Latency, layer as LatencyLayer } from "./Router/Latency.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
-import { type Decision, Router, layer as RouterLayer, type Target } from "./Router.js"
-import type { CascadePlan, Skip } from "./Router/Decision.js"
+import { Router, layer as RouterLayer, type Target } from "./Router.js"
+import type { CascadePlan } from "./Router/Decision.js"
 import * as Response from "./Http/Response.js"
 import * as Store from "./Store.js"
 import type { StoreError } from "./Store.js"
@@ -54,6 +45,8 @@ import { bridgeFor, noBridge, SERVED, type Wire } from "./Dialect/Bridge.js"
 import { OpenAiChat } from "./Dialect/OpenAiChat.js"
 import { signalOf } from "./Proxy/Cascade.js"
 import { countTokens } from "./Proxy/CountTokens.js"
+import { addTollgateHeaders, bearer, providerHeaders } from "./Proxy/Headers.js"
+import { routeWith } from "./Proxy/Routing.js"
 import { type Outcome, RequestRecord } from "./Proxy/Record.js"
 import { estimate, estimateFromBytes, isEventStream, usageOfLanded } from "./Proxy/Usage.js"
 import type { UpstreamResponse } from "./Upstream.js"
@@ -127,42 +120,6 @@ const fingerprintOf = (raw: Uint8Array): string => hash("sha1", raw, "base64url"
 /** The dialect a target's provider speaks. */
 const dialectOfTarget = (target: Target): DialectId => dialectOf(target.provider.config)
 
-/** Headers every answer carries, success or not: what served it and how many tries it took. Added to `into`. */
-const addTollgateHeaders = (into: Record<string, string>, record: RequestRecord): Record<string, string> => {
-  into["x-tollgate-request-id"] = record.context.requestId
-  if (record.route !== null) into["x-tollgate-route"] = record.route
-  const trail = record.trail
-  const target = trail.target
-  if (target !== undefined) {
-    into["x-tollgate-provider"] = target.provider.name
-    into["x-tollgate-model"] = target.model
-    if (trail.failover) into["x-tollgate-failover"] = targetName(target)
-  }
-  into["x-tollgate-attempts"] = String(trail.attempts)
-  into["x-tollgate-cache"] = record.cacheStatus
-  return into
-}
-
-/** The provider's headers a client gets: all of them when its answer passes through, else only those that mean the same in any shape. */
-const providerHeaders = (headers: Readonly<Record<string, string>>, passthrough: boolean, stream: boolean): Record<string, string> => {
-  // One object, filled in place (spreading a dozen headers into a literal, twice, was ~3% of the
-  // request's CPU).
-  const kept: Record<string, string> = {}
-  if (!passthrough) kept["content-type"] = stream ? "text/event-stream; charset=utf-8" : "application/json"
-  for (const name in headers) {
-    if (passthrough || name.startsWith("x-ratelimit-") || name === "retry-after" || name === "request-id" || name === "x-request-id") {
-      kept[name] = headers[name]!
-    }
-  }
-  return kept
-}
-
-const bearer = (headers: Headers.Headers): string | undefined => {
-  const auth = headers["authorization"]
-  if (auth !== undefined && auth.toLowerCase().startsWith("bearer ")) return auth.slice(7).trim() || undefined
-  return headers["x-api-key"]
-}
-
 export const make = Effect.gen(function*() {
   const router = yield* Router
   const failover = yield* Failover
@@ -196,48 +153,7 @@ export const make = Effect.gen(function*() {
     return unpriced
   }
 
-  /** Each provider (and the variable it lacks) once, in the order the targets were skipped. */
-  const keyMissing = (skipped: ReadonlyArray<Skip>): ProviderKeyMissing => {
-    const missing = new Map<string, string>()
-    for (const s of skipped) missing.set(s.target.provider.name, s.target.provider.missingKeyEnv ?? "")
-    return new ProviderKeyMissing({ missing: Array.from(missing, ([provider, variable]) => ({ provider, variable })) })
-  }
-
-  /** The decision for these facts and these breakers, latencies and seed (the routing step without its reads). */
-  const decideWith = (
-    facts: RequestFacts.RequestFacts,
-    record: RequestRecord,
-    breakers: ReadonlyArray<BreakerStatus>,
-    latencies: LatencySnapshot,
-    seed: number
-  ): Effect.Effect<Decision, BadRequest | NoTargetAvailable | ProviderKeyMissing> => {
-    const decided = router.decide(facts, { breakers, latency: latencies, seed, untraced: true })
-    const { route, rule, skipped } = Either.merge(decided)
-    record.route = route
-    record.rule = rule
-    record.routeSkipped = skipped.map((s) => `${targetName(s.target)}:${s.code}`)
-    if (Either.isRight(decided)) return Effect.succeed(decided.right)
-    // Every target's breaker is open: a provider outage, retry later. Every target lacks its key:
-    // the server is misconfigured (503 naming the variable). Breakers open and keys missing: a
-    // probe may get through later, so retry then. Anything else: this request asks for what no
-    // configured target can give (context, tools, vision...). Only this failing path looks.
-    if (skipped.length > 0 && skipped.every((s) => s.code === "no_key")) return Effect.fail(keyMissing(skipped))
-    if (skipped.every((s) => s.code === "circuit_open" || s.code === "no_key")) {
-      // The breakers read for the decision say when the earliest one lets a probe through.
-      const names = new Set(skipped.map((s) => targetName(s.target)))
-      const waits = breakers.filter((b) => names.has(b.target)).map((b) => b.retryAfterMs)
-      return Effect.fail(new NoTargetAvailable({ route: decided.left.route, retryAfterMs: waits.length === 0 ? 0 : Math.min(...waits) }))
-    }
-    return Effect.fail(new BadRequest({ code: "no_routable_target", message: decided.left.message }))
-  }
-
-  /**
-   * Routing: the decision for these facts, with breakers, latencies and a fresh seed for load
-   * balancing. The breakers and latencies are read in the step that decides (a chain rather than
-   * a generator, and no step per read: this runs on every request).
-   */
-  const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
-    Effect.flatMap(random.nextInt, (seed) => decideWith(facts, record, circuit.unsafeOpen(), latency.unsafeSnapshot(), seed))
+  const route = routeWith(router, circuit, latency, random)
 
   /**
    * The request program. One generator function for every request (`fnUntraced`), not one made
