@@ -172,8 +172,9 @@ export const DIALECTS: { readonly [D in DialectId]: Dialect } = {
 }
 
 /**
- * Client dialect -> provider dialect -> bridge. A pair left out cannot be served: a request in
- * that client dialect skips providers of that dialect with a 400 if none is left.
+ * Client dialect -> provider dialect -> bridge. A pair left out cannot be crossed: a request
+ * routed to a target of that dialect is refused before anything is sent (400, `noBridge`), as a
+ * request a translator cannot put in the target's dialect is.
  */
 const TABLE: { readonly [C in DialectId]: Partial<Record<DialectId, Bridge>> } = {
   "openai-chat": {
