@@ -16,11 +16,12 @@ import { Circuit } from "../Circuit.js"
 import { TollgateConfig } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import * as Models from "../Models.js"
+import { OpenAiChat } from "../Dialect/OpenAiChat.js"
+import { ownerOf, SERVED } from "../Dialect/Bridge.js"
 import { type Call, Proxy } from "../Proxy.js"
 import { targetNameOf } from "../Router/Decision.js"
 import { Telemetry } from "../Telemetry.js"
 import type * as Body from "./Body.js"
-import { toAnthropicResponse, toResponse } from "./Errors.js"
 
 /** A request as the listener hands it over: its line, its headers, and its body, read already. */
 export interface Incoming {
@@ -47,12 +48,12 @@ export const pathOf = (url: string): string => {
   return query === -1 ? url : url.slice(0, query)
 }
 
-/** An error as the client's dialect says it: Anthropic's shape under `/v1/messages`, else OpenAI's. */
+/** An error as the client's dialect says it: the shape of the dialect whose endpoint the path is under, else OpenAI's. */
 export const errorResponse = (
   path: string,
   error: RequestError,
   headers: Readonly<Record<string, string>>
-): HttpServerResponse.HttpServerResponse => (path.startsWith("/v1/messages") ? toAnthropicResponse : toResponse)(error, headers)
+): HttpServerResponse.HttpServerResponse => (ownerOf(path) ?? OpenAiChat).errorResponse(error, headers)
 
 /** The request program for one request, and what the listener asks before it reads a body. */
 export interface App {
@@ -126,14 +127,15 @@ export const make = Effect.gen(function*() {
       )
     })
 
-  const routes: Record<string, Record<string, Handler>> = {
-    "/v1/chat/completions": { POST: proxied(proxy.chatCompletions) },
-    "/v1/messages": { POST: proxied(proxy.messages) },
+  // Each dialect the proxy serves is `POST` on its endpoint.
+  const routes: Record<string, Record<string, Handler>> = {}
+  for (const dialect of SERVED) routes[dialect.endpoint] = { POST: proxied(proxy.serve(dialect)) }
+  Object.assign(routes, {
     "/v1/messages/count_tokens": { POST: proxied(proxy.countTokens) },
     "/v1/models": { GET: listModels },
     "/healthz": { GET: health },
     "/readyz": { GET: ready }
-  }
+  })
 
   const app = (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
     const requestId = `req_${randomUUID().replaceAll("-", "")}`

@@ -23,10 +23,10 @@ import type { Latency } from "../Router/Latency.js"
 import { Piped } from "../Http/Piped.js"
 import type { NodeSource, UpstreamBody } from "../Upstream.js"
 import { follow } from "../Upstream/Readable.js"
-import type { Parsed } from "./Inbound.js"
+import type { Parsed } from "../Dialect.js"
 import type { Outcome } from "./Record.js"
 import { estimate } from "./Usage.js"
-import type { StreamWatch } from "./Wire.js"
+import type { StreamWatch } from "./StreamWatch.js"
 
 const encoder = new TextEncoder()
 const EMPTY = new Uint8Array(0)

@@ -7,7 +7,7 @@ import type * as Headers from "@effect/platform/Headers"
 import type * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
-import type { ResolvedProvider } from "../Config.js"
+import type { ResolvedProvider } from "../Config/Provider.js"
 import type { UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 
 export interface UpstreamRequest {

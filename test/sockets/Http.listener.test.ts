@@ -21,14 +21,18 @@ import * as Telemetry from "../../src/Telemetry.js"
 const started = Deferred.unsafeMake<void>(FiberId.none)
 const interrupted = Deferred.unsafeMake<void>(FiberId.none)
 
+// A header value Node refuses (a line break): writing the head throws.
+const chatCompletions = () => Effect.succeed(HttpServerResponse.text("never sent", { headers: { "x-bad": "a\nb" } }))
+// Never answers; records its interruption.
+const messages = () =>
+  Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
+    Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+  )
+
 const ScriptedProxy = Layer.succeed(Proxy.Proxy, {
-  // A header value Node refuses (a line break): writing the head throws.
-  chatCompletions: () => Effect.succeed(HttpServerResponse.text("never sent", { headers: { "x-bad": "a\nb" } })),
-  // Never answers; records its interruption.
-  messages: () =>
-    Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
-      Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
-    ),
+  serve: (dialect) => (dialect.id === "openai-chat" ? chatCompletions : messages),
+  chatCompletions,
+  messages,
   // Says which scheduler the request's fiber runs on.
   countTokens: () =>
     Effect.withFiberRuntime((fiber) =>
