@@ -23,7 +23,7 @@ import type { StreamWatch } from "./Proxy/StreamWatch.js"
 export type { StreamWatch } from "./Proxy/StreamWatch.js"
 
 /** A dialect's name (also what the bridge table is keyed on). */
-export type DialectId = "openai-chat" | "anthropic-messages"
+export type DialectId = "openai-chat" | "anthropic-messages" | "openai-responses" | "openai-embeddings" | "openai-completions"
 
 /** What a bridge needs of the client's request. */
 export interface WireRequest {
@@ -74,6 +74,10 @@ export type CacheEntry = Pick<CachedAnswer, "kind" | "json" | "events" | "model"
 
 /** How answers in a dialect are cached: what a landed answer stores, and how a stored one is served. */
 export interface CacheCodec {
+  /** Whether this request's answer may be cached at all in this mode (the same answer would come again). */
+  readonly cacheable: (json: Readonly<Record<string, unknown>>, mode: Mode) => boolean
+  /** Stored streams and JSON answers are told apart: a hit must be of the kind the request asks for. */
+  readonly byStream: boolean
   /**
    * The cacheable form of a landed answer (a 200 from a target), or undefined when it must not be
    * stored: a stream without its terminal event, no usage, or (in deterministic mode) tool calls.
@@ -111,7 +115,7 @@ export interface Dialect {
 export const parsedOf = (
   raw: Uint8Array,
   json: Record<string, unknown>,
-  body: { readonly model: string; readonly stream?: boolean | undefined },
+  body: { readonly model: string; readonly stream?: boolean | null | undefined },
   facts: RequestFacts.RequestFacts,
   streamError: (message: string) => string
 ): Parsed => ({

@@ -41,7 +41,7 @@ import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
 import { dropBody, type StreamGuard, streamAnswer } from "./Proxy/Streaming.js"
 import type { Dialect, DialectId, Parsed } from "./Dialect.js"
 import { AnthropicMessages } from "./Dialect/AnthropicMessages.js"
-import { bridgeFor, noBridge, SERVED, type Wire } from "./Dialect/Bridge.js"
+import { bridgeFor, dialectFor, noBridge, SERVED, type Wire } from "./Dialect/Bridge.js"
 import { OpenAiChat } from "./Dialect/OpenAiChat.js"
 import { signalOf } from "./Proxy/Cascade.js"
 import { countTokens } from "./Proxy/CountTokens.js"
@@ -50,7 +50,7 @@ import { routeWith } from "./Proxy/Routing.js"
 import { type Outcome, RequestRecord } from "./Proxy/Record.js"
 import { estimate, estimateFromBytes, isEventStream, usageOfLanded } from "./Proxy/Usage.js"
 import type { UpstreamResponse } from "./Upstream.js"
-import { dialectOf, isSimulated } from "./Upstream/Kinds.js"
+import { dialectsOf, isSimulated } from "./Upstream/Kinds.js"
 
 export interface Call {
   readonly requestId: string
@@ -118,7 +118,8 @@ const lastStepOf = (cascade: CascadePlan): number => Math.min(cascade.steps.leng
 const fingerprintOf = (raw: Uint8Array): string => hash("sha1", raw, "base64url")
 
 /** The dialect a target's provider speaks. */
-const dialectOfTarget = (target: Target): DialectId => dialectOf(target.provider.config)
+/** The dialect a request of this client dialect goes to this target in (undefined: none can reach it). */
+const dialectOfTarget = (client: DialectId, target: Target): DialectId | undefined => dialectFor(client, dialectsOf(target.provider.config))
 
 export const make = Effect.gen(function*() {
   const router = yield* Router
@@ -206,9 +207,10 @@ export const make = Effect.gen(function*() {
     }
 
     // One wire per provider dialect, built when first needed.
-    const wires = new Map<DialectId, Wire>()
+    const wires = new Map<DialectId | undefined, Wire>()
     const wireOf = (target: Target): Wire | BadRequest => {
-      const dialect = dialectOfTarget(target)
+      const dialect = dialectOfTarget(inbound.id, target)
+      if (dialect === undefined) return noBridge(inbound, dialectsOf(target.provider.config)[0]!)
       const known = wires.get(dialect)
       if (known !== undefined) return known
       const bridge = bridgeFor(inbound.id, dialect)
@@ -226,7 +228,7 @@ export const make = Effect.gen(function*() {
         route: decision.route,
         targets: to,
         requestFor: (target: Target) => {
-          const wire = wires.get(dialectOfTarget(target))!
+          const wire = wires.get(dialectOfTarget(inbound.id, target))!
           return { provider: target.provider, path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
         }
       }, trail)
@@ -234,9 +236,10 @@ export const make = Effect.gen(function*() {
     /** The answer to the client: a stream passed through as it comes, or the whole body. (A chain, not a generator: every request takes it.) */
     const respond = (response: UpstreamResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
       const served = trail.target!
-      const wire = wires.get(dialectOfTarget(served))!
+      const wire = wires.get(dialectOfTarget(inbound.id, served))!
       const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
       if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
+      if (wire.dropped !== undefined && wire.dropped.length > 0) headers["x-tollgate-dropped"] = wire.dropped.join(", ")
       if (response.body._tag === "Stream") {
         // A streamed body that is not an event stream is a whole answer too large to hold (Proxy/Whole.ts).
         const whole = !isEventStream(response.headers)
@@ -298,7 +301,7 @@ export const make = Effect.gen(function*() {
         }
         const response = sent.right
         if (response.body._tag === "Stream") return yield* respond(response)
-        const answer = wires.get(dialectOfTarget(step))!.read(response.body.bytes)
+        const answer = wires.get(dialectOfTarget(inbound.id, step))!.read(response.body.bytes)
         const signal = signalOf(inbound.cascadeReading(answer.bytes), cascade.signals)
         if (signal === undefined) return yield* respond({ ...response, body: response.body })
         const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
@@ -313,13 +316,13 @@ export const make = Effect.gen(function*() {
     // Only answers that reach the client as the provider sent them are cached or shared, and only
     // in a dialect that says how to store them.
     const codec = inbound.cache
-    const shareable = codec !== undefined && targets.every((t) => wires.get(dialectOfTarget(t))!.passthrough)
-    const policy = shareable ? policyOf(cache.settings, call.headers, request.json) : OFF
+    const shareable = codec !== undefined && targets.every((t) => wires.get(dialectOfTarget(inbound.id, t))!.passthrough)
+    const policy = shareable ? policyOf(cache.settings, call.headers, request.json, codec) : OFF
     record.cacheStatus = policy.status
     if (policy.status !== "lookup" && policy.status !== "refresh") return yield* respond(yield* sendTo(targets))
     const project = call.headers["x-tollgate-project"] ?? ""
     const key = Cache.cacheKey({
-      endpoint: inbound.endpoint,
+      endpoint: codec!.byStream && request.stream ? `${inbound.endpoint} stream` : inbound.endpoint,
       body: request.json,
       tenant: `${project}|${record.context.clientHash ?? ""}`,
       target: targetName(targets[0])

@@ -69,7 +69,22 @@ const openAiProviderFields = {
   /** Most connections open to this provider at once (requests beyond wait for one); default 128. */
   maxConnections: Schema.optional(PositiveInt),
   /** A known OpenAI-compatible service: fills `baseUrl`, `apiKeyEnv` and headers (`Config/Presets.ts`). */
-  preset: Schema.optional(Schema.Literal(...PRESET_NAMES))
+  preset: Schema.optional(Schema.Literal(...PRESET_NAMES)),
+  /**
+   * It serves OpenAI's Responses API (`/responses`): Responses requests pass through; without it
+   * they are translated to chat completions. Default: on for OpenAI itself (api.openai.com), off
+   * for every other OpenAI-compatible API.
+   */
+  responsesApi: Schema.optional(Schema.Boolean)
+}
+
+/** OpenAI's own API, the one known to serve the Responses API. */
+const isOpenAiItself = (baseUrl: string): boolean => {
+  try {
+    return new URL(baseUrl).hostname === "api.openai.com"
+  } catch {
+    return false
+  }
 }
 
 /** Decodes with the preset applied, so `baseUrl` is always there for the adapters. */
@@ -83,7 +98,7 @@ export const OpenAiProvider = Schema.transformOrFail(
       const { baseUrl } = resolved
       return baseUrl === undefined
         ? ParseResult.fail(new ParseResult.Pointer("baseUrl", declared, new ParseResult.Type(ast, undefined, "expected a URL, or a preset that supplies one")))
-        : ParseResult.succeed({ ...resolved, baseUrl })
+        : ParseResult.succeed({ ...resolved, baseUrl, responsesApi: resolved.responsesApi ?? isOpenAiItself(baseUrl) })
     },
     encode: (provider) => ParseResult.succeed(provider)
   }

@@ -20,9 +20,15 @@ import {
   toAnthropicRequest,
   toOpenAiRequest
 } from "../Translate.js"
+import { fromChatCompletion } from "../Translate/ChatToResponses.js"
+import { translateResponses } from "../Translate/ResponsesToChat.js"
+import { ChatToResponsesStream } from "../Translate/StreamToResponses.js"
 import type { Dialect, DialectId, ReadAnswer, StreamWatch, WireRequest } from "../Dialect.js"
 import { AnthropicMessages, readAs as readMessageAs, watch as watchMessages } from "./AnthropicMessages.js"
 import { includeUsageOf, OpenAiChat, read as readChat, watch as watchChat } from "./OpenAiChat.js"
+import { OpenAiCompletions, read as readCompletion } from "./OpenAiCompletions.js"
+import { OpenAiEmbeddings } from "./OpenAiEmbeddings.js"
+import { OpenAiResponses } from "./OpenAiResponses.js"
 
 /** One request's crossing to providers of one dialect. */
 export interface Wire {
@@ -37,6 +43,8 @@ export interface Wire {
   readonly watchWhole: () => StreamWatch
   /** The answer arrives in the client's dialect as it is: it can be cached and shared. */
   readonly passthrough: boolean
+  /** What of the client's request the translation leaves out (`x-tollgate-dropped`); none for a passthrough. */
+  readonly dropped?: ReadonlyArray<string> | undefined
 }
 
 /** A table entry: the wire for this request, or why it cannot cross (a 400, before anything is sent). */
@@ -78,27 +86,35 @@ const watchChatAsItIs = (): StreamWatch => watchChat(false)
 const watchChatWhole = () => watchWhole(OpenAiChat.usageOf)
 const watchMessagesWhole = () => watchWhole(AnthropicMessages.usageOf)
 
-/** OpenAI chat both ways: a passthrough that also asks for usage on every stream (and hides it if the client did not). */
-const openAiToOpenAi: Bridge = (request) => {
-  // Usage is how the ledger learns the cost: ask for it on every stream, hide it if not asked.
-  const injectUsage = request.stream && !includeUsageOf(request.json)
-  return {
-    path: OpenAiChat.upstreamPath,
-    body: (model) => {
-      if (!injectUsage && model === request.model) return request.raw
-      // Copied and filled in place: a property added after a spread (`{ ...json, stream_options }`)
-      // would cost V8 a new hidden class on every request (see `Http/Response.ts`).
-      const body: Record<string, unknown> = Object.assign({}, request.json)
-      body.model = model
-      if (injectUsage) body.stream_options = Object.assign({}, request.json.stream_options, { include_usage: true })
-      return encoder.encode(JSON.stringify(body))
-    },
-    read: readChat,
-    watch: injectUsage ? watchChatStripping : watchChatAsItIs,
-    watchWhole: watchChatWhole,
-    passthrough: true
+/**
+ * An OpenAI dialect with chat's stream framing (chat, legacy completions) both ways: a passthrough
+ * that also asks for usage on every stream (and hides it if the client did not).
+ */
+const openAiStreaming = (dialect: Dialect, read: (bytes: Uint8Array) => ReadAnswer): Bridge => {
+  const whole = () => watchWhole(dialect.usageOf)
+  return (request) => {
+    // Usage is how the ledger learns the cost: ask for it on every stream, hide it if not asked.
+    const injectUsage = request.stream && !includeUsageOf(request.json)
+    return {
+      path: dialect.upstreamPath,
+      body: (model) => {
+        if (!injectUsage && model === request.model) return request.raw
+        // Copied and filled in place: a property added after a spread (`{ ...json, stream_options }`)
+        // would cost V8 a new hidden class on every request (see `Http/Response.ts`).
+        const body: Record<string, unknown> = Object.assign({}, request.json)
+        body.model = model
+        if (injectUsage) body.stream_options = Object.assign({}, request.json.stream_options, { include_usage: true })
+        return encoder.encode(JSON.stringify(body))
+      },
+      read,
+      watch: injectUsage ? watchChatStripping : watchChatAsItIs,
+      watchWhole: whole,
+      passthrough: true
+    }
   }
 }
+
+const openAiToOpenAi = openAiStreaming(OpenAiChat, readChat)
 
 /**
  * A translating watch: `translate` turns upstream bytes into the client's dialect, and `seen`
@@ -165,10 +181,93 @@ const anthropicToOpenAi: Bridge = (request) => {
   }
 }
 
+interface StreamTranslator {
+  push(chunk: Uint8Array): Uint8Array
+  end(): Uint8Array
+  readonly usage: Usage | undefined
+  readonly model: string | undefined
+  readonly done: boolean
+}
+
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
+  if (a.byteLength === 0) return b
+  if (b.byteLength === 0) return a
+  const out = new Uint8Array(a.byteLength + b.byteLength)
+  out.set(a)
+  out.set(b, a.byteLength)
+  return out
+}
+
+/** Two stream translators one after the other; usage and model from the first (the provider's own count). */
+const chained = (first: StreamTranslator, second: StreamTranslator): StreamTranslator => ({
+  push: (chunk) => second.push(first.push(chunk)),
+  end: () => concat(second.push(first.end()), second.end()),
+  get usage() {
+    return first.usage
+  },
+  get model() {
+    return first.model
+  },
+  get done() {
+    return second.done
+  }
+})
+
+/** Responses client, chat-only provider: the request translated to chat, the answer back to a Responses object or event stream. */
+const responsesToChat: Bridge = (request) => {
+  const translated = translateResponses(request.json)
+  if (Either.isLeft(translated)) return translated.left
+  const { request: chat, dropped } = translated.right
+  const options = { request: request.json, requestedModel: request.model }
+  return {
+    path: OpenAiChat.upstreamPath,
+    body: (model) => encoder.encode(JSON.stringify({ ...chat, model })),
+    read: (bytes) => {
+      const answer = readChat(bytes)
+      return { ...answer, bytes: encoder.encode(JSON.stringify(fromChatCompletion(parseJson(bytes), options))) }
+    },
+    watch: () => translating(new ChatToResponsesStream(options), watchChatAsItIs()),
+    watchWhole: watchChatWhole,
+    passthrough: false,
+    dropped
+  }
+}
+
+/**
+ * Responses client, Anthropic provider: through chat both ways (Responses -> chat -> Messages, and
+ * back). Usage is the Anthropic translator's, which keeps cache writes (chat has no field for them).
+ */
+const responsesToAnthropic: Bridge = (request) => {
+  const translated = translateResponses(request.json)
+  if (Either.isLeft(translated)) return translated.left
+  const message = toAnthropicRequest(translated.right.request)
+  if (Either.isLeft(message)) return message.left
+  const options = { request: request.json, requestedModel: request.model }
+  return {
+    path: AnthropicMessages.upstreamPath,
+    body: (model) => encoder.encode(JSON.stringify({ ...message.right, model })),
+    read: (bytes) => {
+      const json = parseJson(bytes)
+      return readMessageAs(json, encoder.encode(JSON.stringify(fromChatCompletion(fromAnthropicMessage(json, request.model), options))))
+    },
+    watch: () =>
+      translating(
+        chained(new AnthropicToOpenAiStream({ includeUsage: true, requestedModel: request.model }), new ChatToResponsesStream(options)),
+        watchMessages()
+      ),
+    watchWhole: watchMessagesWhole,
+    passthrough: false,
+    dropped: translated.right.dropped
+  }
+}
+
 /** Every dialect by its id. */
 export const DIALECTS: { readonly [D in DialectId]: Dialect } = {
   "openai-chat": OpenAiChat,
-  "anthropic-messages": AnthropicMessages
+  "anthropic-messages": AnthropicMessages,
+  "openai-responses": OpenAiResponses,
+  "openai-embeddings": OpenAiEmbeddings,
+  "openai-completions": OpenAiCompletions
 }
 
 /**
@@ -184,11 +283,34 @@ const TABLE: { readonly [C in DialectId]: Partial<Record<DialectId, Bridge>> } =
   "anthropic-messages": {
     "anthropic-messages": passthrough(AnthropicMessages),
     "openai-chat": anthropicToOpenAi
+  },
+  "openai-responses": {
+    "openai-responses": passthrough(OpenAiResponses),
+    "openai-chat": responsesToChat,
+    "anthropic-messages": responsesToAnthropic
+  },
+  // Embeddings and legacy completions have no counterpart on other APIs: OpenAI-compatible providers only.
+  "openai-embeddings": {
+    "openai-embeddings": passthrough(OpenAiEmbeddings)
+  },
+  "openai-completions": {
+    "openai-completions": openAiStreaming(OpenAiCompletions, readCompletion)
   }
 }
 
 /** The dialects clients speak to tollgate, in the order their routes are listed. */
-export const SERVED: ReadonlyArray<Dialect> = [OpenAiChat, AnthropicMessages]
+export const SERVED: ReadonlyArray<Dialect> = [OpenAiChat, AnthropicMessages, OpenAiResponses, OpenAiEmbeddings, OpenAiCompletions]
+
+/**
+ * The dialect to send a client's request in, to a provider speaking `speaks`: the client's own when
+ * the provider speaks it (a passthrough), else the first the table crosses to; undefined: none.
+ */
+export const dialectFor = (client: DialectId, speaks: ReadonlyArray<DialectId>): DialectId | undefined => {
+  if (speaks.includes(client)) return client
+  const row = TABLE[client]
+  for (const dialect of speaks) if (row[dialect] !== undefined) return dialect
+  return undefined
+}
 
 /** The bridge from a client's dialect to a provider's, if there is one. */
 export const bridgeFor = (client: DialectId, provider: DialectId): Bridge | undefined => TABLE[client][provider]

@@ -5,6 +5,7 @@
  */
 import * as Either from "effect/Either"
 import * as Cache from "../Cache/Answer.js"
+import { isCacheableRequest } from "../Cache/Key.js"
 import * as ChatRequest from "../Domain/ChatRequest.js"
 import * as RequestFacts from "../Domain/RequestFacts.js"
 import { fromOpenAi } from "../Domain/Usage.js"
@@ -15,7 +16,7 @@ import { type AnswerReading, type CacheCodec, type CacheEntry, type Dialect, par
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 
-const streamError = (message: string) =>
+export const streamError = (message: string) =>
   Sse.event(JSON.stringify({ error: { message, type: "upstream_error", code: "upstream_stream_error" } }))
 
 const completionText = (choices: unknown): string =>
@@ -120,6 +121,8 @@ const sseBodyOf = (answer: Cache.CachedAnswer, includeUsage: boolean): Uint8Arra
 
 /** Chat completions and their streams, stored as they came; either serves both kinds of request. */
 const cache: CacheCodec = {
+  cacheable: isCacheableRequest,
+  byStream: false,
   toCached: (landed, fallbackModel, mode) => {
     let entry: CacheEntry
     if (landed.head.kind === "Bytes") {

@@ -10,7 +10,7 @@
  */
 import * as Tokens from "../Tokens.js"
 
-export type Endpoint = "chat" | "messages"
+export type Endpoint = "chat" | "messages" | "responses" | "embeddings" | "completions"
 
 export interface RequestFacts {
   readonly endpoint: Endpoint
@@ -165,3 +165,46 @@ export const fromAnthropicMessages = (
   raw: Uint8Array,
   headers: Readonly<Record<string, string | undefined>>
 ): RequestFacts => build("messages", json, raw, headers, json.system)
+
+/** The text of a prompt or embeddings input: a string, or an array of strings (token-id arrays carry none to read). */
+const promptText = (input: unknown): string =>
+  typeof input === "string" ? input : Array.isArray(input) ? input.filter((x): x is string => typeof x === "string").join("\n") : ""
+
+/**
+ * Facts of a body with one prompt and no conversation: embeddings (`input`, nothing generated: at
+ * most 0 output tokens) and legacy completions (`prompt`, `max_tokens`).
+ */
+const fromPrompt = (
+  endpoint: "embeddings" | "completions",
+  json: Readonly<Record<string, unknown>>,
+  raw: Uint8Array,
+  headers: Readonly<Record<string, string | undefined>>
+): RequestFacts => {
+  const text = memo(() => promptText(endpoint === "embeddings" ? json.input : json.prompt))
+  const estimatedInputTokens = memo(() => Tokens.count(text()))
+  const inputTokensAtMost = memo(() => Math.min(raw.byteLength, Tokens.upperBound(text())))
+  return {
+    endpoint,
+    model: typeof json.model === "string" ? json.model : "",
+    stream: json.stream === true,
+    maxTokens: endpoint === "embeddings" ? 0 : positiveNumber(json.max_tokens),
+    toolCount: 0,
+    hasImages: false,
+    hasResponseFormat: false,
+    messageCount: 1,
+    headers,
+    clientKey: clientKeyOf(headers),
+    byteLength: raw.byteLength,
+    estimatedInputTokens,
+    inputTokensAtMost,
+    text
+  }
+}
+
+/** Facts of an OpenAI embeddings body. */
+export const fromEmbeddings = (json: Readonly<Record<string, unknown>>, raw: Uint8Array, headers: Readonly<Record<string, string | undefined>>) =>
+  fromPrompt("embeddings", json, raw, headers)
+
+/** Facts of a legacy OpenAI completions body. */
+export const fromCompletions = (json: Readonly<Record<string, unknown>>, raw: Uint8Array, headers: Readonly<Record<string, string | undefined>>) =>
+  fromPrompt("completions", json, raw, headers)

@@ -11,8 +11,8 @@
 import * as Tokens from "../Tokens.js"
 import type { RequestFacts } from "./RequestFacts.js"
 
-/** `RequestFacts` of a `/v1/responses` body (`RequestFacts.Endpoint` has no "responses" yet). */
-export interface ResponsesFacts extends Omit<RequestFacts, "endpoint"> {
+/** `RequestFacts` of a `/v1/responses` body. */
+export interface ResponsesFacts extends RequestFacts {
   readonly endpoint: "responses"
 }
 

@@ -7,7 +7,7 @@ import type * as Headers from "@effect/platform/Headers"
 import * as Effect from "effect/Effect"
 import * as Response from "../Http/Response.js"
 import type { Outcome, RequestRecord } from "./Record.js"
-import { type CachedAnswer, isCacheableRequest } from "../Cache.js"
+import type { CachedAnswer } from "../Cache.js"
 import type { CacheSettings } from "../Config/Schema.js"
 import type { CacheCodec, Parsed } from "../Dialect.js"
 import type { Usage } from "../Domain/Usage.js"
@@ -27,11 +27,11 @@ export interface Policy {
 export const OFF: Policy = { status: "off", lookup: false, store: false, share: false }
 const BYPASS: Policy = { status: "bypass", lookup: false, store: false, share: false }
 
-export const policyOf = (settings: CacheSettings, headers: Headers.Headers, body: Readonly<Record<string, unknown>>): Policy => {
+export const policyOf = (settings: CacheSettings, headers: Headers.Headers, body: Readonly<Record<string, unknown>>, codec: CacheCodec): Policy => {
   const directive = headers["x-tollgate-cache"]?.toLowerCase()
   const cacheControl = headers["cache-control"]?.toLowerCase() ?? ""
   if (directive === "bypass" || /\bno-(store|cache)\b/.test(cacheControl)) return BYPASS
-  if (!isCacheableRequest(body, settings.mode)) return OFF
+  if (!codec.cacheable(body, settings.mode)) return OFF
   if (!settings.enabled && !settings.coalesce) return OFF
   if (directive === "refresh") return { status: "refresh", lookup: false, store: settings.enabled, share: false }
   return { status: "lookup", lookup: settings.enabled, store: settings.enabled, share: settings.coalesce }

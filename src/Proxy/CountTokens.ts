@@ -11,7 +11,7 @@ import { passthrough } from "../Dialect/Bridge.js"
 import type { Failover } from "../Failover.js"
 import { Trail } from "../Failover.js"
 import type { Router } from "../Router.js"
-import { dialectOf } from "../Upstream/Kinds.js"
+import { dialectsOf } from "../Upstream/Kinds.js"
 
 const toMessages = passthrough(AnthropicMessages)
 
@@ -26,7 +26,7 @@ export const countTokens = (router: Router["Type"], failover: Failover["Type"]) 
   Effect.gen(function*() {
     const request = yield* Either.match(AnthropicMessages.parse(call.raw, call.headers), { onLeft: Effect.fail, onRight: Effect.succeed })
     const decision = router.decide({ model: request.model })
-    const anthropic = decision.targets.filter((t) => dialectOf(t.provider.config) === AnthropicMessages.id)
+    const anthropic = decision.targets.filter((t) => dialectsOf(t.provider.config).includes(AnthropicMessages.id))
     if (anthropic.length === 0) {
       const tokens = yield* request.estimateInput
       return HttpServerResponse.unsafeJson({ input_tokens: tokens }, { headers: { "x-tollgate-estimated": "true" } })

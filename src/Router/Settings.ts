@@ -38,7 +38,7 @@ const StringOrList = Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.Str
 export const Match = Schema.Struct({
   /** Glob on the requested model (after aliases and overrides): `gpt-*`, `*-mini`, `o?`. */
   model: Schema.optional(Schema.String),
-  endpoint: Schema.optional(Schema.Literal("chat", "messages")),
+  endpoint: Schema.optional(Schema.Literal("chat", "messages", "responses", "embeddings", "completions")),
   stream: Schema.optional(Schema.Boolean),
   /** The request defines at least one tool. */
   tools: Schema.optional(Schema.Boolean),

@@ -32,8 +32,12 @@ export interface ProviderKind<K extends KindName = KindName> {
   readonly kind: K
   /** Its settings under `providers:`; `Config/Schema.ts`'s `Provider` is the union of these. */
   readonly schema: Schema.Schema<SettingsOf<K>, any>
-  /** The wire shape its API speaks: requests reach it through the bridge from the client's dialect. */
-  readonly dialect: DialectId
+  /**
+   * The wire shapes its API speaks, in order of preference: a request in one of them passes
+   * through; any other reaches it through the bridge from the client's dialect to the first of
+   * these the bridge table can cross to.
+   */
+  readonly dialects: (settings: SettingsOf<K>) => ReadonlyArray<DialectId>
   /** Its adapter: sends one request to one provider of this kind. */
   readonly adapter: (provider: ResolvedProvider, settings: SettingsOf<K>) => Effect.Effect<Adapter, never, Scope.Scope>
   /** The key variable `init` suggests for it (none: it needs none, or it depends on a preset). */
@@ -56,12 +60,18 @@ const loaded = <M, A>(load: () => Promise<M>, make: (module: M) => Effect.Effect
 
 const trimSlash = (url: string) => url.replace(/\/+$/, "")
 
+const OPENAI: ReadonlyArray<DialectId> = ["openai-chat", "openai-embeddings", "openai-completions"]
+const OPENAI_WITH_RESPONSES: ReadonlyArray<DialectId> = [...OPENAI, "openai-responses"]
+const ANTHROPIC: ReadonlyArray<DialectId> = ["anthropic-messages"]
+/** The simulated model answers chat completions (and, through the bridge, Messages and Responses). */
+const MOCK: ReadonlyArray<DialectId> = ["openai-chat"]
+
 export const KINDS: { readonly [K in KindName]: ProviderKind<K> } = {
   /** Any OpenAI-compatible API (OpenAI itself, presets, local servers). */
   openai: {
     kind: "openai",
     schema: OpenAiProvider,
-    dialect: "openai-chat",
+    dialects: (settings) => (settings.responsesApi === true ? OPENAI_WITH_RESPONSES : OPENAI),
     adapter: (provider) => loaded(() => import("./OpenAi.js"), (m) => m.make(provider)),
     defaultKeyEnv: "OPENAI_API_KEY",
     priceFamily: (settings) => (settings.preset === undefined ? "openai" : presets[settings.preset].pricedAs),
@@ -77,7 +87,7 @@ export const KINDS: { readonly [K in KindName]: ProviderKind<K> } = {
   anthropic: {
     kind: "anthropic",
     schema: AnthropicProvider,
-    dialect: "anthropic-messages",
+    dialects: () => ANTHROPIC,
     adapter: (provider) => loaded(() => import("./Anthropic.js"), (m) => m.make(provider)),
     defaultKeyEnv: "ANTHROPIC_API_KEY",
     priceFamily: () => "anthropic",
@@ -93,7 +103,7 @@ export const KINDS: { readonly [K in KindName]: ProviderKind<K> } = {
   mock: {
     kind: "mock",
     schema: MockProvider,
-    dialect: "openai-chat",
+    dialects: () => MOCK,
     adapter: (provider, settings) => loaded(() => import("./Mock.js"), (m) => m.make(provider.name, settings)),
     defaultKeyEnv: undefined,
     priceFamily: () => "openai",
@@ -107,8 +117,8 @@ export const KINDS: { readonly [K in KindName]: ProviderKind<K> } = {
 /** The kind of these settings. */
 export const kindOf = <K extends KindName>(settings: { readonly kind: K }): ProviderKind<K> => KINDS[settings.kind] as ProviderKind<K>
 
-/** The dialect a configured provider speaks (read on every request: one property chain). */
-export const dialectOf = (settings: Provider): DialectId => KINDS[settings.kind].dialect
+/** The dialects a configured provider speaks, preferred first (read on every request: constant arrays). */
+export const dialectsOf = (settings: Provider): ReadonlyArray<DialectId> => (KINDS[settings.kind] as ProviderKind).dialects(settings)
 
 /** A provider's adapter, from its kind. */
 export const adapterOf = (provider: ResolvedProvider): Effect.Effect<Adapter, never, Scope.Scope> =>

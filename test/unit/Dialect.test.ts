@@ -9,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
 import type { Dialect, DialectId } from "../../src/Dialect.js"
 import { AnthropicMessages } from "../../src/Dialect/AnthropicMessages.js"
-import { bridgeFor, DIALECTS, ownerOf, passthrough, SERVED, type Wire } from "../../src/Dialect/Bridge.js"
+import { bridgeFor, DIALECTS, dialectFor, ownerOf, passthrough, SERVED, type Wire } from "../../src/Dialect/Bridge.js"
 import { OpenAiChat } from "../../src/Dialect/OpenAiChat.js"
 import * as Errors from "../../src/Domain/Errors.js"
 import { KINDS } from "../../src/Upstream/Kinds.js"
@@ -21,7 +21,10 @@ const NO_HEADERS = {} as Headers.Headers
 /** A valid request in each served dialect. */
 const bodies: Record<DialectId, Record<string, unknown>> = {
   "openai-chat": { model: "m", messages: [{ role: "user", content: "hi" }] },
-  "anthropic-messages": { model: "m", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }
+  "anthropic-messages": { model: "m", max_tokens: 16, messages: [{ role: "user", content: "hi" }] },
+  "openai-responses": { model: "m", input: "hi" },
+  "openai-embeddings": { model: "m", input: ["hi", "there"] },
+  "openai-completions": { model: "m", prompt: "hi" }
 }
 
 const parsed = (dialect: Dialect, body: Record<string, unknown>) => {
@@ -39,7 +42,13 @@ const wire = (client: Dialect, provider: DialectId, body: Record<string, unknown
   return crossed
 }
 
-const providerDialects = [...new Set(Object.values(KINDS).map((kind) => kind.dialect))]
+/** What each kind speaks, for each setting that changes it. */
+const spoken: Record<string, ReadonlyArray<DialectId>> = {
+  "openai (chat only)": KINDS.openai.dialects({ responsesApi: false } as never),
+  "openai (api.openai.com)": KINDS.openai.dialects({ responsesApi: true } as never),
+  anthropic: KINDS.anthropic.dialects({} as never),
+  mock: KINDS.mock.dialects({} as never)
+}
 
 const bodyOf = (response: { readonly body: unknown }): unknown => {
   const body = response.body as { _tag: string; body: Uint8Array }
@@ -47,14 +56,25 @@ const bodyOf = (response: { readonly body: unknown }): unknown => {
 }
 
 describe("bridge table", () => {
-  it("every served dialect reaches every dialect a provider kind speaks", () => {
+  it("each served dialect reaches each provider kind through its own dialect or a bridge; embeddings and completions only OpenAI-compatible ones", () => {
+    const reached: Record<string, Array<string>> = {}
     for (const client of SERVED) {
-      for (const provider of providerDialects) {
+      for (const [kind, speaks] of Object.entries(spoken)) {
+        const provider = dialectFor(client.id, speaks)
+        if (provider === undefined) continue
+        ;(reached[client.id] ??= []).push(`${kind}:${provider}`)
         const crossed = wire(client, provider, bodies[client.id])
         assert.strictEqual(crossed.path, DIALECTS[provider].upstreamPath, `${client.id} -> ${provider}`)
         assert.strictEqual(crossed.passthrough, client.id === provider, `${client.id} -> ${provider}`)
       }
     }
+    assert.deepStrictEqual(reached, {
+      "openai-chat": ["openai (chat only):openai-chat", "openai (api.openai.com):openai-chat", "anthropic:anthropic-messages", "mock:openai-chat"],
+      "anthropic-messages": ["openai (chat only):openai-chat", "openai (api.openai.com):openai-chat", "anthropic:anthropic-messages", "mock:openai-chat"],
+      "openai-responses": ["openai (chat only):openai-chat", "openai (api.openai.com):openai-responses", "anthropic:anthropic-messages", "mock:openai-chat"],
+      "openai-embeddings": ["openai (chat only):openai-embeddings", "openai (api.openai.com):openai-embeddings"],
+      "openai-completions": ["openai (chat only):openai-completions", "openai (api.openai.com):openai-completions"]
+    })
   })
 
   it("a passthrough sends the client's own bytes when the model is unchanged, and rewrites only the model otherwise", () => {

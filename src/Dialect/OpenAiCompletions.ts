@@ -1,0 +1,63 @@
+/**
+ * The legacy OpenAI completions dialect: `POST /v1/completions` (code-completion tools still use
+ * it), `/completions` under an OpenAI-compatible provider. JSON and SSE like chat, with `text` in
+ * place of messages; usage on a stream is asked for as on chat. Not cached: few clients repeat a
+ * completion exactly, and its stream cannot be rebuilt from chat's cache format.
+ */
+import * as Either from "effect/Either"
+import { parseCompletions } from "../Domain/PromptRequest.js"
+import * as RequestFacts from "../Domain/RequestFacts.js"
+import { fromOpenAi } from "../Domain/Usage.js"
+import { toResponse } from "../Http/Errors.js"
+import { type AnswerReading, type Dialect, parsedOf, type ReadAnswer } from "../Dialect.js"
+import { streamError, watch as watchChat } from "./OpenAiChat.js"
+
+const decoder = new TextDecoder()
+
+const parseJson = (bytes: Uint8Array): Record<string, unknown> | undefined => {
+  try {
+    const json: unknown = JSON.parse(decoder.decode(bytes))
+    return typeof json === "object" && json !== null && !Array.isArray(json) ? json as Record<string, unknown> : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const textOf = (choices: unknown): string =>
+  Array.isArray(choices) ? choices.map((c: { text?: unknown }) => (typeof c?.text === "string" ? c.text : "")).join("") : ""
+
+/** A completion, read for its model, usage and text. */
+export const read = (bytes: Uint8Array): ReadAnswer => {
+  const json = parseJson(bytes)
+  return {
+    bytes,
+    model: typeof json?.model === "string" ? json.model : undefined,
+    usage: fromOpenAi(json?.usage),
+    completionText: () => textOf(json?.choices),
+    valid: json !== undefined
+  }
+}
+
+const cascadeReading = (bytes: Uint8Array): AnswerReading | undefined => {
+  const json = parseJson(bytes)
+  if (json === undefined || !Array.isArray(json.choices)) return undefined
+  const first = json.choices[0] as { finish_reason?: unknown } | undefined
+  return { text: textOf(json.choices), truncated: first?.finish_reason === "length", refused: false }
+}
+
+/** `POST /v1/completions`. */
+export const OpenAiCompletions: Dialect = {
+  id: "openai-completions",
+  endpoint: "/v1/completions",
+  upstreamPath: "/completions",
+  parse: (raw, headers) =>
+    Either.map(parseCompletions(raw), ({ body, json }) => parsedOf(raw, json, body, RequestFacts.fromCompletions(json, raw, headers), streamError)),
+  errorResponse: toResponse,
+  streamError,
+  read,
+  // Chunks have chat's framing (`data:` lines, a usage chunk, `[DONE]`): chat's tap reads them.
+  watch: () => watchChat(false),
+  usageOf: (json) => fromOpenAi((json as { usage?: unknown } | undefined)?.usage),
+  cascadeReading,
+  cache: undefined
+}
