@@ -145,8 +145,8 @@ const routeExplain = Command.make(
     file: Options.file("file").pipe(Options.withDescription("The request body to route (JSON, as a client would POST it)")),
     config: configOption,
     model: Options.text("model").pipe(Options.withDescription("Route this model instead of the one in the file"), Options.optional),
-    endpoint: Options.choice("endpoint", ["chat", "messages"]).pipe(
-      Options.withDescription("Read the body as /v1/chat/completions or /v1/messages (default: messages if it has a top-level system)"),
+    endpoint: Options.choice("endpoint", ["chat", "messages", "responses", "embeddings", "completions"]).pipe(
+      Options.withDescription("Read the body as /v1/chat/completions, /v1/messages, /v1/responses, /v1/embeddings or /v1/completions (default: messages if it has a top-level system, responses if it has input and no messages, else chat)"),
       Options.optional
     ),
     header: Options.keyValueMap("header").pipe(
@@ -225,7 +225,7 @@ export const request = Command.make(
   "request",
   {
     file: Options.file("file").pipe(Options.withDescription("The request body (JSON), as a client would send it")),
-    endpoint: Options.choice("endpoint", ["chat", "messages"]).pipe(
+    endpoint: Options.choice("endpoint", ["chat", "messages", "responses", "embeddings", "completions"]).pipe(
       Options.withDescription("chat: /v1/chat/completions (default); messages: /v1/messages (Anthropic)"),
       Options.withDefault("chat" as const)
     ),

@@ -20,12 +20,18 @@ import { UsageError } from "./Shared.js"
 
 export interface RequestFlags {
   readonly file: string
-  readonly endpoint: "chat" | "messages"
+  readonly endpoint: "chat" | "messages" | "responses" | "embeddings" | "completions"
   readonly json: boolean
   readonly config: Option.Option<string>
 }
 
-const PATHS = { chat: "/v1/chat/completions", messages: "/v1/messages" } as const
+const PATHS = {
+  chat: "/v1/chat/completions",
+  messages: "/v1/messages",
+  responses: "/v1/responses",
+  embeddings: "/v1/embeddings",
+  completions: "/v1/completions"
+} as const
 
 export const run = (flags: RequestFlags) =>
   Effect.gen(function*() {

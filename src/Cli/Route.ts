@@ -11,7 +11,8 @@ import * as Either from "effect/Either"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Config from "../Config.js"
-import * as RequestFacts from "../Domain/RequestFacts.js"
+import type * as Headers from "@effect/platform/Headers"
+import { BY_NAME, type EndpointName } from "../Dialect/Bridge.js"
 import * as Router from "../Router.js"
 import * as Explain from "../Router/Explain.js"
 import { UsageError } from "./Shared.js"
@@ -22,7 +23,7 @@ const encoder = new TextEncoder()
 export const readFacts = (options: {
   readonly file: string
   readonly model: Option.Option<string>
-  readonly endpoint: Option.Option<"chat" | "messages">
+  readonly endpoint: Option.Option<EndpointName>
   readonly headers: Readonly<Record<string, string>>
 }) =>
   Effect.gen(function*() {
@@ -42,14 +43,18 @@ export const readFacts = (options: {
     if (typeof json.model !== "string" || json.model.length === 0) {
       return yield* new UsageError({ message: `--file: the request has no "model"; give one with --model` })
     }
-    // An Anthropic body carries its system prompt at the top level; OpenAI's is a message.
-    const endpoint = Option.getOrElse(options.endpoint, () => ("system" in json ? "messages" as const : "chat" as const))
+    // An Anthropic body carries its system prompt at the top level; OpenAI's is a message; a
+    // Responses body has `input` and no messages.
+    const endpoint = Option.getOrElse(
+      options.endpoint,
+      (): EndpointName => ("system" in json ? "messages" : "input" in json && !("messages" in json) ? "responses" : "chat")
+    )
     const raw = encoder.encode(JSON.stringify(json))
     const headers: Record<string, string> = {}
     for (const [k, v] of Object.entries(options.headers)) headers[k.toLowerCase()] = v
-    return endpoint === "messages"
-      ? RequestFacts.fromAnthropicMessages(json, raw, headers)
-      : RequestFacts.fromOpenAiChat(json, raw, headers)
+    const read = BY_NAME[endpoint].parse(raw, headers as Headers.Headers)
+    if (Either.isLeft(read)) return yield* new UsageError({ message: `--file: not a valid ${BY_NAME[endpoint].endpoint} body: ${read.left.message}` })
+    return read.right.facts
   })
 
 /** `tollgate route explain`. */
@@ -57,7 +62,7 @@ export const explain = (flags: {
   readonly file: string
   readonly config: Option.Option<string>
   readonly model: Option.Option<string>
-  readonly endpoint: Option.Option<"chat" | "messages">
+  readonly endpoint: Option.Option<EndpointName>
   readonly header: Option.Option<HashMap.HashMap<string, string>>
   readonly seed: number
   readonly json: boolean

@@ -298,6 +298,17 @@ const TABLE: { readonly [C in DialectId]: Partial<Record<DialectId, Bridge>> } =
   }
 }
 
+/** The served dialects by the short name the CLI and routing rules use (`match.endpoint`). */
+export const BY_NAME = {
+  chat: OpenAiChat,
+  messages: AnthropicMessages,
+  responses: OpenAiResponses,
+  embeddings: OpenAiEmbeddings,
+  completions: OpenAiCompletions
+} as const
+export type EndpointName = keyof typeof BY_NAME
+export const ENDPOINT_NAMES = Object.keys(BY_NAME) as ReadonlyArray<EndpointName>
+
 /** The dialects clients speak to tollgate, in the order their routes are listed. */
 export const SERVED: ReadonlyArray<Dialect> = [OpenAiChat, AnthropicMessages, OpenAiResponses, OpenAiEmbeddings, OpenAiCompletions]
 

@@ -101,6 +101,19 @@ describe("routing through tollgate", () => {
         assert.deepInclude(row, { requested_model: "fast", served_model: "gpt-4o-mini", route: "long-output" })
       }))
 
+    it.effect("a Responses request routes as route explain says: max_output_tokens skips the target that cannot give it; the row says responses", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const request = { model: "gpt-4o-mini", max_output_tokens: 30_000, input: "a long story" }
+        const { data, response } = yield* Effect.promise(() => client(baseUrl).responses.create(request).withResponse())
+        assert.strictEqual(data.status, "completed")
+        assert.strictEqual(response.headers.get("x-tollgate-model"), "gpt-4.1-mini")
+        const explained = yield* explain(request)
+        assert.strictEqual(explained.targets[0], "plain/gpt-4.1-mini")
+        const [row] = yield* Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])
+        assert.deepInclude(row, { endpoint: "/v1/responses", route: "long-output", served_model: "gpt-4.1-mini", status: 200 })
+      }))
+
     it.effect("GET /v1/models lists the aliases clients may ask for, and the ladder's models", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
