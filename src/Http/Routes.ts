@@ -19,7 +19,7 @@ import { Pricing } from "../Pricing.js"
 import { type Call, Proxy } from "../Proxy.js"
 import { targetNameOf } from "../Router/Decision.js"
 import { Telemetry } from "../Telemetry.js"
-import type * as Body from "./Body.js"
+import type * as Body from "../Node/Body.js"
 import { toAnthropicResponse, toResponse } from "./Errors.js"
 
 /** A request as the listener hands it over: its line, its headers, and its body, read already. */
