@@ -62,6 +62,8 @@ export interface App {
    * nothing per request then.
    */
   readonly refusedBeforeBody: ((url: string, headers: Headers.Headers) => Unauthorized | undefined) | undefined
+  /** The paths it answers (for mounting them in another router). */
+  readonly paths: ReadonlyArray<string>
 }
 
 export const make = Effect.gen(function*() {
@@ -176,7 +178,7 @@ export const make = Effect.gen(function*() {
   const refusedBeforeBody = apiKeys.size === 0
     ? undefined
     : (url: string, headers: Headers.Headers) => (OPEN_PATHS.has(pathOf(url)) ? undefined : refusal(headers))
-  const routed: App = Object.assign(app, { refusedBeforeBody })
+  const routed: App = Object.assign(app, { refusedBeforeBody, paths: Object.keys(routes) })
   return routed
 })
 
