@@ -266,7 +266,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
             ? Effect.die(new Error(`status ${response.status}`))
             : response.body._tag === "Stream"
             ? drain(response.body.stream)
-            : response.body._tag === "Raw" // a Piped body (src/Http/Piped.ts), into a sink as the listener runs it
+            : response.body._tag === "Raw" // a Piped body (src/Bytes.ts), into a sink as the listener runs it
             ? pipe(response.body.body)
             : Effect.void
       )
