@@ -33,20 +33,12 @@ import {
   TollgateConfigSchema
 } from "./Config/Schema.js"
 import { providerReferences } from "./Router/Settings.js"
+import { isSimulated } from "./Upstream/Kinds.js"
 
 export * from "./Config/Schema.js"
 
-export interface ResolvedProvider {
-  readonly name: string
-  readonly config: Provider
-  /** The server-side key, read from `apiKeyEnv` at start; none when it names no variable or an empty one. */
-  readonly apiKey: Option.Option<Redacted.Redacted<string>>
-  /**
-   * The variable `apiKeyEnv` names when it is not set at all (and `passthroughAuth` is off): the
-   * provider is skipped, and a request only it could serve gets 503 `provider_key_missing`.
-   */
-  readonly missingKeyEnv?: string | undefined
-}
+export type { ResolvedProvider } from "./Config/Provider.js"
+import type { ResolvedProvider } from "./Config/Provider.js"
 
 export interface TollgateSettings {
   readonly server: FileConfig["server"]
@@ -359,7 +351,7 @@ const environmentSettings = (file: FileConfig) =>
 const resolveKey = (name: string, config: Provider, whyNoKey = "no apiKeyEnv") =>
   Effect.gen(function*() {
     const none = Option.none<Redacted.Redacted<string>>()
-    if (config.kind === "mock") return { provider: { name, config, apiKey: none }, notice: undefined }
+    if (isSimulated(config)) return { provider: { name, config, apiKey: none }, notice: undefined }
     if (config.apiKeyEnv === undefined) {
       return {
         provider: { name, config, apiKey: none },
@@ -511,4 +503,4 @@ export const layerFrom = (input: FileConfigInput, overrides: Omit<Overrides, "co
   Layer.effect(TollgateConfig, Effect.flatMap(decode(input, "code"), (file) => resolve(file, undefined, overrides)))
 
 
-export const isMockOnly = (config: TollgateSettings): boolean => config.providers.every((p) => p.config.kind === "mock")
+export const isMockOnly = (config: TollgateSettings): boolean => config.providers.every((p) => isSimulated(p.config))

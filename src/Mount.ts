@@ -24,17 +24,18 @@ import * as Circuit from "./Circuit.js"
 import { TollgateConfig } from "./Config.js"
 import { BadRequest, PayloadTooLarge } from "./Domain/Errors.js"
 import * as Routes from "./Http/Routes.js"
+import * as Models from "./Models.js"
 import * as Pricing from "./Pricing.js"
 import * as Proxy from "./Proxy.js"
 import type { StoreError } from "./Store.js"
 import * as Telemetry from "./Telemetry.js"
 
 /** What tollgate's routes are made of (`services` builds them from a config). */
-export type Services = TollgateConfig | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit | Telemetry.Telemetry
+export type Services = TollgateConfig | Proxy.Proxy | Models.Models | Circuit.Circuit | Telemetry.Telemetry
 
 /** tollgate's services, built once, from the config the caller provides. */
-export const services: Layer.Layer<Proxy.Proxy | Pricing.Pricing | Circuit.Circuit | Telemetry.Telemetry, StoreError, TollgateConfig> = Layer
-  .mergeAll(Proxy.layer, Pricing.layer, Circuit.layer, Telemetry.layer)
+export const services: Layer.Layer<Proxy.Proxy | Models.Models | Circuit.Circuit | Telemetry.Telemetry, StoreError, TollgateConfig> = Layer
+  .mergeAll(Proxy.layer, Models.layer.pipe(Layer.provide(Pricing.layer)), Circuit.layer, Telemetry.layer)
 
 /** A response as the platform's server can write it: a `Piped` body becomes a `Stream` over its source. */
 export const toPlatformResponse = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {

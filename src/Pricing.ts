@@ -16,13 +16,14 @@ import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import type { Price, PriceTier } from "./Config/Schema.js"
 import { TollgateConfig, type TollgateSettings } from "./Config.js"
-import { presets, type PresetName } from "./Config/Presets.js"
+import type { PresetName } from "./Config/Presets.js"
 import * as Money from "./Domain/Money.js"
 import type { Usage } from "./Domain/Usage.js"
 import { additions } from "./Pricing/Corrections.js"
 import { FIRST_PARTY, OPENROUTER, priceAt } from "./Pricing/Data.js"
 import { makeResolver, type PriceData, type Resolved } from "./Pricing/Resolve.js"
 import * as Source from "./Pricing/Source.js"
+import { isSimulated, priceFamilyOf } from "./Upstream/Kinds.js"
 
 export type { PriceData, Resolved }
 
@@ -211,10 +212,8 @@ export const make = (overrides: Readonly<Record<string, Price>>, options: MakeOp
     modelsFor: (providers) => {
       const out = new Set(Object.keys(overrides))
       for (const provider of providers) {
-        // The simulated provider answers any name; it lists OpenAI's, the API it imitates.
-        const billedAs = provider.kind === "openai" && provider.preset !== undefined
-          ? presets[provider.preset].pricedAs
-          : provider.kind === "mock" ? "openai" : provider.kind
+        // Its kind's price family (the simulated provider answers any name; it lists OpenAI's, the API it imitates).
+        const billedAs = priceFamilyOf(provider)
         if (billedAs === undefined) continue
         const id = DATA_PROVIDER[billedAs] ?? billedAs
         for (const name of id === OPENROUTER ? data.index.modelsOf(OPENROUTER) : providersOfData(id)) out.add(name)
@@ -232,7 +231,7 @@ export const make = (overrides: Readonly<Record<string, Price>>, options: MakeOp
  * ledger rows of an earlier demo stay at $0 when `reprice` runs under a real configuration.
  */
 export const simulatedProviders = (config: TollgateSettings): ReadonlyArray<string> => {
-  const names = config.providers.filter((p) => p.config.kind === "mock").map((p) => p.name)
+  const names = config.providers.filter((p) => isSimulated(p.config)).map((p) => p.name)
   return config.providers.some((p) => p.name === "mock") ? names : [...names, "mock"]
 }
 

@@ -16,28 +16,19 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { hash } from "node:crypto"
-import {
-  BadRequest,
-  errorTypeOf,
-  LedgerUnavailable,
-  NoTargetAvailable,
-  ProviderKeyMissing,
-  statusOf,
-  UpstreamInvalidAnswer
-} from "./Domain/Errors.js"
+import { BadRequest, errorTypeOf, LedgerUnavailable, statusOf, UpstreamInvalidAnswer } from "./Domain/Errors.js"
 import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
 import { costAtFallback } from "./Budget/Settings.js"
-import { type BreakerStatus, Circuit, layer as CircuitLayer } from "./Circuit.js"
+import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import { TollgateConfig } from "./Config.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
 import * as ClientHeaders from "./Domain/ClientHeaders.js"
-import * as RequestFacts from "./Domain/RequestFacts.js"
 import type { Usage } from "./Domain/Usage.js"
 import * as Catalogue from "./Router/Catalogue.js"
-import { Latency, type LatencySnapshot, layer as LatencyLayer } from "./Router/Latency.js"
+import { Latency, layer as LatencyLayer } from "./Router/Latency.js"
 import { layer as PricingLayer, Pricing } from "./Pricing.js"
-import { type Decision, Router, layer as RouterLayer, type Target } from "./Router.js"
-import type { CascadePlan, Skip } from "./Router/Decision.js"
+import { Router, layer as RouterLayer, type Target } from "./Router.js"
+import type { CascadePlan } from "./Router/Decision.js"
 import * as Response from "./Http/Response.js"
 import * as Store from "./Store.js"
 import type { StoreError } from "./Store.js"
@@ -45,15 +36,21 @@ import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
 import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
-import { Failover, layer as FailoverLayer, targetName, Trail } from "./Failover.js"
+import { Failover, layer as FailoverLayer, targetName } from "./Failover.js"
 import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
 import { dropBody, type StreamGuard, streamAnswer } from "./Proxy/Streaming.js"
-import { AnthropicMessages, type Inbound, OpenAiChat, type Parsed } from "./Proxy/Inbound.js"
+import type { Dialect, DialectId, Parsed } from "./Dialect.js"
+import { AnthropicMessages } from "./Dialect/AnthropicMessages.js"
+import { bridgeFor, noBridge, SERVED, type Wire } from "./Dialect/Bridge.js"
+import { OpenAiChat } from "./Dialect/OpenAiChat.js"
 import { signalOf } from "./Proxy/Cascade.js"
+import { countTokens } from "./Proxy/CountTokens.js"
+import { addTollgateHeaders, bearer, providerHeaders } from "./Proxy/Headers.js"
+import { routeWith } from "./Proxy/Routing.js"
 import { type Outcome, RequestRecord } from "./Proxy/Record.js"
 import { estimate, estimateFromBytes, isEventStream, usageOfLanded } from "./Proxy/Usage.js"
-import { anthropicToAnthropic, type Shape, type Wire, wireFor } from "./Proxy/Wire.js"
 import type { UpstreamResponse } from "./Upstream.js"
+import { dialectOf, isSimulated } from "./Upstream/Kinds.js"
 
 export interface Call {
   readonly requestId: string
@@ -62,9 +59,14 @@ export interface Call {
 }
 
 export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
-  /** Never fails: errors are answered (and recorded) here, mapped by `Http/Errors.ts`. */
+  /**
+   * The request program for a client dialect's endpoint (one of `Dialect/Bridge.ts`'s `SERVED`),
+   * to any provider. Never fails: errors are answered (and recorded) here, in that dialect's shape.
+   */
+  readonly serve: (dialect: Dialect) => (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /** `POST /v1/chat/completions`: `serve(OpenAiChat)`. */
   readonly chatCompletions: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
-  /** `POST /v1/messages` (Anthropic shape), to any provider. */
+  /** `POST /v1/messages`: `serve(AnthropicMessages)`. */
   readonly messages: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** `POST /v1/messages/count_tokens`: the provider's count for Anthropic targets, else an estimate. Free: no ledger row. */
   readonly countTokens: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
@@ -91,7 +93,7 @@ const LEDGER_UNAVAILABLE = new LedgerUnavailable({ retryAfterSeconds: 5 })
 
 /** A success answer that cannot be passed on: answered as the error it is, booked with what it is estimated to cost. */
 const refuse = (
-  inbound: Inbound,
+  inbound: Dialect,
   record: RequestRecord,
   book: (outcome: Outcome) => Effect.Effect<LedgerEvent>,
   served: Target,
@@ -115,44 +117,8 @@ const lastStepOf = (cascade: CascadePlan): number => Math.min(cascade.steps.leng
 /** The same request body, the same fingerprint: how the budget spots an agent in a loop. */
 const fingerprintOf = (raw: Uint8Array): string => hash("sha1", raw, "base64url")
 
-/** The shape a provider speaks. */
-const shapeOf = (target: Target): Shape => (target.provider.config.kind === "anthropic" ? "anthropic" : "openai")
-
-/** Headers every answer carries, success or not: what served it and how many tries it took. Added to `into`. */
-const addTollgateHeaders = (into: Record<string, string>, record: RequestRecord): Record<string, string> => {
-  into["x-tollgate-request-id"] = record.context.requestId
-  if (record.route !== null) into["x-tollgate-route"] = record.route
-  const trail = record.trail
-  const target = trail.target
-  if (target !== undefined) {
-    into["x-tollgate-provider"] = target.provider.name
-    into["x-tollgate-model"] = target.model
-    if (trail.failover) into["x-tollgate-failover"] = targetName(target)
-  }
-  into["x-tollgate-attempts"] = String(trail.attempts)
-  into["x-tollgate-cache"] = record.cacheStatus
-  return into
-}
-
-/** The provider's headers a client gets: all of them when its answer passes through, else only those that mean the same in any shape. */
-const providerHeaders = (headers: Readonly<Record<string, string>>, passthrough: boolean, stream: boolean): Record<string, string> => {
-  // One object, filled in place (spreading a dozen headers into a literal, twice, was ~3% of the
-  // request's CPU).
-  const kept: Record<string, string> = {}
-  if (!passthrough) kept["content-type"] = stream ? "text/event-stream; charset=utf-8" : "application/json"
-  for (const name in headers) {
-    if (passthrough || name.startsWith("x-ratelimit-") || name === "retry-after" || name === "request-id" || name === "x-request-id") {
-      kept[name] = headers[name]!
-    }
-  }
-  return kept
-}
-
-const bearer = (headers: Headers.Headers): string | undefined => {
-  const auth = headers["authorization"]
-  if (auth !== undefined && auth.toLowerCase().startsWith("bearer ")) return auth.slice(7).trim() || undefined
-  return headers["x-api-key"]
-}
+/** The dialect a target's provider speaks. */
+const dialectOfTarget = (target: Target): DialectId => dialectOf(target.provider.config)
 
 export const make = Effect.gen(function*() {
   const router = yield* Router
@@ -182,53 +148,12 @@ export const make = Effect.gen(function*() {
   const unpricedOf = (reach: ReadonlyArray<Target>): ReadonlyArray<string> | undefined => {
     let unpriced: Array<string> | undefined
     for (const t of reach) {
-      if (t.provider.config.kind !== "mock" && pricing.priceOf(t.model) === undefined) (unpriced ??= []).push(t.model)
+      if (!isSimulated(t.provider.config) && pricing.priceOf(t.model) === undefined) (unpriced ??= []).push(t.model)
     }
     return unpriced
   }
 
-  /** Each provider (and the variable it lacks) once, in the order the targets were skipped. */
-  const keyMissing = (skipped: ReadonlyArray<Skip>): ProviderKeyMissing => {
-    const missing = new Map<string, string>()
-    for (const s of skipped) missing.set(s.target.provider.name, s.target.provider.missingKeyEnv ?? "")
-    return new ProviderKeyMissing({ missing: Array.from(missing, ([provider, variable]) => ({ provider, variable })) })
-  }
-
-  /** The decision for these facts and these breakers, latencies and seed (the routing step without its reads). */
-  const decideWith = (
-    facts: RequestFacts.RequestFacts,
-    record: RequestRecord,
-    breakers: ReadonlyArray<BreakerStatus>,
-    latencies: LatencySnapshot,
-    seed: number
-  ): Effect.Effect<Decision, BadRequest | NoTargetAvailable | ProviderKeyMissing> => {
-    const decided = router.decide(facts, { breakers, latency: latencies, seed, untraced: true })
-    const { route, rule, skipped } = Either.merge(decided)
-    record.route = route
-    record.rule = rule
-    record.routeSkipped = skipped.map((s) => `${targetName(s.target)}:${s.code}`)
-    if (Either.isRight(decided)) return Effect.succeed(decided.right)
-    // Every target's breaker is open: a provider outage, retry later. Every target lacks its key:
-    // the server is misconfigured (503 naming the variable). Breakers open and keys missing: a
-    // probe may get through later, so retry then. Anything else: this request asks for what no
-    // configured target can give (context, tools, vision...). Only this failing path looks.
-    if (skipped.length > 0 && skipped.every((s) => s.code === "no_key")) return Effect.fail(keyMissing(skipped))
-    if (skipped.every((s) => s.code === "circuit_open" || s.code === "no_key")) {
-      // The breakers read for the decision say when the earliest one lets a probe through.
-      const names = new Set(skipped.map((s) => targetName(s.target)))
-      const waits = breakers.filter((b) => names.has(b.target)).map((b) => b.retryAfterMs)
-      return Effect.fail(new NoTargetAvailable({ route: decided.left.route, retryAfterMs: waits.length === 0 ? 0 : Math.min(...waits) }))
-    }
-    return Effect.fail(new BadRequest({ code: "no_routable_target", message: decided.left.message }))
-  }
-
-  /**
-   * Routing: the decision for these facts, with breakers, latencies and a fresh seed for load
-   * balancing. The breakers and latencies are read in the step that decides (a chain rather than
-   * a generator, and no step per read: this runs on every request).
-   */
-  const route = (facts: RequestFacts.RequestFacts, record: RequestRecord) =>
-    Effect.flatMap(random.nextInt, (seed) => decideWith(facts, record, circuit.unsafeOpen(), latency.unsafeSnapshot(), seed))
+  const route = routeWith(router, circuit, latency, random)
 
   /**
    * The request program. One generator function for every request (`fnUntraced`), not one made
@@ -236,7 +161,7 @@ export const make = Effect.gen(function*() {
    * prototype map when its generator starts (three new hidden classes, and a dictionary
    * normalised and copied, on every request).
    */
-  const run = Effect.fnUntraced(function*(inbound: Inbound, call: Call, state: RequestState) {
+  const run = Effect.fnUntraced(function*(inbound: Dialect, call: Call, state: RequestState) {
     const { record, book, ticket } = state
     const trail = record.trail
     const parsedOrError = inbound.parse(call.raw, call.headers)
@@ -261,7 +186,7 @@ export const make = Effect.gen(function*() {
         requestId: call.requestId,
         clientHash: record.context.clientHash,
         project: call.headers["x-tollgate-project"] ?? null,
-        session: call.headers["x-tollgate-session"] ?? null,
+        session: ClientHeaders.sessionOf(call.headers) ?? null,
         model: reach[0]!.model,
         alternatives: reach.length === 1 ? undefined : { models: reach.slice(1).map(modelOf), cumulative: cascade !== undefined },
         unpriced: unpricedOf(reach),
@@ -280,17 +205,18 @@ export const make = Effect.gen(function*() {
       }
     }
 
-    // One wire per provider shape, built when first needed.
-    const wires = new Map<Shape, Wire>()
+    // One wire per provider dialect, built when first needed.
+    const wires = new Map<DialectId, Wire>()
     const wireOf = (target: Target): Wire | BadRequest => {
-      const shape = shapeOf(target)
-      const known = wires.get(shape)
+      const dialect = dialectOfTarget(target)
+      const known = wires.get(dialect)
       if (known !== undefined) return known
-      const wire = wireFor(inbound.shape, shape, request)
-      if (!(wire instanceof BadRequest)) wires.set(shape, wire)
+      const bridge = bridgeFor(inbound.id, dialect)
+      const wire = bridge === undefined ? noBridge(inbound, dialect) : bridge(request)
+      if (!(wire instanceof BadRequest)) wires.set(dialect, wire)
       return wire
     }
-    // Requests that cannot be put in a target's shape fail here, before anything is sent.
+    // Requests that cannot be put in a target's dialect fail here, before anything is sent.
     for (const target of cascade?.steps ?? targets) {
       const wire = wireOf(target)
       if (wire instanceof BadRequest) return yield* Effect.fail(wire)
@@ -300,7 +226,7 @@ export const make = Effect.gen(function*() {
         route: decision.route,
         targets: to,
         requestFor: (target: Target) => {
-          const wire = wires.get(shapeOf(target))!
+          const wire = wires.get(dialectOfTarget(target))!
           return { provider: target.provider, path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
         }
       }, trail)
@@ -308,7 +234,7 @@ export const make = Effect.gen(function*() {
     /** The answer to the client: a stream passed through as it comes, or the whole body. (A chain, not a generator: every request takes it.) */
     const respond = (response: UpstreamResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
       const served = trail.target!
-      const wire = wires.get(shapeOf(served))!
+      const wire = wires.get(dialectOfTarget(served))!
       const headers = addTollgateHeaders(providerHeaders(response.headers, wire.passthrough, response.body._tag === "Stream"), record)
       if (admission !== undefined) for (const name in admission.headers) headers[name] = admission.headers[name]!
       if (response.body._tag === "Stream") {
@@ -372,8 +298,8 @@ export const make = Effect.gen(function*() {
         }
         const response = sent.right
         if (response.body._tag === "Stream") return yield* respond(response)
-        const answer = wires.get(shapeOf(step))!.read(response.body.bytes)
-        const signal = signalOf(answer.bytes, inbound.shape, cascade.signals)
+        const answer = wires.get(dialectOfTarget(step))!.read(response.body.bytes)
+        const signal = signalOf(inbound.cascadeReading(answer.bytes), cascade.signals)
         if (signal === undefined) return yield* respond({ ...response, body: response.body })
         const usage = answer.usage ?? (yield* estimate(request.estimateInput, answer.completionText()))
         const model = answer.model ?? step.model
@@ -384,9 +310,10 @@ export const make = Effect.gen(function*() {
       }
     }
 
-    // Only answers that reach the client as the provider sent them are cached or shared.
-    // (The cache keeps answers in the OpenAI shape.)
-    const shareable = inbound.shape === "openai" && targets.every((t) => wires.get(shapeOf(t))!.passthrough)
+    // Only answers that reach the client as the provider sent them are cached or shared, and only
+    // in a dialect that says how to store them.
+    const codec = inbound.cache
+    const shareable = codec !== undefined && targets.every((t) => wires.get(dialectOfTarget(t))!.passthrough)
     const policy = shareable ? policyOf(cache.settings, call.headers, request.json) : OFF
     record.cacheStatus = policy.status
     if (policy.status !== "lookup" && policy.status !== "refresh") return yield* respond(yield* sendTo(targets))
@@ -402,7 +329,7 @@ export const make = Effect.gen(function*() {
       if (Option.isSome(hit)) {
         record.cacheStatus = "hit"
         record.hitProvider = hit.value.provider
-        return yield* serveHit(hit.value, record, request, book)
+        return yield* serveHit(hit.value, codec!, record, request, book)
       }
     }
     record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
@@ -411,7 +338,7 @@ export const make = Effect.gen(function*() {
       policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
       Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target })),
       (landed) => {
-        const answer = policy.store ? toCached(landed, cache.settings, pricing.costOf) : undefined
+        const answer = policy.store ? toCached(landed, codec!, cache.settings, pricing.costOf) : undefined
         return answer === undefined ? Effect.void : cache.set(key, answer)
       },
       ticket
@@ -423,7 +350,7 @@ export const make = Effect.gen(function*() {
     return yield* respond(joined.response)
   })
 
-  const handle = (inbound: Inbound, call: Call) =>
+  const handle = (inbound: Dialect, call: Call) =>
     Effect.suspend(() => {
       // The ledger cannot be written (`database.onWriteFailure: block`): refused before anything
       // is sent, so nothing is spent that the ledger and the budget cannot see. No row: the
@@ -460,7 +387,7 @@ export const make = Effect.gen(function*() {
         handedOver: false,
         bill: (outcome) =>
           Effect.gen(function*() {
-            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, state.parsed?.estimateInput) : undefined
+            const answered = Option.isSome(outcome) ? yield* usageOfLanded(outcome.value, inbound, state.parsed?.estimateInput) : undefined
             yield* book({
               status: Option.isSome(outcome) ? outcome.value.head.status : 499,
               errorType: "client_aborted",
@@ -512,34 +439,15 @@ export const make = Effect.gen(function*() {
       )
     })
 
-  const countTokens = (call: Call) =>
-    Effect.gen(function*() {
-      const request = yield* Either.match(AnthropicMessages.parse(call.raw, call.headers), { onLeft: Effect.fail, onRight: Effect.succeed })
-      const decision = router.decide({ model: request.model })
-      const anthropic = decision.targets.filter((t) => shapeOf(t) === "anthropic")
-      if (anthropic.length === 0) {
-        const tokens = yield* request.estimateInput
-        return HttpServerResponse.unsafeJson({ input_tokens: tokens }, { headers: { "x-tollgate-estimated": "true" } })
-      }
-      const response = yield* failover.send({
-        route: decision.route,
-        targets: anthropic,
-        requestFor: (target) => ({
-          provider: target.provider,
-          path: "/v1/messages/count_tokens",
-          body: anthropicToAnthropic(request).body(target.model),
-          stream: false,
-          clientHeaders: call.headers
-        })
-      }, new Trail())
-      const bytes = response.body._tag === "Bytes" ? response.body.bytes : new Uint8Array()
-      return HttpServerResponse.uint8Array(bytes, { status: response.status, headers: response.headers })
-    }).pipe(Effect.catchAll((error) => Effect.succeed(AnthropicMessages.errorResponse(error, { "x-tollgate-request-id": call.requestId }))))
-
+  // One handler per served dialect, made once (not a closure per request).
+  const handlers = new Map<Dialect, (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>>()
+  for (const dialect of SERVED) handlers.set(dialect, (call) => handle(dialect, call))
+  const serve = (dialect: Dialect) => handlers.get(dialect) ?? ((call: Call) => handle(dialect, call))
   return Proxy.of({
-    chatCompletions: (call) => handle(OpenAiChat, call),
-    messages: (call) => handle(AnthropicMessages, call),
-    countTokens
+    serve,
+    chatCompletions: serve(OpenAiChat),
+    messages: serve(AnthropicMessages),
+    countTokens: countTokens(router, failover)
   })
 })
 

@@ -31,6 +31,7 @@ import * as RequestFacts from "./Domain/RequestFacts.js"
 import { LiveConfig } from "./Reload.js"
 import * as Reload from "./Reload.js"
 import * as Pricing from "./Pricing.js"
+import { kindOf } from "./Upstream/Kinds.js"
 import * as Aliases from "./Router/Aliases.js"
 import { seeded, weightedOrder } from "./Router/Balance.js"
 import * as Catalogue from "./Router/Catalogue.js"
@@ -108,7 +109,7 @@ const NO_TRACE: ReadonlyArray<TraceStep> = []
 export const make = (config: TollgateSettings, priceOf: (model: string) => Price | undefined = Pricing.make(config.pricing).priceOf): Router["Type"] => {
   const providers = new Map(config.providers.map((p) => [p.name, p]))
   const first = config.providers[0]!
-  const anthropic = config.providers.find((p) => (p.config.kind as string) === "anthropic")
+  const anthropic = config.providers.find((p) => kindOf(p.config).vendor === "anthropic")
   const keyless = new Set(config.providers.filter(needsKeyItLacks).map((p) => p.name))
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
   const builtIns = Aliases.make(config, catalogue, priceOf)

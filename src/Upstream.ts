@@ -3,19 +3,18 @@
  * every failure typed (`UpstreamUnreachable`, `UpstreamTimeout`, `UpstreamRateLimited`,
  * `UpstreamUnavailable`, `UpstreamRejected`). One attempt at one target: retries, breakers and
  * failover are `Failover`'s.
- * Adapters live in `Upstream/`: `openai` (any OpenAI-compatible API), `anthropic` (Messages API)
- * and `mock` (built-in simulated model), the HTTP ones over undici (`Node/Undici.ts`). The response
- * body is either bytes or a `ByteSource` that is never buffered (`Bytes.ts`).
+ * Adapters live in `Upstream/`, one per provider kind (`Upstream/Kinds.ts`): `openai` (any
+ * OpenAI-compatible API), `anthropic` (Messages API) and `mock` (built-in simulated model), the
+ * HTTP ones over undici (`Node/Undici.ts`). The response body is either bytes or a `ByteSource`
+ * that is never buffered (`Bytes.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { TollgateConfig } from "./Config.js"
 import type { UpstreamError } from "./Domain/Errors.js"
-import * as Anthropic from "./Upstream/Anthropic.js"
-import * as Mock from "./Upstream/Mock.js"
 import type { Adapter, UpstreamRequest, UpstreamResponse } from "./Upstream/Exchange.js"
-import * as OpenAi from "./Upstream/OpenAi.js"
+import { adapterOf } from "./Upstream/Kinds.js"
 
 export type { Adapter, StreamError, UpstreamBody, UpstreamRequest, UpstreamResponse } from "./Upstream/Exchange.js"
 
@@ -26,19 +25,7 @@ export class Upstream extends Context.Tag("tollgate/Upstream")<Upstream, {
 export const make = Effect.gen(function*() {
   const config = yield* TollgateConfig
   const adapters = new Map<string, Adapter>()
-  for (const provider of config.providers) {
-    switch (provider.config.kind) {
-      case "openai":
-        adapters.set(provider.name, yield* OpenAi.make(provider))
-        break
-      case "anthropic":
-        adapters.set(provider.name, yield* Anthropic.make(provider))
-        break
-      case "mock":
-        adapters.set(provider.name, yield* Mock.make(provider.name, provider.config))
-        break
-    }
-  }
+  for (const provider of config.providers) adapters.set(provider.name, yield* adapterOf(provider))
   return Upstream.of({
     send: (request) => adapters.get(request.provider.name)!(request)
   })

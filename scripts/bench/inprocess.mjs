@@ -244,7 +244,8 @@ const cold = async (one, title) => {
 }
 
 // Telemetry only where the build's routes read it (/readyz: the ledger's health), so older builds still run.
-const layers = [Proxy.layer, Pricing.layer, Circuit.layer, ...(Telemetry.layer === undefined ? [] : [Telemetry.layer])]
+const Models = await load("Models.js").catch(() => undefined)
+const layers = [Proxy.layer, Pricing.layer, Circuit.layer, ...(Telemetry.layer === undefined ? [] : [Telemetry.layer]), ...(Models === undefined ? [] : [Models.layer.pipe(Layer.provide(Pricing.layer))])]
 const layer = Layer.mergeAll(...layers).pipe(Layer.provideMerge(Config.layerFrom(config)))
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const app = yield* Routes.make

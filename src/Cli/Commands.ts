@@ -8,6 +8,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { configOption, dbOption, jsonOption, sinceOption } from "./Flags.js"
 
 /** Pricing/Data.ts's `DATA_URL_ENV`, spelled here so that parsing does not load the price data. */
@@ -253,10 +254,12 @@ export const init = Command.make(
     keyEnv: Options.text("key-env").pipe(Options.withDescription("The environment variable holding its key"), Options.optional),
     port: Options.integer("port").pipe(Options.withDescription("Port to listen on (default 4100)"), Options.optional),
     dailyBudget: Options.float("daily-budget").pipe(Options.withDescription("A daily limit in USD (default: none)"), Options.optional),
-    cache: Options.boolean("cache", { negationNames: ["no-cache"] }).pipe(
-      Options.withDescription("Cache exact repeats (--no-cache: off; default on)"),
-      Options.optional
-    ),
+    // Two flags, not one boolean with a negation: a boolean option is false when absent, so
+    // "not given" (ask, or the default on) could not be told from --no-cache.
+    cache: Options.all([
+      Options.boolean("cache").pipe(Options.withDescription("Cache exact repeats (the default)")),
+      Options.boolean("no-cache").pipe(Options.withDescription("Do not cache"))
+    ]).pipe(Options.map(([on, off]) => (off ? Option.some(false) : on ? Option.some(true) : Option.none()))),
     yes: Options.boolean("yes").pipe(Options.withDescription("Ask nothing: flags and defaults only (also when not at a terminal)"))
   },
   (flags) => Effect.flatMap(lazy(() => import("./Init.js")), (m) => m.run(flags))

@@ -15,6 +15,7 @@ import { describeConfig } from "./ConfigValidate.js"
 import { shownPath } from "./LedgerPath.js"
 import { bindProbe, ChecksFailed, endpointOf, tcpConnect } from "./Probe.js"
 import { configOption, jsonOption } from "./Shared.js"
+import { baseUrlOf, isSimulated } from "../Upstream/Kinds.js"
 
 export interface Check {
   readonly name: string
@@ -103,7 +104,7 @@ export const checkPort = (config: Config.TollgateSettings): Effect.Effect<Check>
 export const checkKey = (provider: Config.ResolvedProvider): Check => {
   const name = `key ${provider.name}`
   const config = provider.config
-  if (config.kind === "mock") return ok(name, "simulated provider, needs no key")
+  if (isSimulated(config)) return ok(name, "simulated provider, needs no key")
   if (config.passthroughAuth) return ok(name, "passes the client's own key through")
   if (provider.missingKeyEnv !== undefined) {
     return fail(name, `${provider.missingKeyEnv} is not set`, `export ${provider.missingKeyEnv}=... before start; until then, requests only this provider can serve get 503`)
@@ -115,8 +116,8 @@ export const checkKey = (provider: Config.ResolvedProvider): Check => {
 /** A TCP connect to the provider's host, with nothing sent. */
 export const checkReach = (provider: Config.ResolvedProvider): Effect.Effect<Check> => {
   const name = `reach ${provider.name}`
-  if (provider.config.kind === "mock") return Effect.succeed(ok(name, "simulated, nothing to reach"))
-  const baseUrl = provider.config.baseUrl
+  const baseUrl = baseUrlOf(provider.config)
+  if (baseUrl === undefined) return Effect.succeed(ok(name, "simulated, nothing to reach"))
   const { host, port } = endpointOf(baseUrl)
   const where = `${host.includes(":") ? `[${host}]` : host}:${port}`
   return Effect.match(tcpConnect(host, port, CONNECT_TIMEOUT_MS), {

@@ -15,6 +15,7 @@ import * as Config from "../Config.js"
 import { PRESET_NAMES, presets } from "../Config/Presets.js"
 import type { INIT_PROVIDERS } from "./Commands.js"
 import { UsageError } from "./Shared.js"
+import { KINDS, type KindName } from "../Upstream/Kinds.js"
 
 /** What a provider choice means: a kind, maybe a preset or a base URL, and its key variable. */
 export const PROVIDERS = ["openai", "anthropic", ...PRESET_NAMES, "local", "mock"] as const
@@ -46,11 +47,11 @@ export interface Answers {
   readonly cache: boolean
 }
 
-const DEFAULT_KEY_ENV: Partial<Record<ProviderChoice, string>> = { openai: "OPENAI_API_KEY", anthropic: "ANTHROPIC_API_KEY" }
-
-/** The key variable a provider reads unless told otherwise (none for a local server or the simulated one). */
+/** The key variable a provider reads unless told otherwise (its kind's or its preset's; none for a local server or the simulated one). */
 export const defaultKeyEnv = (provider: ProviderChoice): string | undefined =>
-  DEFAULT_KEY_ENV[provider] ?? (provider in presets ? presets[provider as keyof typeof presets].apiKeyEnv : undefined)
+  provider in KINDS
+    ? KINDS[provider as KindName].defaultKeyEnv
+    : provider in presets ? presets[provider as keyof typeof presets].apiKeyEnv : undefined
 
 /** The configuration these answers make, as the object tollgate.yaml will hold. */
 export const configOf = (answers: Answers): Record<string, unknown> => {

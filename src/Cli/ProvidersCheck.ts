@@ -6,10 +6,10 @@ import * as Command from "@effect/cli/Command"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Config from "../Config.js"
 import { ChecksFailed } from "./Probe.js"
 import { configOption, jsonOption } from "./Shared.js"
+import { isSimulated, modelsRequestOf } from "../Upstream/Kinds.js"
 
 const TIMEOUT_MS = 10_000
 
@@ -21,27 +21,6 @@ export interface ProviderResult {
   readonly latencyMs: number | null
   readonly detail: string
   readonly url: string | null
-}
-
-const trimSlash = (url: string) => url.replace(/\/+$/, "")
-
-/** The call and headers for a provider's model list, with the key it sends on real requests. */
-const modelsRequest = (provider: Config.ResolvedProvider): { url: string; headers: Record<string, string> } | undefined => {
-  const config = provider.config
-  const key = Option.map(provider.apiKey, Redacted.value)
-  if (config.kind === "openai") {
-    return {
-      url: `${trimSlash(config.baseUrl)}/models`,
-      headers: { ...config.headers, ...(Option.isSome(key) ? { authorization: `Bearer ${key.value}` } : {}) }
-    }
-  }
-  if (config.kind === "anthropic") {
-    return {
-      url: `${trimSlash(config.baseUrl)}/v1/models`,
-      headers: { ...config.headers, "anthropic-version": config.version, ...(Option.isSome(key) ? { "x-api-key": key.value } : {}) }
-    }
-  }
-  return undefined
 }
 
 /** Why an answer that is not 2xx failed, in a few words. */
@@ -64,14 +43,16 @@ const causeOf = (error: unknown): string => {
 
 export const checkProvider = (provider: Config.ResolvedProvider): Effect.Effect<ProviderResult> => {
   const base = { provider: provider.name, status: null, latencyMs: null, url: null }
-  if (provider.config.kind === "mock") return Effect.succeed({ ...base, ok: true, detail: "simulated" })
+  const config = provider.config
+  if (isSimulated(config)) return Effect.succeed({ ...base, ok: true, detail: "simulated" })
   if (provider.missingKeyEnv !== undefined) {
     return Effect.succeed({ ...base, ok: false, detail: `not called: ${provider.missingKeyEnv} is not set` })
   }
-  if (provider.config.passthroughAuth) {
+  if (config.passthroughAuth) {
     return Effect.succeed({ ...base, ok: true, detail: "not called: passthroughAuth (it uses each client's own key)" })
   }
-  const request = modelsRequest(provider)!
+  const request = modelsRequestOf(provider)
+  if (request === undefined) return Effect.succeed({ ...base, ok: true, detail: "no model list to ask for" })
   return Effect.tryPromise({
     try: async (signal) => {
       const started = performance.now()

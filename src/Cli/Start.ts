@@ -12,6 +12,7 @@ import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Config from "../Config.js"
 import * as Http from "../Http.js"
 import { configOption } from "./Shared.js"
+import { baseUrlOf } from "../Upstream/Kinds.js"
 
 /** The first line `start` prints: which provider(s) will answer. */
 export const describeProviders = (config: Config.TollgateSettings): string => {
@@ -19,7 +20,7 @@ export const describeProviders = (config: Config.TollgateSettings): string => {
     return "serving the built-in simulated provider (mock): no request leaves this machine"
   }
   const names = config.providers.map((p) =>
-    p.config.kind === "mock" ? `${p.name} (simulated)` : `${p.name} (${p.config.baseUrl})`
+    `${p.name} (${baseUrlOf(p.config) ?? "simulated"})`
   )
   return `proxying to ${names.join(", ")}`
 }

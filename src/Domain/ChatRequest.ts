@@ -58,7 +58,7 @@ const isOptionalNumber = (u: unknown): boolean => u === undefined || u === null 
  * The usual body, without Schema's walk over every message (which builds a decoded copy of each):
  * when the fields decisions read are plainly well-formed, they are taken as they are. Anything
  * else (and so every error) goes through `ChatBody`, which says exactly what is wrong. Only a body
- * `ChatBody` accepts passes here, with the same field values (`test/ChatRequest.test.ts`).
+ * `ChatBody` accepts passes here, with the same field values (`test/unit/ChatRequest.test.ts`).
  */
 export const plainBody = (json: Record<string, unknown>): ChatBody | undefined => {
   const { model, messages, stream, stream_options, max_tokens, max_completion_tokens } = json

@@ -26,9 +26,19 @@ const labelProblem = (name: string, value: string | undefined): BadRequest | und
   return undefined
 }
 
+/**
+ * The session a request belongs to: `x-tollgate-session`, else the one Claude Code sends on
+ * every request of a conversation (so its sessions get budgets and ledger rows with no setup).
+ */
+export const sessionOf = (headers: Readonly<Record<string, string | undefined>>): string | undefined =>
+  headers["x-tollgate-session"] ?? headers["x-claude-code-session-id"]
+
 /** Why this request's project or session header is refused, if it is. */
 export const problemOf = (headers: Readonly<Record<string, string | undefined>>): BadRequest | undefined =>
-  labelProblem("x-tollgate-project", headers["x-tollgate-project"]) ?? labelProblem("x-tollgate-session", headers["x-tollgate-session"])
+  labelProblem("x-tollgate-project", headers["x-tollgate-project"]) ??
+    (headers["x-tollgate-session"] !== undefined
+      ? labelProblem("x-tollgate-session", headers["x-tollgate-session"])
+      : labelProblem("x-claude-code-session-id", headers["x-claude-code-session-id"]))
 
 /** A free-form value as the ledger keeps it: at most `MAX_KEPT_LENGTH` characters. */
 export const kept = (value: string | undefined): string | null =>

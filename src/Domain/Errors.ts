@@ -22,6 +22,9 @@ export class Unauthorized extends Data.TaggedError("Unauthorized")<{
 export class NotFound extends Data.TaggedError("NotFound")<{
   readonly method: string
   readonly path: string
+  /** What the client should know instead of "unknown URL": the endpoints that exist, the model that does not. */
+  readonly message?: string
+  readonly code?: string
 }> {}
 
 export class MethodNotAllowed extends Data.TaggedError("MethodNotAllowed")<{

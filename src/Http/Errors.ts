@@ -40,7 +40,11 @@ const bodyOf = (error: RequestError): ErrorBody => {
       return { error: { message: error.message, type: "authentication_error", code: "invalid_api_key" } }
     case "NotFound":
       return {
-        error: { message: `Unknown request URL: ${error.method} ${error.path}`, type: "invalid_request_error", code: "unknown_url" }
+        error: {
+          message: error.message ?? `Unknown request URL: ${error.method} ${error.path}`,
+          type: "invalid_request_error",
+          code: error.code ?? "unknown_url"
+        }
       }
     case "MethodNotAllowed":
       return {

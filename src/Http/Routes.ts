@@ -15,12 +15,13 @@ import { randomUUID } from "node:crypto"
 import { Circuit } from "../Circuit.js"
 import { TollgateConfig } from "../Config.js"
 import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
-import { Pricing } from "../Pricing.js"
+import * as Models from "../Models.js"
+import { OpenAiChat } from "../Dialect/OpenAiChat.js"
+import { ownerOf, SERVED } from "../Dialect/Bridge.js"
 import { type Call, Proxy } from "../Proxy.js"
 import { targetNameOf } from "../Router/Decision.js"
 import { Telemetry } from "../Telemetry.js"
 import type * as Body from "../Node/Body.js"
-import { toAnthropicResponse, toResponse } from "./Errors.js"
 
 /** A request as the listener hands it over: its line, its headers, and its body, read already. */
 export interface Incoming {
@@ -36,7 +37,8 @@ type Handler = (
   requestId: string
 ) => Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError>
 
-const CREATED = Math.floor(Date.parse("2025-01-01T00:00:00Z") / 1000)
+/** `GET /v1/models/{id}`: one model (ids may hold slashes, e.g. OpenRouter's `vendor/model`). */
+const MODEL_PREFIX = "/v1/models/"
 
 /** Paths answered without a client key even when `server.apiKeys` is set: the health probes. */
 const OPEN_PATHS = new Set(["/healthz", "/readyz"])
@@ -46,12 +48,12 @@ export const pathOf = (url: string): string => {
   return query === -1 ? url : url.slice(0, query)
 }
 
-/** An error as the client's dialect says it: Anthropic's shape under `/v1/messages`, else OpenAI's. */
+/** An error as the client's dialect says it: the shape of the dialect whose endpoint the path is under, else OpenAI's. */
 export const errorResponse = (
   path: string,
   error: RequestError,
   headers: Readonly<Record<string, string>>
-): HttpServerResponse.HttpServerResponse => (path.startsWith("/v1/messages") ? toAnthropicResponse : toResponse)(error, headers)
+): HttpServerResponse.HttpServerResponse => (ownerOf(path) ?? OpenAiChat).errorResponse(error, headers)
 
 /** The request program for one request, and what the listener asks before it reads a body. */
 export interface App {
@@ -62,14 +64,13 @@ export interface App {
    * nothing per request then.
    */
   readonly refusedBeforeBody: ((url: string, headers: Headers.Headers) => Unauthorized | undefined) | undefined
-  /** The paths it answers (for mounting them in another router). */
+  /** The paths it answers, as a router's patterns (for mounting them in another router). */
   readonly paths: ReadonlyArray<string>
 }
 
 export const make = Effect.gen(function*() {
   const config = yield* TollgateConfig
   const proxy = yield* Proxy
-  const pricing = yield* Pricing
   const circuit = yield* Circuit
   const telemetry = yield* Telemetry
   const apiKeys = new Set(config.server.apiKeys)
@@ -92,28 +93,26 @@ export const make = Effect.gen(function*() {
     return program({ requestId, raw: request.body.right, headers: request.headers })
   }
 
-  // What a client may ask for: its aliases (configured and built-in) first, then every model a
-  // route names, then the priced models of the configured provider kinds.
-  const modelIds = [...new Set([
-    ...Object.keys(config.models.aliases),
-    "tollgate:fast",
-    "tollgate:cheap",
-    "tollgate:best",
-    "tollgate:auto",
-    ...config.routes.flatMap((r) => [
-      ...r.targets.flatMap((t) => t.model ?? []),
-      ...(r.cascade?.models ?? []),
-      ...(r.cascade?.targets ?? []).flatMap((t) => t.model ?? [])
-    ]),
-    ...pricing.modelsFor(config.providers.map((p) => p.config))
-  ])]
-  const modelsBody = {
-    object: "list",
-    data: modelIds.map((id) => ({ id, object: "model", created: CREATED, owned_by: "tollgate" }))
-  }
-  const models: Handler = (request) => {
+  const models = yield* Models.Models
+  /** `GET /v1/models` and `GET /v1/models/{id}`, in Anthropic's shape when the client sends `anthropic-version`. */
+  const listModels: Handler = (request) => {
     const refused = refusal(request.headers)
-    return refused === undefined ? Effect.succeed(HttpServerResponse.unsafeJson(modelsBody)) : Effect.fail(refused)
+    if (refused !== undefined) return Effect.fail(refused)
+    const anthropic = request.headers["anthropic-version"] !== undefined
+    return Effect.map(models.list, (all) => HttpServerResponse.unsafeJson(anthropic ? Models.anthropicList(all) : Models.openAiList(all)))
+  }
+  const oneModel = (id: string): Handler => (request) => {
+    const refused = refusal(request.headers)
+    if (refused !== undefined) return Effect.fail(refused)
+    return Effect.flatMap(models.list, (all) => {
+      const model = all.find((m) => m.id === id)
+      if (model === undefined) {
+        return Effect.fail(
+          new NotFound({ method: request.method, path: pathOf(request.url), code: "model_not_found", message: `The model '${id}' does not exist here (GET /v1/models lists them)` })
+        )
+      }
+      return Effect.succeed(HttpServerResponse.unsafeJson(request.headers["anthropic-version"] !== undefined ? Models.anthropicModel(model) : Models.openAiModel(model)))
+    })
   }
 
   const health: Handler = () => Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
@@ -130,22 +129,23 @@ export const make = Effect.gen(function*() {
       )
     })
 
-  const routes: Record<string, Record<string, Handler>> = {
-    "/v1/chat/completions": { POST: proxied(proxy.chatCompletions) },
-    "/v1/messages": { POST: proxied(proxy.messages) },
+  // Each dialect the proxy serves is `POST` on its endpoint.
+  const routes: Record<string, Record<string, Handler>> = {}
+  for (const dialect of SERVED) routes[dialect.endpoint] = { POST: proxied(proxy.serve(dialect)) }
+  Object.assign(routes, {
     "/v1/messages/count_tokens": { POST: proxied(proxy.countTokens) },
-    "/v1/models": { GET: models },
+    "/v1/models": { GET: listModels },
     "/healthz": { GET: health },
     "/readyz": { GET: ready }
-  }
+  })
 
   const app = (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
     const requestId = `req_${randomUUID().replaceAll("-", "")}`
     const path = pathOf(request.url)
-    const handlers = routes[path]
+    const handlers = routes[path] ?? (path.startsWith(MODEL_PREFIX) && path.length > MODEL_PREFIX.length ? { GET: oneModel(decodeURIComponent(path.slice(MODEL_PREFIX.length))) } : undefined)
     const handler = handlers?.[request.method] ?? (request.method === "HEAD" ? handlers?.["GET"] : undefined)
     const run: Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError> = handlers === undefined
-      ? Effect.fail(new NotFound({ method: request.method, path }))
+      ? Effect.fail(notFound(request.method, path))
       : handler === undefined
       ? Effect.fail(new MethodNotAllowed({ method: request.method, path, allow: allowed(handlers) }))
       : handler(request, requestId)
@@ -175,10 +175,24 @@ export const make = Effect.gen(function*() {
       )
     })
   }
+  /** An unknown path: what exists instead (a base URL without `/v1` is the usual mistake). */
+  const served = Object.entries(routes).flatMap(([path, handlers]) => (path.startsWith("/v1/") ? Object.keys(handlers).map((m) => `${m} ${path}`) : []))
+  const notFound = (method: string, path: string): NotFound => {
+    const under = `/v1${path}`
+    if (!path.startsWith("/v1/") && routes[under] !== undefined) {
+      return new NotFound({
+        method,
+        path,
+        message: `Unknown request URL: ${method} ${path}. Did you mean ${under}? Set the client's base URL to end in /v1 (e.g. http://127.0.0.1:4100/v1)`
+      })
+    }
+    return new NotFound({ method, path, message: `Unknown request URL: ${method} ${path}. tollgate serves ${served.join(", ")}, GET /v1/models/{id}` })
+  }
+
   const refusedBeforeBody = apiKeys.size === 0
     ? undefined
     : (url: string, headers: Headers.Headers) => (OPEN_PATHS.has(pathOf(url)) ? undefined : refusal(headers))
-  const routed: App = Object.assign(app, { refusedBeforeBody, paths: Object.keys(routes) })
+  const routed: App = Object.assign(app, { refusedBeforeBody, paths: [...Object.keys(routes), `${MODEL_PREFIX}*`] })
   return routed
 })
 

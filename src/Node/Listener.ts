@@ -38,6 +38,7 @@ import {
 } from "../Domain/Errors.js"
 import { errorBodyOf } from "../Http/Errors.js"
 import * as Routes from "../Http/Routes.js"
+import * as Models from "../Models.js"
 import * as Pricing from "../Pricing.js"
 import * as Proxy from "../Proxy.js"
 import type { StoreError } from "../Store.js"
@@ -293,7 +294,7 @@ const onClientError = (limitMs: number) => (error: Error & { code?: string }, so
 export const layerWithoutDependencies: Layer.Layer<
   HttpServer.HttpServer,
   ServeError | ConfigError,
-  TollgateConfig | Proxy.Proxy | Pricing.Pricing | Circuit.Circuit | Telemetry.Telemetry
+  TollgateConfig | Proxy.Proxy | Models.Models | Circuit.Circuit | Telemetry.Telemetry
 > = Layer.unwrapEffect(
   Effect.gen(function*() {
     const config = yield* TollgateConfig
@@ -406,5 +407,5 @@ export const layerWithoutDependencies: Layer.Layer<
 
 /** The whole proxy, serving: everything but the `Config`, which the caller provides. */
 export const layer: Layer.Layer<HttpServer.HttpServer, ServeError | ConfigError | StoreError, TollgateConfig> = layerWithoutDependencies.pipe(
-  Layer.provide(Layer.mergeAll(Proxy.layer, Pricing.layer, Circuit.layer, Telemetry.layer))
+  Layer.provide(Layer.mergeAll(Proxy.layer, Models.layer.pipe(Layer.provide(Pricing.layer)), Circuit.layer, Telemetry.layer))
 )

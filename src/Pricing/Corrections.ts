@@ -4,12 +4,12 @@
  * - `corrections`: where the maintained data disagrees with the provider's published pricing page,
  *   the page's price for that model, with the page and the reason. Each one names the data it
  *   corrects by a digest of that model's prices; when an update changes them, the correction stops
- *   applying (the maintainers have revisited the model) and `test/Prices.reconcile.test.ts` fails
+ *   applying (the maintainers have revisited the model) and `test/unit/Prices.reconcile.test.ts` fails
  *   on the bundled data until the decision is taken again.
  * - `additions`: models tollgate served with a price before and the maintained data does not list.
  *
  * Every decision is written down in docs/pricing.md and kept as a test in
- * test/Prices.reconcile.test.ts. The config's `pricing:` still wins over both.
+ * test/unit/Prices.reconcile.test.ts. The config's `pricing:` still wins over both.
  */
 import type { Price } from "../Config/Schema.js"
 

@@ -113,7 +113,7 @@ export class RequestRecord {
       clientHash: c.clientHash,
       userAgent: ClientHeaders.kept(c.headers["user-agent"]),
       project: ClientHeaders.kept(c.headers["x-tollgate-project"]),
-      session: ClientHeaders.kept(c.headers["x-tollgate-session"]),
+      session: ClientHeaders.kept(ClientHeaders.sessionOf(c.headers)),
       cascade: cascaded ? this.cascadeSteps.join(",") : null,
       downgradedFrom: this.downgradedFrom
     }

@@ -1,6 +1,6 @@
 /**
- * What `Wire.ts` and `Whole.ts` both build and `Streaming.ts` reads: its own module, so that
- * `Wire.ts` (which picks a watch, `watchWhole` included) and `Whole.ts` do not import each other.
+ * What the dialects, the bridges (`Dialect/`) and `Whole.ts` build and `Streaming.ts` reads: its
+ * own module, so that none of them imports another for it.
  */
 import type { Usage } from "../Domain/Usage.js"
 

@@ -21,10 +21,10 @@ import * as RequestFacts from "../Domain/RequestFacts.js"
 import { type Target, targetName } from "../Router.js"
 import type { Latency } from "../Router/Latency.js"
 import type { StreamError, UpstreamBody } from "../Upstream.js"
-import type { Parsed } from "./Inbound.js"
+import type { Parsed } from "../Dialect.js"
 import type { Outcome } from "./Record.js"
 import { estimate } from "./Usage.js"
-import type { StreamWatch } from "./Wire.js"
+import type { StreamWatch } from "./StreamWatch.js"
 
 const encoder = new TextEncoder()
 const EMPTY = new Uint8Array(0)

@@ -7,7 +7,7 @@ import type { Landed } from "../Coalesce.js"
 import type { Usage } from "../Domain/Usage.js"
 import { Completion } from "../Sse.js"
 import * as Tokens from "../Tokens.js"
-import { readOpenAi, watchOpenAi } from "./Wire.js"
+import type { Dialect } from "../Dialect.js"
 
 /** The answer is an SSE stream (a stream body of any other type is a whole answer too large to buffer). */
 export const isEventStream = (headers: Readonly<Record<string, string>>): boolean =>
@@ -53,17 +53,17 @@ export const estimateFromBytes = (input: Effect.Effect<number>, bytes: Uint8Arra
 
 /**
  * Usage and model of a whole answer a flight received (for a leader that left before the end).
- * Flights only ever carry OpenAI-shaped answers (only those are shared).
+ * Flights only carry answers in their client's dialect (only passthrough answers are shared).
  */
-export const usageOfLanded = (landed: Landed, input: Effect.Effect<number> | undefined) =>
+export const usageOfLanded = (landed: Landed, dialect: Dialect, input: Effect.Effect<number> | undefined) =>
   Effect.gen(function*() {
     if (landed.head.kind === "Bytes" || !isEventStream(landed.head.headers)) {
       // A whole answer (one that was too large to buffer came as a stream: its chunks joined here).
-      const answer = readOpenAi(landed.chunks.length === 1 ? landed.chunks[0]! : Buffer.concat(landed.chunks))
+      const answer = dialect.read(landed.chunks.length === 1 ? landed.chunks[0]! : Buffer.concat(landed.chunks))
       const usage = answer.usage ?? (input === undefined ? undefined : yield* estimate(input, answer.completionText()))
       return { usage, model: answer.model }
     }
-    const watch = watchOpenAi(false)
+    const watch = dialect.watch()
     for (const chunk of landed.chunks) watch.push(chunk)
     watch.end()
     const usage = watch.usage() ?? (input === undefined ? undefined : yield* estimate(input, watch.completionText(), watch.completionChars()))

@@ -15,6 +15,7 @@ import type { Price } from "../Config/Schema.js"
 import type { TollgateSettings } from "../Config.js"
 import type { Catalogue, Vendor } from "./Catalogue.js"
 import type { Tier } from "./Complexity.js"
+import { kindOf } from "../Upstream/Kinds.js"
 
 export const blendedPrice = (price: Price): number => (3 * price.input + price.output) / 4
 
@@ -53,9 +54,9 @@ const configuredModels = (config: TollgateSettings): Array<string> => {
 }
 
 const servableVendors = (config: TollgateSettings): ((vendor: Vendor) => boolean) => {
-  const kinds = new Set<string>(config.providers.map((p) => p.config.kind))
-  if (kinds.has("mock")) return () => true
-  return (vendor) => (vendor === "openai" && kinds.has("openai")) || (vendor === "anthropic" && kinds.has("anthropic"))
+  const vendors = new Set<Vendor | "any">(config.providers.map((p) => kindOf(p.config).vendor))
+  if (vendors.has("any")) return () => true
+  return (vendor) => vendors.has(vendor)
 }
 
 /**

@@ -30,7 +30,7 @@ import type { RequestFacts } from "../Domain/RequestFacts.js"
 
 export type Tier = "simple" | "moderate" | "complex"
 
-/** The accuracy the labelled set must keep (checked by test/Complexity.test.ts). */
+/** The accuracy the labelled set must keep (checked by test/unit/Complexity.test.ts). */
 export const ACCURACY_THRESHOLD = 0.8
 
 const SCAN_CHARS = 64 * 1024

@@ -6,7 +6,7 @@
 import type * as Headers from "@effect/platform/Headers"
 import type * as Effect from "effect/Effect"
 import type { ByteSource } from "../Bytes.js"
-import type { ResolvedProvider } from "../Config.js"
+import type { ResolvedProvider } from "../Config/Provider.js"
 import type { UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 
 export interface UpstreamRequest {

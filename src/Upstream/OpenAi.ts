@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { ResolvedProvider } from "../Config.js"
+import type { ResolvedProvider } from "../Config/Provider.js"
 import type { UpstreamRequest } from "./Exchange.js"
 import * as Undici from "../Node/Undici.js"
 import * as Transport from "./Transport.js"

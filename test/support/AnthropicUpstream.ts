@@ -101,6 +101,11 @@ export const make = Effect.acquireRelease(
       req.on("data", (c: Buffer) => parts.push(c))
       req.on("end", () => {
         const body = Buffer.concat(parts)
+        // tollgate lists the models a provider serves (`GET /v1/models`); not part of what tests check.
+        if (req.method === "GET") {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [], has_more: false }))
+          return
+        }
         received.push({ url: req.url ?? "", headers: req.headers, body })
         const json = JSON.parse(body.toString("utf8")) as { model: string; stream?: boolean }
         if (req.url === "/v1/messages/count_tokens") {

@@ -70,6 +70,10 @@ export const make = Effect.acquireRelease(
       req.on("data", (c: Buffer) => chunks.push(c))
       req.on("end", () => {
         const body = Buffer.concat(chunks)
+        // tollgate lists a keyed provider's models (`GET /v1/models`): not one of the exchanges tests check.
+        if (req.method === "GET") {
+          return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [], has_more: false }))
+        }
         received.push({ url: req.url ?? "", headers: req.headers, body })
         if (req.url === "/v1/messages/count_tokens") {
           return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ input_tokens: 42 }))

@@ -30,6 +30,11 @@ export const make = Effect.acquireRelease(
       let body = ""
       req.on("data", (c: Buffer) => (body += c.toString("utf8")))
       req.on("end", () => {
+        // tollgate lists a keyed provider's models at start: not one of the scripted exchanges.
+        if (req.method === "GET" && (req.url ?? "").includes("/models")) {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data: [] }))
+          return
+        }
         requests.push({ url: req.url ?? "", body })
         const next = queue.shift()
         if (next === undefined) {

@@ -1,0 +1,207 @@
+/**
+ * The bridge table: for each pair of client dialect and provider dialect, how a request crosses
+ * to the provider and how its answer comes back. Same dialect both ways: a passthrough, the
+ * client's bytes untouched unless a field must change (the served model, or usage reporting on an
+ * OpenAI stream). Different dialects: a translator (`Translate/`), the request translated and the
+ * answer translated back (whole, or event by event for a stream, never buffered).
+ *
+ * Its rows are also the dialects the proxy serves: each gets its route (`Http/Routes.ts`), and the
+ * error shape of every path under its endpoint.
+ */
+import * as Either from "effect/Either"
+import { BadRequest } from "../Domain/Errors.js"
+import type { Usage } from "../Domain/Usage.js"
+import { watchWhole } from "../Proxy/Whole.js"
+import {
+  AnthropicToOpenAiStream,
+  fromAnthropicMessage,
+  fromOpenAiCompletion,
+  OpenAiToAnthropicStream,
+  toAnthropicRequest,
+  toOpenAiRequest
+} from "../Translate.js"
+import type { Dialect, DialectId, ReadAnswer, StreamWatch, WireRequest } from "../Dialect.js"
+import { AnthropicMessages, readAs as readMessageAs, watch as watchMessages } from "./AnthropicMessages.js"
+import { includeUsageOf, OpenAiChat, read as readChat, watch as watchChat } from "./OpenAiChat.js"
+
+/** One request's crossing to providers of one dialect. */
+export interface Wire {
+  /** Path under the provider's base URL. */
+  readonly path: string
+  /** The request body to send, for the model this target serves. */
+  readonly body: (model: string) => Uint8Array
+  /** A whole answer, read and put in the client's dialect. */
+  readonly read: (bytes: Uint8Array) => ReadAnswer
+  readonly watch: () => StreamWatch
+  /** Watches a whole answer too large to read into memory, passed through as it comes (`Proxy/Whole.ts`). */
+  readonly watchWhole: () => StreamWatch
+  /** The answer arrives in the client's dialect as it is: it can be cached and shared. */
+  readonly passthrough: boolean
+}
+
+/** A table entry: the wire for this request, or why it cannot cross (a 400, before anything is sent). */
+export type Bridge = (request: WireRequest) => Wire | BadRequest
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+const parseJson = (bytes: Uint8Array): unknown => {
+  try {
+    return JSON.parse(decoder.decode(bytes))
+  } catch {
+    return undefined
+  }
+}
+
+/** `request`'s body for another model: copied and filled in place (see `rewritten` in `openAiToOpenAi`). */
+const withModel = (json: Readonly<Record<string, unknown>>, model: string): Uint8Array => {
+  const body: Record<string, unknown> = Object.assign({}, json)
+  body.model = model
+  return encoder.encode(JSON.stringify(body))
+}
+
+/** Same dialect both ways: the bytes as they are (the model rewritten if routing says so). */
+export const passthrough = (dialect: Dialect): (request: WireRequest) => Wire => {
+  const whole = () => watchWhole(dialect.usageOf)
+  return (request) => ({
+    path: dialect.upstreamPath,
+    body: (model) => (model === request.model ? request.raw : withModel(request.json, model)),
+    read: dialect.read,
+    watch: dialect.watch,
+    watchWhole: whole,
+    passthrough: true
+  })
+}
+
+const watchChatStripping = (): StreamWatch => watchChat(true)
+const watchChatAsItIs = (): StreamWatch => watchChat(false)
+const watchChatWhole = () => watchWhole(OpenAiChat.usageOf)
+const watchMessagesWhole = () => watchWhole(AnthropicMessages.usageOf)
+
+/** OpenAI chat both ways: a passthrough that also asks for usage on every stream (and hides it if the client did not). */
+const openAiToOpenAi: Bridge = (request) => {
+  // Usage is how the ledger learns the cost: ask for it on every stream, hide it if not asked.
+  const injectUsage = request.stream && !includeUsageOf(request.json)
+  return {
+    path: OpenAiChat.upstreamPath,
+    body: (model) => {
+      if (!injectUsage && model === request.model) return request.raw
+      // Copied and filled in place: a property added after a spread (`{ ...json, stream_options }`)
+      // would cost V8 a new hidden class on every request (see `Http/Response.ts`).
+      const body: Record<string, unknown> = Object.assign({}, request.json)
+      body.model = model
+      if (injectUsage) body.stream_options = Object.assign({}, request.json.stream_options, { include_usage: true })
+      return encoder.encode(JSON.stringify(body))
+    },
+    read: readChat,
+    watch: injectUsage ? watchChatStripping : watchChatAsItIs,
+    watchWhole: watchChatWhole,
+    passthrough: true
+  }
+}
+
+/**
+ * A translating watch: `translate` turns upstream bytes into the client's dialect, and `seen`
+ * watches the same upstream bytes in their own, for the text (token estimates when no usage
+ * came, and the mid-stream budget guard).
+ */
+const translating = (
+  translate: { push(chunk: Uint8Array): Uint8Array; end(): Uint8Array; readonly usage: Usage | undefined; readonly model: string | undefined; readonly done: boolean },
+  seen: StreamWatch
+): StreamWatch => ({
+  push: (chunk) => {
+    seen.push(chunk)
+    return translate.push(chunk)
+  },
+  end: () => {
+    seen.end()
+    return translate.end()
+  },
+  usage: () => translate.usage,
+  model: () => translate.model,
+  done: () => translate.done,
+  completionText: seen.completionText,
+  completionChars: seen.completionChars,
+  newText: seen.newText,
+  // The translator holds the same unterminated event as `seen`.
+  pending: seen.pending,
+  whole: false
+})
+
+/** OpenAI chat client, Anthropic provider: the request translated to Messages, the answer back to chat. */
+const openAiToAnthropic: Bridge = (request) => {
+  const translated = toAnthropicRequest(request.json)
+  if (Either.isLeft(translated)) return translated.left
+  const message = translated.right
+  const includeUsage = includeUsageOf(request.json)
+  return {
+    path: AnthropicMessages.upstreamPath,
+    body: (model) => encoder.encode(JSON.stringify({ ...message, model })),
+    read: (bytes) => {
+      const json = parseJson(bytes)
+      return readMessageAs(json, encoder.encode(JSON.stringify(fromAnthropicMessage(json, request.model))))
+    },
+    watch: () => translating(new AnthropicToOpenAiStream({ includeUsage, requestedModel: request.model }), watchMessages()),
+    watchWhole: watchMessagesWhole,
+    passthrough: false
+  }
+}
+
+/** Anthropic Messages client, OpenAI chat provider: the request translated to chat, the answer back to Messages. */
+const anthropicToOpenAi: Bridge = (request) => {
+  const translated = toOpenAiRequest(request.json)
+  if (Either.isLeft(translated)) return translated.left
+  const chat = translated.right
+  return {
+    path: OpenAiChat.upstreamPath,
+    body: (model) => encoder.encode(JSON.stringify({ ...chat, model })),
+    read: (bytes) => {
+      const answer = readChat(bytes)
+      return { ...answer, bytes: encoder.encode(JSON.stringify(fromOpenAiCompletion(parseJson(bytes), request.model))) }
+    },
+    watch: () => translating(new OpenAiToAnthropicStream({ requestedModel: request.model }), watchChatAsItIs()),
+    watchWhole: watchChatWhole,
+    passthrough: false
+  }
+}
+
+/** Every dialect by its id. */
+export const DIALECTS: { readonly [D in DialectId]: Dialect } = {
+  "openai-chat": OpenAiChat,
+  "anthropic-messages": AnthropicMessages
+}
+
+/**
+ * Client dialect -> provider dialect -> bridge. A pair left out cannot be crossed: a request
+ * routed to a target of that dialect is refused before anything is sent (400, `noBridge`), as a
+ * request a translator cannot put in the target's dialect is.
+ */
+const TABLE: { readonly [C in DialectId]: Partial<Record<DialectId, Bridge>> } = {
+  "openai-chat": {
+    "openai-chat": openAiToOpenAi,
+    "anthropic-messages": openAiToAnthropic
+  },
+  "anthropic-messages": {
+    "anthropic-messages": passthrough(AnthropicMessages),
+    "openai-chat": anthropicToOpenAi
+  }
+}
+
+/** The dialects clients speak to tollgate, in the order their routes are listed. */
+export const SERVED: ReadonlyArray<Dialect> = [OpenAiChat, AnthropicMessages]
+
+/** The bridge from a client's dialect to a provider's, if there is one. */
+export const bridgeFor = (client: DialectId, provider: DialectId): Bridge | undefined => TABLE[client][provider]
+
+/** Why a request cannot go to providers of a dialect: no bridge for the pair. */
+export const noBridge = (client: Dialect, provider: DialectId): BadRequest =>
+  new BadRequest({
+    code: "no_routable_target",
+    message: `${client.endpoint} requests cannot be sent to a provider speaking ${DIALECTS[provider].endpoint} (no bridge ${client.id} -> ${provider})`
+  })
+
+/** The served dialect whose endpoint this path is, or is under (its errors are in that dialect's shape). */
+export const ownerOf = (path: string): Dialect | undefined => {
+  for (const dialect of SERVED) if (path.startsWith(dialect.endpoint)) return dialect
+  return undefined
+}
