@@ -3,11 +3,14 @@
 // installs the tarball with `effect` and `@effect/platform-node` as the README says (no versions:
 // npm picks them from tollgate's peer ranges, so this shows what an app really gets), and a tiny
 // program that composes the README's library layers with a temporary ledger, serves on port 0,
-// asks /healthz once and stops. Needs the npm registry and takes minutes: not part of the tests.
+// asks /healthz once and stops; then the library example (examples/library.mjs, tollgate's routes
+// mounted in the app's own HttpLayerRouter on NodeHttpServer), run as it is, on port 0: the app's
+// route, a JSON answer and a stream to its [DONE], then SIGTERM, after which it must exit on its
+// own. Needs the npm registry and takes minutes: not part of the tests.
 //
 //   node scripts/check-pack.mjs [--keep]     (--keep leaves the temporary folder for a look)
-import { execFileSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync, spawn } from "node:child_process"
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -27,6 +30,52 @@ const run = (command, args, cwd) => {
 }
 
 const step = (text) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`)
+
+/** The library example as a user runs it: served, asked, stopped with SIGTERM; it must exit on its own. */
+async function runExample() {
+  const child = spawn(process.execPath, ["library.mjs"], { cwd: app, env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  const fail = (message) => {
+    child.kill("SIGKILL")
+    process.stderr.write(`library.mjs: ${message} (left ${work}); its output:\n${output}\n`)
+    process.exit(1)
+  }
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })))
+  const timer = setTimeout(() => fail("not done 30 s after its start"), 30_000)
+  let listening = false
+  const base = await new Promise((resolve) => {
+    const onData = (data) => {
+      output += data
+      const found = /Listening on (http:\/\/[^\s]+)/.exec(output)
+      if (found && !listening) {
+        listening = true
+        resolve(found[1])
+      }
+    }
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+    exited.then(() => listening || fail("exited before it listened"))
+  })
+  step(`listening on ${base}`)
+  const hello = await fetch(`${base}/hello`).then((r) => r.text())
+  if (hello !== "Hello from my app") fail(`GET /hello answered ${JSON.stringify(hello)}`)
+  const ask = (stream) =>
+    fetch(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-mini", stream, messages: [{ role: "user", content: "hi" }] })
+    })
+  const json = await ask(false).then((r) => r.json())
+  if (json.choices?.[0]?.message?.content !== "Hello from inside my app") fail(`the JSON answer was ${JSON.stringify(json)}`)
+  step("POST /v1/chat/completions: " + json.choices[0].message.content)
+  const streamed = await ask(true).then((r) => r.text())
+  if (!streamed.trimEnd().endsWith("data: [DONE]")) fail(`the stream did not end with [DONE]: ${streamed}`)
+  step(`POST /v1/chat/completions, stream: ${streamed.split("\n\n").filter(Boolean).length} events, to [DONE]`)
+  child.kill("SIGTERM")
+  const { code, signal } = await exited
+  clearTimeout(timer)
+  step(`stopped by SIGTERM: exit code ${code}${signal ? `, signal ${signal}` : ""}`)
+}
 
 try {
   step(`npm pack (builds dist/) into ${work}`)
@@ -76,6 +125,10 @@ Effect.runPromise(program).then(() => console.log("stopped"), (error) => { conso
 `)
   step("node main.mjs")
   process.stdout.write(run(process.execPath, ["main.mjs"], app))
+
+  copyFileSync(path.join(root, "examples", "library.mjs"), path.join(app, "library.mjs"))
+  step("node library.mjs (examples/library.mjs), PORT=0")
+  await runExample()
   step("ok")
 } finally {
   if (keep) step(`left ${work}`)

@@ -24,17 +24,15 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as Subscribable from "effect/Subscribable"
-import { Readable } from "node:stream"
-import { type NoTargetAvailable, type UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "./Domain/Errors.js"
+import type { ByteSink, ByteSource } from "./Bytes.js"
+import type { NoTargetAvailable, UpstreamError } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
-import type { NodeSource, UpstreamResponse } from "./Upstream.js"
-import { follow, toStream } from "./Upstream/Readable.js"
+import type { StreamError, UpstreamResponse } from "./Upstream.js"
 
 type FlightError = UpstreamError | NoTargetAvailable
 
 /** The upstream call a flight makes: the answer, and the target that gave it. */
 type FlightCall = Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>
-type StreamError = UpstreamUnreachable | UpstreamTimeout
 
 /** What a flight's upstream call answered, once its head (status, headers) is known. */
 export interface Head {
@@ -151,23 +149,78 @@ class Flight {
   }
 }
 
-/** A flight that died of a defect, as its replays' readables fail. */
-class FlightDefect extends Error {
-  constructor(readonly died: Cause.Cause<never>) {
-    super("the shared flight died of a defect")
+/** A replay is done with the flight's chunks (those every other one has read can go). */
+const forgetReader = (flight: Flight, reader: Reader): void => {
+  if (flight.readers.delete(reader)) flight.trim()
+}
+
+/**
+ * A replay: what was recorded, then each chunk written from the flight's own callback as it is
+ * recorded, with back-pressure (a full sink is written to again once it has drained). It fails
+ * with the flight's stream failure, or with its defect. The proxy pipes it to its client with no
+ * Effect between chunks, an order of magnitude fewer Effect steps than replaying it as an Effect
+ * `Stream`.
+ */
+class Replay implements ByteSource<StreamError> {
+  private sink: ByteSink<StreamError> | undefined = undefined
+  /** The sink said it is full: nothing is written until it has drained. */
+  private full = false
+  constructor(
+    private readonly flight: Flight,
+    private readonly reader: Reader,
+    readonly release: Effect.Effect<void>
+  ) {}
+
+  pipe(sink: ByteSink<StreamError>): void {
+    this.sink = sink
+    this.pump()
+  }
+
+  cancel(): void {
+    this.sink = undefined
+    this.flight.listeners.delete(this.pump)
+    forgetReader(this.flight, this.reader)
+  }
+
+  private readonly drained = (): void => {
+    this.full = false
+    this.pump()
+  }
+
+  /** Writes what the flight has that this replay has not read yet; ends it once the flight is done. */
+  private readonly pump = (): void => {
+    const sink = this.sink
+    if (sink === undefined || this.full) return
+    const { flight, reader } = this
+    if (reader.next < flight.base) {
+      // Cannot happen (see above); said as the bug it would be rather than replayed with a hole.
+      this.cancel()
+      return sink.fail(Cause.die(new Error("a replay fell behind what its flight holds")))
+    }
+    while (reader.next < flight.base + flight.chunks.length) {
+      const room = sink.write(flight.chunks[reader.next++ - flight.base]!)
+      // Cancelled from its sink's `write` (its client cut off): nothing more.
+      if (this.sink !== sink) return
+      if (!room) {
+        this.full = true
+        flight.trim()
+        flight.listeners.add(this.pump)
+        return sink.drained(this.drained)
+      }
+    }
+    flight.trim()
+    if (!flight.done) return void flight.listeners.add(this.pump)
+    flight.listeners.delete(this.pump)
+    forgetReader(flight, reader)
+    this.sink = undefined
+    if (flight.defect !== undefined) sink.fail(flight.defect)
+    else if (Option.isSome(flight.failure)) sink.fail(Cause.fail(flight.failure.value))
+    else sink.end()
   }
 }
 
-/** What a replay's readable failing with `cause` means: the flight's stream failure, or its defect. */
-const replayFailure = (cause: unknown): Cause.Cause<StreamError> =>
-  cause instanceof UpstreamUnreachable || cause instanceof UpstreamTimeout
-    ? Cause.fail(cause)
-    : cause instanceof FlightDefect
-    ? cause.died
-    : Cause.die(cause)
-
 export interface Joined {
-  /** The answer, as this subscriber sees it: the whole body, or a replay-then-live stream. */
+  /** The answer, as this subscriber sees it: the whole body, or a replay-then-live source. */
   readonly response: UpstreamResponse
   /** This subscriber started the flight (it pays; the others were coalesced). */
   readonly leader: boolean
@@ -209,25 +262,32 @@ export const make = Effect.gen(function*() {
   })
 
   /**
-   * Records a provider's Node stream as it comes, with no Effect between chunks (the `Stream`
-   * form cost Effect steps per chunk).
-   * Some(error) when it failed, None when it ended; interrupted, it aborts the exchange.
+   * Records a provider's body as it comes, piped with no Effect between chunks; the provider waits
+   * while the flight holds too much (`Flight.trim` resumes it).
+   * Some(error) when it failed, None when it ended; a defect fails the flight; interrupted, it
+   * cancels the body (the exchange is aborted).
    */
-  const recordSource = (flight: Flight, source: NodeSource): Effect.Effect<Option.Option<StreamError>> =>
-    Effect.async((resume) =>
-      Effect.sync(follow(source.readable, {
-        data: (chunk) => {
-          if (flight.add(chunk) && flight.paused === undefined) {
-            source.readable.pause()
-            flight.paused = { resume: () => source.readable.resume() }
-          }
+  const recordSource = (flight: Flight, source: ByteSource<StreamError>): Effect.Effect<Option.Option<StreamError>> =>
+    Effect.async((resume) => {
+      const sink: ByteSink<StreamError> = {
+        write: (chunk) => {
+          const full = flight.add(chunk)
           if (flight.overflowed && flights.get(flight.key) === flight) flights.delete(flight.key)
           flight.notify()
+          return !full
+        },
+        drained: (more) => {
+          flight.paused = { resume: more }
         },
         end: () => resume(Effect.succeed(Option.none())),
-        error: (cause) => resume(Effect.succeed(Option.some(source.failed(cause))))
-      }))
-    )
+        fail: (cause) => {
+          const failure = Cause.failureOption(cause)
+          resume(Option.isSome(failure) ? Effect.succeed(failure) : Effect.failCause(Cause.stripFailures(cause)))
+        }
+      }
+      source.pipe(sink)
+      return Effect.sync(() => source.cancel())
+    })
 
   /** The call, recorded into the flight as it comes; `onLanded` once it has all come. */
   const record = Effect.fnUntraced(function*(
@@ -246,17 +306,8 @@ export const make = Effect.gen(function*() {
     } else {
       yield* Deferred.succeed(flight.head, head)
       const source = response.body.source
-      const failure = source !== undefined ? yield* recordSource(flight, source) : yield* response.body.stream.pipe(
-        Stream.runForEach((chunk) =>
-          Effect.sync(() => {
-            flight.add(chunk)
-            if (flight.overflowed && flights.get(flight.key) === flight) flights.delete(flight.key)
-            flight.notify()
-          })
-        ),
-        Effect.flip,
-        Effect.option
-      )
+      const recorded = recordSource(flight, source)
+      const failure = yield* (source.release === undefined ? recorded : Effect.ensuring(recorded, source.release))
       // Some(error) when the stream failed, None when it ended.
       flight.ended = true
       flight.failure = failure
@@ -299,69 +350,6 @@ export const make = Effect.gen(function*() {
         })
       )
     )
-
-  /**
-   * A replay as a Node stream: what was recorded, then each chunk pushed from the flight's own
-   * callback as it is recorded, with back-pressure (a full reader is pushed to again when it
-   * reads). It fails with the flight's stream failure, or with its defect (a `FlightDefect`, which
-   * `failed` throws back as the defect). The proxy pipes it to its client with no Effect between
-   * chunks, an order of magnitude fewer Effect steps than replaying it as an Effect `Stream`.
-   */
-  const replaySource = (flight: Flight, reader: Reader, release: Effect.Effect<void>): NodeSource => {
-    const forget = () => forgetReader(flight, reader)
-    let wanted = false
-    const pump = (): void => {
-      if (readable.destroyed) return void flight.listeners.delete(pump)
-      if (reader.next < flight.base) {
-        // Cannot happen (see above); said as the bug it would be rather than replayed with a hole.
-        flight.listeners.delete(pump)
-        return void readable.destroy(new FlightDefect(Cause.die(new Error("a replay fell behind what its flight holds"))))
-      }
-      const end = () => flight.base + flight.chunks.length
-      while (wanted && reader.next < end()) wanted = readable.push(flight.chunks[reader.next++ - flight.base])
-      flight.trim()
-      // Full: `read` comes back for the rest.
-      if (reader.next < end()) return
-      if (!flight.done) return void flight.listeners.add(pump)
-      flight.listeners.delete(pump)
-      forget()
-      if (flight.defect !== undefined) readable.destroy(new FlightDefect(flight.defect))
-      else if (Option.isSome(flight.failure)) readable.destroy(flight.failure.value)
-      else readable.push(null)
-    }
-    const readable = new Readable({
-      read() {
-        wanted = true
-        pump()
-      },
-      destroy(error, callback) {
-        flight.listeners.delete(pump)
-        forget()
-        callback(error)
-      }
-    })
-    return {
-      readable,
-      failed: (cause) => {
-        const failure = replayFailure(cause)
-        if (Cause.isFailType(failure)) return failure.error
-        throw Cause.squash(failure)
-      },
-      release: Effect.zipRight(Effect.sync(forget), release)
-    }
-  }
-
-  /** A replay as an Effect `Stream` (for a reader that wants one): the same readable, read as one. */
-  const replay = (source: NodeSource): Stream.Stream<Uint8Array, StreamError> =>
-    Stream.suspend(() => toStream(source.readable, (cause) => cause)).pipe(
-      Stream.catchAll((cause) => Stream.failCause(replayFailure(cause))),
-      Stream.ensuring(source.release ?? Effect.void)
-    )
-
-  /** A replay is done with the flight's chunks (those every other one has read can go). */
-  const forgetReader = (flight: Flight, reader: Reader): void => {
-    if (flight.readers.delete(reader)) flight.trim()
-  }
 
   /** A subscriber goes; the leader's ticket is handed to the flight if the call is still on. */
   const leave = (flight: Flight, ticket: Ticket | undefined) =>
@@ -414,14 +402,13 @@ export const make = Effect.gen(function*() {
         target: head.target
       } satisfies Joined
     }
-    // Read one way or the other (one replay, one place in the flight): as a `Stream` that leaves
-    // when it ends, or piped from the Node stream, whose reader runs `release` when done with it.
-    const source = replaySource(joined, reader, leave(joined, mine))
+    // One replay, one place in the flight: its reader runs `release` (leaves) when done with it.
+    const source = new Replay(joined, reader, Effect.zipRight(Effect.sync(() => forgetReader(joined, reader)), leave(joined, mine)))
     return {
       response: {
         status: head.status,
         headers: head.headers,
-        body: { _tag: "Stream", stream: replay(source), source }
+        body: { _tag: "Stream", source }
       },
       leader,
       target: head.target

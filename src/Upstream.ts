@@ -5,8 +5,8 @@
  * failover are `Failover`'s.
  * Adapters live in `Upstream/`, one per provider kind (`Upstream/Kinds.ts`): `openai` (any
  * OpenAI-compatible API), `anthropic` (Messages API) and `mock` (built-in simulated model), the
- * HTTP ones over `Upstream/Transport.ts`. The response body is either bytes or a `Stream` that is never buffered
- * (for an HTTP provider or a shared flight's replay, also readable as a Node stream).
+ * HTTP ones over undici (`Node/Undici.ts`). The response body is either bytes or a `ByteSource`
+ * that is never buffered (`Bytes.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -16,7 +16,7 @@ import type { UpstreamError } from "./Domain/Errors.js"
 import type { Adapter, UpstreamRequest, UpstreamResponse } from "./Upstream/Exchange.js"
 import { adapterOf } from "./Upstream/Kinds.js"
 
-export type { Adapter, NodeSource, UpstreamBody, UpstreamRequest, UpstreamResponse } from "./Upstream/Exchange.js"
+export type { Adapter, StreamError, UpstreamBody, UpstreamRequest, UpstreamResponse } from "./Upstream/Exchange.js"
 
 export class Upstream extends Context.Tag("tollgate/Upstream")<Upstream, {
   readonly send: (request: UpstreamRequest) => Effect.Effect<UpstreamResponse, UpstreamError>

@@ -118,9 +118,11 @@ const incomingBody = () => {
   return source
 }
 
-// The listener's scheduler (src/Http/IoScheduler.ts; a build from before it had Effect's
+// The listener's scheduler (src/Node/IoScheduler.ts, src/Http/IoScheduler.ts before; a build from before it had Effect's
 // `makeBatched` on `setImmediate`), counting steps as it is asked whether to yield.
-const io = fs.existsSync(path.join(path.resolve(args.dist), "Http", "IoScheduler.js"))
+const io = fs.existsSync(path.join(path.resolve(args.dist), "Node", "IoScheduler.js"))
+  ? new (await load("Node/IoScheduler.js")).IoScheduler()
+  : fs.existsSync(path.join(path.resolve(args.dist), "Http", "IoScheduler.js"))
   ? new (await load("Http/IoScheduler.js")).IoScheduler()
   : Scheduler.makeBatched((run) => setImmediate(run))
 let steps = 0
@@ -164,11 +166,24 @@ const drain = (stream) =>
     return next
   })).pipe(Effect.catchAll((end) => end._tag === "None" ? Effect.void : Effect.fail(end.value)))
 
-/** A Piped body run as the listener runs it, into a writable that drops what it gets. */
+/**
+ * A Piped body run as the listener runs it, into a writable that drops what it gets: its source
+ * piped into a sink over the writable (src/Bytes.ts; a build from before it wrote to the writable
+ * itself, `run`).
+ */
 const pipe = (piped) =>
   Effect.async((resume) => {
     const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() })
-    piped.run(sink, (defect) => resume(defect === undefined ? Effect.void : Effect.die(defect)))
+    if (piped.run !== undefined) return void piped.run(sink, (defect) => resume(defect === undefined ? Effect.void : Effect.die(defect)))
+    piped.source.pipe({
+      write: (chunk) => sink.write(chunk),
+      drained: (more) => sink.once("drain", more),
+      end: () => {
+        sink.end()
+        resume(Effect.void)
+      },
+      fail: (cause) => resume(Effect.failCause(cause))
+    })
   }).pipe(Effect.zipRight(piped.after(false)))
 
 /**
@@ -252,7 +267,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
             ? Effect.die(new Error(`status ${response.status}`))
             : response.body._tag === "Stream"
             ? drain(response.body.stream)
-            : response.body._tag === "Raw" // a Piped body (src/Http/Piped.ts), into a sink as the listener runs it
+            : response.body._tag === "Raw" // a Piped body (src/Bytes.ts), into a sink as the listener runs it
             ? pipe(response.body.body)
             : Effect.void
       )

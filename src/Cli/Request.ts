@@ -9,6 +9,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as Config from "../Config.js"
 import * as Money from "../Domain/Money.js"
@@ -33,6 +34,17 @@ const PATHS = {
   completions: "/v1/completions"
 } as const
 
+/** The ledger row of this request, once written (none if it is not there within a few seconds). */
+const rowOf = (id: string) =>
+  Effect.flatMap(Telemetry.Telemetry, (telemetry) =>
+    telemetry.written.changes.pipe(
+      Stream.mapEffect(() => Effect.zipRight(telemetry.flush, Ledger.findRequest(id))),
+      Stream.filter(Option.isSome),
+      Stream.runHead,
+      Effect.map(Option.flatten),
+      Effect.timeoutTo({ duration: "5 seconds", onTimeout: () => Option.none(), onSuccess: (row) => row })
+    ))
+
 export const run = (flags: RequestFlags) =>
   Effect.gen(function*() {
     const body = yield* Effect.try({
@@ -56,10 +68,11 @@ export const run = (flags: RequestFlags) =>
       response.headers.forEach((value, name) => {
         if (name.startsWith("x-tollgate-")) added[name] = value
       })
-      // The row is written by the ledger's writer: flushed, then read back.
-      yield* Effect.flatMap(Telemetry.Telemetry, (telemetry) => telemetry.flush)
+      // The row is booked when the answer is over, which can be just after its last byte reached
+      // this client, and written by the ledger's writer: read back once it has been written (on
+      // the writer's own signal), flushed meanwhile so that it does not linger.
       const id = added["x-tollgate-request-id"]
-      const row = id === undefined ? Option.none() : yield* Ledger.findRequest(id)
+      const row = id === undefined ? Option.none() : yield* rowOf(id)
       const cost = Option.match(row, {
         onNone: () => null,
         onSome: (r) => ({ usd: r.cost_usd, priced: r.priced === 1, inputTokens: r.input_tokens, outputTokens: r.output_tokens })

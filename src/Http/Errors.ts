@@ -3,7 +3,6 @@
  * `{"error":{"message","type","code"}}` with the right status. Never a stack trace.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { STATUS_CODES } from "node:http"
 import {
   type RequestError,
   statusOf,
@@ -215,16 +214,5 @@ export const toAnthropicResponse = (
   )
 }
 
-/**
- * The error as a whole HTTP/1.1 response in bytes, for the listener to write on a socket that has
- * no `ServerResponse` (Node's `clientError`: a request it could not parse or that timed out). The
- * connection is closed after it.
- */
-export const toRawResponse = (error: RequestError): Buffer => {
-  const status = statusOf(error)
-  const body = JSON.stringify(bodyOf(error))
-  return Buffer.from(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
-  )
-}
-
+/** The error's body in the OpenAI shape, for the listener to write on a socket it could not parse. */
+export const errorBodyOf: (error: RequestError) => ErrorBody = bodyOf

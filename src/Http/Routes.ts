@@ -21,7 +21,7 @@ import { ownerOf, SERVED } from "../Dialect/Bridge.js"
 import { type Call, Proxy } from "../Proxy.js"
 import { targetNameOf } from "../Router/Decision.js"
 import { Telemetry } from "../Telemetry.js"
-import type * as Body from "./Body.js"
+import type * as Body from "../Node/Body.js"
 
 /** A request as the listener hands it over: its line, its headers, and its body, read already. */
 export interface Incoming {
@@ -64,6 +64,8 @@ export interface App {
    * nothing per request then.
    */
   readonly refusedBeforeBody: ((url: string, headers: Headers.Headers) => Unauthorized | undefined) | undefined
+  /** The paths it answers, as a router's patterns (for mounting them in another router). */
+  readonly paths: ReadonlyArray<string>
 }
 
 export const make = Effect.gen(function*() {
@@ -190,7 +192,7 @@ export const make = Effect.gen(function*() {
   const refusedBeforeBody = apiKeys.size === 0
     ? undefined
     : (url: string, headers: Headers.Headers) => (OPEN_PATHS.has(pathOf(url)) ? undefined : refusal(headers))
-  const routed: App = Object.assign(app, { refusedBeforeBody })
+  const routed: App = Object.assign(app, { refusedBeforeBody, paths: [...Object.keys(routes), `${MODEL_PREFIX}*`] })
   return routed
 })
 

@@ -4,25 +4,23 @@
  * mid-stream budget guard may end it, and when it ends, fails or its client goes away, one ledger
  * row is booked.
  *
- * All of that is one `Relay`, with two ways through it: an HTTP provider's body (a Node stream) is
- * piped to the client's socket with no Effect between chunks (`Http/Piped.ts`), and so is a shared
- * flight's replay; a body that is only an Effect `Stream` (the simulated provider) runs as a `Stream`.
+ * All of that is one `Relay`: a sink for the upstream body (any `ByteSource`: a provider's, the
+ * simulated one's, a shared flight's replay) and a source for the client's connection, passing
+ * bytes on with no Effect between chunks. The answer is a `Piped` body over it, which tollgate's
+ * listener pipes into the socket and another server reads as a `Stream` (`Bytes.ts`).
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Chunk from "effect/Chunk"
+import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Stream from "effect/Stream"
+import { BodyCut, type ByteSink, type ByteSource, Piped } from "../Bytes.js"
 import type { Ticket } from "../Coalesce.js"
 import { errorTypeOf, type UpstreamTimeout, type UpstreamUnreachable } from "../Domain/Errors.js"
 import { usd } from "../Domain/Money.js"
 import * as RequestFacts from "../Domain/RequestFacts.js"
 import { type Target, targetName } from "../Router.js"
 import type { Latency } from "../Router/Latency.js"
-import { Piped } from "../Http/Piped.js"
-import type { NodeSource, UpstreamBody } from "../Upstream.js"
-import { follow } from "../Upstream/Readable.js"
+import type { StreamError, UpstreamBody } from "../Upstream.js"
 import type { Parsed } from "../Dialect.js"
 import type { Outcome } from "./Record.js"
 import { estimate } from "./Usage.js"
@@ -44,8 +42,11 @@ const maxEventOf = (served: Target): number => {
   return config.kind === "mock" ? Infinity : config.limits.eventBytes
 }
 
-/** What goes through one streamed answer: the watch, the guard, the timings, and the booking at its end. */
-class Relay {
+/**
+ * What goes through one streamed answer: the watch, the guard, the timings, and the booking at
+ * its end. It is the upstream body's sink, and the source the client's connection reads.
+ */
+class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> {
   ttfbMs: number | null = null
   failure: UpstreamUnreachable | UpstreamTimeout | undefined = undefined
   /** Tollgate ended the stream: the guard (it passed its reservation), or an event past the provider's limit. */
@@ -55,9 +56,12 @@ class Relay {
   private outputTokens = 0
   private readonly started: bigint
   private readonly maxEvent: number
+  /** The client's connection, once piped (undefined again once the answer is over or cancelled). */
+  private client: ByteSink<StreamError | BodyCut> | undefined = undefined
 
   constructor(
     private readonly deps: { readonly clock: Clock.Clock; readonly latency: Latency["Type"] },
+    private readonly upstream: ByteSource<StreamError>,
     private readonly status: number,
     private readonly watch: StreamWatch,
     private readonly request: Parsed,
@@ -114,7 +118,7 @@ class Relay {
   }
 
   /** The upstream ended: what the watch still holds (possibly nothing). */
-  end(): Uint8Array {
+  rest(): Uint8Array {
     return this.watch.end()
   }
 
@@ -123,7 +127,7 @@ class Relay {
    * event, which the official SDKs raise as an error. (A whole answer has no such event: empty,
    * and its client's connection is cut instead, so a truncated body never looks complete.)
    */
-  fail(error: UpstreamUnreachable | UpstreamTimeout): Uint8Array {
+  failureEvent(error: UpstreamUnreachable | UpstreamTimeout): Uint8Array {
     this.failure = error
     if (this.watch.whole) return EMPTY
     const reason = error._tag === "UpstreamUnreachable"
@@ -132,6 +136,58 @@ class Relay {
       ? `the answer took longer than ${error.afterMs} ms in all (timeouts.total)`
       : `no data for ${error.afterMs} ms`
     return encoder.encode(this.request.streamError(`Provider "${error.provider}" stream failed: ${reason}`))
+  }
+
+  // The source the client reads: the upstream body, through the watch.
+  pipe(client: ByteSink<StreamError | BodyCut>): void {
+    this.client = client
+    this.upstream.pipe(this)
+  }
+
+  cancel(): void {
+    this.client = undefined
+    this.upstream.cancel()
+  }
+
+  // The sink the upstream body is piped into.
+  write(chunk: Uint8Array): boolean {
+    const client = this.client
+    if (client === undefined) return false
+    let room = true
+    for (const piece of this.push([chunk])) room = client.write(piece)
+    if (!this.cutOff) return room
+    // Cut off: the rest is not read (the upstream call is aborted); a whole answer cut short is
+    // cut on the client's side too, so it never looks complete.
+    this.cancel()
+    if (this.whole) client.fail(Cause.fail(new BodyCut({ reason: this.cutReason })))
+    else client.end()
+    return false
+  }
+
+  drained(resume: () => void): void {
+    this.client?.drained(resume)
+  }
+
+  end(): void {
+    const client = this.client
+    if (client === undefined) return
+    this.client = undefined
+    const rest = this.rest()
+    if (rest.byteLength > 0) client.write(rest)
+    client.end()
+  }
+
+  fail(cause: Cause.Cause<StreamError>): void {
+    const client = this.client
+    if (client === undefined) return
+    this.client = undefined
+    const failure = Cause.failureOption(cause)
+    // A defect (a shared flight that died of a bug) is passed on as the defect it is.
+    if (failure._tag === "None") return client.fail(cause)
+    const last = this.failureEvent(failure.value)
+    if (last.byteLength === 0) return client.fail(cause)
+    client.write(last)
+    client.end()
   }
 
   /** The answer is over (`aborted`: its client went away first): latency noted, one row booked. */
@@ -166,90 +222,6 @@ class Relay {
 }
 
 /**
- * The body as Effect's `Stream`: for streams that are Effect streams only (the simulated provider).
- */
-const asStream = (relay: Relay, upstream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout>, guarded: boolean) => {
-  // One stage per chunk batch (not per chunk).
-  const watched = Stream.mapChunks(upstream, (chunks) => Chunk.unsafeFromArray(relay.push(chunks)))
-  // Only a guarded stream can be cut off; `takeUntil` looks at every element (it was ~20% of a
-  // stream's Effect steps), so an unguarded one goes without it.
-  return (guarded ? Stream.takeUntil(watched, () => relay.cutOff) : watched).pipe(
-    Stream.concat(Stream.suspend(() => {
-      const rest = relay.end()
-      return rest.byteLength > 0 ? Stream.succeed(rest) : Stream.empty
-    })),
-    Stream.catchAll((error) => Stream.make(relay.fail(error))),
-    Stream.ensuringWith((exit) => relay.finish(Exit.isInterrupted(exit)))
-  )
-}
-
-/**
- * The body piped from the provider's Node stream to the client's socket, with back-pressure: no
- * Effect runs between chunks (the `Stream` form spent much of a stream's CPU in the channel
- * executor's per-chunk work).
- */
-const asPiped = (relay: Relay, source: NodeSource) =>
-  new Piped((res, settle) => {
-    const readable = source.readable
-    let settled = false
-    // Ended early (cut off, client gone, a defect): the upstream exchange is aborted. Undefined
-    // while `follow` starts, where a source that already ended or failed is answered at once.
-    let unfollow: (() => void) | undefined
-    const stop = () => {
-      res.off("drain", onDrain)
-      unfollow?.()
-    }
-    const finish = (defect?: unknown) => {
-      if (settled) return
-      settled = true
-      stop()
-      settle(defect)
-    }
-    // A write Node refuses (or any bug) must not escape into the event loop: it settles as a defect.
-    const guarded = (step: () => void) => {
-      try {
-        step()
-      } catch (defect) {
-        finish(defect ?? new Error("stream write failed"))
-      }
-    }
-    const onDrain = () => readable.resume()
-    res.on("drain", onDrain)
-    unfollow = follow(readable, {
-      data: (chunk) =>
-        guarded(() => {
-          let full = false
-          for (const piece of relay.push([chunk])) full = !res.write(piece)
-          if (relay.cutOff) {
-            if (relay.whole) res.destroy()
-            else res.end()
-            return finish()
-          }
-          if (full) readable.pause()
-        }),
-      end: () =>
-        guarded(() => {
-          const rest = relay.end()
-          if (rest.byteLength > 0) res.write(rest)
-          res.end()
-          finish()
-        }),
-      error: (cause) =>
-        guarded(() => {
-          const last = relay.fail(source.failed(cause))
-          if (last.byteLength > 0) res.end(last)
-          else res.destroy()
-          finish()
-        })
-    })
-    if (settled) unfollow()
-    return () => {
-      settled = true
-      stop()
-    }
-  }, (interrupted) => source.release === undefined ? relay.finish(interrupted) : Effect.zipRight(source.release, relay.finish(interrupted)))
-
-/**
  * The SSE answer: upstream bytes pass through the watch (never buffered past an event
  * boundary; translated event by event when the shapes differ); when the stream ends, fails or
  * the client goes away, one ledger event is offered.
@@ -267,21 +239,21 @@ export const streamAnswer = (
   guard: StreamGuard | undefined
 ) =>
   Effect.sync(() => {
-    const relay = new Relay(deps, status, watch, request, served, book, ticket, guard)
+    const source = body.source
+    const relay = new Relay(deps, source, status, watch, request, served, book, ticket, guard)
     // In place, not `{ ...headers, "cache-control": ... }`: see `Http/Response.ts` on hidden classes.
     headers["cache-control"] = "no-cache"
-    const options = { status, headers }
-    const source = body.source
-    return source === undefined
-      ? HttpServerResponse.stream(asStream(relay, body.stream, guard !== undefined), options)
-      : HttpServerResponse.raw(asPiped(relay, source), options)
+    const release = source.release
+    return HttpServerResponse.raw(
+      new Piped(relay, (interrupted) => release === undefined ? relay.finish(interrupted) : Effect.zipRight(release, relay.finish(interrupted))),
+      { status, headers }
+    )
   })
 
 /** A streamed body dropped unread: the exchange is cut off (and a shared flight's replay left). */
 export const dropBody = (body: Extract<UpstreamBody, { readonly _tag: "Stream" }>): Effect.Effect<void> =>
   Effect.suspend(() => {
     const source = body.source
-    if (source === undefined) return Effect.void // an Effect `Stream` never run holds nothing
-    if (!source.readable.closed) source.readable.destroy()
+    source.cancel()
     return source.release ?? Effect.void
   })

@@ -6,7 +6,7 @@
  * Auth: the server-side key as `x-api-key`, or with `passthroughAuth` the client's own `x-api-key`
  * or `Authorization: Bearer` exactly as it came (Claude Code subscription tokens are bearer tokens).
  * `anthropic-version` is always sent (the client's, else the configured one); `anthropic-beta`
- * passes through unchanged. Timeouts, pooling and error typing are `Transport.ts`'s, shared with
+ * passes through unchanged. Timeouts, pooling and error typing are `Node/Undici.ts`'s, shared with
  * the OpenAI adapter: 429 is rate limited, 529 and 5xx unavailable, other 4xx rejected with
  * Anthropic's own error body kept for the client.
  */
@@ -16,6 +16,7 @@ import * as Redacted from "effect/Redacted"
 import type { ResolvedProvider } from "../Config/Provider.js"
 import type { AnthropicProvider } from "../Config/Schema.js"
 import type { UpstreamRequest } from "./Exchange.js"
+import * as Undici from "../Node/Undici.js"
 import * as Transport from "./Transport.js"
 
 export const forwardHeaders = (
@@ -50,7 +51,7 @@ export const make = (provider: ResolvedProvider) =>
   Effect.gen(function*() {
     const config = provider.config
     if (config.kind !== "anthropic") return yield* Effect.dieMessage(`not an anthropic provider: ${provider.name}`)
-    return yield* Transport.make({
+    return yield* Undici.transport({
       provider: provider.name,
       baseUrl: config.baseUrl,
       timeouts: config.timeouts,

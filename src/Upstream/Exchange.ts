@@ -5,8 +5,7 @@
  */
 import type * as Headers from "@effect/platform/Headers"
 import type * as Effect from "effect/Effect"
-import type * as Stream from "effect/Stream"
-import type { Readable } from "node:stream"
+import type { ByteSource } from "../Bytes.js"
 import type { ResolvedProvider } from "../Config/Provider.js"
 import type { UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 
@@ -20,31 +19,18 @@ export interface UpstreamRequest {
   readonly clientHeaders: Headers.Headers
 }
 
-/**
- * A streamed body as the Node stream it is read from, for a consumer that passes bytes on without
- * Effect's Stream machinery (the proxy's answer to its client). A body is read one way or the
- * other, never both.
- */
-export interface NodeSource {
-  readonly readable: Readable
-  /**
-   * What a failure of `readable` means, typed as `stream` would fail; a cause that is a bug (a
-   * shared flight that died of a defect) is thrown back as the defect.
-   */
-  readonly failed: (cause: unknown) => UpstreamUnreachable | UpstreamTimeout
-  /** Run once by whoever read `readable`, when done with it (a shared flight's replay leaves it). */
-  readonly release?: Effect.Effect<void>
-}
+/** How a streamed body can fail once it has begun. */
+export type StreamError = UpstreamUnreachable | UpstreamTimeout
 
-/** A `Stream` body is only ever handed over once its first chunk is available (or it ended). */
+/**
+ * An answer: whole bytes, or a stream of bytes that is never buffered. A `Stream` body is only
+ * ever handed over once its first chunk is available (or it ended); it is one `ByteSource`
+ * whatever makes it (a provider's HTTP body, the simulated provider, a shared flight's replay),
+ * read by piping it, or as an Effect `Stream` (`Bytes.toStream`).
+ */
 export type UpstreamBody =
   | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
-  | {
-    readonly _tag: "Stream"
-    readonly stream: Stream.Stream<Uint8Array, UpstreamUnreachable | UpstreamTimeout>
-    /** The same body as a Node stream, where it is one (an HTTP provider's, a shared flight's replay). */
-    readonly source?: NodeSource
-  }
+  | { readonly _tag: "Stream"; readonly source: ByteSource<StreamError> }
 
 export interface UpstreamResponse {
   readonly status: number

@@ -2,11 +2,12 @@
  * The built-in simulated model: what `tollgate start` serves when no provider is configured, and
  * what demos and tests run against. Deterministic: the same request gets the same answer, token
  * counts and chunking. Configurable latency, chunk count, chunk gap and failure injection; streams
- * real SSE bytes, on `Clock`, so `TestClock` drives it.
+ * real SSE bytes, on `Clock`, so `TestClock` drives it, as a `ByteSource` like any provider's body.
  */
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
+import * as Bytes from "../Bytes.js"
 import type { MockProvider } from "../Config/Schema.js"
 import { fromStatus } from "../Domain/Errors.js"
 import * as Sse from "../Sse.js"
@@ -96,18 +97,19 @@ export const make = (name: string, config: MockProvider) =>
           }
           events.push(Sse.DONE)
           const bytes = Stream.fromIterable(events.map((e) => encoder.encode(e)))
+          // A source like any provider's body, its stream run on this fiber's runtime (its Clock).
+          const source = yield* Bytes.fromStream(
+            config.chunkDelayMs > 0
+              ? bytes.pipe(
+                Stream.zipWithIndex,
+                Stream.mapEffect(([chunk, i]) => (i === 0 ? Effect.succeed(chunk) : Effect.as(Effect.sleep(config.chunkDelayMs), chunk)))
+              )
+              : bytes
+          )
           return {
             status: 200,
             headers: { "content-type": "text/event-stream; charset=utf-8" },
-            body: {
-              _tag: "Stream",
-              stream: config.chunkDelayMs > 0
-                ? bytes.pipe(
-                  Stream.zipWithIndex,
-                  Stream.mapEffect(([chunk, i]) => (i === 0 ? Effect.succeed(chunk) : Effect.as(Effect.sleep(config.chunkDelayMs), chunk)))
-                )
-                : bytes
-            }
+            body: { _tag: "Stream", source }
           } as const
         }
         const completion = {

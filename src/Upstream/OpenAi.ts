@@ -1,13 +1,14 @@
 /**
  * Adapter for any OpenAI-compatible API. The client's body bytes go out unchanged; hop-by-hop
  * headers are dropped, the client's `Authorization` is replaced by the provider's key (unless the
- * provider is `passthroughAuth`), and the answer comes back typed (see `Transport.ts`).
+ * provider is `passthroughAuth`), and the answer comes back typed (see `Node/Undici.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { ResolvedProvider } from "../Config/Provider.js"
 import type { UpstreamRequest } from "./Exchange.js"
+import * as Undici from "../Node/Undici.js"
 import * as Transport from "./Transport.js"
 
 export { responseHeaders, retryAfterMs } from "./Transport.js"
@@ -40,7 +41,7 @@ export const forwardHeaders = (request: UpstreamRequest): Record<string, string>
 export const make = (provider: ResolvedProvider) =>
   Effect.gen(function*() {
     if (provider.config.kind !== "openai") return yield* Effect.dieMessage(`not an openai provider: ${provider.name}`)
-    return yield* Transport.make({
+    return yield* Undici.transport({
       provider: provider.name,
       baseUrl: provider.config.baseUrl,
       timeouts: provider.config.timeouts,

@@ -4,6 +4,7 @@ import { Chunk, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
 import type { MockProvider } from "../../src/Config/Schema.js"
 import * as Mock from "../../src/Upstream/Mock.js"
 import type { UpstreamRequest } from "../../src/Upstream.js"
+import * as Bytes from "../../src/Bytes.js"
 
 const provider = (overrides: Partial<MockProvider>): MockProvider => ({
   kind: "mock",
@@ -46,7 +47,7 @@ describe("mock provider", () => {
       const adapter = yield* Mock.make("sim", provider({ chunkDelayMs: 100, reply: "abcdefgh" }))
       const response = yield* adapter(request({ ...ask, stream: true, stream_options: { include_usage: true } }))
       if (response.body._tag !== "Stream") return assert.fail("expected a stream")
-      const fiber = yield* Effect.fork(Stream.runCollect(response.body.stream))
+      const fiber = yield* Effect.fork(Stream.runCollect(Bytes.toStream(response.body.source)))
       // role chunk + 4 content chunks + finish + usage + [DONE] = 8 events, 100 ms apart: 700 ms.
       yield* TestClock.adjust("650 millis")
       assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
@@ -63,7 +64,7 @@ describe("mock provider", () => {
       // Not asked: the same stream without its usage chunk, and no event anywhere carries usage.
       const plain = yield* adapter(request({ ...ask, stream: true }))
       if (plain.body._tag !== "Stream") return assert.fail("expected a stream")
-      const unasked = yield* Effect.fork(Stream.runCollect(plain.body.stream))
+      const unasked = yield* Effect.fork(Stream.runCollect(Bytes.toStream(plain.body.source)))
       yield* TestClock.adjust("700 millis")
       const without = Chunk.toReadonlyArray(yield* Fiber.join(unasked)).map((b) => decoder.decode(b))
       assert.strictEqual(without.length, 7)

@@ -1,5 +1,5 @@
 /**
- * A provider's stream piped to the client (src/Http/Piped.ts): the mid-stream budget guard cuts
+ * A provider's stream piped to the client (src/Bytes.ts, src/Node/Listener.ts): the mid-stream budget guard cuts
  * it off over real sockets, as it does a simulated provider's stream (test/sockets/Routing.sockets).
  */
 import { assert, describe, layer } from "@effect/vitest"

@@ -11,6 +11,7 @@ import { fromStatus } from "../../src/Domain/Errors.js"
 import * as AnthropicSse from "../../src/Sse/Anthropic.js"
 import * as Upstream from "../../src/Upstream.js"
 import * as MockAnthropic from "../support/MockAnthropic.js"
+import * as Bytes from "../../src/Bytes.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -154,7 +155,7 @@ describe("anthropic adapter", () => {
       })
       if (response.body._tag !== "Stream") return assert.fail("expected a stream")
       const tap = new AnthropicSse.AnthropicSseTap()
-      const out = yield* response.body.stream.pipe(Stream.map((chunk) => tap.push(chunk)), Stream.runCollect)
+      const out = yield* Bytes.toStream(response.body.source).pipe(Stream.map((chunk) => tap.push(chunk)), Stream.runCollect)
       tap.end()
       const text = Chunk.toReadonlyArray(out).map((b) => decoder.decode(b)).join("")
       assert.strictEqual(text, MockAnthropic.streamEvents("claude-opus-4-1").join(""))

@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
+import * as Bytes from "../../src/Bytes.js"
 import * as Coalesce from "../../src/Coalesce.js"
 import type { UpstreamResponse } from "../../src/Upstream.js"
 
@@ -12,12 +13,8 @@ const MB = 1024 * 1024
 const CHUNKS = 24 // 24 MB in all: three times what a flight holds
 const chunk = (i: number) => new Uint8Array(MB).fill(i)
 
-const streamed = (): UpstreamResponse & { readonly target: undefined } => ({
-  status: 200,
-  headers: {},
-  body: { _tag: "Stream", stream: Stream.range(1, CHUNKS).pipe(Stream.map(chunk)) },
-  target: undefined
-})
+const streamed = (stream: Stream.Stream<Uint8Array> = Stream.range(1, CHUNKS).pipe(Stream.map(chunk))): Effect.Effect<UpstreamResponse & { readonly target: undefined }> =>
+  Effect.map(Bytes.fromStream(stream), (source) => ({ status: 200, headers: {}, body: { _tag: "Stream", source }, target: undefined }))
 
 describe("a flight past HELD_BYTES", () => {
   it.scoped("every chunk reaches its replay in order, nothing is stored, and the next identical request starts a flight of its own", () =>
@@ -25,14 +22,14 @@ describe("a flight past HELD_BYTES", () => {
       const coalesce = yield* Coalesce.make
       let stored = 0
       let calls = 0
-      const call = Effect.sync(() => (calls++, streamed()))
+      const call = Effect.suspend(() => (calls++, streamed()))
       const first = yield* coalesce.join("k", call, () => Effect.sync(() => void stored++), noBill)
       assert.isTrue(first.leader)
       const body = first.response.body
       if (body._tag !== "Stream") return assert.fail("a stream")
       let count = 0
       let ordered = true
-      yield* Stream.runForEach(body.stream, (piece) =>
+      yield* Stream.runForEach(Bytes.toStream(body.source), (piece) =>
         Effect.sync(() => {
           count++
           if (piece[0] !== count) ordered = false
@@ -44,20 +41,20 @@ describe("a flight past HELD_BYTES", () => {
       assert.isTrue(second.leader, "the overflowed flight took no new subscriber")
       assert.strictEqual(calls, 2)
       const rest = second.response.body
-      if (rest._tag === "Stream") yield* Stream.runDrain(rest.stream)
+      if (rest._tag === "Stream") yield* Stream.runDrain(Bytes.toStream(rest.source))
     }))
 
   it.scoped("an answer within the bound is stored, and a request while it is in flight shares it", () =>
     Effect.gen(function*() {
       const coalesce = yield* Coalesce.make
       let stored = 0
-      const small = Effect.succeed({ ...streamed(), body: { _tag: "Stream" as const, stream: Stream.make(chunk(1), chunk(2)) } })
+      const small = Effect.suspend(() => streamed(Stream.make(chunk(1), chunk(2))))
       const first = yield* coalesce.join("s", small, () => Effect.sync(() => void stored++), noBill)
       const second = yield* coalesce.join("s", small, () => Effect.void, noBill)
       assert.isFalse(second.leader)
       for (const joined of [first, second]) {
         const body = joined.response.body
-        if (body._tag === "Stream") assert.strictEqual((yield* Stream.runCollect(body.stream)).length, 2)
+        if (body._tag === "Stream") assert.strictEqual((yield* Stream.runCollect(Bytes.toStream(body.source))).length, 2)
       }
       assert.strictEqual(stored, 1)
     }))

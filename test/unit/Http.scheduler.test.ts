@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Runtime } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
-import { IoScheduler, MAX_OPS_BEFORE_YIELD } from "../../src/Http/IoScheduler.js"
+import { IoScheduler, MAX_OPS_BEFORE_YIELD } from "../../src/Node/IoScheduler.js"
 
 /** Resolves after Node's check phase has run what is queued now (and what that queues, once more). */
 const turns = (n: number) =>

@@ -2,9 +2,12 @@
  * No import cycles in `src`, type-only imports included: a cycle means two modules are one
  * concept split in two, or a shared type lives in the wrong place. Files are read as text, so
  * the walk sees exactly what is written (`import`, `import type`, `export ... from`).
+ *
+ * One Node boundary: only `src/Node/` imports `node:stream` or `node:http` (types included), so
+ * Node's streams and server objects never leak into the types of the rest (`src/Bytes.ts`).
  */
 import { readdirSync, readFileSync } from "node:fs"
-import { dirname, join, relative, resolve } from "node:path"
+import { dirname, join, relative, resolve, sep } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import * as Failover from "../../src/Failover.js"
@@ -69,6 +72,20 @@ describe("imports", () => {
     const graph = importGraph(SRC)
     expect(graph.size).toBeGreaterThan(50)
     expect(cycles(graph)).toEqual([])
+  })
+
+  it("only src/Node/ imports node:stream or node:http (types included)", () => {
+    const NODE_IO = /(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s*["'](?:node:)?(?:stream|http)(?:\/[a-z]+)?["']|(?:^|\n)\s*import\s*["'](?:node:)?(?:stream|http)["']|\brequire\(\s*["'](?:node:)?(?:stream|http)["']|\bimport\(\s*["'](?:node:)?(?:stream|http)["']/
+    const outside = sourceFiles(SRC)
+      .filter((file) => !relative(SRC, file).startsWith(`Node${sep}`) && NODE_IO.test(readFileSync(file, "utf8")))
+      .map((file) => relative(SRC, file))
+    expect(outside).toEqual([])
+    // The rule sees what it is meant to see.
+    expect(NODE_IO.test(`import type { Readable } from "node:stream"`)).toBe(true)
+    expect(NODE_IO.test(`import { STATUS_CODES } from "http"`)).toBe(true)
+    expect(NODE_IO.test(`import { pipeline } from "node:stream/promises"`)).toBe(true)
+    expect(NODE_IO.test(`import { hash } from "node:crypto"`)).toBe(false)
+    expect(NODE_IO.test(`import * as Http from "./Http.js"`)).toBe(false)
   })
 
   it("a target's name has one definition: Failover's and Router's are the same function", () => {

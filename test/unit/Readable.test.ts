@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { PassThrough } from "node:stream"
-import { follow } from "../../src/Upstream/Readable.js"
+import { follow } from "../../src/Node/Readable.js"
 
 const text = (chunk: Uint8Array) => Buffer.from(chunk).toString("utf8")
 

@@ -1,4 +1,4 @@
-// Types for the undici files `Upstream/Undici.ts` imports directly (undici types only its index).
+// Types for the undici files `Node/Undici.ts` imports directly (undici types only its index).
 declare module "undici/lib/dispatcher/pool.js" {
   import { Pool } from "undici"
   export default Pool

@@ -1,13 +1,11 @@
 /**
- * A streamed body as a Node readable (a provider's, from undici; a shared flight's replay), read
- * either way: followed with plain listeners (`follow`, for bytes passed on with no Effect between
- * chunks), or as an Effect `Stream` (`toStream`).
+ * A Node readable (a provider's body, from undici) as a `ByteSource`: followed with plain
+ * listeners (`follow`), so bytes pass on with no Effect between chunks, paused while its sink is
+ * full. Also the readers the transport uses before a body is handed over (`readUpTo`, `joined`).
  */
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
-import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
+import * as Cause from "effect/Cause"
 import type { Readable } from "node:stream"
+import type { ByteSink, ByteSource } from "../Bytes.js"
 
 /**
  * Reads a source's readable as it comes: `data` for each chunk, then `end` or `error`, once (the
@@ -101,58 +99,54 @@ export const joined = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Ar
 }
 
 /**
- * A body as a `Stream`, every chunk that is buffered at once as one batch; the body is
- * destroyed (the exchange cut off) if the stream ends or is dropped before it does.
- *
- * `NodeStream.fromReadable` does the same, but waits for data on a latch whose await is an
- * interruptible async with a canceler: ~9 more Effect steps for each chunk of a paced stream. Here
- * the wait is a plain callback; a waiter left behind by an interruption is dropped with the body.
+ * `readable` as a source; `failed` says what its failure means (typed as the exchange's errors).
+ * Cancelled, it is destroyed (the exchange aborted) unless closed already.
  */
-export const toStream = <E>(body: Readable, onError: (cause: unknown) => E): Stream.Stream<Uint8Array, E> =>
-  Stream.fromChannel(Channel.suspend(() => {
-    let ended = body.readableEnded || body.errored !== null
-    let error: unknown = body.errored ?? undefined
-    // Data (or the end) came while no one was waiting: the next wait returns at once.
-    let signalled = false
-    let wake: (() => void) | undefined
-    const notify = () => {
-      const waiter = wake
-      wake = undefined
-      if (waiter === undefined) signalled = true
-      else waiter()
-    }
-    const onEnd = () => {
-      ended = true
-      notify()
-    }
-    const onFailure = (cause: unknown) => {
-      ended = true
-      error = cause ?? new Error("stream failed")
-      notify()
-    }
-    body.on("readable", notify)
-    body.on("end", onEnd)
-    body.on("error", onFailure)
-    const waitForData = Effect.async<void>((resume) => {
-      if (signalled) {
-        signalled = false
-        resume(Effect.void)
-      } else {
-        wake = () => resume(Effect.void)
+export const fromReadable = <E>(readable: Readable, failed: (cause: unknown) => E): ByteSource<E> =>
+  new ReadableSource(readable, failed)
+
+class ReadableSource<E> implements ByteSource<E> {
+  private sink: ByteSink<E> | undefined = undefined
+  private stop: (() => void) | undefined = undefined
+  private cancelled = false
+  constructor(private readonly readable: Readable, private readonly failed: (cause: unknown) => E) {}
+
+  private readonly resume = (): void => {
+    if (this.sink !== undefined) this.readable.resume()
+  }
+
+  pipe(sink: ByteSink<E>): void {
+    if (this.cancelled) return
+    this.sink = sink
+    const readable = this.readable
+    this.stop = follow(readable, {
+      data: (chunk) => {
+        if (this.sink === undefined) return
+        if (!sink.write(chunk) && this.sink !== undefined) {
+          readable.pause()
+          sink.drained(this.resume)
+        }
+      },
+      end: () => {
+        if (this.sink === undefined) return
+        this.sink = undefined
+        sink.end()
+      },
+      error: (cause) => {
+        if (this.sink === undefined) return
+        this.sink = undefined
+        sink.fail(Cause.fail(this.failed(cause)))
       }
     })
-    const loop: Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, E, unknown, void, unknown> = Channel.suspend(() => {
-      signalled = false
-      const pieces: Array<Uint8Array> = []
-      for (let piece = body.read(); piece !== null; piece = body.read()) pieces.push(piece)
-      if (pieces.length > 0) return Channel.flatMap(Channel.write(Chunk.unsafeFromArray(pieces)), () => loop)
-      if (ended) return error === undefined ? Channel.void : Channel.fail(onError(error))
-      return Channel.flatMap(waitForData, () => loop)
-    })
-    return Channel.ensuring(loop, Effect.sync(() => {
-      body.off("readable", notify)
-      body.off("end", onEnd)
-      body.off("error", onFailure)
-      if (!body.closed) body.destroy()
-    }))
-  }))
+    // Cancelled by the sink while `follow` passed on what was buffered: stopped now.
+    if (this.cancelled) this.stop()
+  }
+
+  cancel(): void {
+    if (this.cancelled) return
+    this.cancelled = true
+    this.sink = undefined
+    if (this.stop !== undefined) this.stop()
+    else if (!this.readable.closed) this.readable.destroy()
+  }
+}
