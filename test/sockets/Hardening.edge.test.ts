@@ -142,10 +142,17 @@ class Counting extends Effect.Tag("test/EdgeCounting")<Counting, { readonly conn
  */
 const countingUpstream = Effect.acquireRelease(
   Effect.async<{ server: http.Server; url: string; connections: () => number }>((resume) => {
-    let connections = 0
+    // Connections that carried a completion: tollgate's listing of the provider's models at start
+    // (GET /models, on a client of its own) is answered at once and not counted.
+    const sockets = new Set<unknown>()
     let held: Array<http.ServerResponse> = []
     const server = http.createServer((req, res) => {
       req.resume()
+      if (req.method === "GET") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data: [] }))
+        return
+      }
+      sockets.add(req.socket)
       req.on("end", () => {
         held.push(res)
         if (held.length < 2) return
@@ -156,9 +163,8 @@ const countingUpstream = Effect.acquireRelease(
         held = []
       })
     })
-    server.on("connection", () => void connections++)
     server.listen(0, "127.0.0.1", () =>
-      resume(Effect.succeed({ server, url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/v1`, connections: () => connections })))
+      resume(Effect.succeed({ server, url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/v1`, connections: () => sockets.size })))
   }),
   ({ server }) => Effect.async<void>((resume) => {
     server.closeAllConnections()

@@ -106,8 +106,8 @@ export function makeWith(options: { readonly faulty: boolean }) {
     req.on("end", () => {
       const raw = Buffer.concat(chunks).toString("utf8")
       const thisRequest: Received = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: raw }
-      received.push(thisRequest)
-      // The model list (`tollgate providers check`): a key of "sk-refused" is refused like a wrong one.
+      // The model list (`tollgate providers check`, and tollgate's listing at start): a key of
+      // "sk-refused" is refused like a wrong one. Not recorded: tests count the exchanges they send.
       if (req.method === "GET" && (req.url ?? "").endsWith("/models")) {
         const refused = req.headers.authorization === "Bearer sk-refused"
         res.writeHead(refused ? 401 : 200, { "content-type": "application/json" })
@@ -118,6 +118,7 @@ export function makeWith(options: { readonly faulty: boolean }) {
         ))
         return
       }
+      received.push(thisRequest)
       const body = JSON.parse(raw) as {
         model: string
         stream?: boolean
