@@ -20,22 +20,21 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Piped, toStream } from "./Bytes.js"
-import * as Circuit from "./Circuit.js"
+import type * as Circuit from "./Circuit.js"
 import { TollgateConfig } from "./Config.js"
 import { BadRequest, PayloadTooLarge } from "./Domain/Errors.js"
 import * as Routes from "./Http/Routes.js"
-import * as Models from "./Models.js"
-import * as Pricing from "./Pricing.js"
-import * as Proxy from "./Proxy.js"
+import type * as Models from "./Models.js"
+import type * as Proxy from "./Proxy.js"
+import * as Graph from "./Services.js"
 import type { StoreError } from "./Store.js"
-import * as Telemetry from "./Telemetry.js"
+import type * as Telemetry from "./Telemetry.js"
 
-/** What tollgate's routes are made of (`services` builds them from a config). */
+/** What tollgate's routes are made of (`Services.live` builds them from a config). */
 export type Services = TollgateConfig | Proxy.Proxy | Models.Models | Circuit.Circuit | Telemetry.Telemetry
 
-/** tollgate's services, built once, from the config the caller provides. */
-export const services: Layer.Layer<Proxy.Proxy | Models.Models | Circuit.Circuit | Telemetry.Telemetry, StoreError, TollgateConfig> = Layer
-  .mergeAll(Proxy.layer, Models.layer.pipe(Layer.provide(Pricing.layer)), Circuit.layer, Telemetry.layer)
+/** tollgate's services, built once, from the config the caller provides (the composition root's graph). */
+export const services: Layer.Layer<Graph.Services, StoreError, TollgateConfig> = Graph.live
 
 /** A response as the platform's server can write it: a `Piped` body becomes a `Stream` over its source. */
 export const toPlatformResponse = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {

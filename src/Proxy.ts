@@ -17,26 +17,24 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { hash } from "node:crypto"
 import { BadRequest, errorTypeOf, LedgerUnavailable, statusOf, UpstreamInvalidAnswer } from "./Domain/Errors.js"
-import { Budget, layer as BudgetLayer, type Admission } from "./Budget.js"
+import { Budget, type Admission } from "./Budget.js"
 import { costAtFallback } from "./Budget/Settings.js"
-import { Circuit, layer as CircuitLayer } from "./Circuit.js"
+import { Circuit } from "./Circuit.js"
 import { TollgateConfig } from "./Config.js"
 import type { LedgerEvent } from "./Domain/LedgerEvent.js"
 import * as ClientHeaders from "./Domain/ClientHeaders.js"
 import type { Usage } from "./Domain/Usage.js"
 import * as Catalogue from "./Router/Catalogue.js"
-import { Latency, layer as LatencyLayer } from "./Router/Latency.js"
-import { layer as PricingLayer, Pricing } from "./Pricing.js"
-import { Router, layer as RouterLayer, type Target } from "./Router.js"
+import { Latency } from "./Router/Latency.js"
+import { Pricing } from "./Pricing.js"
+import { Router, type Target } from "./Router.js"
 import type { CascadePlan } from "./Router/Decision.js"
 import * as Response from "./Http/Response.js"
-import * as Store from "./Store.js"
-import type { StoreError } from "./Store.js"
-import { layer as TelemetryLayer, Telemetry } from "./Telemetry.js"
+import { Telemetry } from "./Telemetry.js"
 import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
-import { Coalesce, layer as CoalesceLayer, type Ticket } from "./Coalesce.js"
-import { Failover, layer as FailoverLayer, targetName } from "./Failover.js"
+import { Coalesce, type Ticket } from "./Coalesce.js"
+import { Failover, targetName } from "./Failover.js"
 import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
 import { dropBody, type StreamGuard, streamAnswer } from "./Proxy/Streaming.js"
 import type { Dialect, DialectId, Parsed } from "./Dialect.js"
@@ -454,6 +452,7 @@ export const make = Effect.gen(function*() {
   })
 })
 
+/** The request program on the services it reads; `Services.ts` wires them (the composition root). */
 export const layerWithoutDependencies: Layer.Layer<
   Proxy,
   never,
@@ -461,13 +460,4 @@ export const layerWithoutDependencies: Layer.Layer<
 > = Layer.effect(
   Proxy,
   make
-)
-
-/** The budget, on the ledger it rebuilds its spend from and the prices it reserves at. */
-const BudgetLive = BudgetLayer.pipe(Layer.provide(Layer.merge(PricingLayer, Store.layer)))
-
-export const layer: Layer.Layer<Proxy, StoreError, TollgateConfig> = layerWithoutDependencies.pipe(
-  Layer.provide(
-    Layer.mergeAll(RouterLayer, FailoverLayer, PricingLayer, TelemetryLayer, Cache.layer, CoalesceLayer, CircuitLayer, LatencyLayer, BudgetLive)
-  )
 )

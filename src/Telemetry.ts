@@ -368,9 +368,13 @@ export const alerting: Layer.Layer<never, never, Telemetry | Alerts.Alerts> = La
   Effect.flatMap(Telemetry, (telemetry) => Alerting.raise(telemetry.health))
 )
 
+/** The writer with `database.onWriteFailure`, its failures raised as alerts; the ledger and the alerts from the caller. */
+export const layerWithoutDependencies: Layer.Layer<Telemetry, Store.StoreError, TollgateConfig | SqlClient.SqlClient | Alerts.Alerts> = alerting.pipe(
+  Layer.provideMerge(Layer.unwrapEffect(Effect.map(TollgateConfig, (config) => layerWith({ onWriteFailure: config.onWriteFailure }))))
+)
+
 /** The writer, on the configured ledger, with `database.onWriteFailure`; its failures are alerts. */
-export const layer: Layer.Layer<Telemetry, Store.StoreError, TollgateConfig> = alerting.pipe(
-  Layer.provideMerge(Layer.unwrapEffect(Effect.map(TollgateConfig, (config) => layerWith({ onWriteFailure: config.onWriteFailure })))),
+export const layer: Layer.Layer<Telemetry, Store.StoreError, TollgateConfig> = layerWithoutDependencies.pipe(
   Layer.provide(Alerts.layer),
   Layer.provide(Store.layer)
 )

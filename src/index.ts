@@ -9,6 +9,9 @@
  *
  *   const Tollgate = Mount.routes.pipe(Layer.provide(Config.layerFrom({ ... })))
  *   HttpLayerRouter.serve(Layer.mergeAll(MyRoutes, Tollgate)).pipe(Layer.provide(NodeHttpServer.layer(...)), Layer.launch, NodeRuntime.runMain)
+ *
+ * The services alone, one of them replaced (`Services.make({ upstream: MyUpstream })`), for
+ * `Mount.routesWithoutDependencies` or your own programs.
  */
 export * as Budget from "./Budget.js"
 export * as Cache from "./Cache.js"
@@ -22,6 +25,7 @@ export * as Usage from "./Domain/Usage.js"
 export * as Http from "./Http.js"
 export * as Ledger from "./Ledger.js"
 export * as Mount from "./Mount.js"
+export * as Services from "./Services.js"
 export * as Pricing from "./Pricing.js"
 export * as Proxy from "./Proxy.js"
 export * as Router from "./Router.js"

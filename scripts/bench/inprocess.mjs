@@ -244,8 +244,12 @@ const cold = async (one, title) => {
 }
 
 // Telemetry only where the build's routes read it (/readyz: the ledger's health), so older builds still run.
+// The composition root where the build has one; older builds wire the routes' services by hand.
+const Services = await load("Services.js").catch(() => undefined)
 const Models = await load("Models.js").catch(() => undefined)
-const layers = [Proxy.layer, Pricing.layer, Circuit.layer, ...(Telemetry.layer === undefined ? [] : [Telemetry.layer]), ...(Models === undefined ? [] : [Models.layer.pipe(Layer.provide(Pricing.layer))])]
+const layers = Services !== undefined
+  ? [Services.live]
+  : [Proxy.layer, Pricing.layer, Circuit.layer, ...(Telemetry.layer === undefined ? [] : [Telemetry.layer]), ...(Models === undefined ? [] : [Models.layer.pipe(Layer.provide(Pricing.layer))])]
 const layer = Layer.mergeAll(...layers).pipe(Layer.provideMerge(Config.layerFrom(config)))
 await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
   const app = yield* Routes.make

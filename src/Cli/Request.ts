@@ -15,7 +15,6 @@ import * as Config from "../Config.js"
 import * as Money from "../Domain/Money.js"
 import * as Http from "../Http.js"
 import * as Ledger from "../Ledger.js"
-import * as Store from "../Store.js"
 import * as Telemetry from "../Telemetry.js"
 import { UsageError } from "./Shared.js"
 
@@ -97,6 +96,6 @@ export const run = (flags: RequestFlags) =>
       )
     })
     return yield* send.pipe(
-      Effect.provide(Layer.mergeAll(Http.layer, Telemetry.layer, Store.layer).pipe(Layer.provide(Layer.succeed(Config.TollgateConfig, config))))
+      Effect.provide(Http.layer.pipe(Layer.provide(Layer.succeed(Config.TollgateConfig, config))))
     )
   })

@@ -39,8 +39,8 @@ import {
 import { errorBodyOf } from "../Http/Errors.js"
 import * as Routes from "../Http/Routes.js"
 import * as Models from "../Models.js"
-import * as Pricing from "../Pricing.js"
 import * as Proxy from "../Proxy.js"
+import * as Services from "../Services.js"
 import type { StoreError } from "../Store.js"
 import * as Telemetry from "../Telemetry.js"
 import * as Body from "./Body.js"
@@ -405,7 +405,9 @@ export const layerWithoutDependencies: Layer.Layer<
   })
 )
 
-/** The whole proxy, serving: everything but the `Config`, which the caller provides. */
-export const layer: Layer.Layer<HttpServer.HttpServer, ServeError | ConfigError | StoreError, TollgateConfig> = layerWithoutDependencies.pipe(
-  Layer.provide(Layer.mergeAll(Proxy.layer, Models.layer.pipe(Layer.provide(Pricing.layer)), Circuit.layer, Telemetry.layer))
-)
+/**
+ * The whole proxy, serving, and the services it serves with (the ledger, the writer, the cache...,
+ * for whoever runs beside it: the CLI, tests): everything but the config, which the caller provides.
+ */
+export const layer: Layer.Layer<HttpServer.HttpServer | Services.Services, ServeError | ConfigError | StoreError, TollgateConfig> =
+  layerWithoutDependencies.pipe(Layer.provideMerge(Services.live))

@@ -5,10 +5,8 @@
 import { HttpServerResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Chunk, Deferred, Duration, Effect, Exit, Fiber, Layer, Ref, Schedule, SubscriptionRef, TestClock } from "effect"
-import * as Cache from "../../src/Cache.js"
 import * as Budget from "../../src/Budget.js"
 import * as Circuit from "../../src/Circuit.js"
-import * as Latency from "../../src/Router/Latency.js"
 
 /**
  * Budgets are off here (their own suites test them): a stand-in without the real layer's
@@ -23,15 +21,13 @@ const NoBudget = Layer.succeed(Budget.Budget, {
   unblock: () => Effect.succeed(false),
   refresh: Effect.void
 })
-import * as Coalesce from "../../src/Coalesce.js"
 import * as Store from "../../src/Store.js"
 import * as Config from "../../src/Config.js"
 import { CircuitOpen, fromStatus, UpstreamUnreachable, type UpstreamError } from "../../src/Domain/Errors.js"
 import type { LedgerEvent } from "../../src/Domain/LedgerEvent.js"
 import * as Failover from "../../src/Failover.js"
-import * as Pricing from "../../src/Pricing.js"
 import * as Proxy from "../../src/Proxy.js"
-import * as Router from "../../src/Router.js"
+import * as Services from "../../src/Services.js"
 import * as Telemetry from "../../src/Telemetry.js"
 import { Upstream, layer as UpstreamLayer, type UpstreamResponse } from "../../src/Upstream.js"
 import { awaitCondition } from "../support/Budget.js"
@@ -123,14 +119,10 @@ const FakeTelemetry = Layer.effect(
 const env = (config: Config.FileConfigInput, upstream: Layer.Layer<Upstream, never, Config.TollgateConfig | Script> = FakeUpstream) => {
   const ConfigLive = Config.layerFrom(config)
   const ScriptLive = Layer.sync(Script, () => ({ steps: new Map(), calls: Ref.unsafeMake<ReadonlyArray<Call>>([]), events: [] }))
-  return Proxy.layerWithoutDependencies.pipe(
-    Layer.provide(Failover.layerWithoutDependencies),
-    Layer.provideMerge(Layer.mergeAll(Router.layer, Pricing.layer, Circuit.layer, upstream, FakeTelemetry, Coalesce.layer)),
-    Layer.provideMerge(Cache.layerWithoutDependencies.pipe(Layer.provide(Store.layerAt(":memory:")))),
-    Layer.provideMerge(NoBudget),
-    Layer.provideMerge(Latency.layer),
+  // The composition root with the upstream, the writer, the budget and the ledger swapped.
+  return Services.make({ upstream, telemetry: FakeTelemetry, budget: NoBudget, store: Store.layerAt(":memory:") }).pipe(
     Layer.provideMerge(ScriptLive),
-    Layer.provide(ConfigLive)
+    Layer.provideMerge(ConfigLive)
   )
 }
 

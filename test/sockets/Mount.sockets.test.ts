@@ -12,7 +12,6 @@ import { Context, Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import * as Config from "../../src/Config.js"
 import * as Mount from "../../src/Mount.js"
-import * as Store from "../../src/Store.js"
 import * as MockUpstream from "../support/MockUpstream.js"
 import * as Tollgate from "../support/Tollgate.js"
 
@@ -49,7 +48,7 @@ const envWith = (app: Layer.Layer<never, never, HttpServer.HttpServer | HttpLaye
       return Layer.mergeAll(Layer.succeed(Upstream, upstream), Address).pipe(
         Layer.provideMerge(app),
         Layer.provideMerge(Layer.mergeAll(Server, HttpLayerRouter.layer)),
-        Layer.provideMerge(Layer.merge(Mount.services, Store.layer)),
+        Layer.provideMerge(Mount.services),
         Layer.provide(ConfigLive)
       )
     })

@@ -11,7 +11,6 @@ import * as path from "node:path"
 import * as Coalesce from "../../src/Coalesce.js"
 import * as Config from "../../src/Config.js"
 import * as Http from "../../src/Http.js"
-import * as Store from "../../src/Store.js"
 import * as Telemetry from "../../src/Telemetry.js"
 
 export class TestInfo extends Context.Tag("test/TestInfo")<TestInfo, {
@@ -33,9 +32,8 @@ export const layer = (config: Config.FileConfigInput) => {
       return { baseUrl: `http://127.0.0.1:${address.port}/v1`, dbPath }
     })
   )
-  return Layer.mergeAll(Info.pipe(Layer.provideMerge(Http.layer)), Telemetry.layer, Store.layer, Coalesce.layer).pipe(
-    Layer.provide(ConfigLive)
-  )
+  // The listener gives the services it serves with too: the test reads the same ledger and writer.
+  return Info.pipe(Layer.provideMerge(Http.layer), Layer.provide(ConfigLive))
 }
 
 /** Waits (on the writer's own signal, not on time) until the ledger holds `n` rows. */

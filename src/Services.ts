@@ -1,0 +1,76 @@
+/**
+ * The composition root: tollgate's whole service graph, wired once from each service's
+ * `layerWithoutDependencies`. The listener (`Http.layer`), the mount (`Mount.routes`), the CLI and
+ * the tests build from here, so one config gives one instance of each service however many
+ * surfaces use it. `make` takes replacements for the services a test or an embedding app swaps:
+ * the upstream, the ledger writer, the budget, the cache, the ledger itself.
+ */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import * as Layer from "effect/Layer"
+import * as Alerts from "./Budget/Alerts.js"
+import * as Budget from "./Budget.js"
+import * as Cache from "./Cache.js"
+import * as Circuit from "./Circuit.js"
+import * as Coalesce from "./Coalesce.js"
+import type { TollgateConfig } from "./Config.js"
+import * as Failover from "./Failover.js"
+import * as Models from "./Models.js"
+import * as Pricing from "./Pricing.js"
+import * as Proxy from "./Proxy.js"
+import * as Router from "./Router.js"
+import * as Latency from "./Router/Latency.js"
+import * as Store from "./Store.js"
+import * as Telemetry from "./Telemetry.js"
+import * as Upstream from "./Upstream.js"
+
+/** Services a caller may put in place of tollgate's own (each may need the config, and the ledger where the original does). */
+export interface Replacements<E = never, R = never> {
+  readonly upstream?: Layer.Layer<Upstream.Upstream, E, R | TollgateConfig>
+  readonly telemetry?: Layer.Layer<Telemetry.Telemetry, E, R | TollgateConfig | SqlClient>
+  readonly budget?: Layer.Layer<Budget.Budget, E, R | TollgateConfig | Pricing.Pricing | SqlClient | Alerts.Alerts>
+  readonly cache?: Layer.Layer<Cache.Cache, E, R | TollgateConfig | SqlClient>
+  /** The ledger (`Store.layerAt(":memory:")` in tests). */
+  readonly store?: Layer.Layer<SqlClient, E, R | TollgateConfig>
+}
+
+/** What the graph gives: every service a surface (routes, CLI) reads. */
+export type Services =
+  | Proxy.Proxy
+  | Models.Models
+  | Circuit.Circuit
+  | Telemetry.Telemetry
+  | Pricing.Pricing
+  | SqlClient
+  | Cache.Cache
+  | Coalesce.Coalesce
+  | Budget.Budget
+  | Alerts.Alerts
+
+/** The graph, with these services replaced. */
+export const make = <E = never, R = never>(
+  replace: Replacements<E, R> = {}
+): Layer.Layer<Services, E | Store.StoreError, R | TollgateConfig> => {
+  // Each layer below is one value used wherever it is needed: layers are shared by identity, so
+  // the ledger, the prices and the breakers are built once for the whole graph.
+  type Err = E | Store.StoreError
+  type Req = R | TollgateConfig
+  const store: Layer.Layer<SqlClient, Err, Req> = replace.store ?? Store.layer
+  const pricing = Pricing.layer
+  const alerts = Alerts.layer.pipe(Layer.provide(store))
+  const writer: Layer.Layer<Telemetry.Telemetry, Err, Req | SqlClient | Alerts.Alerts> = replace.telemetry ?? Telemetry.layerWithoutDependencies
+  const telemetry = writer.pipe(Layer.provide(Layer.merge(store, alerts)))
+  const budgetOf: Layer.Layer<Budget.Budget, Err, Req | Pricing.Pricing | SqlClient | Alerts.Alerts> = replace.budget ?? Budget.layerWithoutDependencies
+  const budget = budgetOf.pipe(Layer.provide(Layer.mergeAll(pricing, store, alerts)))
+  const cacheOf: Layer.Layer<Cache.Cache, Err, Req | SqlClient> = replace.cache ?? Cache.layerWithoutDependencies
+  const cache = cacheOf.pipe(Layer.provide(store))
+  const upstream: Layer.Layer<Upstream.Upstream, Err, Req> = replace.upstream ?? Upstream.layer
+  const failover = Failover.layerWithoutDependencies.pipe(Layer.provide(Layer.merge(upstream, Circuit.layer)))
+  const proxy = Proxy.layerWithoutDependencies.pipe(
+    Layer.provide(Layer.mergeAll(Router.layer, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget))
+  )
+  const models = Models.layer.pipe(Layer.provide(pricing))
+  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts)
+}
+
+/** tollgate's own services, from the config the caller provides. */
+export const live: Layer.Layer<Services, Store.StoreError, TollgateConfig> = make()
