@@ -22,7 +22,7 @@ import {
 } from "../Translate.js"
 import { fromChatCompletion } from "../Translate/ChatToResponses.js"
 import { translateResponses } from "../Translate/ResponsesToChat.js"
-import { ChatToResponsesStream } from "../Translate/StreamToResponses.js"
+import { ChatToResponsesStream, errorEvent } from "../Translate/StreamToResponses.js"
 import type { Dialect, DialectId, ReadAnswer, StreamWatch, WireRequest } from "../Dialect.js"
 import { AnthropicMessages, readAs as readMessageAs, watch as watchMessages } from "./AnthropicMessages.js"
 import { includeUsageOf, OpenAiChat, read as readChat, watch as watchChat } from "./OpenAiChat.js"
@@ -213,6 +213,15 @@ const chained = (first: StreamTranslator, second: StreamTranslator): StreamTrans
   }
 })
 
+/**
+ * A watch translating into the Responses event stream (after `before`, when the provider's stream
+ * is first put in chat's shape), whose error event continues the translated stream's numbering.
+ */
+const numbered = (responses: ChatToResponsesStream, seen: StreamWatch, before?: StreamTranslator): StreamWatch => ({
+  ...translating(before === undefined ? responses : chained(before, responses), seen),
+  streamError: (message) => errorEvent(message, responses.nextSequence)
+})
+
 /** Responses client, chat-only provider: the request translated to chat, the answer back to a Responses object or event stream. */
 const responsesToChat: Bridge = (request) => {
   const translated = translateResponses(request.json)
@@ -226,7 +235,7 @@ const responsesToChat: Bridge = (request) => {
       const answer = readChat(bytes)
       return { ...answer, bytes: encoder.encode(JSON.stringify(fromChatCompletion(parseJson(bytes), options))) }
     },
-    watch: () => translating(new ChatToResponsesStream(options), watchChatAsItIs()),
+    watch: () => numbered(new ChatToResponsesStream(options), watchChatAsItIs()),
     watchWhole: watchChatWhole,
     passthrough: false,
     dropped
@@ -250,11 +259,7 @@ const responsesToAnthropic: Bridge = (request) => {
       const json = parseJson(bytes)
       return readMessageAs(json, encoder.encode(JSON.stringify(fromChatCompletion(fromAnthropicMessage(json, request.model), options))))
     },
-    watch: () =>
-      translating(
-        chained(new AnthropicToOpenAiStream({ includeUsage: true, requestedModel: request.model }), new ChatToResponsesStream(options)),
-        watchMessages()
-      ),
+    watch: () => numbered(new ChatToResponsesStream(options), watchMessages(), new AnthropicToOpenAiStream({ includeUsage: true, requestedModel: request.model })),
     watchWhole: watchMessagesWhole,
     passthrough: false,
     dropped: translated.right.dropped

@@ -38,7 +38,9 @@ export const watch = (): StreamWatch => {
     completionText: () => tap.completionText(),
     completionChars: () => tap.completionChars(),
     pending: () => tap.events.pending,
-    whole: false
+    whole: false,
+    // The error event continues the provider's numbering.
+    streamError: (message) => errorEvent(message, tap.lastSequence + 1)
   }
 }
 

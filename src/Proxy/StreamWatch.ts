@@ -25,4 +25,6 @@ export interface StreamWatch {
   readonly pending: () => number
   /** A whole (JSON) answer passed through as it comes, not an event stream: a failure ends it with no event. */
   readonly whole: boolean
+  /** This stream's own final error event, for a stream whose events are numbered (Responses); else the dialect's is used. */
+  readonly streamError?: ((message: string) => string) | undefined
 }

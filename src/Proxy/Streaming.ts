@@ -108,7 +108,7 @@ class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> 
   private cut(out: Array<Uint8Array>, reason: string, message: string): Array<Uint8Array> {
     this.cutOff = true
     this.cutReason = reason
-    if (!this.watch.whole) out.push(encoder.encode(this.request.streamError(message)))
+    if (!this.watch.whole) out.push(encoder.encode(this.errorEvent(message)))
     return [Buffer.concat(out)]
   }
 
@@ -135,7 +135,13 @@ class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> 
       : error.phase === "total"
       ? `the answer took longer than ${error.afterMs} ms in all (timeouts.total)`
       : `no data for ${error.afterMs} ms`
-    return encoder.encode(this.request.streamError(`Provider "${error.provider}" stream failed: ${reason}`))
+    return encoder.encode(this.errorEvent(`Provider "${error.provider}" stream failed: ${reason}`))
+  }
+
+  /** The client's final error event: the watch's own when its stream numbers its events (Responses), else the dialect's. */
+  private errorEvent(message: string): string {
+    const own = this.watch.streamError
+    return own === undefined ? this.request.streamError(message) : own(message)
   }
 
   // The source the client reads: the upstream body, through the watch.
