@@ -17,6 +17,16 @@ export const CHAT = {
   ]
 }
 
+// The Responses request the bench sends (`--only responses`): the same prompt as CHAT.
+export const RESPONSES = {
+  model: "gpt-4o-mini",
+  temperature: 0,
+  max_output_tokens: 200,
+  store: false,
+  instructions: "You are a concise assistant. Answer in plain prose.",
+  input: [{ role: "user", content: "Summarise the plot of Hamlet in three sentences." }]
+}
+
 /**
  * The YAML config of every tollgate the benchmarks start: every default feature on (a routing
  * rule, and a budget that reserves and settles every request, with a limit high enough never to
@@ -26,7 +36,8 @@ export const CHAT = {
 export const tollgateConfig = ({ upstreamBase, cache }) =>
   [
     "providers:",
-    `  up: { kind: openai, baseUrl: "${upstreamBase}" }`,
+    // It serves the Responses API too: Responses requests pass through, as to OpenAI.
+    `  up: { kind: openai, baseUrl: "${upstreamBase}", responsesApi: true }`,
     "routes:",
     "  - { name: bench, match: { model: \"*\" }, targets: [ { provider: up } ] }",
     "budget: { enabled: true, limits: [ { window: daily, usd: 1000000 } ] }",

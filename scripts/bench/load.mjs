@@ -121,6 +121,40 @@ export const checkStream = (text, { chunks, usage, text: expectedText }) => {
 }
 
 /**
+ * Reads a Responses event stream and checks it: no error event, `sequence_number`s from 0 without
+ * a gap, `chunks` output_text deltas (any number >= 1 when undefined) joining to `text` (when
+ * given), and `response.completed` with usage last. Same result shape as `checkStream`.
+ */
+export const checkResponsesStream = (text, { chunks, text: expectedText }) => {
+  const result = (problem, content) => ({ problem, content })
+  const events = text.split(/\r?\n\r?\n/).filter((e) => e.trim().length > 0)
+  if (events.length === 0) return result("empty stream", 0)
+  let deltas = 0
+  let joined = ""
+  let last
+  for (let i = 0; i < events.length; i++) {
+    const data = events[i].split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n")
+    let parsed
+    try {
+      parsed = JSON.parse(data)
+    } catch {
+      return result(`not JSON: ${data.slice(0, 80)}`, deltas)
+    }
+    if (parsed.type === "error" || parsed.type === "response.failed") return result(`error event: ${data.slice(0, 200)}`, deltas)
+    if (parsed.sequence_number !== i) return result(`event ${i} has sequence_number ${parsed.sequence_number}`, deltas)
+    if (parsed.type === "response.output_text.delta") {
+      deltas++
+      joined += parsed.delta
+    }
+    last = parsed
+  }
+  if (last.type !== "response.completed" || last.response?.usage == null) return result(`does not end with response.completed and usage (last: ${last.type})`, deltas)
+  if (chunks !== undefined && deltas !== chunks) return result(`expected ${chunks} deltas, got ${deltas}`, deltas)
+  if (expectedText !== undefined && joined !== expectedText) return result(`text differs from the upstream's answer (${joined.length} vs ${expectedText.length} chars)`, deltas)
+  return result(undefined, deltas)
+}
+
+/**
  * `connections` workers each run streams back to back until `durationMs` has passed (a stream
  * already started is always read to the end) or `maxStreams` were started in total.
  * Time to first byte = request sent -> first body chunk; total = request sent -> end of body.
@@ -178,7 +212,7 @@ export const runStreams = async ({ url, connections, durationMs, maxStreams, bod
       return
     }
     completed2xx++
-    const { problem, content } = checkStream(Buffer.concat(parts).toString("utf8"), expect)
+    const { problem, content } = (expect.responses === true ? checkResponsesStream : checkStream)(Buffer.concat(parts).toString("utf8"), expect)
     contentChunks[content] = (contentChunks[content] ?? 0) + 1
     if (problem !== undefined) {
       failures.push(problem)

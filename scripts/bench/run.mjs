@@ -26,7 +26,7 @@ import {
   startTollgate,
   stopProcess
 } from "./lib.mjs"
-import { ANSWER, CHAT, tollgateConfig } from "./fixtures.mjs"
+import { ANSWER, CHAT, RESPONSES, tollgateConfig } from "./fixtures.mjs"
 import { runCannon, runStreams } from "./load.mjs"
 import { renderProfile, summarizeProfile } from "./profile.mjs"
 
@@ -63,7 +63,7 @@ if (args.help) {
 
   --quick              short run (~3 s per scenario, 20k telemetry events; about 2 minutes)
   --duration S         seconds per measured scenario (default 10, 3 with --quick)
-  --only LIST          comma-separated subset of: direct,raw,tollgate,cache,telemetry,cli
+  --only LIST          comma-separated subset of: direct,raw,tollgate,cache,responses,telemetry,cli
   --chunk-delay MS     pause between SSE chunks on the paced stream (default 2)
   --chunks N           SSE content chunks per stream (default 50)
   --cpu-prof           run tollgate under node --cpu-prof (profiles in scripts/bench/results/prof)
@@ -82,15 +82,16 @@ const DURATION_S = args.duration !== undefined ? Number(args.duration) : QUICK ?
 const CHUNK_DELAY_MS = Number(args["chunk-delay"])
 const CHUNKS = Number(args.chunks)
 const TELEMETRY_EVENTS = QUICK ? 20_000 : 100_000
+const SECTIONS = [...TARGETS, "responses", "telemetry", "cli"]
 const selected = new Set(
-  (args.only ?? [...TARGETS, "telemetry", "cli"].join(","))
+  (args.only ?? SECTIONS.join(","))
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
 )
 for (const name of selected) {
-  if (![...TARGETS, "telemetry", "cli"].includes(name)) {
-    console.error(`--only: unknown name "${name}" (expected some of ${[...TARGETS, "telemetry", "cli"].join(",")})`)
+  if (!SECTIONS.includes(name)) {
+    console.error(`--only: unknown name "${name}" (expected some of ${SECTIONS.join(",")})`)
     process.exit(2)
   }
 }
@@ -394,6 +395,78 @@ const interleaved = async (upstreamBase) => {
 }
 
 /**
+ * The Responses API passed through (`--only responses`): the raw proxy and tollgate side by side,
+ * interleaved rounds of JSON `/responses` requests at 50 connections (the median ratio, as for
+ * chat), then paced Responses streams at 1 connection on each, for the time to first byte.
+ */
+const RESPONSES_JSON = JSON.stringify(RESPONSES)
+const RESPONSES_STREAM = JSON.stringify({ ...RESPONSES, stream: true })
+const verifyResponse = (body) => body.includes("\"object\":\"response\"") && body.includes("\"usage\"") && body.includes(ANSWER_JSON)
+const measureResponses = async (upstreamBase) => {
+  const procs = {}
+  try {
+    procs.raw = await startRawProxy({ upstreamBase, pin: PIN })
+    procs.tollgate = await startTollgateTarget({ name: "tollgate-responses", upstreamBase, cache: false, profile: false })
+    for (const p of Object.values(procs)) p.account = newAccount()
+    const round = async (name, amount) => {
+      const p = procs[name]
+      const r = addCannon(p.account, await withCpu(p.pid, () =>
+        runCannon({ url: `${p.match[1]}/responses`, connections: 50, amount, body: RESPONSES_JSON, headers: HEADERS, capMs: capMs(INTERLEAVED.seconds * 4), verify: verifyResponse })))
+      noteProblems(name, "responses round", r)
+      return r
+    }
+    const rate = {}
+    for (const name of ["raw", "tollgate"]) {
+      for (let i = 0; i < 3; i++) rate[name] = (await round(name, Math.max(500, Math.round((rate[name] ?? 500) * INTERLEAVED.seconds)))).rps
+    }
+    const ratios = []
+    for (let i = 0; i < INTERLEAVED.rounds; i++) {
+      const raw = await round("raw", Math.max(500, Math.round(rate.raw * INTERLEAVED.seconds)))
+      const tg = await round("tollgate", Math.max(500, Math.round(rate.tollgate * INTERLEAVED.seconds)))
+      ratios.push(tg.rps / raw.rps)
+    }
+    log(`responses: tollgate/raw req/s per round ${ratios.map((x) => x.toFixed(2)).join(" ")} (median ${median(ratios).toFixed(2)})`)
+    const streamsOf = async (name) => {
+      const p = procs[name]
+      const r = addStreams(p.account, await withCpu(p.pid, () => runStreams({
+        url: `${p.match[1]}/responses`,
+        connections: 1,
+        durationMs: DURATION_S * 1000,
+        maxStreams: 1_000_000,
+        body: RESPONSES_STREAM,
+        headers: STREAM_HEADERS,
+        expect: { responses: true, chunks: CHUNKS, text: ANSWER }
+      })))
+      noteProblems(name, "responses stream 1 conn", r)
+      return r
+    }
+    await streamsOf("raw") // warm-up for both
+    await streamsOf("tollgate")
+    const rawStreams = await streamsOf("raw")
+    const tgStreams = await streamsOf("tollgate")
+    log(`responses: stream TTFB p50 @1 tollgate ${tgStreams.ttfbMs.p50?.toFixed(3)} ms, raw proxy ${rawStreams.ttfbMs.p50?.toFixed(3)} ms`)
+    return {
+      rounds: INTERLEAVED.rounds,
+      rpsRatio: median(ratios),
+      rpsRatioMin: Math.min(...ratios),
+      rpsRatioMax: Math.max(...ratios),
+      stream1: { tollgate: tgStreams, raw: rawStreams }
+    }
+  } finally {
+    for (const name of Object.keys(procs)) {
+      const p = procs[name]
+      const stopped = await stopProcess(p, { signal: "SIGINT", timeoutMs: 60_000 })
+      if (stopped.killed) problems.push(`${LABEL[name]} (responses) did not exit within 60 s of SIGINT (killed)`)
+      if (p.db !== undefined) {
+        const ledger = await readLedger(p.db)
+        const completed = p.account.completed2xx + p.account.non2xx
+        if (ledger.rows !== completed) problems.push(`tollgate (responses): ${ledger.rows} ledger rows for ${completed} completed requests`)
+      }
+    }
+  }
+}
+
+/**
  * The floor under every latency on core 0: the mock upstream itself (a node:http server that does
  * nothing but answer) started on the proxies' core and loaded from core 1 at 1 connection. Direct
  * runs on core 1 beside the load generator; a proxy on core 0 pays this crossing for the client
@@ -479,7 +552,7 @@ const main = async () => {
       `${args["cpu-prof"] ? ", tollgate under --cpu-prof" : ""}`
   )
 
-  const needsUpstream = TARGETS.some((t) => selected.has(t))
+  const needsUpstream = TARGETS.some((t) => selected.has(t)) || selected.has("responses")
   const upstream = needsUpstream ? await startUpstream() : undefined
   const upstreamMemory = upstream && memorySampler(upstream.pid)
   const upstreamBase = upstream && `${upstream.match[1]}/v1`
@@ -548,6 +621,11 @@ const main = async () => {
     if (u !== undefined && u.calls !== u.completed) {
       problems.push(`${LABEL[target]}: the upstream got ${u.calls} requests for ${u.completed} completed client requests (expected equal: no cache, no coalescing)`)
     }
+  }
+
+  if (selected.has("responses")) {
+    log(`responses: raw proxy and tollgate side by side, /v1/responses passed through, ${INTERLEAVED.rounds} rounds at 50 connections, then paced streams at 1`)
+    results.responses = await measureResponses(upstreamBase)
   }
 
   if (selected.has("raw") && selected.has("tollgate")) {
@@ -740,6 +818,15 @@ function report() {
     const d = sv("direct", (e) => e[key].totalMs.p50)
     check(`stream total p50 @${c} within 2% of direct`, both(tg, d) ? tg <= d * 1.02 : undefined,
       both(tg, d) ? `${((tg / d - 1) * 100).toFixed(2)}% (${tg.toFixed(2)} vs ${d.toFixed(2)} ms)` : "needs tollgate and direct")
+  }
+  {
+    const r = results.responses
+    check("responses passthrough req/s @50 >= 0.5x raw proxy", r === undefined ? undefined : r.rpsRatio >= 0.5,
+      r === undefined ? "not run" : `median of ${r.rounds} interleaved rounds ${r.rpsRatio.toFixed(2)}x (rounds ${r.rpsRatioMin.toFixed(2)}-${r.rpsRatioMax.toFixed(2)}x)`)
+    const tg = r?.stream1.tollgate.ttfbMs.p50
+    const raw = r?.stream1.raw.ttfbMs.p50
+    check("responses stream TTFB p50 @1, added over the raw proxy", r === undefined ? undefined : "info",
+      both(tg, raw) ? `+${(tg - raw).toFixed(3)} ms (${tg.toFixed(3)} vs ${raw.toFixed(3)})` : "not run")
   }
   if (cacheNa || !selected.has("cache")) {
     check("cache hit req/s @50 >= raw proxy", undefined, cacheNa ?? "not run")

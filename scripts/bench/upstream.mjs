@@ -11,6 +11,10 @@
 // Per-request knobs (request headers, forwarded unchanged by proxies):
 //   x-bench-chunk-delay-ms  pause between content chunks (a paced stream); default 0
 //   x-bench-chunks          number of content chunks; default --chunks
+// POST /v1/responses
+//   - non-streaming: a Responses object (`object: "response"`) with the same answer and `usage`.
+//   - `stream: true`: the Responses event sequence (created, in_progress, item and part added,
+//     `--chunks` output_text deltas, the done events, completed with usage), no [DONE].
 // GET /healthz answers 200; GET /stats answers {"requests": n} (chat requests received so far), so
 // the harness can tell how many client requests really reached the upstream.
 //
@@ -137,9 +141,101 @@ const stream = (req, res, body) => {
   step() // the first chunk goes out at once; the pace applies between chunks
 }
 
+const responsesUsage = (output) => ({
+  input_tokens: 42,
+  input_tokens_details: { cached_tokens: 0 },
+  output_tokens: output,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: 42 + output
+})
+
+const responseObject = (id, model, status, output, usage) => ({
+  id,
+  object: "response",
+  created_at: CREATED,
+  status,
+  model,
+  output,
+  usage,
+  parallel_tool_calls: true,
+  tool_choice: "auto",
+  tools: [],
+  store: false
+})
+
+const messageItem = (id, text, status) => ({
+  id,
+  type: "message",
+  role: "assistant",
+  status,
+  content: status === "in_progress" ? [] : [{ type: "output_text", text, annotations: [] }]
+})
+
+/** A Responses answer: the whole object, or its event stream (paced like the chat stream). */
+const responses = (req, res, body) => {
+  const model = typeof body.model === "string" ? body.model : "gpt-4o-mini"
+  const id = `resp_bench${(++counter).toString(36).padStart(10, "0")}`
+  const item = `msg_bench${counter.toString(36).padStart(10, "0")}`
+  if (body.stream !== true) return sendJson(res, 200, responseObject(id, model, "completed", [messageItem(item, ANSWER, "completed")], responsesUsage(97)))
+  const n = Math.max(1, Number(req.headers["x-bench-chunks"] ?? DEFAULT_CHUNKS) || DEFAULT_CHUNKS)
+  const delay = Math.max(0, Number(req.headers["x-bench-chunk-delay-ms"] ?? 0) || 0)
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": "req_bench" })
+  let seq = 0
+  const event = (type, fields) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`
+  const where = { output_index: 0, item_id: item, content_index: 0 }
+  const head = event("response.created", { response: responseObject(id, model, "in_progress", [], null) }) +
+    event("response.in_progress", { response: responseObject(id, model, "in_progress", [], null) }) +
+    event("response.output_item.added", { output_index: 0, item: messageItem(item, "", "in_progress") }) +
+    event("response.content_part.added", { ...where, part: { type: "output_text", text: "", annotations: [] } })
+  const tail = () =>
+    event("response.output_text.done", { ...where, text: ANSWER }) +
+    event("response.content_part.done", { ...where, part: { type: "output_text", text: ANSWER, annotations: [] } }) +
+    event("response.output_item.done", { output_index: 0, item: messageItem(item, ANSWER, "completed") }) +
+    event("response.completed", { response: responseObject(id, model, "completed", [messageItem(item, ANSWER, "completed")], responsesUsage(n)) })
+  const delta = (i) => event("response.output_text.delta", { ...where, delta: pieceOf(i, n) })
+  let i = 0
+  let timer
+  let closed = false
+  res.on("close", () => {
+    closed = true
+    if (timer !== undefined) clearTimeout(timer)
+  })
+  if (delay === 0) {
+    let out = head
+    for (; i < n; i++) out += delta(i)
+    res.end(out + tail())
+    return
+  }
+  res.write(head)
+  const step = () => {
+    timer = undefined
+    if (closed) return
+    res.write(delta(i))
+    i++
+    if (i === n) res.end(tail())
+    else timer = setTimeout(step, delay)
+  }
+  step()
+}
+
 const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
   if (req.method === "GET" && req.url === "/healthz") return sendJson(res, 200, { status: "ok" })
   if (req.method === "GET" && req.url === "/stats") return sendJson(res, 200, { requests: received })
+  if (req.method === "POST" && req.url === "/v1/responses") {
+    received++
+    const chunks = []
+    req.on("data", (chunk) => chunks.push(chunk))
+    req.on("end", () => {
+      let body
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
+      } catch {
+        return sendJson(res, 400, { error: { message: "invalid JSON", type: "invalid_request_error" } })
+      }
+      responses(req, res, body)
+    })
+    return
+  }
   if (req.method !== "POST" || !req.url.startsWith("/v1/chat/completions")) {
     return sendJson(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: "invalid_request_error" } })
   }
