@@ -22,6 +22,7 @@ import { type Target, targetName } from "../Router.js"
 import type { Latency } from "../Router/Latency.js"
 import type { StreamError, UpstreamBody } from "../Upstream.js"
 import type { Parsed } from "../Dialect.js"
+import { isSimulated } from "../Upstream/Kinds.js"
 import type { Outcome } from "./Record.js"
 import { estimate } from "./Usage.js"
 import type { StreamWatch } from "./StreamWatch.js"
@@ -39,7 +40,7 @@ export interface StreamGuard {
 /** The largest SSE event a provider may send, in characters (a character is a byte or more): its `limits.eventBytes`. */
 const maxEventOf = (served: Target): number => {
   const config = served.provider.config
-  return config.kind === "mock" ? Infinity : config.limits.eventBytes
+  return isSimulated(config) ? Infinity : config.limits.eventBytes
 }
 
 /**
