@@ -164,6 +164,31 @@ describe("the openai SDK's Responses API through tollgate", () => {
         }))
     }
 
+    it.effect("cached like chat: a deterministic Responses request that stores nothing is a hit the second time (objects and streams apart); embeddings always", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const send = (body: Record<string, unknown>, path = "/responses") =>
+          Effect.promise(async () => {
+            const r = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+            return { cache: r.headers.get("x-tollgate-cache"), text: await r.text() }
+          })
+        const request = { model: "pass-model", input: "cache me", temperature: 0, store: false }
+        const first = yield* send(request)
+        const again = yield* send(request)
+        assert.deepStrictEqual([first.cache, again.cache], ["miss", "hit"])
+        assert.strictEqual(again.text, first.text)
+        const streamed = yield* send({ ...request, stream: true })
+        assert.strictEqual(streamed.cache, "miss", "a stored object does not answer a stream request")
+        const streamedAgain = yield* send({ ...request, stream: true })
+        assert.strictEqual(streamedAgain.cache, "hit")
+        assert.strictEqual(streamedAgain.text, streamed.text)
+        // Stored upstream (store defaults to true): never served from tollgate's cache.
+        const stored = yield* send({ model: "pass-model", input: "cache me", temperature: 0 })
+        assert.strictEqual(stored.cache, "off")
+        const embed = { model: "pass-embed", input: "same text" }
+        assert.deepStrictEqual([(yield* send(embed, "/embeddings")).cache, (yield* send(embed, "/embeddings")).cache], ["miss", "hit"])
+      }))
+
     it.effect("what a translated target cannot serve is a 400 in the Responses error shape", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* Tollgate.TestInfo
