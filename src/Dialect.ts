@@ -111,6 +111,49 @@ export interface Dialect {
   readonly cache: CacheCodec | undefined
 }
 
+const decoder = new TextDecoder()
+
+/** An answer's body as JSON, or undefined when it is not JSON (cut off, or not JSON at all). */
+export const parseJson = (bytes: Uint8Array): unknown => {
+  try {
+    return JSON.parse(decoder.decode(bytes))
+  } catch {
+    return undefined
+  }
+}
+
+/** An answer's body as a JSON object, or undefined. */
+export const jsonObjectOf = (bytes: Uint8Array): Record<string, unknown> | undefined => {
+  const json = parseJson(bytes)
+  return typeof json === "object" && json !== null && !Array.isArray(json) ? json as Record<string, unknown> : undefined
+}
+
+/** What an SSE tap (`Sse.ts`, `Sse/`) offers a watch: the bytes through, and what it read of them. */
+export interface SseTap {
+  push(chunk: Uint8Array): Uint8Array
+  end(): Uint8Array
+  newText(): string
+  completionText(): string
+  completionChars(): number
+  readonly events: { readonly pending: number }
+  readonly model: string | undefined
+  readonly done: boolean
+}
+
+/** A dialect's stream watch over its tap; `usage` reads the tap's usage in tollgate's terms. */
+export const watchOf = (tap: SseTap, usage: () => Usage | undefined): StreamWatch => ({
+  newText: () => tap.newText(),
+  push: (chunk) => tap.push(chunk),
+  end: () => tap.end(),
+  usage,
+  model: () => tap.model,
+  done: () => tap.done,
+  completionText: () => tap.completionText(),
+  completionChars: () => tap.completionChars(),
+  pending: () => tap.events.pending,
+  whole: false
+})
+
 /** The parse every dialect gives: the client's bytes and body, the facts read from them. */
 export const parsedOf = (
   raw: Uint8Array,

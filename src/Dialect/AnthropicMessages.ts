@@ -10,20 +10,12 @@ import { fromAnthropic } from "../Domain/Usage.js"
 import { toAnthropicResponse } from "../Http/Errors.js"
 import * as Sse from "../Sse.js"
 import { AnthropicSseTap, messageFacts } from "../Sse/Anthropic.js"
-import { type AnswerReading, type Dialect, parsedOf, type ReadAnswer, type StreamWatch } from "../Dialect.js"
+import { type AnswerReading, type Dialect, parsedOf, type ReadAnswer, type StreamWatch, watchOf, parseJson } from "../Dialect.js"
 
-const decoder = new TextDecoder()
 
 const streamError = (message: string) =>
   `event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "api_error", message } })}\n\n`
 
-const parseJson = (bytes: Uint8Array): unknown => {
-  try {
-    return JSON.parse(decoder.decode(bytes))
-  } catch {
-    return undefined
-  }
-}
 
 const isObject = (json: unknown): boolean => typeof json === "object" && json !== null
 
@@ -49,18 +41,7 @@ const read = (bytes: Uint8Array): ReadAnswer => readAs(parseJson(bytes), bytes)
 /** Watches a Messages stream: bytes as they came. */
 export const watch = (): StreamWatch => {
   const tap = new AnthropicSseTap(Sse.FOLD_PAST)
-  return {
-    newText: () => tap.newText(),
-    push: (chunk) => tap.push(chunk),
-    end: () => tap.end(),
-    usage: () => tap.usage,
-    model: () => tap.model,
-    done: () => tap.done,
-    completionText: () => tap.completionText(),
-    completionChars: () => tap.completionChars(),
-    pending: () => tap.events.pending,
-    whole: false
-  }
+  return watchOf(tap, () => tap.usage)
 }
 
 const cascadeReading = (bytes: Uint8Array): AnswerReading | undefined => {

@@ -23,7 +23,7 @@ import {
 import { fromChatCompletion } from "../Translate/ChatToResponses.js"
 import { translateResponses } from "../Translate/ResponsesToChat.js"
 import { ChatToResponsesStream, errorEvent } from "../Translate/StreamToResponses.js"
-import type { Dialect, DialectId, ReadAnswer, StreamWatch, WireRequest } from "../Dialect.js"
+import { type Dialect, type DialectId, parseJson, type ReadAnswer, type StreamWatch, type WireRequest } from "../Dialect.js"
 import { AnthropicMessages, readAs as readMessageAs, watch as watchMessages } from "./AnthropicMessages.js"
 import { includeUsageOf, OpenAiChat, read as readChat, watch as watchChat } from "./OpenAiChat.js"
 import { OpenAiCompletions, read as readCompletion } from "./OpenAiCompletions.js"
@@ -51,15 +51,7 @@ export interface Wire {
 export type Bridge = (request: WireRequest) => Wire | BadRequest
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
-const parseJson = (bytes: Uint8Array): unknown => {
-  try {
-    return JSON.parse(decoder.decode(bytes))
-  } catch {
-    return undefined
-  }
-}
 
 /** `request`'s body for another model: copied and filled in place (see `rewritten` in `openAiToOpenAi`). */
 const withModel = (json: Readonly<Record<string, unknown>>, model: string): Uint8Array => {

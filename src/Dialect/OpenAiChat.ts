@@ -11,7 +11,7 @@ import * as RequestFacts from "../Domain/RequestFacts.js"
 import { fromOpenAi } from "../Domain/Usage.js"
 import { toResponse } from "../Http/Errors.js"
 import * as Sse from "../Sse.js"
-import { type AnswerReading, type CacheCodec, type CacheEntry, type Dialect, parsedOf, type ReadAnswer, type StreamWatch } from "../Dialect.js"
+import { type AnswerReading, type CacheCodec, type CacheEntry, type Dialect, parsedOf, type ReadAnswer, type StreamWatch, watchOf } from "../Dialect.js"
 
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
@@ -49,18 +49,7 @@ export const read = (bytes: Uint8Array): ReadAnswer => {
 /** Watches a chat stream, removing its usage chunk when tollgate asked for it and the client did not. */
 export const watch = (stripUsageChunk: boolean): StreamWatch => {
   const tap = new Sse.SseTap(stripUsageChunk, Sse.FOLD_PAST)
-  return {
-    newText: () => tap.newText(),
-    push: (chunk) => tap.push(chunk),
-    end: () => tap.end(),
-    usage: () => fromOpenAi(tap.usage),
-    model: () => tap.model,
-    done: () => tap.done,
-    completionText: () => tap.completionText(),
-    completionChars: () => tap.completionChars(),
-    pending: () => tap.events.pending,
-    whole: false
-  }
+  return watchOf(tap, () => fromOpenAi(tap.usage))
 }
 
 const watchAsItIs = (): StreamWatch => watch(false)

@@ -9,26 +9,17 @@ import { parseCompletions } from "../Domain/PromptRequest.js"
 import * as RequestFacts from "../Domain/RequestFacts.js"
 import { fromOpenAi } from "../Domain/Usage.js"
 import { toResponse } from "../Http/Errors.js"
-import { type AnswerReading, type Dialect, parsedOf, type ReadAnswer } from "../Dialect.js"
+import { type AnswerReading, type Dialect, jsonObjectOf, parsedOf, type ReadAnswer } from "../Dialect.js"
 import { streamError, watch as watchChat } from "./OpenAiChat.js"
 
-const decoder = new TextDecoder()
 
-const parseJson = (bytes: Uint8Array): Record<string, unknown> | undefined => {
-  try {
-    const json: unknown = JSON.parse(decoder.decode(bytes))
-    return typeof json === "object" && json !== null && !Array.isArray(json) ? json as Record<string, unknown> : undefined
-  } catch {
-    return undefined
-  }
-}
 
 const textOf = (choices: unknown): string =>
   Array.isArray(choices) ? choices.map((c: { text?: unknown }) => (typeof c?.text === "string" ? c.text : "")).join("") : ""
 
 /** A completion, read for its model, usage and text. */
 export const read = (bytes: Uint8Array): ReadAnswer => {
-  const json = parseJson(bytes)
+  const json = jsonObjectOf(bytes)
   return {
     bytes,
     model: typeof json?.model === "string" ? json.model : undefined,
@@ -39,7 +30,7 @@ export const read = (bytes: Uint8Array): ReadAnswer => {
 }
 
 const cascadeReading = (bytes: Uint8Array): AnswerReading | undefined => {
-  const json = parseJson(bytes)
+  const json = jsonObjectOf(bytes)
   if (json === undefined || !Array.isArray(json.choices)) return undefined
   const first = json.choices[0] as { finish_reason?: unknown } | undefined
   return { text: textOf(json.choices), truncated: first?.finish_reason === "length", refused: false }

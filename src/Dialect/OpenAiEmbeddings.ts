@@ -9,24 +9,16 @@ import { parseEmbeddings } from "../Domain/PromptRequest.js"
 import * as RequestFacts from "../Domain/RequestFacts.js"
 import { fromOpenAi } from "../Domain/Usage.js"
 import { toResponse } from "../Http/Errors.js"
-import { type CacheCodec, type Dialect, parsedOf, type ReadAnswer } from "../Dialect.js"
+import { type CacheCodec, type Dialect, jsonObjectOf, parsedOf, type ReadAnswer } from "../Dialect.js"
 import { streamError, watch as watchChat } from "./OpenAiChat.js"
 
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 
-const parseJson = (bytes: Uint8Array): Record<string, unknown> | undefined => {
-  try {
-    const json: unknown = JSON.parse(decoder.decode(bytes))
-    return typeof json === "object" && json !== null && !Array.isArray(json) ? json as Record<string, unknown> : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /** An embeddings answer, read for its model and usage (it has no text). */
 export const read = (bytes: Uint8Array): ReadAnswer => {
-  const json = parseJson(bytes)
+  const json = jsonObjectOf(bytes)
   return {
     bytes,
     model: typeof json?.model === "string" ? json.model : undefined,

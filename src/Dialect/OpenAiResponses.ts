@@ -14,7 +14,7 @@ import { toResponse } from "../Http/Errors.js"
 import * as Sse from "../Sse.js"
 import { fromResponses, readResponse, ResponsesSseTap } from "../Sse/Responses.js"
 import { errorEvent } from "../Translate/StreamToResponses.js"
-import { type AnswerReading, type CacheCodec, type Dialect, parsedOf, type ReadAnswer, type StreamWatch } from "../Dialect.js"
+import { type AnswerReading, type CacheCodec, type Dialect, parsedOf, type ReadAnswer, type StreamWatch, watchOf, parseJson } from "../Dialect.js"
 
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
@@ -28,29 +28,10 @@ export const read = (bytes: Uint8Array): ReadAnswer => {
 /** Watches a Responses event stream: its bytes as they came; usage and model from its terminal event. */
 export const watch = (): StreamWatch => {
   const tap = new ResponsesSseTap(Sse.FOLD_PAST)
-  return {
-    newText: () => tap.newText(),
-    push: (chunk) => tap.push(chunk),
-    end: () => tap.end(),
-    usage: () => tap.usage,
-    model: () => tap.model,
-    done: () => tap.done,
-    completionText: () => tap.completionText(),
-    completionChars: () => tap.completionChars(),
-    pending: () => tap.events.pending,
-    whole: false,
-    // The error event continues the provider's numbering.
-    streamError: (message) => errorEvent(message, tap.lastSequence + 1)
-  }
+  // The error event continues the provider's numbering.
+  return Object.assign(watchOf(tap, () => tap.usage), { streamError: (message: string) => errorEvent(message, tap.lastSequence + 1) })
 }
 
-const parseJson = (bytes: Uint8Array): unknown => {
-  try {
-    return JSON.parse(decoder.decode(bytes))
-  } catch {
-    return undefined
-  }
-}
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 

@@ -42,25 +42,26 @@ export const warm = Tokens.warm
 /** Tokens of a text (bounded work: see `Tokens`); 0 for the empty text without loading anything. */
 export const countTokens = Tokens.count
 
-const PER_MESSAGE = 3
-const PER_REPLY = 3
+/** Framing tokens per message, and for the reply's start (OpenAI's chat format; used for every dialect). */
+export const PER_MESSAGE = 3
+export const PER_REPLY = 3
 
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+export const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** `Authorization: Bearer k` or `x-api-key: k`. */
-const clientKeyOf = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+export const clientKeyOf = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
   const auth = headers["authorization"]
   if (auth !== undefined && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim()
   return headers["x-api-key"]
 }
 
-const positiveNumber = (u: unknown): number | undefined => (typeof u === "number" && Number.isFinite(u) ? u : undefined)
+export const positiveNumber = (u: unknown): number | undefined => (typeof u === "number" && Number.isFinite(u) ? u : undefined)
 
 const largest = (a: number | undefined, b: number | undefined): number | undefined =>
   a === undefined ? b : b === undefined ? a : Math.max(a, b)
 
 /** A lazy value computed at most once. */
-const memo = <A>(compute: () => A): () => A => {
+export const memo = <A>(compute: () => A): () => A => {
   let done = false
   let value: A
   return () => {

@@ -9,37 +9,14 @@
  * would, and the output limit is `max_output_tokens`. Every item counts as a message for framing.
  */
 import * as Tokens from "../Tokens.js"
-import type { RequestFacts } from "./RequestFacts.js"
+import { clientKeyOf, isObject, memo, PER_MESSAGE, PER_REPLY, positiveNumber, type RequestFacts } from "./RequestFacts.js"
 
 /** `RequestFacts` of a `/v1/responses` body. */
 export interface ResponsesFacts extends RequestFacts {
   readonly endpoint: "responses"
 }
 
-const PER_MESSAGE = 3
-const PER_REPLY = 3
-
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
-
-const clientKeyOf = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
-  const auth = headers["authorization"]
-  if (auth !== undefined && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, "").trim()
-  return headers["x-api-key"]
-}
-
-const finite = (u: unknown): number | undefined => (typeof u === "number" && Number.isFinite(u) ? u : undefined)
-
-const memo = <A>(compute: () => A): () => A => {
-  let done = false
-  let value: A
-  return () => {
-    if (!done) {
-      value = compute()
-      done = true
-    }
-    return value
-  }
-}
+const finite = positiveNumber
 
 const isImagePart = (part: unknown): boolean => isObject(part) && (part.type === "input_image" || part.type === "image_url")
 
