@@ -21,6 +21,7 @@ import * as Router from "./Router.js"
 import * as Latency from "./Router/Latency.js"
 import * as Store from "./Store.js"
 import * as Telemetry from "./Telemetry.js"
+import { withOtel } from "./Telemetry/Otel.js"
 import * as Upstream from "./Upstream.js"
 
 /** Services a caller may put in place of tollgate's own (each may need the config, and the ledger where the original does). */
@@ -58,7 +59,8 @@ export const make = <E = never, R = never>(
   const pricing = Pricing.layer
   const alerts = Alerts.layer.pipe(Layer.provide(store))
   const writer: Layer.Layer<Telemetry.Telemetry, Err, Req | SqlClient | Alerts.Alerts> = replace.telemetry ?? Telemetry.layerWithoutDependencies
-  const telemetry = writer.pipe(Layer.provide(Layer.merge(store, alerts)))
+  // Its rows also become OpenTelemetry spans when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const telemetry = withOtel(writer.pipe(Layer.provide(Layer.merge(store, alerts))))
   const budgetOf: Layer.Layer<Budget.Budget, Err, Req | Pricing.Pricing | SqlClient | Alerts.Alerts> = replace.budget ?? Budget.layerWithoutDependencies
   const budget = budgetOf.pipe(Layer.provide(Layer.mergeAll(pricing, store, alerts)))
   const cacheOf: Layer.Layer<Cache.Cache, Err, Req | SqlClient> = replace.cache ?? Cache.layerWithoutDependencies

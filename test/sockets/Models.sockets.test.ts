@@ -36,7 +36,7 @@ const getJson = (url: string, headers: Record<string, string> = {}) =>
   })
 
 describe("GET /v1/models", () => {
-  it.scoped("lists what the providers serve, then tollgate's aliases, in OpenAI's or Anthropic's shape", () =>
+  it.scopedLive("lists what the providers serve, then tollgate's aliases, in OpenAI's or Anthropic's shape", () =>
     Effect.gen(function*() {
       const openai = yield* modelServer((url) =>
         url === "/v1/models"
@@ -83,7 +83,7 @@ describe("GET /v1/models", () => {
       assert.strictEqual(missing.body.error.code, "model_not_found")
     }))
 
-  it.scoped("a provider that cannot be listed contributes its catalogue; the answer still comes", () =>
+  it.scopedLive("a provider that cannot be listed contributes its catalogue; the answer still comes", () =>
     Effect.gen(function*() {
       const failing = yield* modelServer(() => ({ status: 500, body: { error: { message: "down" } } }))
       const context = yield* Layer.build(Tollgate.layer({
@@ -100,7 +100,7 @@ describe("GET /v1/models", () => {
 })
 
 describe("404s that say what exists", () => {
-  it.scoped("a base URL without /v1, and an unknown path under /v1", () =>
+  it.scopedLive("a base URL without /v1, and an unknown path under /v1", () =>
     Effect.gen(function*() {
       const context = yield* Layer.build(Tollgate.layer({ providers: { sim: { kind: "mock" } } }))
       const { baseUrl } = yield* Effect.provide(Tollgate.TestInfo, context)
