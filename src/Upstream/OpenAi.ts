@@ -34,7 +34,9 @@ export const forwardHeaders = (request: UpstreamRequest): Record<string, string>
   }
   // Plain bytes back, so the proxy can read usage without inflating.
   out["accept-encoding"] = "identity"
-  out["content-type"] = request.clientHeaders["content-type"] ?? "application/json"
+  // A GET or DELETE (a stored response) has no body to describe.
+  if (request.method === undefined || request.method === "POST") out["content-type"] = request.clientHeaders["content-type"] ?? "application/json"
+  else delete out["content-type"]
   return out
 }
 
