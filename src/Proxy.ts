@@ -236,7 +236,7 @@ export const make = Effect.gen(function*() {
         targets: to,
         requestFor: (target: Target) => {
           const wire = wires.get(dialectOfTarget(inbound.id, target))!
-          return { provider: target.provider, path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
+          return { provider: target.provider, path: wire.path, body: wire.body(target.model), model: target.model, stream: request.stream, clientHeaders: call.headers }
         }
       }, trail)
 

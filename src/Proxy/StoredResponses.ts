@@ -18,7 +18,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { Piped } from "../Bytes.js"
-import type { ResolvedProvider } from "../Config/Provider.js"
+import { missingKeyOf, type ResolvedProvider } from "../Config/Provider.js"
 import { OpenAiResponses } from "../Dialect/OpenAiResponses.js"
 import { BadRequest, ProviderKeyMissing, type RequestError } from "../Domain/Errors.js"
 import type { Usage } from "../Domain/Usage.js"
@@ -105,9 +105,9 @@ export const make = (deps: Deps) => {
         message: `The model '${model}' is routed to ${decision.targets.map((t) => t.provider.name).join(", ")}, which do not serve the Responses API, so ${path} cannot be answered: ${NOT_SERVED}`
       })
     }
-    const keyed = speaking.filter((t) => t.provider.missingKeyEnv === undefined)
+    const keyed = speaking.filter((t) => missingKeyOf(t.provider, t.model) === undefined)
     if (keyed.length === 0) {
-      return new ProviderKeyMissing({ missing: speaking.map((t) => ({ provider: t.provider.name, variable: t.provider.missingKeyEnv! })) })
+      return new ProviderKeyMissing({ missing: speaking.map((t) => ({ provider: t.provider.name, variable: missingKeyOf(t.provider, t.model)! })) })
     }
     return { route: decision.route, targets: keyed }
   }
@@ -201,6 +201,7 @@ export const make = (deps: Deps) => {
         method,
         // The served model, when the route serves another than the client named.
         body: json === undefined || model === undefined || target.model === model ? call.raw : encoder.encode(JSON.stringify({ ...json, model: target.model })),
+        model: target.model === STORED ? undefined : target.model,
         stream,
         clientHeaders: call.headers
       })

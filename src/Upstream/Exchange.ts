@@ -16,6 +16,8 @@ export interface UpstreamRequest {
   /** Undefined: `POST`. A `GET` or `DELETE` goes out without a body (the stored-response endpoints). */
   readonly method?: "GET" | "POST" | "DELETE" | undefined
   readonly body: Uint8Array
+  /** The model the body asks the provider for (its `modelKeys` may give it a key of its own); none: a request about no model. */
+  readonly model?: string | undefined
   readonly stream: boolean
   /** The client's headers; the adapter decides what is forwarded. */
   readonly clientHeaders: Headers.Headers
