@@ -37,8 +37,9 @@ import { isSimulated } from "./Upstream/Kinds.js"
 
 export * from "./Config/Schema.js"
 
-export type { ResolvedProvider } from "./Config/Provider.js"
-import type { ResolvedProvider } from "./Config/Provider.js"
+export type { ResolvedModelKey, ResolvedProvider } from "./Config/Provider.js"
+import type { ResolvedModelKey, ResolvedProvider } from "./Config/Provider.js"
+import { globToRegExp } from "./Router/Rules.js"
 
 export interface TollgateSettings {
   readonly server: FileConfig["server"]
@@ -377,6 +378,44 @@ const resolveKey = (name: string, config: Provider, whyNoKey = "no apiKeyEnv") =
     return { provider: { name, config, apiKey: Option.some(Redacted.make(value.value)) }, notice: undefined }
   })
 
+/**
+ * A provider's `modelKeys`, read like its `apiKeyEnv`: a variable not set leaves that entry's
+ * models out of routing (`no_key`), said at start; an empty one sends no key. None with
+ * `passthroughAuth` (the client's own key goes, whatever the model) or a simulated kind.
+ */
+const resolveModelKeys = (name: string, config: Provider) =>
+  Effect.gen(function*() {
+    const notices: Array<string> = []
+    if (isSimulated(config) || config.modelKeys === undefined || config.modelKeys.length === 0) return { modelKeys: undefined, notices }
+    if (config.passthroughAuth) {
+      notices.push(`provider "${name}": modelKeys are not used with passthroughAuth (the client's own key is forwarded)`)
+      return { modelKeys: undefined, notices }
+    }
+    const modelKeys: Array<ResolvedModelKey> = []
+    for (const entry of config.modelKeys) {
+      const value = yield* optionalEnv(entry.apiKeyEnv)
+      const missing = Option.isNone(value)
+      const models = entry.models.join(", ")
+      if (missing) {
+        notices.push(
+          `provider "${name}": the key variable ${entry.apiKeyEnv} for models ${models} is not set; ` +
+            `requests for those models only it can serve are refused (503) until it is`
+        )
+      } else if (value.value === "") {
+        notices.push(`provider "${name}" sends no key for models ${models} (${entry.apiKeyEnv} is empty)`)
+      }
+      modelKeys.push({
+        models: entry.models,
+        patterns: entry.models.map(globToRegExp),
+        apiKeyEnv: entry.apiKeyEnv,
+        apiKey: Option.isSome(value) && value.value !== "" ? Option.some(Redacted.make(value.value)) : Option.none(),
+        as: entry.as ?? (config.kind === "anthropic" ? "x-api-key" : "bearer"),
+        missing
+      })
+    }
+    return { modelKeys, notices }
+  })
+
 const builtInMock: MockProvider = { kind: "mock", latencyMs: 0, chunkDelayMs: 0, chunks: 8, failEvery: 1 }
 
 /**
@@ -425,7 +464,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     for (const [name, config] of Object.entries(declared)) {
       const resolved = yield* resolveKey(name, config, fromEnv ? `${name.toUpperCase()}_API_KEY is not set` : undefined)
       if (resolved.notice !== undefined) notices.push(resolved.notice)
-      providers.push(resolved.provider)
+      const keys = yield* resolveModelKeys(name, config)
+      notices.push(...keys.notices)
+      providers.push(keys.modelKeys === undefined ? resolved.provider : { ...resolved.provider, modelKeys: keys.modelKeys })
     }
 
     let cacheKey = Option.none<Redacted.Redacted<Uint8Array>>()

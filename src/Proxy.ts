@@ -43,6 +43,7 @@ import { bridgeFor, dialectFor, noBridge, SERVED, type Wire } from "./Dialect/Br
 import { OpenAiChat } from "./Dialect/OpenAiChat.js"
 import { signalOf } from "./Proxy/Cascade.js"
 import { countTokens } from "./Proxy/CountTokens.js"
+import * as StoredResponses from "./Proxy/StoredResponses.js"
 import { addTollgateHeaders, bearer, providerHeaders } from "./Proxy/Headers.js"
 import { routeWith } from "./Proxy/Routing.js"
 import { type Outcome, RequestRecord } from "./Proxy/Record.js"
@@ -68,6 +69,14 @@ export class Proxy extends Context.Tag("tollgate/Proxy")<Proxy, {
   readonly messages: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** `POST /v1/messages/count_tokens`: the provider's count for Anthropic targets, else an estimate. Free: no ledger row. */
   readonly countTokens: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /**
+   * The Responses API's other endpoints (a stored response read, deleted, cancelled or its input
+   * listed; `compact`; `input_tokens`), passed through to a provider that speaks it
+   * (`Proxy/StoredResponses.ts`). Only `compact` is booked.
+   */
+  readonly storedResponse: (
+    operation: StoredResponses.StoredOperation
+  ) => (call: StoredResponses.StoredCall) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }>() {}
 
 
@@ -227,7 +236,7 @@ export const make = Effect.gen(function*() {
         targets: to,
         requestFor: (target: Target) => {
           const wire = wires.get(dialectOfTarget(inbound.id, target))!
-          return { provider: target.provider, path: wire.path, body: wire.body(target.model), stream: request.stream, clientHeaders: call.headers }
+          return { provider: target.provider, path: wire.path, body: wire.body(target.model), model: target.model, stream: request.stream, clientHeaders: call.headers }
         }
       }, trail)
 
@@ -448,7 +457,16 @@ export const make = Effect.gen(function*() {
     serve,
     chatCompletions: serve(OpenAiChat),
     messages: serve(AnthropicMessages),
-    countTokens: countTokens(router, failover)
+    countTokens: countTokens(router, failover),
+    storedResponse: StoredResponses.make({
+      providers: config.providers,
+      router,
+      failover,
+      telemetry,
+      clock,
+      costOf: pricing.costOf,
+      fallbackCostOf
+    })
   })
 })
 

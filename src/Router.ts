@@ -26,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type { TollgateConfig, ResolvedProvider, TollgateSettings } from "./Config.js"
+import { missingKeyOf } from "./Config/Provider.js"
 import type { Price } from "./Config/Schema.js"
 import * as RequestFacts from "./Domain/RequestFacts.js"
 import { LiveConfig } from "./Reload.js"
@@ -92,9 +93,6 @@ const emptyFacts = (model: string): RequestFacts.RequestFacts => ({
   text: () => ""
 })
 
-/** Its `apiKeyEnv` names a variable that is not set (Config resolves this once, at start). */
-const needsKeyItLacks = (p: ResolvedProvider): boolean => p.missingKeyEnv !== undefined
-
 const int = (n: number) => (Number.isFinite(n) ? n.toLocaleString("en-US") : "unbounded")
 
 interface CompiledRule {
@@ -110,7 +108,6 @@ export const make = (config: TollgateSettings, priceOf: (model: string) => Price
   const providers = new Map(config.providers.map((p) => [p.name, p]))
   const first = config.providers[0]!
   const anthropic = config.providers.find((p) => kindOf(p.config).vendor === "anthropic")
-  const keyless = new Set(config.providers.filter(needsKeyItLacks).map((p) => p.name))
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
   const builtIns = Aliases.make(config, catalogue, priceOf)
   const aliases = new Map(Object.entries(config.models.aliases))
@@ -145,8 +142,11 @@ export const make = (config: TollgateSettings, priceOf: (model: string) => Price
 
   /** Why `target` cannot serve `facts`, or undefined when it can. Cheap checks first. */
   const skipReason = (target: Target, facts: RequestFacts.RequestFacts, open: ReadonlySet<string>): Omit<Skip, "target"> | undefined => {
-    if (keyless.has(target.provider.name)) {
-      return { code: "no_key", reason: `provider ${target.provider.name} has no key (${target.provider.missingKeyEnv} is not set)` }
+    // The key variable its model needs is not set (its `apiKeyEnv`, or a `modelKeys` entry's; read once, at start).
+    const lacking = missingKeyOf(target.provider, target.model)
+    if (lacking !== undefined) {
+      const which = lacking === target.provider.missingKeyEnv ? "" : ` for ${target.model}`
+      return { code: "no_key", reason: `provider ${target.provider.name} has no key${which} (${lacking} is not set)` }
     }
     if (open.has(targetName(target))) return { code: "circuit_open", reason: "circuit breaker open" }
     const info = catalogue.lookup(target.model)

@@ -23,6 +23,15 @@ const validate = Command.make(
       const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
       yield* Console.log(`ok: ${describeConfig(config)}`)
       for (const notice of config.notices) yield* Console.log(`  note: ${notice}`)
+      // The extra key variables (`modelKeys`), whether set or not: which models each one serves.
+      for (const provider of config.providers) {
+        for (const key of provider.modelKeys ?? []) {
+          yield* Console.log(
+            `  key: provider "${provider.name}" sends ${key.apiKeyEnv} (${key.missing ? "not set" : "set"}) ` +
+              `as ${key.as === "bearer" ? "Authorization: Bearer" : "x-api-key"} for models ${key.models.join(", ")}`
+          )
+        }
+      }
     })
 ).pipe(Command.withDescription(
   "Load and check the configuration exactly as start would (file, environment, provider keys, route references); " +

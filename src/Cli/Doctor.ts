@@ -113,6 +113,16 @@ export const checkKey = (provider: Config.ResolvedProvider): Check => {
   return ok(name, config.apiKeyEnv === undefined ? "sends no key (no apiKeyEnv)" : `sends no key (${config.apiKeyEnv} is empty)`)
 }
 
+/** Whether each of a provider's `modelKeys` has its key: one check per entry. */
+export const checkModelKeys = (provider: Config.ResolvedProvider): ReadonlyArray<Check> =>
+  (provider.modelKeys ?? []).map((key) => {
+    const name = `key ${provider.name} (${key.models.join(", ")})`
+    if (key.missing) {
+      return fail(name, `${key.apiKeyEnv} is not set`, `export ${key.apiKeyEnv}=... before start; until then, requests for ${key.models.join(", ")} only this provider can serve get 503`)
+    }
+    return ok(name, Option.isSome(key.apiKey) ? `${key.apiKeyEnv} is set (sent as ${key.as === "bearer" ? "Authorization: Bearer" : "x-api-key"})` : `sends no key (${key.apiKeyEnv} is empty)`)
+  })
+
 /** A TCP connect to the provider's host, with nothing sent. */
 export const checkReach = (provider: Config.ResolvedProvider): Effect.Effect<Check> => {
   const name = `reach ${provider.name}`
@@ -155,7 +165,7 @@ export const runChecks = (configPath: string | undefined): Effect.Effect<Readonl
       ok("config", describeConfig(config)),
       ledger,
       port,
-      ...config.providers.map(checkKey),
+      ...config.providers.flatMap((p) => [checkKey(p), ...checkModelKeys(p)]),
       ...reach,
       checkNode()
     ]

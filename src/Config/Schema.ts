@@ -55,6 +55,21 @@ export const AnswerLimits = Schema.Struct({
 })
 export type AnswerLimits = typeof AnswerLimits.Type
 
+/**
+ * A second key for some of a provider's models (`modelKeys:`): the models matching one of its
+ * globs (`*` any run, `?` one character, as in routes) are sent with the key in `apiKeyEnv`
+ * instead of the provider's. `as` says how it is sent: `bearer` (`Authorization: Bearer`) or
+ * `x-api-key`; by default as the provider's own key is (bearer for openai, x-api-key for
+ * anthropic). The first entry whose globs match wins.
+ */
+export const ModelKey = Schema.Struct({
+  models: Schema.NonEmptyArray(Schema.String.pipe(Schema.minLength(1))),
+  /** Name of the environment variable that holds the key. The key itself never goes in the file. */
+  apiKeyEnv: Schema.String.pipe(Schema.minLength(1)),
+  as: Schema.optional(Schema.Literal("bearer", "x-api-key"))
+})
+export type ModelKey = typeof ModelKey.Type
+
 const openAiProviderFields = {
   kind: Schema.Literal("openai"),
   baseUrl: Url,
@@ -62,6 +77,8 @@ const openAiProviderFields = {
   apiKeyEnv: Schema.optional(Schema.String),
   /** Forward the client's own `Authorization` header instead of adding a server-side key. */
   passthroughAuth: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Other keys for some models (see `ModelKey`); other models use `apiKeyEnv`. */
+  modelKeys: Schema.optional(Schema.Array(ModelKey)),
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),
   limits: Schema.optionalWith(AnswerLimits, { default: () => AnswerLimits.make({}) }),
   /** Extra headers sent on every request to this provider. */
@@ -113,6 +130,8 @@ export const AnthropicProvider = Schema.Struct({
   apiKeyEnv: Schema.optionalWith(Schema.String, { default: () => "ANTHROPIC_API_KEY" }),
   /** Forward the client's own `x-api-key` or `Authorization: Bearer` (Claude Code subscription tokens). */
   passthroughAuth: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Other keys for some models, e.g. a Claude Code OAuth token for `*opus*` sent `as: bearer` (see `ModelKey`). */
+  modelKeys: Schema.optional(Schema.Array(ModelKey)),
   /** `anthropic-version` sent when the client sent none. */
   version: Schema.optionalWith(Schema.String, { default: () => "2023-06-01" }),
   timeouts: Schema.optionalWith(Timeouts, { default: () => Timeouts.make({}) }),

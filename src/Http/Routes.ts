@@ -19,6 +19,7 @@ import * as Models from "../Models.js"
 import { OpenAiChat } from "../Dialect/OpenAiChat.js"
 import { ownerOf, SERVED } from "../Dialect/Bridge.js"
 import { type Call, Proxy } from "../Proxy.js"
+import type { StoredOperation } from "../Proxy/StoredResponses.js"
 import { targetNameOf } from "../Router/Decision.js"
 import { Telemetry } from "../Telemetry.js"
 import type * as Body from "../Node/Body.js"
@@ -39,6 +40,9 @@ type Handler = (
 
 /** `GET /v1/models/{id}`: one model (ids may hold slashes, e.g. OpenRouter's `vendor/model`). */
 const MODEL_PREFIX = "/v1/models/"
+
+/** `/v1/responses/{id}`, `/{id}/cancel`, `/{id}/input_items`: a stored response, at its provider. */
+const RESPONSES_PREFIX = "/v1/responses/"
 
 /** Paths answered without a client key even when `server.apiKeys` is set: the health probes. */
 const OPEN_PATHS = new Set(["/healthz", "/readyz"])
@@ -93,6 +97,25 @@ export const make = Effect.gen(function*() {
     return program({ requestId, raw: request.body.right, headers: request.headers })
   }
 
+  /** A Responses endpoint beside `POST /v1/responses`: authorised, with its body, its method and URL. */
+  const stored = (operation: StoredOperation): Handler => (request, requestId) => {
+    const refused = refusal(request.headers)
+    if (refused !== undefined) return Effect.fail(refused)
+    if (Either.isLeft(request.body)) return Effect.fail(request.body.left)
+    return proxy.storedResponse(operation)({ requestId, raw: request.body.right, headers: request.headers, method: request.method, url: request.url })
+  }
+  const storedById: Record<string, Handler> = { GET: stored("retrieve"), DELETE: stored("delete") }
+  const storedCancel: Record<string, Handler> = { POST: stored("cancel") }
+  const storedInputItems: Record<string, Handler> = { GET: stored("inputItems") }
+  /** The handlers of a path under `/v1/responses/` that names a stored response, if it is one. */
+  const storedHandlers = (path: string): Record<string, Handler> | undefined => {
+    const rest = path.slice(RESPONSES_PREFIX.length).split("/")
+    const id = rest[0]!
+    if (id === "" || id === "." || id === ".." || rest.length > 2) return undefined
+    if (rest.length === 1) return storedById
+    return rest[1] === "cancel" ? storedCancel : rest[1] === "input_items" ? storedInputItems : undefined
+  }
+
   const models = yield* Models.Models
   /** `GET /v1/models` and `GET /v1/models/{id}`, in Anthropic's shape when the client sends `anthropic-version`. */
   const listModels: Handler = (request) => {
@@ -134,6 +157,8 @@ export const make = Effect.gen(function*() {
   for (const dialect of SERVED) routes[dialect.endpoint] = { POST: proxied(proxy.serve(dialect)) }
   Object.assign(routes, {
     "/v1/messages/count_tokens": { POST: proxied(proxy.countTokens) },
+    "/v1/responses/compact": { POST: stored("compact") },
+    "/v1/responses/input_tokens": { POST: stored("inputTokens") },
     "/v1/models": { GET: listModels },
     "/healthz": { GET: health },
     "/readyz": { GET: ready }
@@ -142,7 +167,12 @@ export const make = Effect.gen(function*() {
   const app = (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
     const requestId = `req_${randomUUID().replaceAll("-", "")}`
     const path = pathOf(request.url)
-    const handlers = routes[path] ?? (path.startsWith(MODEL_PREFIX) && path.length > MODEL_PREFIX.length ? { GET: oneModel(decodeURIComponent(path.slice(MODEL_PREFIX.length))) } : undefined)
+    const handlers = routes[path] ??
+      (path.startsWith(MODEL_PREFIX) && path.length > MODEL_PREFIX.length
+        ? { GET: oneModel(decodeURIComponent(path.slice(MODEL_PREFIX.length))) }
+        : path.startsWith(RESPONSES_PREFIX)
+        ? storedHandlers(path)
+        : undefined)
     const handler = handlers?.[request.method] ?? (request.method === "HEAD" ? handlers?.["GET"] : undefined)
     const run: Effect.Effect<HttpServerResponse.HttpServerResponse, RequestError> = handlers === undefined
       ? Effect.fail(notFound(request.method, path))
@@ -186,13 +216,18 @@ export const make = Effect.gen(function*() {
         message: `Unknown request URL: ${method} ${path}. Did you mean ${under}? Set the client's base URL to end in /v1 (e.g. http://127.0.0.1:4100/v1)`
       })
     }
-    return new NotFound({ method, path, message: `Unknown request URL: ${method} ${path}. tollgate serves ${served.join(", ")}, GET /v1/models/{id}` })
+    return new NotFound({
+      method,
+      path,
+      message: `Unknown request URL: ${method} ${path}. tollgate serves ${served.join(", ")}, GET /v1/models/{id}, ` +
+        "GET and DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items"
+    })
   }
 
   const refusedBeforeBody = apiKeys.size === 0
     ? undefined
     : (url: string, headers: Headers.Headers) => (OPEN_PATHS.has(pathOf(url)) ? undefined : refusal(headers))
-  const routed: App = Object.assign(app, { refusedBeforeBody, paths: [...Object.keys(routes), `${MODEL_PREFIX}*`] })
+  const routed: App = Object.assign(app, { refusedBeforeBody, paths: [...Object.keys(routes), `${MODEL_PREFIX}*`, `${RESPONSES_PREFIX}*`] })
   return routed
 })
 

@@ -51,6 +51,36 @@ const INTERNAL_ERROR = JSON.stringify({
 })
 
 /**
+ * A WebSocket upgrade (Codex tries one on `/v1/responses` when its provider says
+ * `supports_websockets`): tollgate serves HTTP only. 426 with an OpenAI-shaped error, and the
+ * connection closed after it, so the client falls back to `POST` on a fresh connection (Codex
+ * does, after one try). Not an `upgrade` listener: with none, Node hands upgrade requests to the
+ * request handler, so an upgrade to anything else (`h2c`) is ignored as HTTP/1.1 allows.
+ */
+const WEBSOCKET_REFUSED = JSON.stringify({
+  error: {
+    message: "tollgate serves this API over HTTP only, not WebSocket: send the request as an HTTP POST " +
+      "(Codex falls back to it by itself; supports_websockets = false on its model provider skips the try)",
+    type: "invalid_request_error",
+    code: "websocket_not_supported"
+  }
+})
+
+const wantsWebSocket = (req: IncomingMessage): boolean => {
+  const upgrade = req.headers.upgrade
+  return upgrade !== undefined && upgrade.toLowerCase().includes("websocket")
+}
+
+const refuseWebSocket = (res: ServerResponse): void => {
+  res.writeHead(426, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(WEBSOCKET_REFUSED),
+    connection: "close"
+  })
+  res.end(WEBSOCKET_REFUSED)
+}
+
+/**
  * A response Node refuses to write (an invalid header value from a provider, say) must still end
  * the exchange: a 500 if nothing went out yet, else a cut connection. Logged, as the bug it is.
  */
@@ -354,6 +384,7 @@ export const layerWithoutDependencies: Layer.Layer<
           runFork(write(res, Routes.errorResponse(Routes.pathOf(req.url ?? "/"), error, { connection: "close" })))
         /** Whether a request may go on to have its body read (else it is answered already). */
         const admitted = (req: IncomingMessage, res: ServerResponse): boolean => {
+          if (wantsWebSocket(req)) return refuseWebSocket(res), false
           if (draining) return void refuse(req, res, new ShuttingDown()), false
           if (refusedBeforeBody === undefined) return true
           const refused = refusedBeforeBody(req.url ?? "/", req.headers as unknown as Headers.Headers)

@@ -157,9 +157,9 @@ export const transport = (options: TransportOptions) =>
           }
           requestWith(dispatcher, {
             path: basePath + request.path,
-            method: "POST",
+            method: request.method ?? "POST",
             headers: headersFor(request),
-            body: request.body,
+            body: request.method === undefined || request.method === "POST" ? request.body : null,
             signal: abort,
             headersTimeout: timeouts.firstByte,
             bodyTimeout: timeouts.idle

@@ -39,6 +39,7 @@ export const countTokens = (router: Router["Type"], failover: Failover["Type"]) 
         provider: target.provider,
         path: `${AnthropicMessages.upstreamPath}/count_tokens`,
         body: wire.body(target.model),
+        model: target.model,
         stream: false,
         clientHeaders: call.headers
       })

@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Random from "effect/Random"
 import type { BreakerStatus, Circuit } from "../Circuit.js"
+import { missingKeyOf } from "../Config/Provider.js"
 import { BadRequest, NoTargetAvailable, ProviderKeyMissing } from "../Domain/Errors.js"
 import type * as RequestFacts from "../Domain/RequestFacts.js"
 import { targetName } from "../Failover.js"
@@ -18,7 +19,11 @@ import type { RequestRecord } from "./Record.js"
 /** Each provider (and the variable it lacks) once, in the order the targets were skipped. */
 const keyMissing = (skipped: ReadonlyArray<Skip>): ProviderKeyMissing => {
   const missing = new Map<string, string>()
-  for (const s of skipped) missing.set(s.target.provider.name, s.target.provider.missingKeyEnv ?? "")
+  for (const s of skipped) {
+    const variable = missingKeyOf(s.target.provider, s.target.model) ?? ""
+    const known = missing.get(s.target.provider.name)
+    missing.set(s.target.provider.name, known === undefined || known === variable ? variable : `${known}, ${variable}`)
+  }
   return new ProviderKeyMissing({ missing: Array.from(missing, ([provider, variable]) => ({ provider, variable })) })
 }
 

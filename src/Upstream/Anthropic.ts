@@ -13,7 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { ResolvedProvider } from "../Config/Provider.js"
+import { modelKeyIn, type ResolvedModelKey, type ResolvedProvider } from "../Config/Provider.js"
 import type { AnthropicProvider } from "../Config/Schema.js"
 import type { UpstreamRequest } from "./Exchange.js"
 import * as Undici from "../Node/Undici.js"
@@ -22,7 +22,8 @@ import * as Transport from "./Transport.js"
 export const forwardHeaders = (
   config: AnthropicProvider,
   apiKey: Option.Option<Redacted.Redacted<string>>,
-  request: UpstreamRequest
+  request: UpstreamRequest,
+  modelKeys?: ReadonlyArray<ResolvedModelKey>
 ): Record<string, string> => {
   const client = request.clientHeaders
   const out = Transport.forwardableHeaders(request)
@@ -37,8 +38,19 @@ export const forwardHeaders = (
     const auth = client["authorization"]
     if (key !== undefined) out["x-api-key"] = key
     else if (auth !== undefined) out["authorization"] = auth
-  } else if (Option.isSome(apiKey)) {
-    out["x-api-key"] = Redacted.value(apiKey.value)
+  } else {
+    // A model with a key of its own (`modelKeys`): that key, sent as it says (a Claude Code
+    // OAuth token goes as `Authorization: Bearer`, never beside an `x-api-key`).
+    const modelKey = modelKeys === undefined || request.model === undefined ? undefined : modelKeyIn(modelKeys, request.model)
+    if (modelKey !== undefined) {
+      if (Option.isSome(modelKey.apiKey)) {
+        const key = Redacted.value(modelKey.apiKey.value)
+        if (modelKey.as === "bearer") out["authorization"] = `Bearer ${key}`
+        else out["x-api-key"] = key
+      }
+    } else if (Option.isSome(apiKey)) {
+      out["x-api-key"] = Redacted.value(apiKey.value)
+    }
   }
   out["anthropic-version"] = client["anthropic-version"] ?? config.version
   // Plain bytes back, so the proxy can read usage without inflating.
@@ -57,6 +69,6 @@ export const make = (provider: ResolvedProvider) =>
       timeouts: config.timeouts,
       maxConnections: config.maxConnections,
       limits: config.limits,
-      headersFor: (request) => forwardHeaders(config, provider.apiKey, request)
+      headersFor: (request) => forwardHeaders(config, provider.apiKey, request, provider.modelKeys)
     })
   })

@@ -11,9 +11,13 @@ import type { UpstreamError, UpstreamTimeout, UpstreamUnreachable } from "../Dom
 
 export interface UpstreamRequest {
   readonly provider: ResolvedProvider
-  /** Path under the provider's base URL, e.g. `/chat/completions`. */
+  /** Path under the provider's base URL, e.g. `/chat/completions` (with its query, if any). */
   readonly path: string
+  /** Undefined: `POST`. A `GET` or `DELETE` goes out without a body (the stored-response endpoints). */
+  readonly method?: "GET" | "POST" | "DELETE" | undefined
   readonly body: Uint8Array
+  /** The model the body asks the provider for (its `modelKeys` may give it a key of its own); none: a request about no model. */
+  readonly model?: string | undefined
   readonly stream: boolean
   /** The client's headers; the adapter decides what is forwarded. */
   readonly clientHeaders: Headers.Headers

@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { ResolvedProvider } from "../Config/Provider.js"
+import { modelKeyOf, type ResolvedProvider } from "../Config/Provider.js"
 import type { UpstreamRequest } from "./Exchange.js"
 import * as Undici from "../Node/Undici.js"
 import * as Transport from "./Transport.js"
@@ -29,12 +29,24 @@ export const forwardHeaders = (request: UpstreamRequest): Record<string, string>
   if (passthrough) {
     const auth = request.clientHeaders["authorization"]
     if (auth !== undefined) out["authorization"] = auth
-  } else if (Option.isSome(provider.apiKey)) {
-    out["authorization"] = `Bearer ${Redacted.value(provider.apiKey.value)}`
+  } else {
+    // A model with a key of its own (`modelKeys`): that key, sent as it says.
+    const modelKey = provider.modelKeys === undefined || request.model === undefined ? undefined : modelKeyOf(provider, request.model)
+    if (modelKey !== undefined) {
+      if (Option.isSome(modelKey.apiKey)) {
+        const key = Redacted.value(modelKey.apiKey.value)
+        if (modelKey.as === "x-api-key") out["x-api-key"] = key
+        else out["authorization"] = `Bearer ${key}`
+      }
+    } else if (Option.isSome(provider.apiKey)) {
+      out["authorization"] = `Bearer ${Redacted.value(provider.apiKey.value)}`
+    }
   }
   // Plain bytes back, so the proxy can read usage without inflating.
   out["accept-encoding"] = "identity"
-  out["content-type"] = request.clientHeaders["content-type"] ?? "application/json"
+  // A GET or DELETE (a stored response) has no body to describe.
+  if (request.method === undefined || request.method === "POST") out["content-type"] = request.clientHeaders["content-type"] ?? "application/json"
+  else delete out["content-type"]
   return out
 }
 

@@ -100,6 +100,35 @@ describe("config validate", () => {
       ])
     }))
 
+  it.live("modelKeys: each extra key variable is named, set or not, with how it is sent and for which models", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      fs.writeFileSync(
+        path.join(dir, "tollgate.yaml"),
+        "providers:\n  claude:\n    kind: anthropic\n    baseUrl: \"http://127.0.0.1:9\"\n    apiKeyEnv: OPS_TEST_ANTHROPIC\n    modelKeys:\n" +
+          "      - { models: [\"*opus*\"], apiKeyEnv: OPS_TEST_OAUTH, as: bearer }\n      - { models: [\"claude-haiku-*\", \"*-mini\"], apiKeyEnv: OPS_TEST_SECOND }\n"
+      )
+      const result = yield* tollgate(dir, { OPS_TEST_ANTHROPIC: "sk-ant", OPS_TEST_OAUTH: "oauth-token" }, "config", "validate")
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(lines(result.stdout), [
+        `ok: ${dir}/tollgate.yaml (1 provider, 0 routes)`,
+        "  note: provider \"claude\": the key variable OPS_TEST_SECOND for models claude-haiku-*, *-mini is not set; requests for those models only it can serve are refused (503) until it is",
+        "  key: provider \"claude\" sends OPS_TEST_OAUTH (set) as Authorization: Bearer for models *opus*",
+        "  key: provider \"claude\" sends OPS_TEST_SECOND (not set) as x-api-key for models claude-haiku-*, *-mini"
+      ])
+      assert.notInclude(result.stdout + result.stderr, "oauth-token")
+
+      const doctor = yield* tollgate(dir, { OPS_TEST_ANTHROPIC: "sk-ant", OPS_TEST_OAUTH: "oauth-token", TOLLGATE_PORT: "0" }, "doctor", "--json")
+      const checks = (JSON.parse(doctor.stdout) as { checks: Array<{ name: string; status: string; detail: string }> }).checks
+      const keys = checks.filter((c) => c.name.startsWith("key "))
+      assert.deepStrictEqual(keys.map((c) => [c.name, c.status, c.detail]), [
+        ["key claude", "ok", "OPS_TEST_ANTHROPIC is set"],
+        ["key claude (*opus*)", "ok", "OPS_TEST_OAUTH is set (sent as Authorization: Bearer)"],
+        ["key claude (claude-haiku-*, *-mini)", "fail", "OPS_TEST_SECOND is not set"]
+      ])
+      assert.notInclude(doctor.stdout, "oauth-token")
+    }))
+
   it.live("an invalid file: one line per problem, as start prints them; exit 1", () =>
     Effect.gen(function*() {
       const dir = tempDir()
@@ -234,7 +263,7 @@ describe("providers check", () => {
         "gone     fail: no answer: ECONNREFUSED",
         "sim      ok (simulated)"
       ])
-      const calls = upstream.received.map((r) => [r.method, r.url, r.headers.authorization, r.headers["x-team"]])
+      const calls = upstream.listed.map((r) => [r.method, r.url, r.headers.authorization, r.headers["x-team"]])
       assert.sameDeepMembers(calls, [
         ["GET", "/v1/models", "Bearer sk-good", "ops"],
         ["GET", "/v1/models", "Bearer sk-refused", undefined]

@@ -67,6 +67,27 @@ const weather = {
 /** The request id tollgate gave this answer (`x-tollgate-request-id`). */
 const idOf = (headers: Headers) => headers.get("x-tollgate-request-id")!
 
+/** `codex exec "say pong"` with tollgate as its model provider, in a fresh CODEX_HOME. */
+const runCodex = (baseUrl: string, model: string, websockets: boolean) =>
+  Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-codex-"))
+    const child = execFile(CODEX, [
+      "exec",
+      "--skip-git-repo-check",
+      "-c",
+      `model_providers.tollgate={name="tollgate",base_url="${baseUrl}",env_key="TOLLGATE_TEST_CODEX_KEY",wire_api="responses",supports_websockets=${websockets}}`,
+      "-c",
+      "model_provider=tollgate",
+      "-m",
+      model,
+      "say pong"
+    ], { cwd: home, env: { ...process.env, CODEX_HOME: home, TOLLGATE_TEST_CODEX_KEY: "sk-codex" }, timeout: 60_000 }, (error, stdout, stderr) =>
+      resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })))
+    // Codex reads a piped stdin as more prompt: give it an empty one.
+    child.stdin?.end()
+    return Effect.sync(() => child.kill())
+  })
+
 describe("the openai SDK's Responses API through tollgate", () => {
   layer(Env, { excludeTestServices: true })((it) => {
     it.effect("passthrough to a provider that serves Responses: JSON bytes untouched, usage booked as responses", () =>
@@ -253,25 +274,7 @@ describe("the openai SDK's Responses API through tollgate", () => {
     it.effect("the real Codex CLI: codex exec through tollgate prints the model's answer and exits 0, with a ledger row", () =>
       Effect.gen(function*() {
         const { baseUrl, dbPath } = yield* Tollgate.TestInfo
-        const home = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-codex-"))
-        const codex = (model: string) =>
-          Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-            const child = execFile(CODEX, [
-              "exec",
-              "--skip-git-repo-check",
-              "-c",
-              `model_providers.tollgate={name="tollgate",base_url="${baseUrl}",env_key="TOLLGATE_TEST_CODEX_KEY",wire_api="responses",supports_websockets=false}`,
-              "-c",
-              "model_provider=tollgate",
-              "-m",
-              model,
-              "say pong"
-            ], { cwd: home, env: { ...process.env, CODEX_HOME: home, TOLLGATE_TEST_CODEX_KEY: "sk-codex" }, timeout: 60_000 }, (error, stdout, stderr) =>
-              resume(Effect.succeed({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })))
-            // Codex reads a piped stdin as more prompt: give it an empty one.
-            child.stdin?.end()
-            return Effect.sync(() => child.kill())
-          })
+        const codex = (model: string) => runCodex(baseUrl, model, false)
         for (const [model, answer] of [["pass-codex", "PONG: say pong"], ["sim-codex", ""]] as const) {
           const run = yield* codex(model)
           assert.strictEqual(run.code, 0, `${model}: ${run.stderr}`)
@@ -282,6 +285,18 @@ describe("the openai SDK's Responses API through tollgate", () => {
         const codexRows = rows.filter((r) => r.endpoint === "/v1/responses" && String(r.user_agent ?? "").startsWith("codex"))
         assert.isAtLeast(codexRows.length, 2, `rows in ${dbPath}`)
         assert.isTrue(codexRows.every((r) => r.status === 200))
+      }), { timeout: 180_000 })
+
+    it.effect("Codex with supports_websockets = true: its WebSocket try gets 426, it falls back to POST, exits 0, and the request is booked", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const run = yield* runCodex(baseUrl, "sim-codex-ws", true)
+        assert.strictEqual(run.code, 0, run.stderr)
+        assert.isAbove(run.stdout.trim().length, 0)
+        const rows = yield* Tollgate.awaitRowsWhere((r) => r.requested_model === "sim-codex-ws")
+        const mine = rows.filter((r) => r.requested_model === "sim-codex-ws")
+        assert.isAtLeast(mine.length, 1)
+        assert.isTrue(mine.every((r) => r.endpoint === "/v1/responses" && r.status === 200 && String(r.user_agent).startsWith("codex")))
       }), { timeout: 180_000 })
   })
 })

@@ -37,7 +37,8 @@ const ScriptedProxy = Layer.succeed(Proxy.Proxy, {
   countTokens: () =>
     Effect.withFiberRuntime((fiber) =>
       Effect.succeed(HttpServerResponse.text(fiber.currentScheduler instanceof IoScheduler ? "IoScheduler" : fiber.currentScheduler.constructor.name))
-    )
+    ),
+  storedResponse: () => chatCompletions
 })
 
 const Env = Http.layerWithoutDependencies.pipe(

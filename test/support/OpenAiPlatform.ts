@@ -152,6 +152,60 @@ const completionsAnswer = (body: Json, stream: boolean): string => {
   return sse([chunk(" wor", null), chunk("ld", "stop"), ...tail], false) + "data: [DONE]\n\n"
 }
 
+/** The one stored response there is (what `POST /v1/responses` answered, as kept). */
+export const STORED_ID = "resp_platform1"
+export const INPUT_TOKENS = 42
+
+const notFound = (id: string) => ({
+  status: 404,
+  type: "application/json",
+  body: JSON.stringify({ error: { message: `Response with id '${id}' not found.`, type: "invalid_request_error", param: null, code: null } })
+})
+
+/**
+ * The endpoints beside `POST /v1/responses`: a stored response read (JSON, or `?stream=true` as
+ * its events), deleted, cancelled, its input items listed; `compact` (with usage, as billed);
+ * `input_tokens`. Undefined: not one of them.
+ */
+const storedAnswer = (method: string, url: string, raw: string): { status: number; type: string; body: string } | undefined => {
+  const [path, query = ""] = url.split("?") as [string, string?]
+  const json = "application/json"
+  if (method === "POST" && path === "/v1/responses/compact") {
+    const body = JSON.parse(raw) as Json
+    return {
+      status: 200,
+      type: json,
+      body: JSON.stringify({
+        id: "cmp_platform1",
+        object: "response.compaction",
+        created_at: 1_700_000_000,
+        output: [{ id: "cmp_item1", type: "compaction", encrypted_content: `compacted for ${body.model}` }],
+        usage: RESPONSES_USAGE
+      })
+    }
+  }
+  if (method === "POST" && path === "/v1/responses/input_tokens") {
+    return { status: 200, type: json, body: JSON.stringify({ object: "response.input_tokens", input_tokens: INPUT_TOKENS }) }
+  }
+  const match = /^\/v1\/responses\/([^/]+)(\/cancel|\/input_items)?$/.exec(path)
+  if (match === null || match[1] === "compact" || match[1] === "input_tokens") return undefined
+  const id = decodeURIComponent(match[1]!)
+  if (id !== STORED_ID) return notFound(id)
+  const kept = JSON.parse(responsesAnswer({ model: "pass-model", input: "hello" }, false)) as Json
+  if (method === "GET" && match[2] === undefined) {
+    return query.split("&").includes("stream=true")
+      ? { status: 200, type: "text/event-stream; charset=utf-8", body: responsesAnswer({ model: "pass-model", input: "hello" }, true) }
+      : { status: 200, type: json, body: JSON.stringify(kept) }
+  }
+  if (method === "DELETE" && match[2] === undefined) return { status: 200, type: json, body: JSON.stringify({ id, object: "response", deleted: true }) }
+  if (method === "POST" && match[2] === "/cancel") return { status: 200, type: json, body: JSON.stringify({ ...kept, status: "cancelled" }) }
+  if (method === "GET" && match[2] === "/input_items") {
+    const item = { id: "msg_input1", type: "message", role: "user", status: "completed", content: [{ type: "input_text", text: "hello" }] }
+    return { status: 200, type: json, body: JSON.stringify({ object: "list", data: [item], first_id: item.id, last_id: item.id, has_more: false }) }
+  }
+  return undefined
+}
+
 export const make = Effect.acquireRelease(
   Effect.async<{ server: http.Server; platform: OpenAiPlatform }>((resume) => {
     const received: Array<Received> = []
@@ -175,6 +229,8 @@ export const make = Effect.acquireRelease(
         if (req.method === "GET" && url.endsWith("/models")) {
           return reply(200, "application/json", JSON.stringify({ object: "list", data: [{ id: "platform-model", object: "model", created: 1_700_000_000, owned_by: "platform" }] }))
         }
+        const stored = storedAnswer(req.method ?? "", url, raw)
+        if (stored !== undefined) return reply(stored.status, stored.type, stored.body)
         let body: Json
         try {
           body = JSON.parse(raw)

@@ -69,3 +69,17 @@ export const awaitRequests = (ids: ReadonlyArray<string>) =>
     )
     return Option.getOrThrow(rows)
   }).pipe(Effect.timeout("20 seconds"))
+
+/** Waits (on the writer's signal) until some row satisfies `found`; returns every row then. */
+export const awaitRowsWhere = (found: (row: Record<string, unknown>) => boolean) =>
+  Effect.gen(function*() {
+    const telemetry = yield* Telemetry.Telemetry
+    const sql = yield* SqlClient.SqlClient
+    const all = sql<Record<string, unknown>>`SELECT * FROM requests ORDER BY id`
+    const rows = yield* telemetry.written.changes.pipe(
+      Stream.mapEffect(() => all),
+      Stream.filter((rows) => rows.some(found)),
+      Stream.runHead
+    )
+    return Option.getOrThrow(rows)
+  }).pipe(Effect.timeout("20 seconds"))
