@@ -95,6 +95,8 @@ export interface Overrides {
   readonly demo?: boolean | undefined
   /** Reload routing when the config file changes. */
   readonly watch?: boolean | undefined
+  /** The admin listener's port (`start --admin-port`; 0 picks a free one). */
+  readonly adminPort?: number | undefined
 }
 
 const fromEnvError = <E>(e: E | ConfigError): ConfigError =>
@@ -339,7 +341,7 @@ const environmentSettings = (file: FileConfig) =>
       budget,
       cache,
       logLevel: Option.isSome(logLevel) ? yield* parseLogLevel("TOLLGATE_LOG_LEVEL", logLevel.value) : undefined,
-      adminPort: Option.isSome(adminPort) ? yield* parsePort("TOLLGATE_ADMIN_PORT", adminPort.value) : file.server.adminPort
+      adminPort: Option.isSome(adminPort) ? yield* parsePort("TOLLGATE_ADMIN_PORT", adminPort.value) : undefined
     }
   })
 
@@ -378,6 +380,27 @@ const resolveKey = (name: string, config: Provider, whyNoKey = "no apiKeyEnv") =
   })
 
 const builtInMock: MockProvider = { kind: "mock", latencyMs: 0, chunkDelayMs: 0, chunks: 8, failEvery: 1 }
+
+/**
+ * The admin listener's address: `server.admin`, its port from the deprecated `server.adminPort`
+ * (with a notice naming the new key), then `TOLLGATE_ADMIN_PORT`, then `--admin-port`. `false`
+ * stays off whatever the port says.
+ */
+const resolveAdmin = (
+  server: FileConfig["server"],
+  envPort: number | undefined,
+  overrides: Overrides,
+  notices: Array<string>
+): FileConfig["server"]["admin"] => {
+  let admin = server.admin
+  if (server.adminPort !== undefined) {
+    notices.push(`server.adminPort is deprecated: write server.admin: { port: ${server.adminPort} } instead (read as that this time)`)
+  }
+  if (admin === false) return false
+  const port = overrides.adminPort ?? envPort ?? server.adminPort
+  if (port !== undefined) admin = { ...admin, port }
+  return admin
+}
 
 /**
  * Turn a decoded file into the running configuration: environment and flag overrides, default
@@ -458,8 +481,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       return yield* new ConfigError({ message: `invalid configuration in ${source ?? "config"}:\n${problems.join("\n")}` })
     }
 
+    const { adminPort: _deprecated, ...server } = file.server
     const config: TollgateSettings = {
-      server: { ...file.server, port: bind.port, host: bind.host, adminPort: settings.adminPort },
+      server: { ...server, port: bind.port, host: bind.host, admin: resolveAdmin(file.server, settings.adminPort, overrides, notices) },
       dbPath,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
       providers,
