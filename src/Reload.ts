@@ -119,7 +119,7 @@ const make = Effect.gen(function*() {
     yield* SubscriptionRef.set(current, latest)
     yield* SubscriptionRef.update(status, (s) => ({ ...s, applied: s.applied + 1 }))
     const ignored = applied.right.ignored
-    yield* Logging.event("info", "reload", `config reloaded from ${source}`, { source, outcome: "applied", restartNeededFor: ignored.join(",") })
+    yield* Logging.event("info", "reload", `config reloaded from ${source}`, { source, outcome: "applied", restartNeededFor: ignored.length === 0 ? null : ignored.join(",") })
     if (ignored.length > 0) {
       yield* Effect.logWarning(`config: changes to ${ignored.join(", ")} take effect after a restart`)
     }

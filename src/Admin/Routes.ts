@@ -20,6 +20,7 @@ import { TollgateConfig } from "../Config.js"
 import * as Money from "../Domain/Money.js"
 import * as Metrics from "../Metrics.js"
 import * as Prometheus from "../Metrics/Prometheus.js"
+import * as LedgerMetrics from "../Telemetry/Metrics.js"
 import { LiveConfig } from "../Reload.js"
 import { Latency } from "../Router/Latency.js"
 import * as Stats from "../Stats.js"
@@ -60,6 +61,8 @@ export const make = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const startedAt = clock.unsafeCurrentTimeMillis()
   const keys = new Set(config.server.adminKeys)
+  // Series without labels are shown from the first scrape, at 0, rather than from their first event.
+  for (const metric of [LedgerMetrics.rowsLost, LedgerMetrics.writeFailures, LedgerMetrics.requestsRefused]) metric.register()
 
   const metricsText = Effect.zipRight(
     Metrics.refreshGauges({ metrics, circuit, budget, telemetry }),
