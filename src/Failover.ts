@@ -95,7 +95,7 @@ export const make = Effect.gen(function*() {
       Schedule.onDecision(([wait, error], decision) => {
         if (decision._tag === "Done") return Effect.void
         retry++
-        metrics?.retried(target.provider.name, target.model)
+        metrics?.retried(target.provider.name, target.model, errorTypeOf(error))
         const waitMs = Math.round(Duration.toMillis(wait))
         return Logging.event("warning", "retry", `retrying ${name} in ${waitMs} ms after ${errorTypeOf(error)}`, {
           target: name,

@@ -62,7 +62,7 @@ export const ttfb = Metric.histogram(
   "Time from a request's arrival to the first byte of its answer, by provider, model and route"
 )
 export const retries = Metric.counter("tollgate_retries_total", {
-  description: "Retries of a target after a retryable failure, by provider and model",
+  description: "Retries of a target after a retryable failure, by provider, model and the failure (error type)",
   incremental: true
 })
 export const failovers = Metric.counter("tollgate_failovers_total", {
@@ -90,25 +90,40 @@ export class Metrics extends Context.Tag("tollgate/Metrics")<Metrics, {
   /** Counts a booked ledger row: call it where the row is booked, once per row. Plain and synchronous. */
   readonly observe: (row: LedgerEvent) => void
   /** Counts one retry of a target. */
-  readonly retried: (provider: string, model: string) => void
+  readonly retried: (provider: string, model: string, reason: string) => void
   /** The label values allowed (models are added as the providers list them). */
   readonly labels: Labels
   /** Rows observed since start (booked for the ledger). */
   readonly booked: () => number
 }>() {}
 
-/** Label arrays, one per distinct label set, kept so that Effect's hook cache (keyed by array identity) hits. */
+/**
+ * Label arrays, one per distinct label set, kept so that Effect's hook cache (keyed by array
+ * identity) hits: found by walking a tree of maps with the values as they are (a status as its
+ * number), so that finding one allocates nothing.
+ */
+interface Node {
+  readonly next: Map<string | number, Node>
+  labels: ReadonlyArray<MetricLabel.MetricLabel> | undefined
+}
+const node = (): Node => ({ next: new Map(), labels: undefined })
+
 class Interned {
-  private readonly arrays = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+  private readonly root = node()
   constructor(private readonly names: ReadonlyArray<string>) {}
-  of(...values: ReadonlyArray<string>): ReadonlyArray<MetricLabel.MetricLabel> {
-    const key = values.join("\u0001")
-    let labels = this.arrays.get(key)
-    if (labels === undefined) {
-      labels = values.map((value, i) => MetricLabel.make(this.names[i]!, value))
-      this.arrays.set(key, labels)
+  of(a: string, b: string, c: string, d?: string | number, e?: string): ReadonlyArray<MetricLabel.MetricLabel> {
+    let at = this.step(this.step(this.step(this.root, a), b), c)
+    if (d !== undefined) at = this.step(at, d)
+    if (e !== undefined) at = this.step(at, e)
+    return at.labels ??= [a, b, c, d, e].slice(0, this.names.length).map((value, i) => MetricLabel.make(this.names[i]!, String(value)))
+  }
+  private step(from: Node, value: string | number): Node {
+    let to = from.next.get(value)
+    if (to === undefined) {
+      to = node()
+      from.next.set(value, to)
     }
-    return labels
+    return to
   }
 }
 
@@ -118,15 +133,19 @@ export const make = (config: TollgateConfig["Type"]): Metrics["Type"] => {
   const targetLabels = new Interned(["provider", "model", "route"])
   const tokenLabels = new Interned(["provider", "model", "type"])
   const hitLabels = new Interned(["provider", "model", "route", "kind"])
-  const retryLabels = new Interned(["provider", "model"])
+  const retryLabels = new Interned(["provider", "model", "reason"])
   let booked = 0
+
+  const countTokens = (provider: string, model: string, type: number, n: number | null | undefined): void => {
+    if (n !== null && n !== undefined && n > 0) tokens.unsafeUpdate(n, tokenLabels.of(provider, model, TOKEN_TYPES[type]!))
+  }
 
   const observe = (row: LedgerEvent): void => {
     booked++
     const provider = labels.provider(row.provider)
     const model = labels.model(row.servedModel ?? row.requestedModel)
     const route = labels.route(row.route)
-    requests.unsafeUpdate(1, requestLabels.of(provider, model, route, String(row.status), row.endpoint))
+    requests.unsafeUpdate(1, requestLabels.of(provider, model, route, row.status, row.endpoint))
     const target = targetLabels.of(provider, model, route)
     duration.unsafeUpdate(row.latencyMs / 1000, target)
     if (row.ttfbMs !== null) ttfb.unsafeUpdate(row.ttfbMs / 1000, target)
@@ -136,16 +155,16 @@ export const make = (config: TollgateConfig["Type"]): Metrics["Type"] => {
       cacheHits.unsafeUpdate(1, hitLabels.of(provider, model, route, row.cacheStatus))
       if (row.savedUsd !== null && row.savedUsd > 0) cacheSavedUsd.unsafeUpdate(row.savedUsd, target)
     }
-    const counts = [row.inputTokens, row.outputTokens, row.cachedInputTokens, row.cacheWriteTokens, row.reasoningTokens]
-    for (let i = 0; i < counts.length; i++) {
-      const n = counts[i]
-      if (n !== null && n !== undefined && n > 0) tokens.unsafeUpdate(n, tokenLabels.of(provider, model, TOKEN_TYPES[i]!))
-    }
+    countTokens(provider, model, 0, row.inputTokens)
+    countTokens(provider, model, 1, row.outputTokens)
+    countTokens(provider, model, 2, row.cachedInputTokens)
+    countTokens(provider, model, 3, row.cacheWriteTokens)
+    countTokens(provider, model, 4, row.reasoningTokens)
   }
 
   return Metrics.of({
     observe,
-    retried: (provider, model) => retries.unsafeUpdate(1, retryLabels.of(labels.provider(provider), labels.model(model))),
+    retried: (provider, model, reason) => retries.unsafeUpdate(1, retryLabels.of(labels.provider(provider), labels.model(model), reason)),
     labels,
     booked: () => booked
   })
