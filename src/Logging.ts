@@ -42,4 +42,7 @@ export const minimumLevel = (level: EventLevel): Layer.Layer<never> => Logger.mi
  * which escapes control characters in messages).
  */
 export const withFormat = <A, E, R>(effect: Effect.Effect<A, E, R>, name: LogFormat): Effect.Effect<A, E, R> =>
-  name === "json" ? Effect.locally(effect, FiberRef.currentLoggers, HashSet.make(Logger.jsonLogger)) : effect
+  name === "json" ? Effect.locally(effect, FiberRef.currentLoggers, HashSet.make(JSON_LINES)) : effect
+
+/** Effect's JSON logger, written to the console (stdout) one object per line. */
+const JSON_LINES = Logger.withConsoleLog(Logger.jsonLogger)
