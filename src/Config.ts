@@ -40,8 +40,11 @@ export * from "./Config/Schema.js"
 export type { ResolvedProvider } from "./Config/Provider.js"
 import type { ResolvedProvider } from "./Config/Provider.js"
 
+/** The admin listener's address once resolved (`false`: off). */
+export type AdminAddress = false | { readonly host: string; readonly port: number }
+
 export interface TollgateSettings {
-  readonly server: FileConfig["server"]
+  readonly server: Omit<FileConfig["server"], "admin" | "adminPort"> & { readonly admin: AdminAddress }
   readonly dbPath: string
   /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
   readonly onWriteFailure: "block" | "continue"
@@ -389,18 +392,22 @@ const builtInMock: MockProvider = { kind: "mock", latencyMs: 0, chunkDelayMs: 0,
 const resolveAdmin = (
   server: FileConfig["server"],
   envPort: number | undefined,
+  publicPort: number,
   overrides: Overrides,
   notices: Array<string>
-): FileConfig["server"]["admin"] => {
-  let admin = server.admin
+): AdminAddress => {
+  const admin = server.admin
   if (server.adminPort !== undefined) {
     notices.push(`server.adminPort is deprecated: write server.admin: { port: ${server.adminPort} } instead (read as that this time)`)
   }
   if (admin === false) return false
-  const port = overrides.adminPort ?? envPort ?? server.adminPort
-  if (port !== undefined) admin = { ...admin, port }
-  return admin
+  // A public listener on a free port (tests, several instances on one machine) gets a free admin
+  // port too, unless one is set: two of them would otherwise fight over 4101.
+  const port = overrides.adminPort ?? envPort ?? admin.port ?? server.adminPort ?? (publicPort === 0 ? 0 : DEFAULT_ADMIN_PORT)
+  return { host: admin.host, port }
 }
+
+export const DEFAULT_ADMIN_PORT = 4101
 
 /**
  * Turn a decoded file into the running configuration: environment and flag overrides, default
@@ -483,7 +490,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
 
     const { adminPort: _deprecated, ...server } = file.server
     const config: TollgateSettings = {
-      server: { ...server, port: bind.port, host: bind.host, admin: resolveAdmin(file.server, settings.adminPort, overrides, notices) },
+      server: { ...server, port: bind.port, host: bind.host, admin: resolveAdmin(file.server, settings.adminPort, bind.port, overrides, notices) },
       dbPath,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
       providers,

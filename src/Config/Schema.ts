@@ -186,10 +186,11 @@ const Server = Schema.Struct({
       Schema.Literal(false),
       Schema.Struct({
         host: Schema.optionalWith(Schema.String, { default: () => "127.0.0.1" }),
-        port: Schema.optionalWith(Port, { default: () => 4101 })
+        /** Default 4101; 0 (a free port) when the public listener's port is 0 and nothing sets this one. */
+        port: Schema.optional(Port)
       })
     ),
-    { default: () => ({ host: "127.0.0.1", port: 4101 }) }
+    { default: () => ({ host: "127.0.0.1" }) }
   ),
   /** Deprecated: `admin.port`. Still read (with a notice at start) so existing files keep working. */
   adminPort: Schema.optional(Port),
