@@ -8,20 +8,19 @@
  * cost, which the public listener was written to avoid, does not matter, and its router is less code.
  */
 import * as HttpServer from "@effect/platform/HttpServer"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import { createServer } from "node:http"
 import * as Routes from "./Admin/Routes.js"
 import type { Budget } from "./Budget.js"
 import type { Circuit } from "./Circuit.js"
 import { ConfigError, TollgateConfig, type TollgateSettings } from "./Config.js"
 import { isLoopback } from "./Http.js"
 import type { Metrics } from "./Metrics.js"
+import * as PlatformServer from "./Node/PlatformServer.js"
 import type { LiveConfig } from "./Reload.js"
 import type { Latency } from "./Router/Latency.js"
 import type { Telemetry } from "./Telemetry.js"
@@ -72,7 +71,7 @@ export const layerWithoutDependencies: Layer.Layer<AdminServer, ServeError | Con
     const admin = config.server.admin
     if (admin === false) return { address: Option.none() }
     const app = yield* Routes.make
-    const server = yield* NodeHttpServer.make(() => createServer(), { port: admin.port, host: admin.host }).pipe(
+    const server = yield* PlatformServer.make({ port: admin.port, host: admin.host }).pipe(
       Effect.mapError((error) => bindError(error, admin))
     )
     yield* server.serve(app)
