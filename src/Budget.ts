@@ -32,6 +32,7 @@ import { isCalendar, Zone } from "./Budget/Windows.js"
 import { TollgateConfig } from "./Config.js"
 import { BadRequest, type BudgetExceeded, type SessionBlocked } from "./Domain/Errors.js"
 import type { Usage } from "./Domain/Usage.js"
+import * as Logging from "./Logging.js"
 import { Pricing } from "./Pricing.js"
 
 export { BudgetExceeded, SessionBlocked } from "./Domain/Errors.js"
@@ -256,6 +257,30 @@ export const make = Effect.gen(function*() {
     })
   }
 
+  /** The log line of a request the budget refused. */
+  const blockedLine = (error: BudgetExceeded | SessionBlocked | BadRequest, model: string) =>
+    error._tag === "BudgetExceeded"
+      ? Logging.event("warning", "budget_block", `budget: blocked a request for ${model}: ${error.scope} ${error.window} limit $${error.limitUsd} reached`, {
+        model,
+        scope: error.scope,
+        window: error.window,
+        limitUsd: error.limitUsd,
+        spentUsd: error.spentUsd,
+        retryAfterSeconds: error.retryAfterSeconds
+      })
+      : error._tag === "SessionBlocked"
+      ? Logging.event("warning", "budget_block", `budget: blocked a request for ${model}: anomaly ${error.anomaly}`, {
+        model,
+        session: error.session,
+        anomaly: error.anomaly,
+        retryAfterSeconds: error.retryAfterSeconds
+      })
+      : Logging.event("warning", "budget_block", `budget: refused a request for ${model}: ${error.code}`, { model, code: error.code })
+
+  /** The log line of a request the budget sent to a cheaper model. */
+  const downgradedLine = (from: string, to: string, watchedAs: string) =>
+    Logging.event("info", "budget_downgrade", `budget: downgraded ${from} to ${to} (${watchedAs} near its limit)`, { from, to, scope: watchedAs })
+
   const admit = (request: Reservations.BudgetRequest): Effect.Effect<Admission, BudgetExceeded | SessionBlocked | BadRequest> => {
     if (!active) return passThroughOf(request.model)
     const watchedAs = watchedKey(request)
@@ -291,12 +316,12 @@ export const make = Effect.gen(function*() {
       }),
       (decision) => {
         if (decision._tag === "Reject") {
-          return decision.alerts.length === 0
-            ? Effect.fail(decision.error)
-            : Effect.zipRight(alerts.emit(decision.alerts), Effect.fail(decision.error))
+          const refused = Effect.zipRight(blockedLine(decision.error, request.model), Effect.fail(decision.error))
+          return decision.alerts.length === 0 ? refused : Effect.zipRight(alerts.emit(decision.alerts), refused)
         }
         const admission = admissionOf(decision, request.session, watchedAs)
-        return decision.alerts.length === 0 ? Effect.succeed(admission) : Effect.as(alerts.emit(decision.alerts), admission)
+        const admitted = decision.alerts.length === 0 ? Effect.succeed(admission) : Effect.as(alerts.emit(decision.alerts), admission)
+        return decision.downgradedFrom === null ? admitted : Effect.zipRight(downgradedLine(decision.downgradedFrom, decision.model, watchedAs), admitted)
       }
     )
   }

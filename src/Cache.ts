@@ -21,6 +21,7 @@ import { gunzipSync, gzipSync } from "node:zlib"
 import { type CachedAnswer, sizeOf } from "./Cache/Answer.js"
 import type { CacheSettings } from "./Config/Schema.js"
 import { TollgateConfig } from "./Config.js"
+import * as Logging from "./Logging.js"
 import * as Store from "./Store.js"
 
 export * from "./Cache/Answer.js"
@@ -74,9 +75,8 @@ const makeMemory = (settings: CacheSettings) => {
       total += slot.bytes
       return slot.answer
     },
-    set: (key: string, answer: CachedAnswer, expiresAt: number) => {
+    set: (key: string, answer: CachedAnswer, expiresAt: number, bytes = sizeOf(answer)) => {
       remove(key)
-      const bytes = sizeOf(answer)
       if (bytes > settings.maxBytes) return
       slots.set(key, { answer, bytes, expiresAt })
       total += bytes
@@ -91,6 +91,14 @@ const makeMemory = (settings: CacheSettings) => {
   }
 }
 
+/** An answer larger than the whole memory tier is not stored: said once per answer, as it is refused. */
+const tooLarge = (answer: CachedAnswer, bytes: number) =>
+  Logging.event("warning", "cache_store_refused", `cache: an answer of ${bytes} bytes is larger than cache.maxBytes; not stored`, {
+    reason: "too_large",
+    model: answer.model,
+    bytes
+  })
+
 export const make = Effect.gen(function*() {
   const config = yield* TollgateConfig
   const settings = config.cache
@@ -102,7 +110,12 @@ export const make = Effect.gen(function*() {
     return Cache.of({
       settings,
       get: (k) => Effect.sync(() => Option.fromNullable(memory.get(k, clock.unsafeCurrentTimeMillis()))),
-      set: (k, answer) => Effect.sync(() => memory.set(k, answer, clock.unsafeCurrentTimeMillis() + settings.ttl))
+      set: (k, answer) => {
+        const bytes = sizeOf(answer)
+        return bytes > settings.maxBytes
+          ? tooLarge(answer, bytes)
+          : Effect.sync(() => memory.set(k, answer, clock.unsafeCurrentTimeMillis() + settings.ttl, bytes))
+      }
     })
   }
 
@@ -145,7 +158,8 @@ export const make = Effect.gen(function*() {
     memory.set(k, answer, expiresAt)
     yield* sql`INSERT INTO cache_entries (key, expires_at, data) VALUES (${k}, ${expiresAt}, ${seal(answer)})
       ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, data = excluded.data`
-  }, Effect.catchAllCause((cause) => Effect.logWarning("cache: could not persist an entry", cause)))
+  }, Effect.catchAllCause((cause) =>
+    Effect.annotateLogs(Effect.logWarning("cache: could not persist an entry", cause), { event: "cache_store_refused", reason: "persist_failed" })))
 
   return Cache.of({ settings, get, set })
 })

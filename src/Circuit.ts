@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import type { CircuitSettings } from "./Config/Schema.js"
 import { TollgateConfig } from "./Config.js"
 import { CircuitOpen, isRetryable, type UpstreamError } from "./Domain/Errors.js"
+import * as Logging from "./Logging.js"
 
 type Breaker =
   | { readonly _tag: "Closed"; readonly failures: number; readonly outcomes: ReadonlyArray<Outcome> }
@@ -105,11 +106,33 @@ export const make = (settings: CircuitSettings) =>
     /** Was this failure the target's fault (worth opening a breaker for)? */
     const failedOn = (cause: Cause.Cause<unknown>): boolean => cause._tag === "Fail" && isRetryable(cause.error as UpstreamError)
 
-    /** After a normal (closed-state) attempt: a result that lands after another request opened the breaker leaves it as it is. */
-    const recordOutcome = (target: string, ok: boolean): void => {
+    /**
+     * After a normal (closed-state) attempt: a result that lands after another request opened the
+     * breaker leaves it as it is. Returns the breaker this outcome opened, if it opened one.
+     */
+    const recordOutcome = (target: string, ok: boolean): Breaker | undefined => {
       const breaker = breakerOf(target)
-      if (breaker._tag === "Closed") setBreaker(target, afterOutcome(breaker, ok, clock.unsafeCurrentTimeMillis()))
+      if (breaker._tag !== "Closed") return undefined
+      const next = afterOutcome(breaker, ok, clock.unsafeCurrentTimeMillis())
+      setBreaker(target, next)
+      return next._tag === "Open" ? next : undefined
     }
+
+    /** The one log line of a breaker's change of state. */
+    const changed = (target: string, state: "open" | "half-open" | "closed", why: string, from: Breaker["_tag"]) =>
+      Logging.event(state === "closed" ? "info" : "warning", "breaker", `breaker ${target} ${state === "open" ? "opened" : state === "closed" ? "closed" : "half-open"}: ${why}`, {
+        target,
+        state,
+        from: from === "HalfOpen" ? "half-open" : from.toLowerCase(),
+        ...(state === "open" ? { cooldownMs: settings.cooldown } : {})
+      })
+    const openedBy = (target: string, failures: number) =>
+      changed(
+        target,
+        "open",
+        failures >= settings.failureThreshold ? `${failures} consecutive failures` : `failure rate reached ${settings.failureRate?.threshold ?? 1}`,
+        "Closed"
+      )
 
     const guard = <A, E extends UpstreamError, R>(target: string, attempt: Effect.Effect<A, E, R>) =>
       // One synchronous step decides: run normally, run as the probe, or skip.
@@ -122,35 +145,39 @@ export const make = (settings: CircuitSettings) =>
             // An interrupted attempt counts for nothing, and skipping these handlers on
             // interruption is what matchCauseEffect does: no uninterruptible region is needed
             // (on the path every request takes, that region is five steps).
+            // The outcome is recorded in the continuation itself (as many steps as an
+            // `Effect.sync`); a breaker it opens adds its log line.
             return Effect.matchCauseEffect(attempt, {
-              onSuccess: (a) =>
-                Effect.sync(() => {
-                  recordOutcome(target, true)
-                  return a
-                }),
+              onSuccess: (a) => (recordOutcome(target, true) === undefined ? Effect.succeed(a) : Effect.as(openedBy(target, 0), a)),
               onFailure: (cause) =>
-                Effect.zipRight(
-                  Effect.sync(() => {
-                    if (!Cause.isInterrupted(cause)) recordOutcome(target, !failedOn(cause))
-                  }),
-                  Effect.failCause(cause)
-                )
+                Effect.suspend(() => {
+                  const before = breakerOf(target)
+                  const open = Cause.isInterrupted(cause) ? undefined : recordOutcome(target, !failedOn(cause))
+                  return open === undefined || before._tag !== "Closed"
+                    ? Effect.failCause(cause)
+                    : Effect.zipRight(openedBy(target, before.failures + 1), Effect.failCause(cause))
+                })
             })
           case "Open":
             if (now < breaker.until) return Effect.fail(new CircuitOpen({ target, retryAfterMs: breaker.until - now }))
             setBreaker(target, HALF_OPEN)
             // The probe must settle its breaker however it ends, interrupted included (an
             // interrupted probe gives the slot back, opening the breaker until now).
-            return Effect.onExit(attempt, (exit) =>
-              Effect.sync(() => {
-                const at = clock.unsafeCurrentTimeMillis()
-                const next: Breaker = Exit.isInterrupted(exit)
-                  ? { _tag: "Open", until: at }
-                  : Exit.isSuccess(exit) || !failedOn(exit.cause)
-                  ? CLOSED
-                  : { _tag: "Open", until: at + settings.cooldown }
-                setBreaker(target, next)
-              }))
+            return Effect.zipRight(
+              changed(target, "half-open", "cooldown over, letting one probe through", "Open"),
+              Effect.onExit(attempt, (exit) =>
+                Effect.suspend(() => {
+                  const at = clock.unsafeCurrentTimeMillis()
+                  const interrupted = Exit.isInterrupted(exit)
+                  const ok = !interrupted && (Exit.isSuccess(exit) || !failedOn(exit.cause))
+                  setBreaker(target, interrupted ? { _tag: "Open", until: at } : ok ? CLOSED : { _tag: "Open", until: at + settings.cooldown })
+                  return interrupted
+                    ? Effect.void
+                    : ok
+                    ? changed(target, "closed", "the probe succeeded", "HalfOpen")
+                    : changed(target, "open", "the probe failed", "HalfOpen")
+                }))
+            )
           case "HalfOpen":
             return Effect.fail(new CircuitOpen({ target, retryAfterMs: PROBE_PENDING_MS }))
         }

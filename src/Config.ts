@@ -41,8 +41,11 @@ export type { ResolvedModelKey, ResolvedProvider } from "./Config/Provider.js"
 import type { ResolvedModelKey, ResolvedProvider } from "./Config/Provider.js"
 import { globToRegExp } from "./Router/Rules.js"
 
+/** The admin listener's address once resolved (`false`: off). */
+export type AdminAddress = false | { readonly host: string; readonly port: number }
+
 export interface TollgateSettings {
-  readonly server: FileConfig["server"]
+  readonly server: Omit<FileConfig["server"], "admin" | "adminPort"> & { readonly admin: AdminAddress }
   readonly dbPath: string
   /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
   readonly onWriteFailure: "block" | "continue"
@@ -96,6 +99,8 @@ export interface Overrides {
   readonly demo?: boolean | undefined
   /** Reload routing when the config file changes. */
   readonly watch?: boolean | undefined
+  /** The admin listener's port (`start --admin-port`; 0 picks a free one). */
+  readonly adminPort?: number | undefined
 }
 
 const fromEnvError = <E>(e: E | ConfigError): ConfigError =>
@@ -340,7 +345,7 @@ const environmentSettings = (file: FileConfig) =>
       budget,
       cache,
       logLevel: Option.isSome(logLevel) ? yield* parseLogLevel("TOLLGATE_LOG_LEVEL", logLevel.value) : undefined,
-      adminPort: Option.isSome(adminPort) ? yield* parsePort("TOLLGATE_ADMIN_PORT", adminPort.value) : file.server.adminPort
+      adminPort: Option.isSome(adminPort) ? yield* parsePort("TOLLGATE_ADMIN_PORT", adminPort.value) : undefined
     }
   })
 
@@ -417,6 +422,31 @@ const resolveModelKeys = (name: string, config: Provider) =>
   })
 
 const builtInMock: MockProvider = { kind: "mock", latencyMs: 0, chunkDelayMs: 0, chunks: 8, failEvery: 1 }
+
+/**
+ * The admin listener's address: `server.admin`, its port from the deprecated `server.adminPort`
+ * (with a notice naming the new key), then `TOLLGATE_ADMIN_PORT`, then `--admin-port`. `false`
+ * stays off whatever the port says.
+ */
+const resolveAdmin = (
+  server: FileConfig["server"],
+  envPort: number | undefined,
+  publicPort: number,
+  overrides: Overrides,
+  notices: Array<string>
+): AdminAddress => {
+  const admin = server.admin
+  if (server.adminPort !== undefined) {
+    notices.push(`server.adminPort is deprecated: write server.admin: { port: ${server.adminPort} } instead (read as that this time)`)
+  }
+  if (admin === false) return false
+  // A public listener on a free port (tests, several instances on one machine) gets a free admin
+  // port too, unless one is set: two of them would otherwise fight over 4101.
+  const port = overrides.adminPort ?? envPort ?? admin.port ?? server.adminPort ?? (publicPort === 0 ? 0 : DEFAULT_ADMIN_PORT)
+  return { host: admin.host, port }
+}
+
+export const DEFAULT_ADMIN_PORT = 4101
 
 /**
  * Turn a decoded file into the running configuration: environment and flag overrides, default
@@ -499,8 +529,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       return yield* new ConfigError({ message: `invalid configuration in ${source ?? "config"}:\n${problems.join("\n")}` })
     }
 
+    const { adminPort: _deprecated, ...server } = file.server
     const config: TollgateSettings = {
-      server: { ...file.server, port: bind.port, host: bind.host, adminPort: settings.adminPort },
+      server: { ...server, port: bind.port, host: bind.host, admin: resolveAdmin(file.server, settings.adminPort, bind.port, overrides, notices) },
       dbPath,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
       providers,

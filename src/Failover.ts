@@ -18,6 +18,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { Circuit, layer as CircuitLayer } from "./Circuit.js"
 import type { Retry } from "./Config/Schema.js"
@@ -25,6 +26,8 @@ import { TollgateConfig } from "./Config.js"
 import { type CircuitOpen, errorTypeOf, isRetryable, NoTargetAvailable, type UpstreamError } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
 import { targetName } from "./Router/Decision.js"
+import * as Logging from "./Logging.js"
+import { Metrics } from "./Metrics.js"
 import { layer as UpstreamLayer, Upstream, type UpstreamRequest, type UpstreamResponse } from "./Upstream.js"
 
 /** The name of a target, for breakers, headers and the ledger (defined in `Router/Decision.ts`). */
@@ -72,11 +75,38 @@ export const retrySchedule = (retry: Retry) =>
     Schedule.whileInput((error: UpstreamError | CircuitOpen) => isRetryable(error) && retryAfterOf(error) <= retry.maxDelay)
   )
 
+/** An attempt's HTTP status when the provider answered one, else null (unreachable, timed out). */
+const statusOfAttempt = (error: UpstreamError | CircuitOpen): number | null => ("status" in error ? error.status : null)
+
 export const make = Effect.gen(function*() {
   const config = yield* TollgateConfig
   const upstream = yield* Upstream
   const circuit = yield* Circuit
+  const metrics = Option.getOrUndefined(yield* Effect.serviceOption(Metrics))
   const schedule = retrySchedule(config.retry)
+
+  /**
+   * The retry schedule for one target, which logs and counts each retry it decides, with its wait.
+   * Built only once an attempt on that target has failed, so the path every request takes pays nothing.
+   */
+  const retriesOf = (target: Target, name: string) => {
+    let retry = 0
+    return Schedule.intersect(Schedule.delays(schedule), Schedule.identity<UpstreamError | CircuitOpen>()).pipe(
+      Schedule.onDecision(([wait, error], decision) => {
+        if (decision._tag === "Done") return Effect.void
+        retry++
+        metrics?.retried(target.provider.name, target.model, errorTypeOf(error))
+        const waitMs = Math.round(Duration.toMillis(wait))
+        return Logging.event("warning", "retry", `retrying ${name} in ${waitMs} ms after ${errorTypeOf(error)}`, {
+          target: name,
+          status: statusOfAttempt(error),
+          error: errorTypeOf(error),
+          waitMs,
+          retry
+        })
+      })
+    )
+  }
 
   // One generator function for every call (`fnUntraced`): a new one per call would cost V8 a new
   // prototype and three hidden classes each time.
@@ -115,7 +145,7 @@ export const make = Effect.gen(function*() {
               replayed = true
               return Effect.fail(first)
             }),
-            schedule
+            retriesOf(target, name)
           ))
         }
       })
@@ -128,6 +158,17 @@ export const make = Effect.gen(function*() {
       } else if (!isRetryable(error)) {
         break
       }
+      const next = nextTarget(dispatch.targets, target)
+      if (next !== undefined && error._tag !== "CircuitOpen") {
+        const to = targetName(next)
+        yield* Logging.event("warning", "failover", `failing over from ${name} to ${to} after ${errorTypeOf(error)}`, {
+          route: dispatch.route,
+          from: name,
+          to,
+          status: statusOfAttempt(error),
+          error: errorTypeOf(error)
+        })
+      }
     }
     // The client gets the last provider answer (a 429 stays a 429 with its Retry-After)...
     if (last !== undefined) return yield* Effect.fail(last)
@@ -137,6 +178,8 @@ export const make = Effect.gen(function*() {
 
   return Failover.of({ send })
 })
+
+const nextTarget = (targets: ReadonlyArray<Target>, current: Target): Target | undefined => targets[targets.indexOf(current) + 1]
 
 export const layerWithoutDependencies: Layer.Layer<Failover, never, TollgateConfig | Upstream | Circuit> = Layer.effect(Failover, make)
 

@@ -31,6 +31,7 @@ import { Router, type Target } from "./Router.js"
 import type { CascadePlan } from "./Router/Decision.js"
 import * as Response from "./Http/Response.js"
 import { Telemetry } from "./Telemetry.js"
+import { Metrics } from "./Metrics.js"
 import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, type Ticket } from "./Coalesce.js"
@@ -141,6 +142,8 @@ export const make = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const random = yield* Effect.random
   const config = yield* TollgateConfig
+  // Optional: a graph without it (a test's own wiring) serves the same, uncounted.
+  const observe = Option.match(yield* Effect.serviceOption(Metrics), { onNone: () => undefined, onSome: (m) => m.observe })
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
   const fallbackPrice = config.budget.unpricedPrice
   const fallbackCostOf = config.budget.unpriced === "estimate" ? (usage: Usage) => costAtFallback(fallbackPrice, usage) : undefined
@@ -387,7 +390,13 @@ export const make = Effect.gen(function*() {
       /** The request's one ledger row, and its budget reservation settled to what it cost. */
       const book = (outcome: Outcome): Effect.Effect<LedgerEvent> => {
         const row = record.event(outcome)
-        const recorded = Effect.as(telemetry.record(row), row)
+        // Counted in the step that offers the row (the `map` that `as` would be): no step of its own.
+        const recorded = observe === undefined
+          ? Effect.as(telemetry.record(row), row)
+          : Effect.map(telemetry.record(row), () => {
+            observe(row)
+            return row
+          })
         const admission = state.admission
         return admission === undefined ? recorded : Effect.zipRight(admission.settle(row.costUsd), recorded)
       }

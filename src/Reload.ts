@@ -19,6 +19,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { TollgateConfig, ConfigError, load, type TollgateSettings } from "./Config.js"
+import * as Logging from "./Logging.js"
 import { providerReferences } from "./Router/Settings.js"
 
 export interface ReloadStatus {
@@ -37,7 +38,16 @@ export class LiveConfig extends Context.Tag("tollgate/LiveConfig")<LiveConfig, {
   readonly get: () => TollgateSettings
   /** Outcomes of reload attempts, for logs and tests to wait on. */
   readonly status: SubscriptionRef.SubscriptionRef<ReloadStatus>
+  /** Reads the config file again now and applies what can be (`POST /admin/reload`; `--watch` does it on change). */
+  readonly reload: Effect.Effect<ReloadOutcome>
 }>() {}
+
+/** What one reload did. */
+export type ReloadOutcome =
+  | { readonly _tag: "Applied"; readonly source: string; readonly ignored: ReadonlyArray<string> }
+  | { readonly _tag: "Unchanged"; readonly source: string }
+  | { readonly _tag: "Refused"; readonly source: string; readonly message: string }
+  | { readonly _tag: "NoFile" }
 
 /** Sections a reload may change; the rest need a restart. */
 const RELOADABLE = ["routes", "models"] as const
@@ -82,33 +92,40 @@ const make = Effect.gen(function*() {
   const get = () => latest
   const status = yield* SubscriptionRef.make<ReloadStatus>({ applied: 0, rejected: 0, lastError: null })
   const source = initial.source
-  if (!initial.watch) return LiveConfig.of({ current, status, get })
   if (source === undefined) {
-    yield* Effect.logWarning("--watch: no config file is in use, so there is nothing to watch")
-    return LiveConfig.of({ current, status, get })
+    if (initial.watch) yield* Effect.logWarning("--watch: no config file is in use, so there is nothing to watch")
+    return LiveConfig.of({ current, status, get, reload: Effect.succeed({ _tag: "NoFile" }) })
   }
 
   const reject = (message: string) =>
     Effect.zipRight(
-      Effect.logError(`config reload refused; the previous configuration stays in force:\n${message}`),
+      Logging.event("error", "reload", `config reload refused; the previous configuration stays in force:\n${message}`, {
+        source,
+        outcome: "refused"
+      }),
       SubscriptionRef.update(status, (s) => ({ ...s, rejected: s.rejected + 1, lastError: message }))
-    )
+    ).pipe(Effect.as<ReloadOutcome>({ _tag: "Refused", source, message }))
 
-  const reload = Effect.gen(function*() {
+  // One reload at a time: a file change and `POST /admin/reload` at once would race on `latest`.
+  const lock = yield* Effect.makeSemaphore(1)
+  const reload: Effect.Effect<ReloadOutcome> = lock.withPermits(1)(Effect.gen(function*() {
     const running = yield* SubscriptionRef.get(current)
     const next = yield* Effect.either(load({ ...initial.overrides, configPath: source }))
     if (Either.isLeft(next)) return yield* reject(next.left.message)
-    if (same(next.right, running)) return
+    if (same(next.right, running)) return { _tag: "Unchanged", source } as const
     const applied = apply(running, next.right)
     if (Either.isLeft(applied)) return yield* reject(applied.left.message)
     latest = applied.right.config
     yield* SubscriptionRef.set(current, latest)
     yield* SubscriptionRef.update(status, (s) => ({ ...s, applied: s.applied + 1 }))
-    yield* Effect.logInfo(`config reloaded from ${source}`)
-    if (applied.right.ignored.length > 0) {
-      yield* Effect.logWarning(`config: changes to ${applied.right.ignored.join(", ")} take effect after a restart`)
+    const ignored = applied.right.ignored
+    yield* Logging.event("info", "reload", `config reloaded from ${source}`, { source, outcome: "applied", restartNeededFor: ignored.length === 0 ? null : ignored.join(",") })
+    if (ignored.length > 0) {
+      yield* Effect.logWarning(`config: changes to ${ignored.join(", ")} take effect after a restart`)
     }
-  })
+    return { _tag: "Applied", source, ignored } as const
+  }))
+  if (!initial.watch) return LiveConfig.of({ current, status, get, reload })
 
   // Watch the directory, not the file: editors save by writing a new file and renaming it over
   // the old one, which ends a watch on the file itself. The watcher is attached before this layer
@@ -132,7 +149,7 @@ const make = Effect.gen(function*() {
     Effect.forkScoped
   )
   yield* Effect.logInfo(`watching ${source} for routing changes`)
-  return LiveConfig.of({ current, status, get })
+  return LiveConfig.of({ current, status, get, reload })
 })
 
 /** The live configuration: fixed, or watched when the config says `watch` (from `start --watch`). */

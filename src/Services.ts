@@ -19,6 +19,8 @@ import * as Pricing from "./Pricing.js"
 import * as Proxy from "./Proxy.js"
 import * as Router from "./Router.js"
 import * as Latency from "./Router/Latency.js"
+import * as Metrics from "./Metrics.js"
+import * as Reload from "./Reload.js"
 import * as Store from "./Store.js"
 import * as Telemetry from "./Telemetry.js"
 import { withOtel } from "./Telemetry/Otel.js"
@@ -46,6 +48,9 @@ export type Services =
   | Coalesce.Coalesce
   | Budget.Budget
   | Alerts.Alerts
+  | Metrics.Metrics
+  | Latency.Latency
+  | Reload.LiveConfig
 
 /** The graph, with these services replaced. */
 export const make = <E = never, R = never>(
@@ -66,12 +71,15 @@ export const make = <E = never, R = never>(
   const cacheOf: Layer.Layer<Cache.Cache, Err, Req | SqlClient> = replace.cache ?? Cache.layerWithoutDependencies
   const cache = cacheOf.pipe(Layer.provide(store))
   const upstream: Layer.Layer<Upstream.Upstream, Err, Req> = replace.upstream ?? Upstream.layer
-  const failover = Failover.layerWithoutDependencies.pipe(Layer.provide(Layer.merge(upstream, Circuit.layer)))
-  const proxy = Proxy.layerWithoutDependencies.pipe(
-    Layer.provide(Layer.mergeAll(Router.layer, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget))
-  )
   const models = Models.layer.pipe(Layer.provide(pricing))
-  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts)
+  const metrics = Metrics.layerWithoutDependencies.pipe(Layer.provide(models))
+  const failover = Failover.layerWithoutDependencies.pipe(Layer.provide(Layer.mergeAll(upstream, Circuit.layer, metrics)))
+  // The live configuration the router follows, shared with the admin listener's reload.
+  const router = Router.layerLive.pipe(Layer.provide(Reload.layer))
+  const proxy = Proxy.layerWithoutDependencies.pipe(
+    Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics))
+  )
+  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Latency.layer, Reload.layer)
 }
 
 /** tollgate's own services, from the config the caller provides. */

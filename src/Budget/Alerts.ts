@@ -19,6 +19,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import { TollgateConfig } from "../Config.js"
 import type { Alert } from "./Alert.js"
 import type { AlertSettings } from "./Settings.js"
+import * as Logging from "../Logging.js"
 import * as Webhook from "./Webhook.js"
 
 export type { Alert } from "./Alert.js"
@@ -96,11 +97,26 @@ export const make = (settings: AlertSettings) =>
         }
       }).pipe(Effect.catchAll((error) => Effect.logError("alerts: could not store an alert", error)))
 
+    // Logged here, in the storing fiber, not where the alert is raised (on a request's path).
+    const fired = (alert: Alert) =>
+      Logging.event("warning", "alert", `alert: ${alert.message}`, {
+        kind: alert.kind,
+        scope: alert.scope,
+        window: alert.window,
+        thresholdPercent: alert.thresholdPercent,
+        limitUsd: alert.limitUsd,
+        spentUsd: alert.spentUsd,
+        anomaly: alert.anomaly
+      })
+
     const process = (items: Iterable<Alert | Flush>) =>
       Effect.forEach(items, (item) =>
         item instanceof Flush
           ? Deferred.succeed(item.done, undefined)
-          : Effect.zipRight(store(item), url === undefined ? Effect.void : Queue.offer(outbox, item)), { discard: true })
+          : Effect.zipRight(
+            Effect.zipRight(fired(item), store(item)),
+            url === undefined ? Effect.void : Queue.offer(outbox, item)
+          ), { discard: true })
 
     const storeLoop = Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(Queue.takeBetween(stored, 1, 64)), process)

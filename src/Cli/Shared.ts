@@ -7,29 +7,18 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Config from "../Config.js"
+import * as Stats from "../Stats.js"
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
 // The options several commands share are defined once, in the light module the CLI loads at start.
 export { configOption, dbOption, jsonOption } from "./Flags.js"
 
-const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
-
 /** `--since`: a window (`90s`, `30m`, `24h`, `7d`, `2w`), `all`, or a date (`2025-06-01`). Unix ms. */
 export const parseSince = (value: string): Effect.Effect<number, UsageError> =>
-  Effect.gen(function*() {
-    const text = value.trim()
-    if (text === "all") return 0
-    const match = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text)
-    if (match !== null) {
-      const now = yield* Clock.currentTimeMillis
-      return now - Number(match[1]) * UNITS[match[2]!]!
-    }
-    const date = Date.parse(text)
-    if (!Number.isNaN(date)) return date
-    return yield* new UsageError({
-      message: `--since: expected a window such as 30m, 24h or 7d, "all", or a date such as 2025-06-01; got "${value}"`
-    })
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const since = Stats.sinceOf(value, now)
+    return since === undefined ? Effect.fail(new UsageError({ message: `--${Stats.sinceProblem(value)}` })) : Effect.succeed(since)
   })
 
 /**

@@ -7,6 +7,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Admin from "../Admin.js"
+import * as Logging from "../Logging.js"
 import * as Option from "effect/Option"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Config from "../Config.js"
@@ -68,7 +70,7 @@ export const bindError = (error: ServeError, config: Config.TollgateSettings): C
 const ENVIRONMENT = "Environment (over tollgate.yaml, under these flags): TOLLGATE_PORT, TOLLGATE_HOST, TOLLGATE_DB, " +
   "TOLLGATE_CONFIG, TOLLGATE_BUDGET_DAILY_LIMIT_USD and TOLLGATE_BUDGET_MONTHLY_LIMIT_USD (a global limit in USD; " +
   "turns budgets on), TOLLGATE_CACHE_ENABLED (true|false), TOLLGATE_LOG_LEVEL (debug|info|warning|error), " +
-  "TOLLGATE_ADMIN_PORT (server.adminPort). Providers when tollgate.yaml has none: OPENAI_API_KEY, ANTHROPIC_API_KEY, " +
+  "TOLLGATE_ADMIN_PORT (server.admin.port). Providers when tollgate.yaml has none: OPENAI_API_KEY, ANTHROPIC_API_KEY, " +
   "UPSTREAM_BASE_URL (+ UPSTREAM_API_KEY if that server wants a key). PORT and HOST are read after TOLLGATE_PORT and TOLLGATE_HOST."
 
 export const start = Command.make(
@@ -88,6 +90,18 @@ export const start = Command.make(
     ),
     watch: Options.boolean("watch").pipe(
       Options.withDescription("Reload routing (routes, models) when the config file changes; an invalid file is refused and the running config stays")
+    ),
+    adminPort: Options.integer("admin-port").pipe(
+      Options.withDescription("Port of the admin listener (/metrics, /admin/*, /debug/*); 0 picks a free one (default: $TOLLGATE_ADMIN_PORT, server.admin.port, 4101)"),
+      Options.optional
+    ),
+    logFormat: Options.choice("log-format", Logging.LOG_FORMATS).pipe(
+      Options.withDescription("Log lines for people (pretty) or one JSON object per line (json)"),
+      Options.withDefault("pretty" as const)
+    ),
+    logLevel: Options.choice("log-level", Config.LOG_LEVELS).pipe(
+      Options.withDescription("Least severe log line printed (default: $TOLLGATE_LOG_LEVEL, info)"),
+      Options.optional
     )
   },
   (flags) =>
@@ -97,26 +111,31 @@ export const start = Command.make(
         port: Option.getOrUndefined(flags.port),
         host: Option.getOrUndefined(flags.host),
         demo: flags.demo,
-        watch: flags.watch
+        watch: flags.watch,
+        adminPort: Option.getOrUndefined(flags.adminPort)
       })
       yield* Console.log(`tollgate: ${describeProviders(config)}`)
       for (const notice of config.notices) yield* Console.log(`  note: ${notice}`)
       const announce = Layer.effectDiscard(
-        Effect.flatMap(HttpServer.HttpServer, (server) => {
+        Effect.zipWith(HttpServer.HttpServer, Admin.AdminServer, (server, admin) => {
           const address = server.address
-          const base = address._tag === "TcpAddress"
-            ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
-            : address.path
+          const base = address._tag === "TcpAddress" ? Admin.urlOf(address) : address.path
+          const adminLine = Option.match(admin.address, {
+            onNone: () => "  admin listener off (server.admin: false)",
+            onSome: (a) => `  admin on ${Admin.urlOf(a)} (/metrics, /admin/stats, /admin/budget, /admin/reload, /debug/status)`
+          })
           return Console.log(
-            `  listening on ${base}/v1 (point OPENAI_BASE_URL here)\n  ledger ${config.dbPath}${config.source === undefined ? "" : `\n  config ${config.source}`}\n  stop with Ctrl-C; queued ledger rows are written before exit`
+            `  listening on ${base}/v1 (point OPENAI_BASE_URL here)\n${adminLine}\n  ledger ${config.dbPath}${config.source === undefined ? "" : `\n  config ${config.source}`}\n  stop with Ctrl-C; queued ledger rows are written before exit`
           )
-        })
+        }).pipe(Effect.flatten)
       )
-      const launched = Layer.launch(announce.pipe(Layer.provide(Http.layer), Layer.provide(Layer.succeed(Config.TollgateConfig, config)))).pipe(
+      // The admin listener on the public listener's services: one graph, built once.
+      const served = Admin.layerWithoutDependencies.pipe(Layer.provideMerge(Http.layer))
+      const launched = Layer.launch(announce.pipe(Layer.provide(served), Layer.provide(Layer.succeed(Config.TollgateConfig, config)))).pipe(
         Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config)))
       )
-      return yield* config.logLevel === undefined
-        ? launched
-        : launched.pipe(Logger.withMinimumLogLevel(LOG_LEVELS[config.logLevel]))
+      const level = Option.getOrUndefined(flags.logLevel) ?? config.logLevel
+      const leveled = level === undefined ? launched : launched.pipe(Logger.withMinimumLogLevel(LOG_LEVELS[level]))
+      return yield* Logging.withFormat(leveled, flags.logFormat)
     })
 ).pipe(Command.withDescription(`Start the proxy on 127.0.0.1:4100 (OpenAI-compatible API under /v1). ${ENVIRONMENT}`))

@@ -3,7 +3,8 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Money from "../Domain/Money.js"
-import * as Ledger from "../Ledger.js"
+import type * as Ledger from "../Ledger.js"
+import * as Stats from "../Stats.js"
 import { ledgerLayer } from "./Open.js"
 import { parseSince } from "./Shared.js"
 import { renderTable } from "./Table.js"
@@ -64,18 +65,9 @@ export const run = (flags: StatsFlags) =>
   Effect.gen(function*() {
     const sinceMs = yield* parseSince(flags.since)
     const by = flags.by._tag === "Some" ? flags.by.value : undefined
-    const [rows, unpriced, lost] = yield* Effect.all([Ledger.stats({ sinceMs, by }), Ledger.unpriced({ sinceMs }), Ledger.losses]).pipe(
-      Effect.provide(ledgerLayer(flags))
-    )
-    if (flags.json) {
-      return yield* Console.log(JSON.stringify({
-        since: new Date(sinceMs).toISOString(),
-        by: by ?? null,
-        rows: rows.map((r) => ({ ...r, costUsd: Money.json(r.costUsd), savedUsd: Money.json(r.savedUsd) })),
-        unpriced,
-        lost
-      }, null, 2))
-    }
+    const summary = yield* Stats.summary({ sinceMs, by }).pipe(Effect.provide(ledgerLayer(flags)))
+    if (flags.json) return yield* Console.log(JSON.stringify(summary, null, 2))
+    const { lost, rows, unpriced } = summary
     // Whatever the window: totals that miss rows must say so.
     if (lost.rows > 0) yield* Console.log(renderLosses(lost))
     if (rows.length === 0) return yield* Console.log(`no requests since ${new Date(sinceMs).toISOString()}`)

@@ -196,7 +196,25 @@ export type Price = typeof Price.Type
 const Server = Schema.Struct({
   host: Schema.optionalWith(Schema.String, { default: () => "127.0.0.1" }),
   port: Schema.optionalWith(Port, { default: () => 4100 }),
+  /**
+   * The admin listener (`/metrics`, `/admin/*`, `/debug/*`); `false` turns it off. Port 0 picks a
+   * free port. Off loopback it needs `adminKeys`.
+   */
+  admin: Schema.optionalWith(
+    Schema.Union(
+      Schema.Literal(false),
+      Schema.Struct({
+        host: Schema.optionalWith(Schema.String, { default: () => "127.0.0.1" }),
+        /** Default 4101; 0 (a free port) when the public listener's port is 0 and nothing sets this one. */
+        port: Schema.optional(Port)
+      })
+    ),
+    { default: () => ({ host: "127.0.0.1" }) }
+  ),
+  /** Deprecated: `admin.port`. Still read (with a notice at start) so existing files keep working. */
   adminPort: Schema.optional(Port),
+  /** When non-empty, admin requests must present one of these as `Authorization: Bearer ...`; required off loopback. */
+  adminKeys: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** When non-empty, clients must present one of these as `Authorization: Bearer ...`. */
   apiKeys: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** Largest request body accepted, in bytes. */

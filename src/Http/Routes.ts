@@ -14,7 +14,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import { randomUUID } from "node:crypto"
 import { Circuit } from "../Circuit.js"
 import { TollgateConfig } from "../Config.js"
-import { MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
+import { BadRequest, MethodNotAllowed, NotFound, type RequestError, Unauthorized } from "../Domain/Errors.js"
 import * as Models from "../Models.js"
 import { OpenAiChat } from "../Dialect/OpenAiChat.js"
 import { ownerOf, SERVED } from "../Dialect/Bridge.js"
@@ -22,6 +22,8 @@ import { type Call, Proxy } from "../Proxy.js"
 import type { StoredOperation } from "../Proxy/StoredResponses.js"
 import { targetNameOf } from "../Router/Decision.js"
 import { Telemetry } from "../Telemetry.js"
+import * as Stats from "../Stats.js"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Body from "../Node/Body.js"
 
 /** A request as the listener hands it over: its line, its headers, and its body, read already. */
@@ -139,6 +141,21 @@ export const make = Effect.gen(function*() {
   }
 
   const health: Handler = () => Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
+  // `GET /stats`: the ledger's summary (as `tollgate stats --json`), behind `server.apiKeys` like the
+  // API. Served where the ledger is in the graph (an app's own wiring may leave it out).
+  const ledger = yield* Effect.serviceOption(SqlClient.SqlClient)
+  const clock = yield* Effect.clock
+  const stats: Handler | undefined = Option.isNone(ledger) ? undefined : (request) => {
+    const refused = refusal(request.headers)
+    if (refused !== undefined) return Effect.fail(refused)
+    const options = Stats.optionsOf(request.url, clock.unsafeCurrentTimeMillis())
+    if ("code" in options) return Effect.fail(new BadRequest({ code: options.code, message: options.message }))
+    return Stats.summary(options).pipe(
+      Effect.provideService(SqlClient.SqlClient, ledger.value),
+      Effect.catchTag("SqlError", Effect.die),
+      Effect.map((summary) => HttpServerResponse.unsafeJson(summary))
+    )
+  }
   // Layers are built before the listener opens: once a request is served, the ledger is open and
   // migrated and the providers are resolved. What is left to know is whether anything can serve,
   // and whether the ledger can be written (when it cannot, `block` refuses requests).
@@ -163,6 +180,7 @@ export const make = Effect.gen(function*() {
     "/healthz": { GET: health },
     "/readyz": { GET: ready }
   })
+  if (stats !== undefined) routes["/stats"] = { GET: stats }
 
   const app = (request: Incoming): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
     const requestId = `req_${randomUUID().replaceAll("-", "")}`

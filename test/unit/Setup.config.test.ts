@@ -138,7 +138,7 @@ describe("environment overrides", () => {
           TOLLGATE_BUDGET_MONTHLY_LIMIT_USD: "150.5",
           TOLLGATE_CACHE_ENABLED: "false",
           TOLLGATE_LOG_LEVEL: "debug",
-          TOLLGATE_ADMIN_PORT: "4101"
+          TOLLGATE_ADMIN_PORT: "4199"
         },
         { budget: { limits: [{ window: "daily", usd: 99 }, { scope: "project", key: "x", window: "daily", usd: 1 }] } }
       ))
@@ -152,7 +152,7 @@ describe("environment overrides", () => {
       assert.strictEqual(config.onWriteFailure, "block")
       assert.isFalse(config.cache.enabled)
       assert.strictEqual(config.logLevel, "debug")
-      assert.strictEqual(config.server.adminPort, 4101)
+      assert.deepStrictEqual(config.server.admin, { host: "127.0.0.1", port: 4199 })
     }))
 
   it.effect("the environment wins over the file", () =>
