@@ -10,6 +10,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Config from "../Config.js"
+import { describeLedger } from "../Store/Url.js"
 import * as Http from "../Http.js"
 import { configOption } from "./Shared.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
@@ -108,7 +109,7 @@ export const start = Command.make(
             ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
             : address.path
           return Console.log(
-            `  listening on ${base}/v1 (point OPENAI_BASE_URL here)\n  ledger ${config.dbPath}${config.source === undefined ? "" : `\n  config ${config.source}`}\n  stop with Ctrl-C; queued ledger rows are written before exit`
+            `  listening on ${base}/v1 (point OPENAI_BASE_URL here)\n  ledger ${describeLedger(config)}${config.source === undefined ? "" : `\n  config ${config.source}`}\n  stop with Ctrl-C; queued ledger rows are written before exit`
           )
         })
       )
