@@ -12,7 +12,7 @@ import * as Pg from "../support/Postgres.js"
 import { sampleEvent } from "../support/Events.js"
 
 describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unreachable === undefined ? "" : ` (skipped: ${Pg.unreachable})`}`, () => {
-  it.scoped("migrates an empty database: every table, with Postgres's types for milliseconds, money and ids", () =>
+  it.live("migrates an empty database: every table, with Postgres's types for milliseconds, money and ids", () =>
     Effect.gen(function*() {
       const db = yield* Pg.freshDatabase
       const context = yield* Layer.build(Store.layerPostgres(Redacted.make(db.url)))
@@ -34,9 +34,9 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       assert.strictEqual(migrations[0]!.n, 7)
       // A second start on the same database migrates nothing and keeps the rows.
       yield* Layer.build(Store.layerPostgres(Redacted.make(db.url)))
-    }))
+    }).pipe(Effect.scoped))
 
-  it.scoped("the writer's rows, read back by stats and export", () =>
+  it.live("the writer's rows, read back by stats and export", () =>
     Effect.gen(function*() {
       const db = yield* Pg.freshDatabase
       const context = yield* Layer.build(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerPostgres(Redacted.make(db.url)))))
@@ -48,5 +48,5 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       assert.closeTo(stats[0]!.costUsd, 0.027, 1e-9)
       const rows = yield* Stream.runCollect(Ledger.rows({ sinceMs: 0, pageSize: 300 })).pipe(Effect.provide(context))
       assert.strictEqual(rows.length, 1000)
-    }))
+    }).pipe(Effect.scoped))
 })

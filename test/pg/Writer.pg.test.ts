@@ -6,7 +6,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Logger, Redacted, Stream, SubscriptionRef } from "effect"
+import { Context, Effect, Fiber, Layer, Logger, Redacted, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
