@@ -5,7 +5,7 @@
  * saying why, where PostgreSQL is not reachable.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -38,7 +38,7 @@ const send = (baseUrl: string, model: string, stream = false) =>
     }).then((r) => r.text())
   )
 
-class Database extends Effect.Tag("test/PgDatabase")<Database, { readonly name: string; readonly url: string }>() {}
+class Database extends Context.Tag("test/PgDatabase")<Database, { readonly name: string; readonly url: string }>() {}
 
 /** A fresh database, and tollgate serving with its ledger there. */
 const served = Layer.unwrapScoped(Effect.map(Pg.freshDatabase, (db) =>
