@@ -81,7 +81,7 @@ export interface Options {
   readonly spillAfter: number
   /** Postgres: rows waiting behind a retried batch past which they go to the spill file at once. */
   readonly spillRows: number
-  /** Postgres: the folder of the spill files (one folder per database is made in it); default `~/.tollgate/spill`. */
+  /** Postgres: the folder of the spill files (one folder per database is made in it); default `spill` in `$TOLLGATE_HOME` or `~/.tollgate`. */
   readonly spillRoot: string | undefined
 }
 
@@ -301,7 +301,7 @@ export const make = (options: Partial<Options> = {}) =>
 
     // --- Postgres: ride out the database being away (retry, then spill, then replay) ---
 
-    const spillDir = postgres ? Spill.folder(spillRoot ?? Spill.defaultRoot(), where) : ""
+    const spillDir = postgres ? Spill.folder(spillRoot ?? (yield* Spill.defaultRoot), where) : ""
     // Spill files not replayed yet, oldest first; the last one is appended to while spilling.
     const pending: Array<Spill.SpillFile> = postgres
       ? [...yield* Spill.claimOrphans(spillDir).pipe(

@@ -1,13 +1,14 @@
 /**
  * Where the ledger writer puts rows while a PostgreSQL ledger cannot be reached: JSON lines, one
- * `LedgerEvent` a line, in files under `~/.tollgate/spill/<ledger>/` (one folder per database,
- * so a file is never replayed into another ledger). A file is named for the process that wrote
+ * `LedgerEvent` a line, in files under `spill/<ledger>/` in the tollgate home (`$TOLLGATE_HOME`,
+ * `~/.tollgate`): one folder per database, so a file is never replayed into another ledger. A file is named for the process that wrote
  * it (`ledger-<id>-<pid>.jsonl`): a process that finds the file of a process no longer alive
  * claims it (an atomic rename) and replays it. How far a file has been replayed is kept in the
  * ledger itself (`meta`, key `spill:<id>`), in the transaction of each replayed chunk, so a
  * replay cut short (the database gone again, the process killed) goes on where it stopped,
  * without a row written twice.
  */
+import * as EnvConfig from "effect/Config"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { createHash, randomUUID } from "node:crypto"
@@ -22,8 +23,12 @@ export class SpillError extends Data.TaggedError("SpillError")<{ readonly messag
 export const folder = (root: string, where: string): string =>
   path.join(root, createHash("sha256").update(where).digest("hex").slice(0, 16))
 
-/** `~/.tollgate/spill`. */
-export const defaultRoot = (): string => path.join(os.homedir(), ".tollgate", "spill")
+/** `spill` under the tollgate home: `$TOLLGATE_HOME`, or `~/.tollgate` (as `Pricing/Source.ts`'s). */
+export const defaultRoot: Effect.Effect<string> = EnvConfig.string("TOLLGATE_HOME").pipe(
+  EnvConfig.withDefault(path.join(os.homedir(), ".tollgate")),
+  Effect.map((home) => path.join(home, "spill")),
+  Effect.orElseSucceed(() => path.join(os.homedir(), ".tollgate", "spill"))
+)
 
 const NAME = /^ledger-([0-9a-f-]{36})-(\d+)\.jsonl$/
 
