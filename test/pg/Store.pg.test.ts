@@ -4,7 +4,9 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { ConfigProvider, Effect, Layer, Option, Redacted, Stream } from "effect"
+import * as Cache from "../../src/Cache.js"
+import * as Config from "../../src/Config.js"
 import * as Ledger from "../../src/Ledger.js"
 import * as Store from "../../src/Store.js"
 import * as Telemetry from "../../src/Telemetry.js"
@@ -48,5 +50,37 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       assert.closeTo(stats[0]!.costUsd, 0.027, 1e-9)
       const rows = yield* Stream.runCollect(Ledger.rows({ sinceMs: 0, pageSize: 300 })).pipe(Effect.provide(context))
       assert.strictEqual(rows.length, 1000)
+    }).pipe(Effect.scoped))
+  it.live("the persisted cache tier (BYTEA), encrypted, survives a restart and counts like SQLite's", () =>
+    Effect.gen(function*() {
+      const db = yield* Pg.freshDatabase
+      const cacheOn = (key: string) =>
+        Cache.layerWithoutDependencies.pipe(
+          Layer.provideMerge(Store.layerPostgres(Redacted.make(db.url))),
+          Layer.provide(Config.layerFrom({ cache: { persist: true, encrypt: true } }).pipe(
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["TOLLGATE_CACHE_KEY", key]]))))
+          ))
+        )
+      const answer: Cache.CachedAnswer = {
+        kind: "json",
+        json: JSON.stringify({ text: "a completion kept only encrypted" }),
+        events: [],
+        provider: "openai",
+        model: "gpt-4o-mini",
+        usage: { inputTokens: 10, outputTokens: 5, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: "reported" },
+        costUsd: 0.001
+      } as unknown as Cache.CachedAnswer
+      yield* Effect.scoped(Effect.flatMap(Cache.Cache, (c) => c.set("k", answer)).pipe(Effect.provide(cacheOn("aa".repeat(32)))))
+      const again = yield* Effect.scoped(Effect.flatMap(Cache.Cache, (c) => c.get("k")).pipe(Effect.provide(cacheOn("aa".repeat(32)))))
+      assert.include(Option.getOrThrow(again).json, "a completion kept only encrypted")
+      const stored = yield* Effect.scoped(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ data: Uint8Array; bytes: number; expired: number }>`
+          SELECT data, length(data) AS bytes, SUM(CASE WHEN expires_at <= 0 THEN 1 ELSE 0 END) AS expired FROM cache_entries GROUP BY data`
+      ).pipe(Effect.provide(Store.layerPostgres(Redacted.make(db.url)))))
+      assert.strictEqual(stored.length, 1)
+      assert.instanceOf(stored[0]!.data, Uint8Array)
+      assert.strictEqual(stored[0]!.bytes, stored[0]!.data.length)
+      assert.strictEqual(stored[0]!.expired, 0)
+      assert.notInclude(Buffer.from(stored[0]!.data).toString("latin1"), "kept only encrypted")
     }).pipe(Effect.scoped))
 })
