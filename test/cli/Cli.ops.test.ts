@@ -234,7 +234,7 @@ describe("providers check", () => {
         "gone     fail: no answer: ECONNREFUSED",
         "sim      ok (simulated)"
       ])
-      const calls = upstream.received.map((r) => [r.method, r.url, r.headers.authorization, r.headers["x-team"]])
+      const calls = upstream.listed.map((r) => [r.method, r.url, r.headers.authorization, r.headers["x-team"]])
       assert.sameDeepMembers(calls, [
         ["GET", "/v1/models", "Bearer sk-good", "ops"],
         ["GET", "/v1/models", "Bearer sk-refused", undefined]

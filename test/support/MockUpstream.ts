@@ -41,6 +41,8 @@ export interface MockUpstream {
   /** Base URL, ending in /v1. */
   readonly url: string
   readonly received: Array<Received>
+  /** The model-list requests (`GET .../models`), kept apart from `received`. */
+  readonly listed: Array<Received>
   /** Every SSE event written, per request, in order. */
   readonly sentEvents: Array<Array<string>>
   /** Completes when a "slow-stream" client's socket closes. */
@@ -72,6 +74,7 @@ export const make = makeWith({ faulty: true })
 export function makeWith(options: { readonly faulty: boolean }) {
   return Effect.gen(function*() {
   const received: Array<Received> = []
+  const listed: Array<Received> = []
   const sentEvents: Array<Array<string>> = []
   const streamClosed = yield* Deferred.make<void>()
   const streamStarted = yield* Deferred.make<void>()
@@ -107,8 +110,9 @@ export function makeWith(options: { readonly faulty: boolean }) {
       const raw = Buffer.concat(chunks).toString("utf8")
       const thisRequest: Received = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: raw }
       // The model list (`tollgate providers check`, and tollgate's listing at start): a key of
-      // "sk-refused" is refused like a wrong one. Not recorded: tests count the exchanges they send.
+      // "sk-refused" is refused like a wrong one. Recorded in `listed`, not `received`: tests count the exchanges they send.
       if (req.method === "GET" && (req.url ?? "").endsWith("/models")) {
+        listed.push(thisRequest)
         const refused = req.headers.authorization === "Bearer sk-refused"
         res.writeHead(refused ? 401 : 200, { "content-type": "application/json" })
         res.end(JSON.stringify(
@@ -240,6 +244,7 @@ export function makeWith(options: { readonly faulty: boolean }) {
   const upstream: MockUpstream = {
     url: `http://127.0.0.1:${port}/v1`,
     received,
+    listed,
     sentEvents,
     streamClosed,
     streamStarted,
