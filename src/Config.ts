@@ -47,6 +47,11 @@ export type AdminAddress = false | { readonly host: string; readonly port: numbe
 export interface TollgateSettings {
   readonly server: Omit<FileConfig["server"], "admin" | "adminPort"> & { readonly admin: AdminAddress }
   readonly dbPath: string
+  /**
+   * The ledger on PostgreSQL, when set: `database.url`, else `DATABASE_URL` (a postgres:// one) when
+   * neither `TOLLGATE_DB` nor `database.path` names a SQLite file. Then `dbPath` is not used.
+   */
+  readonly databaseUrl: Redacted.Redacted<string> | undefined
   /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
   readonly onWriteFailure: "block" | "continue"
   /** In configuration order; the first one is the default target when no route matches. */
@@ -107,6 +112,20 @@ const fromEnvError = <E>(e: E | ConfigError): ConfigError =>
   e instanceof ConfigError ? e : new ConfigError({ message: `environment: ${String(e)}` })
 
 const optionalEnv = (name: string) => EnvConfig.option(EnvConfig.string(name))
+
+/**
+ * The Postgres ledger's URL: `database.url` in the file first; then `DATABASE_URL`, but only when
+ * nothing tollgate's own names a SQLite ledger (`TOLLGATE_DB`, `database.path`) and only a
+ * postgres:// one. `DATABASE_URL` is a name many apps use: a shell that has one for another app
+ * must not move tollgate's ledger into that app's database behind an explicit setting.
+ */
+const resolveDatabaseUrl = (file: FileConfig) =>
+  Effect.gen(function*() {
+    if (file.database.url !== undefined) return Redacted.make(file.database.url)
+    if (file.database.path !== undefined || Option.isSome(yield* optionalEnv("TOLLGATE_DB"))) return undefined
+    const fromEnv = yield* optionalEnv("DATABASE_URL")
+    return Option.isSome(fromEnv) && /^postgres(ql)?:\/\//.test(fromEnv.value) ? Redacted.make(fromEnv.value) : undefined
+  })
 
 /**
  * Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`, ignoring case:
@@ -467,6 +486,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       yield* optionalEnv("TOLLGATE_DB"),
       () => file.database.path ?? path.join(os.homedir(), ".tollgate", "tollgate.db")
     )
+    const databaseUrl = yield* resolveDatabaseUrl(file)
     const settings = yield* environmentSettings(file)
 
     let declared: Record<string, Provider> = file.providers
@@ -533,6 +553,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     const config: TollgateSettings = {
       server: { ...server, port: bind.port, host: bind.host, admin: resolveAdmin(file.server, settings.adminPort, bind.port, overrides, notices) },
       dbPath,
+      databaseUrl,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
       providers,
       routes,

@@ -1,6 +1,7 @@
 /**
  * Read side of the ledger: the aggregates behind `tollgate stats` and the paged row stream behind
- * `tollgate export`. Plain SQL that SQLite and Postgres both understand; rows are read in pages of
+ * `tollgate export`. Plain SQL that SQLite and Postgres both understand (the day of a row is the
+ * one expression that differs, from `Store/Dialect.ts`); rows are read in pages of
  * `pageSize` by primary key, so an export of a million rows never holds them all in memory.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -9,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { LedgerRow } from "./Domain/LedgerEvent.js"
+import * as Dialect from "./Store/Dialect.js"
 import * as Losses from "./Telemetry/Losses.js"
 
 export type { Losses } from "./Telemetry/Losses.js"
@@ -41,18 +43,18 @@ export interface StatsRow {
   readonly p95LatencyMs: number | null
 }
 
-const GROUP_EXPRESSIONS: Record<GroupBy | "all", string> = {
+const GROUP_EXPRESSIONS: Record<Exclude<GroupBy, "day"> | "all", string> = {
   all: "'all'",
   model: "COALESCE(served_model, requested_model, '(none)')",
   provider: "COALESCE(provider, '(none)')",
-  route: "COALESCE(route, '(default)')",
-  day: "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')"
+  route: "COALESCE(route, '(default)')"
 }
 
 export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy | undefined }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const group = sql.literal(GROUP_EXPRESSIONS[options.by ?? "all"])
+    const by = options.by ?? "all"
+    const group = sql.literal(by === "day" ? Dialect.of(sql).day : GROUP_EXPRESSIONS[by])
     const rows = yield* sql<{
       grp: string
       requests: number
@@ -100,8 +102,8 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
              SUM(CASE WHEN r.usage_source = 'estimated' THEN 1 ELSE 0 END) AS estimated,
              pct.p50 AS p50, pct.p95 AS p95
       FROM r JOIN pct ON pct.grp = r.grp
-      GROUP BY r.grp
-      ORDER BY cost_usd DESC, requests DESC, r.grp`
+      GROUP BY r.grp, pct.p50, pct.p95
+      ORDER BY cost_usd DESC NULLS LAST, requests DESC, r.grp`
     return rows.map((row): StatsRow => ({
       group: row.grp,
       requests: row.requests,

@@ -51,7 +51,7 @@ export type ReloadOutcome =
 
 /** Sections a reload may change; the rest need a restart. */
 const RELOADABLE = ["routes", "models"] as const
-const FIXED = ["server", "dbPath", "pricing", "retry", "circuit", "cache"] as const
+const FIXED = ["server", "dbPath", "databaseUrl", "pricing", "retry", "circuit", "cache"] as const
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 

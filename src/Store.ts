@@ -1,6 +1,8 @@
 /**
- * The ledger store: an `@effect/sql` client on SQLite (WAL on) with the schema migrated.
- * Everything that reads or writes the ledger goes through the `SqlClient` this layer provides.
+ * The ledger store: an `@effect/sql` client with the schema migrated, on SQLite (WAL on, the
+ * default) or on PostgreSQL when `database.url` (or `DATABASE_URL`) is set. Everything that reads
+ * or writes the ledger goes through the `SqlClient` this layer provides, with the same queries on
+ * both engines (what differs is in `Store/Dialect.ts`).
  */
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -8,10 +10,12 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { TollgateConfig } from "./Config.js"
 import { migrations } from "./Store/Migrations.js"
+import { isPostgresUrl, redactUrl } from "./Store/Url.js"
 
 /** The ledger could not be opened or migrated. */
 export class StoreError extends Data.TaggedError("StoreError")<{ readonly message: string }> {}
@@ -20,6 +24,7 @@ const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations), tab
 
 const tune = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  if (sql.onDialectOrElse({ sqlite: () => false, orElse: () => true })) return
   // WAL with NORMAL sync is durable across process crashes; a busy timeout lets `tollgate stats`
   // read while the server writes.
   yield* sql.unsafe("PRAGMA synchronous = NORMAL")
@@ -61,7 +66,33 @@ const describe = (error: unknown): string => {
   return cause instanceof Error ? cause.message : error instanceof Error ? error.message : String(error)
 }
 
-/** The ledger at the configured path (`TOLLGATE_DB`, `database.path`, `~/.tollgate/tollgate.db`). */
+export { describeLedger, isPostgresUrl, redactUrl } from "./Store/Url.js"
+
+/** A migrated ledger on the PostgreSQL database at `url`. */
+export const layerPostgres = (url: Redacted.Redacted<string>): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+  Layer.effectDiscard(migrate).pipe(
+    Layer.provideMerge(
+      Layer.unwrapEffect(Effect.map(Effect.promise(() => import("./Store/Postgres.js")), (pg) => pg.client(url)))
+    ),
+    Layer.catchAll((error) =>
+      Layer.fail(
+        new StoreError({
+          message: `cannot open the ledger ${redactUrl(Redacted.value(url))}: ${describe(error)}; check that PostgreSQL ` +
+            `runs there and that this user may create tables in that database, or change database.url (DATABASE_URL)`
+        })
+      )
+    )
+  )
+
+/** The ledger a CLI command names (`--db`): a postgres:// URL or a SQLite file. */
+export const layerFor = (target: string): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+  isPostgresUrl(target) ? layerPostgres(Redacted.make(target)) : layerAt(target)
+
+/**
+ * The configured ledger: PostgreSQL at `database.url` (or `DATABASE_URL`) when set, else the
+ * SQLite file (`TOLLGATE_DB`, `database.path`, `~/.tollgate/tollgate.db`). The one switch
+ * between the engines: the composition root (`Services.ts`) and the CLI take the store from here.
+ */
 export const layer: Layer.Layer<SqlClient.SqlClient, StoreError, TollgateConfig> = Layer.unwrapEffect(
-  Effect.map(TollgateConfig, (config) => layerAt(config.dbPath))
+  Effect.map(TollgateConfig, (config) => config.databaseUrl === undefined ? layerAt(config.dbPath) : layerPostgres(config.databaseUrl))
 )

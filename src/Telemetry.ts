@@ -12,6 +12,13 @@
  * batch is dropped and counted. Either way the episode is logged once each way and published in
  * `health` (which raises one alert, see `Telemetry/Alerting.ts`), and lost rows are counted
  * (`health`, the `tollgate_ledger_*` metrics, and `meta` once the ledger is writable again).
+ *
+ * On PostgreSQL a lost connection is expected to come back (a restart, a failover): a batch is
+ * retried with backoff for `spillAfter` (less if `spillRows` rows pile up behind it), then it and
+ * every batch after it go to a spill file (`Telemetry/Spill.ts`), and requests are served on.
+ * The database is probed every `retryInterval`; once it answers, the spill files are replayed,
+ * oldest first, before anything newer, and writing goes on. One log line each way. Only when
+ * the spill file cannot be written either does `onWriteFailure` decide, as above.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
@@ -30,10 +37,12 @@ import { COLUMNS, type LedgerEvent, rowParams } from "./Domain/LedgerEvent.js"
 import * as Alerts from "./Budget/Alerts.js"
 import { TollgateConfig } from "./Config.js"
 import * as Store from "./Store.js"
+import * as Dialect from "./Store/Dialect.js"
 import * as Alerting from "./Telemetry/Alerting.js"
 import { Failures, type Health, type OnWriteFailure } from "./Telemetry/Failures.js"
 import * as LedgerFile from "./Telemetry/LedgerFile.js"
 import * as Losses from "./Telemetry/Losses.js"
+import * as Spill from "./Telemetry/Spill.js"
 
 export { type Health, type OnWriteFailure, writable } from "./Telemetry/Failures.js"
 
@@ -66,8 +75,14 @@ export interface Options {
   readonly hold: number
   /** When the ledger cannot be written: hold, retry and refuse requests, or drop and count. */
   readonly onWriteFailure: OnWriteFailure
-  /** How long a held batch waits before its next try (ms, `block`). */
+  /** How long a held batch waits before its next try (ms, `block`); on Postgres, how often a spilling writer probes the database. */
   readonly retryInterval: number
+  /** Postgres: how long a batch is retried, with backoff, before rows go to the spill file (ms). */
+  readonly spillAfter: number
+  /** Postgres: rows waiting behind a retried batch past which they go to the spill file at once. */
+  readonly spillRows: number
+  /** Postgres: the folder of the spill files (one folder per database is made in it); default `spill` in `$TOLLGATE_HOME` or `~/.tollgate`. */
+  readonly spillRoot: string | undefined
 }
 
 const defaults: Options = {
@@ -76,7 +91,10 @@ const defaults: Options = {
   linger: 50,
   hold: 10,
   onWriteFailure: "continue",
-  retryInterval: 1_000
+  retryInterval: 1_000,
+  spillAfter: 5_000,
+  spillRows: 8_192,
+  spillRoot: undefined
 }
 
 /** Client keys whose hash is kept; past this many the memo starts over. */
@@ -93,7 +111,7 @@ const isControl = (item: Item): boolean => item instanceof FlushRequest || item 
 /** The per-ledger salt for client hashes, created on first use. */
 const installSalt = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`INSERT OR IGNORE INTO meta (key, value) VALUES ('client_salt', ${randomBytes(16).toString("hex")})`
+  yield* sql`INSERT INTO meta (key, value) VALUES ('client_salt', ${randomBytes(16).toString("hex")}) ON CONFLICT (key) DO NOTHING`
   const rows = yield* sql<{ value: string }>`SELECT value FROM meta WHERE key = 'client_salt'`
   return rows[0]!.value
 })
@@ -110,6 +128,19 @@ const refusedForTheFile = (error: SqlError.SqlError): boolean => FILE_TROUBLE.te
 
 /** Busy or locked: another process holds the file for a moment, worth a quick retry (a full disk is not). */
 const isBusy = (error: SqlError.SqlError): boolean => /^SQLITE_(BUSY|LOCKED)/.test(codeOf(error) ?? "")
+
+/**
+ * On Postgres, what is wrong with the rows (a data exception, class 22, or a constraint, class
+ * 23) is theirs; anything else (a refused or cut connection, a terminated backend, a database
+ * that does not accept connections) is the database being away, to be ridden out.
+ */
+const isOutage = (error: SqlError.SqlError): boolean => !/^2[23][0-9A-Z]{3}$/.test(codeOf(error) ?? "")
+
+/** `postgres://host:port/database` of a Postgres client (its password is not in it). */
+const postgresWhere = (sql: SqlClient.SqlClient): string => {
+  const config = (sql as { readonly config?: { readonly host?: string; readonly port?: number; readonly database?: string } }).config
+  return `postgres://${config?.host ?? "localhost"}:${config?.port ?? 5432}/${config?.database ?? ""}`
+}
 
 /** `SQLITE_FULL: database or disk is full`. */
 const describe = (error: SqlError.SqlError): string => {
@@ -132,17 +163,19 @@ const unwritable = (where: string) => (error: SqlError.SqlError): Store.StoreErr
 
 export const make = (options: Partial<Options> = {}) =>
   Effect.gen(function*() {
-    const { batchSize, capacity, hold, linger, onWriteFailure, retryInterval } = { ...defaults, ...options }
-    // SQLite takes at most 32,766 parameters in one statement.
-    const maxRows = Math.min(batchSize, Math.floor(32_766 / COLUMNS.length))
+    const { batchSize, capacity, hold, linger, onWriteFailure, retryInterval, spillAfter, spillRoot, spillRows } = { ...defaults, ...options }
     const sql = yield* SqlClient.SqlClient
+    const dialect = Dialect.of(sql)
+    const postgres = dialect.name === "pg"
+    // SQLite takes at most 32,766 parameters in one statement, Postgres 65,535.
+    const maxRows = Math.min(batchSize, Math.floor(dialect.maxParams / COLUMNS.length))
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
 
     // The writer starts only on a ledger it can write (a read-only file opens and reads fine), and
-    // only on the ledger whose spend the budget will read.
-    const file = yield* LedgerFile.opened.pipe(Effect.mapError(unwritable("(ledger)")))
-    const where = file?.path ?? "(in memory)"
+    // only on the ledger whose spend the budget will read. A Postgres ledger has no file to watch.
+    const file = postgres ? undefined : yield* LedgerFile.opened.pipe(Effect.mapError(unwritable("(ledger)")))
+    const where = postgres ? postgresWhere(sql) : file?.path ?? "(in memory)"
     yield* sql`INSERT INTO meta (key, value) VALUES ('writer_started_at', ${String(now())})
       ON CONFLICT (key) DO UPDATE SET value = excluded.value`.pipe(Effect.mapError(unwritable(where)))
     const salt = yield* installSalt.pipe(Effect.mapError(unwritable(where)))
@@ -173,7 +206,7 @@ export const make = (options: Partial<Options> = {}) =>
     const statementFor = (n: number): string => {
       let text = statements.get(n)
       if (text === undefined) {
-        text = `INSERT INTO requests (${COLUMNS.join(", ")}) VALUES ${Array.from({ length: n }, () => tuple).join(", ")}`
+        text = dialect.placeholders(`INSERT INTO requests (${COLUMNS.join(", ")}) VALUES ${Array.from({ length: n }, () => tuple).join(", ")}`)
         statements.set(n, text)
       }
       return text
@@ -200,15 +233,17 @@ export const make = (options: Partial<Options> = {}) =>
     // failure. On the connection reserved for the batch, BEGIN ... COMMIT, and ROLLBACK on a failure
     // (harmless when SQLite has already rolled back). Rows lost earlier are added to `meta` in the
     // first batch that commits.
-    const transaction = (events: ReadonlyArray<LedgerEvent>) =>
+    // `also`: statements (with `?` placeholders) committed with the rows (a spill file's progress).
+    const transaction = (events: ReadonlyArray<LedgerEvent>, also: ReadonlyArray<readonly [string, ReadonlyArray<unknown>]> = []) =>
       Effect.scoped(Effect.flatMap(sql.reserve, (conn) => {
         const losses = failures.unsavedLosses()
+        const statements = losses === undefined ? also : [...also, ...Losses.additions(losses.rows, losses.first ?? 0, losses.last ?? 0)]
         const commit = conn.execute("BEGIN", [], undefined).pipe(
           Effect.zipRight(inserts(conn, events)),
           Effect.zipRight(
-            losses === undefined ? Effect.void : Effect.forEach(
-              Losses.additions(losses.rows, losses.first ?? 0, losses.last ?? 0),
-              ([text, params]) => conn.execute(text, params, undefined),
+            statements.length === 0 ? Effect.void : Effect.forEach(
+              statements,
+              ([text, params]) => conn.execute(dialect.placeholders(text), params, undefined),
               { discard: true }
             )
           ),
@@ -260,8 +295,135 @@ export const make = (options: Partial<Options> = {}) =>
           ), { discard: true })
       )
 
+    const recovered = Effect.suspend(() =>
+      failures.failing || failures.holding ? failures.written() : Effect.void
+    )
+
+    // --- Postgres: ride out the database being away (retry, then spill, then replay) ---
+
+    const spillDir = postgres ? Spill.folder(spillRoot ?? (yield* Spill.defaultRoot), where) : ""
+    // Spill files not replayed yet, oldest first; the last one is appended to while spilling.
+    const pending: Array<Spill.SpillFile> = postgres
+      ? [...yield* Spill.claimOrphans(spillDir).pipe(
+        Effect.catchAll((error) => Effect.as(Effect.logWarning(`ledger: ${error.message}; spill files there are not replayed`), []))
+      )]
+      : []
+    let appending: Spill.SpillFile | undefined = undefined
+    let spilled = 0
+    let awaySince = 0
+    let probedAt = Number.NEGATIVE_INFINITY
+    const spilling = () => pending.length > 0
+    const setSpilled = (n: number) => Effect.suspend(() => failures.spilled(spilled = n))
+
+    // Exponential from 100 ms, at most 2 s apart, for `spillAfter` in all; not past `spillRows`
+    // rows waiting behind the batch, nor once the layer is closing (the rows then go to the file).
+    const outageRetries = Schedule.exponential("100 millis").pipe(
+      Schedule.either(Schedule.spaced("2 seconds")),
+      Schedule.jittered,
+      Schedule.upTo(spillAfter)
+    )
+    const whileAway = (error: SqlError.SqlError) =>
+      isOutage(error) && !stopping ? Effect.map(Queue.size(queue), (waiting) => waiting < spillRows) : Effect.succeed(false)
+
+    const progress = (file: Spill.SpillFile, lines: number): readonly [string, ReadonlyArray<unknown>] =>
+      ["INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [Spill.progressKey(file), String(lines)]]
+
+    /** Replays a spill file from where its last replay stopped, a chunk per transaction with its progress. */
+    const replay = (file: Spill.SpillFile) =>
+      Effect.gen(function*() {
+        const events = yield* Spill.read(file)
+        const key = Spill.progressKey(file)
+        const done = Number((yield* sql<{ value: string }>`SELECT value FROM meta WHERE key = ${key}`)[0]?.value ?? 0)
+        for (let i = done; i < events.length; i += maxRows) {
+          const chunk = events.slice(i, i + maxRows)
+          yield* transaction(chunk, [progress(file, i + chunk.length)]).pipe(
+            Effect.catchIf((error) => !isOutage(error), () =>
+              // A row the database refuses costs only itself (and is counted lost), as in `oneByOne`.
+              Effect.forEach(chunk, (event, j) =>
+                transaction([event], [progress(file, i + j + 1)]).pipe(
+                  Effect.catchIf((error) => !isOutage(error), (error) =>
+                    Effect.zipRight(
+                      failures.lose(1, describe(error)),
+                      sql.unsafe(dialect.placeholders(progress(file, i + j + 1)[0]), progress(file, i + j + 1)[1])
+                    ))
+                ), { discard: true }))
+          )
+          yield* counted(chunk.length)
+          yield* setSpilled(Math.max(0, spilled - chunk.length))
+        }
+        // The file goes first: a progress key without its file is harmless, a file without its key would be replayed twice.
+        yield* Spill.remove(file)
+        yield* sql`DELETE FROM meta WHERE key = ${key}`
+        return events.length - done
+      })
+
+    /** Probes the database and, if it answers, replays every spill file; whether it is all replayed. */
+    const recover: Effect.Effect<boolean> = Effect.gen(function*() {
+      probedAt = now()
+      yield* sql`SELECT 1`
+      let rows = 0
+      const files = pending.length
+      while (pending.length > 0) {
+        const file = pending[0]!
+        if (file === appending) appending = undefined
+        rows += yield* replay(file)
+        pending.shift()
+      }
+      yield* setSpilled(0)
+      const away = awaySince === 0 ? "" : ` after ${((now() - awaySince) / 1000).toFixed(1)} s`
+      yield* Effect.logInfo(`ledger: ${where} is back${away}; replayed ${rows} rows from ${files} spill file(s), no row lost`)
+      awaySince = 0
+      return true
+    }).pipe(
+      // The file being replayed stays pending (its progress is in the ledger); new rows go to a new file after it.
+      Effect.catchAll((error) =>
+        Effect.as(Effect.logDebug(`ledger: ${where} still away: ${error._tag === "SqlError" ? describe(error) : error.message}`), false)
+      )
+    )
+
+    const spill = (events: ReadonlyArray<LedgerEvent>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (appending === undefined) {
+          appending = Spill.fresh(spillDir)
+          pending.push(appending)
+        }
+        return Spill.append(appending, events).pipe(
+          Effect.matchEffect({
+            onSuccess: () => Effect.zipRight(setSpilled(spilled + events.length), recovered),
+            // The local disk too: `onWriteFailure` decides, as for a SQLite file.
+            onFailure: (error) => refused(events, `${where} is away and ${error.message}`)
+          })
+        )
+      })
+
+    const writePostgres = (events: ReadonlyArray<LedgerEvent>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (spilling()) {
+          const probe = now() - probedAt >= retryInterval ? recover : Effect.succeed(false)
+          return Effect.flatMap(probe, (back) => back ? writePostgres(events) : events.length === 0 ? Effect.void : spill(events))
+        }
+        if (events.length === 0) return Effect.void
+        return Effect.matchEffect(Effect.retry(transaction(events), { schedule: outageRetries, while: whileAway }), {
+          onSuccess: () => Effect.zipRight(counted(events.length), recovered),
+          onFailure: (error) => {
+            if (!isOutage(error)) return oneByOne(events, error)
+            awaySince = now() - spillAfter
+            probedAt = now()
+            appending = Spill.fresh(spillDir)
+            pending.push(appending)
+            return Effect.zipRight(
+              Effect.logWarning(
+                `ledger: cannot reach ${where} (${describe(error)}); rows go to ${appending.path} until it answers, then are written ` +
+                  `to it in order (requests are served meanwhile; no row is lost)`
+              ),
+              spill(events)
+            )
+          }
+        })
+      })
+
     const writeAll = (events: ReadonlyArray<LedgerEvent>): Effect.Effect<void> =>
-      events.length === 0 ? Effect.void : Effect.suspend(() => {
+      postgres ? writePostgres(events) : events.length === 0 ? Effect.void : Effect.suspend(() => {
         // One `stat` per batch: SQLite writes on into a file deleted or replaced under it.
         const gone = file === undefined ? undefined : LedgerFile.trouble(file)
         if (gone !== undefined) return refused(events, gone)
@@ -299,11 +461,18 @@ export const make = (options: Partial<Options> = {}) =>
     // the client's next call, which comes right after its answer. A batch with a flush or a stop in
     // it is written at once. (docs/performance.md, "Figures behind src/ comments".)
     let lastWriteAt = Number.NEGATIVE_INFINITY
+    // While rows are spilled, the loop also wakes every `retryInterval` with nothing taken, so the
+    // database is probed (and the files replayed) even when no request comes.
+    const take = Effect.suspend(() =>
+      postgres && spilling()
+        ? Effect.raceFirst(Queue.takeBetween(queue, 1, batchSize), Effect.as(Effect.sleep(retryInterval), Chunk.empty<Item>()))
+        : Queue.takeBetween(queue, 1, batchSize)
+    )
     const drainLoop = Effect.uninterruptibleMask((restore) =>
-      restore(Queue.takeBetween(queue, 1, batchSize)).pipe(
+      restore(take).pipe(
         Effect.flatMap((first) => {
           const wait = Math.max(lastWriteAt + linger - now(), hold)
-          return wait <= 0 || first.length >= batchSize / 4 || Chunk.some(first, isControl)
+          return wait <= 0 || first.length === 0 || first.length >= batchSize / 4 || Chunk.some(first, isControl)
             ? Effect.succeed(first)
             : Effect.sleep(wait).pipe(
               Effect.zipRight(Queue.takeUpTo(queue, batchSize - first.length)),
@@ -316,6 +485,9 @@ export const make = (options: Partial<Options> = {}) =>
         })
       )
     ).pipe(Effect.repeat({ until: (stopped) => stopped }))
+
+    // Spill files left by a process that is gone are replayed now, before any new row.
+    if (pending.length > 0) yield* recover
 
     const consumer = yield* Effect.forkScoped(drainLoop)
 
@@ -333,6 +505,11 @@ export const make = (options: Partial<Options> = {}) =>
         Effect.flatMap(process),
         Effect.zipRight(Effect.suspend(() =>
           failures.unsavedLosses() === undefined || failures.failing ? Effect.void : Effect.ignore(retried(transaction([])))
+        )),
+        Effect.zipRight(Effect.suspend(() =>
+          spilling()
+            ? Effect.logWarning(`ledger: ${spilled} rows wait in spill files under ${spillDir} for ${where}; the next start on this ledger writes them`)
+            : Effect.void
         )),
         Effect.zipRight(failures.farewell())
       )

@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // Telemetry-writer micro-benchmark: how many ledger events per second the writer sustains into
-// SQLite, with zero loss.
+// SQLite (or PostgreSQL, with --url), with zero loss.
 //
-//   node scripts/bench/telemetry.mjs [--quick] [--events N] [--db FILE] [--json-out FILE]
+//   node scripts/bench/telemetry.mjs [--quick] [--events N] [--db FILE | --url postgres://...] [--json-out FILE]
+//
+// With --url, a fresh database `tollgate_bench_<random>` is made on that server for the run (the
+// URL names the database to connect to for that, e.g. postgres://postgres@127.0.0.1:5432/test)
+// and dropped after; the rows are counted there after the layer closed.
 //
 // Builds `Telemetry.layerWith({})` on `Store.layerAt(FILE)` (from dist/, so `npm run build`
 // first), offers N realistic `LedgerEvent`s through `record` (back-pressure included), waits
@@ -61,7 +65,7 @@ export const makeEvent = (i, base) => {
   }
 }
 
-export const runTelemetryBench = async ({ events, db, timeoutMs = 300_000 }) => {
+export const runTelemetryBench = async ({ events, db, url, timeoutMs = 300_000 }) => {
   const distTelemetry = path.join(ROOT, "dist/Telemetry.js")
   const distStore = path.join(ROOT, "dist/Store.js")
   if (!existsSync(distTelemetry)) throw new Error("dist/Telemetry.js is missing: run `npm run build` first")
@@ -70,7 +74,7 @@ export const runTelemetryBench = async ({ events, db, timeoutMs = 300_000 }) => 
 
   const base = Date.now() - events
   const prepared = Array.from({ length: events }, (_, i) => makeEvent(i, base))
-  const layer = Telemetry.layerWith({}).pipe(Layer.provide(Store.layerAt(db)))
+  const layer = Telemetry.layerWith({}).pipe(Layer.provide(url === undefined ? Store.layerAt(db) : Store.layerFor(url)))
 
   const program = Effect.gen(function*() {
     const scope = yield* Scope.make()
@@ -95,9 +99,18 @@ export const runTelemetryBench = async ({ events, db, timeoutMs = 300_000 }) => 
   })
 
   const timing = await Effect.runPromise(program)
-  const sqlite = new Database(db, { readonly: true })
-  const rows = sqlite.prepare("SELECT COUNT(*) AS n FROM requests").get().n
-  sqlite.close()
+  let rows
+  if (url === undefined) {
+    const sqlite = new Database(db, { readonly: true })
+    rows = sqlite.prepare("SELECT COUNT(*) AS n FROM requests").get().n
+    sqlite.close()
+  } else {
+    const { default: pg } = await import("pg")
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    rows = Number((await client.query("SELECT COUNT(*) AS n FROM requests")).rows[0].n)
+    await client.end()
+  }
   const round = (v) => Math.round(v * 10) / 10
   return {
     events,
@@ -117,29 +130,51 @@ const main = async () => {
       quick: { type: "boolean", default: false },
       events: { type: "string" },
       db: { type: "string" },
+      url: { type: "string" },
       "json-out": { type: "string" },
       help: { type: "boolean", default: false }
     }
   })
   if (values.help) {
-    console.log("usage: node scripts/bench/telemetry.mjs [--quick] [--events N] [--db FILE] [--json-out FILE]")
+    console.log("usage: node scripts/bench/telemetry.mjs [--quick] [--events N] [--db FILE | --url postgres://...] [--json-out FILE]")
     return
   }
   const events = values.events !== undefined ? Number(values.events) : values.quick ? 20_000 : 100_000
   const dir = values.db === undefined ? mkdtempSync(path.join(tmpdir(), "tollgate-bench-tel-")) : undefined
   const db = values.db ?? path.join(dir, "telemetry.db")
+  let url
+  let dropDatabase = async () => {}
+  if (values.url !== undefined) {
+    const { default: pg } = await import("pg")
+    const name = `tollgate_bench_${randomBytes(6).toString("hex")}`
+    const admin = async (text) => {
+      const client = new pg.Client({ connectionString: values.url })
+      await client.connect()
+      try {
+        await client.query(text)
+      } finally {
+        await client.end()
+      }
+    }
+    await admin(`CREATE DATABASE ${name}`)
+    dropDatabase = () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    const parsed = new URL(values.url)
+    parsed.pathname = `/${name}`
+    url = parsed.toString()
+  }
   try {
-    const result = await runTelemetryBench({ events, db })
+    const result = await runTelemetryBench({ events, db, url })
     const memory = process.memoryUsage()
     result.peakRssMb = Math.round(memory.rss / 1e5) / 10
     console.log(
       `telemetry writer: ${result.events.toLocaleString("en-US")} events, ${result.eventsPerSecond.toLocaleString("en-US")} events/s ` +
         `(offered in ${result.offerMs} ms, all written after ${result.writtenMs} ms, layer closed in ${result.closeMs} ms); ` +
-        `rows in SQLite: ${result.rows.toLocaleString("en-US")} ${result.lossFree ? "(no loss)" : "(LOSS!)"}`
+        `rows in ${url === undefined ? "SQLite" : "PostgreSQL"}: ${result.rows.toLocaleString("en-US")} ${result.lossFree ? "(no loss)" : "(LOSS!)"}`
     )
     if (values["json-out"] !== undefined) writeFileSync(values["json-out"], JSON.stringify(result, null, 2))
     if (!result.lossFree) process.exitCode = 1
   } finally {
+    await dropDatabase()
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -75,7 +75,7 @@ export const make = (settings: AlertSettings) =>
 
     const store = (alert: Alert) =>
       Effect.gen(function*() {
-        yield* sql`INSERT OR IGNORE INTO budget_alerts ${
+        yield* sql`INSERT INTO budget_alerts ${
           sql.insert({
             ts: alert.ts,
             kind: alert.kind,
@@ -89,7 +89,7 @@ export const make = (settings: AlertSettings) =>
             message: alert.message,
             dedupe_key: alert.dedupeKey
           })
-        }`
+        } ON CONFLICT (dedupe_key) DO NOTHING`
         if (alert.block !== null) {
           yield* sql`INSERT INTO budget_blocks (session, until, anomaly, ts)
             VALUES (${alert.block.session}, ${alert.block.until}, ${alert.anomaly ?? "anomaly"}, ${alert.ts})

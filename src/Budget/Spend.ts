@@ -38,6 +38,7 @@ export const rebuild = (options: {
     for (const { scope, window } of groups.values()) {
       const bounds = isCalendar(window) ? zone.bounds(window, now) : { start: 0, end: Infinity }
       const column = sql.literal(COLUMN[scope])
+      // Grouped by the output name: Postgres refuses a constant (the global scope's '') in GROUP BY.
       const relevant = resets.filter((r) => matches(r, scope, window) && r.at >= bounds.start)
       const resetAll = Math.max(bounds.start, ...relevant.filter((r) => r.key === null).map((r) => r.at))
       const notNull = scope === "global" ? sql.literal("1 = 1") : sql.literal(`${COLUMN[scope]} IS NOT NULL`)
@@ -50,7 +51,7 @@ export const rebuild = (options: {
         : yield* sql<{ value: string; spent: number | null; last: number }>`
             SELECT ${column} AS value, SUM(cost_usd) AS spent, MAX(ts) AS last FROM requests
             WHERE ts >= ${resetAll} AND ${notNull}
-            GROUP BY ${column}`
+            GROUP BY value`
       const spentBy = new Map(rows.map((row) => [row.value, { spent: row.spent ?? 0, last: row.last }]))
       // A reset of one key later than the window's start (or a reset of all) counts from then.
       for (const r of relevant) {

@@ -24,7 +24,7 @@ const usage = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const now = yield* Clock.currentTimeMillis
   const [row] = yield* sql<{ entries: number; bytes: number | null; expired: number | null }>`
-    SELECT count(*) AS entries, sum(length(data)) AS bytes, sum(expires_at <= ${now}) AS expired FROM cache_entries`
+    SELECT count(*) AS entries, sum(length(data)) AS bytes, sum(CASE WHEN expires_at <= ${now} THEN 1 ELSE 0 END) AS expired FROM cache_entries`
   return { entries: row?.entries ?? 0, bytes: row?.bytes ?? 0, expired: row?.expired ?? 0 } satisfies CacheUsage
 })
 

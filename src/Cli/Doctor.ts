@@ -1,16 +1,19 @@
 /**
  * `tollgate doctor`: what would stop `start`, or a request, on this machine, one line each:
- * the configuration, the ledger file, the port, the providers' keys and hosts, the Node version.
+ * the configuration, the ledger (file or PostgreSQL), the port, the providers' keys and hosts, the Node version.
  */
 import * as Command from "@effect/cli/Command"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Config from "../Config.js"
+import { redactUrl } from "../Store/Url.js"
 import { describeConfig } from "./ConfigValidate.js"
 import { shownPath } from "./LedgerPath.js"
 import { bindProbe, ChecksFailed, endpointOf, tcpConnect } from "./Probe.js"
@@ -65,8 +68,26 @@ const isLedger = (file: string) =>
 
 const TOLLGATE_DB_HINT = "point TOLLGATE_DB or database.path at a file this user can write"
 
-export const checkLedger = (dbPath: string): Effect.Effect<Check> =>
+/** A Postgres ledger: reachable, and whether tollgate's tables are there yet (nothing is created). */
+const checkPostgres = (url: Redacted.Redacted<string>): Effect.Effect<Check> => {
+  const shown = redactUrl(Redacted.value(url))
+  return Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ found: string | null }>`SELECT to_regclass('requests')::text AS found`
+    return row?.found === null || row?.found === undefined ? ok("ledger", `${shown} (PostgreSQL; start creates the tables)`) : ok("ledger", `${shown} (PostgreSQL)`)
+  }).pipe(
+    Effect.provide(Layer.unwrapEffect(Effect.map(Effect.promise(() => import("../Store/Postgres.js")), (pg) => pg.client(url)))),
+    Effect.catchAll((error) => {
+      const cause = (error as { cause?: unknown }).cause
+      const why = cause instanceof Error ? cause.message : String((error as { message?: unknown }).message ?? error)
+      return Effect.succeed(fail("ledger", `${shown}: ${why}`, "check that PostgreSQL runs there and accepts this user, or change database.url (DATABASE_URL)"))
+    })
+  )
+}
+
+export const checkLedger = (dbPath: string, databaseUrl?: Redacted.Redacted<string>): Effect.Effect<Check> =>
   Effect.gen(function*() {
+    if (databaseUrl !== undefined) return yield* checkPostgres(databaseUrl)
     if (dbPath === ":memory:") return warn("ledger", ":memory: (nothing is kept after stop)", "set TOLLGATE_DB or database.path to keep the ledger")
     const file = shownPath(dbPath)
     if (!fs.existsSync(file)) {
@@ -157,7 +178,7 @@ export const runChecks = (configPath: string | undefined): Effect.Effect<Readonl
     }
     const config = loaded.right
     const [ledger, port, reach] = yield* Effect.all([
-      checkLedger(config.dbPath),
+      checkLedger(config.dbPath, config.databaseUrl),
       checkPort(config),
       Effect.forEach(config.providers, checkReach, { concurrency: "unbounded" })
     ], { concurrency: "unbounded" })

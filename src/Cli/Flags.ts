@@ -12,7 +12,9 @@ export const configOption = Options.file("config").pipe(
 )
 
 export const dbOption = Options.file("db").pipe(
-  Options.withDescription("Path to the SQLite ledger (default: $TOLLGATE_DB, database.path, ~/.tollgate/tollgate.db)"),
+  Options.withDescription(
+    "Path to the SQLite ledger, or a postgres:// URL (default: database.url, $TOLLGATE_DB, database.path, $DATABASE_URL, ~/.tollgate/tollgate.db)"
+  ),
   Options.optional
 )
 

@@ -6,6 +6,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Config from "../Config.js"
+import { describeLedger } from "../Store/Url.js"
 import { configOption } from "./Shared.js"
 
 /** The ledger file as an absolute path (`:memory:` as it is). */
@@ -17,13 +18,14 @@ const ledgerPath = Command.make(
   (flags) =>
     Effect.gen(function*() {
       const config = yield* Config.load({ configPath: Option.getOrUndefined(flags.config) })
+      if (config.databaseUrl !== undefined) return yield* Console.log(describeLedger(config))
       const file = shownPath(config.dbPath)
       // Only the path on stdout, so that `$(tollgate ledger path)` can be used in a script.
       yield* Console.log(file)
       if (file !== ":memory:" && !fs.existsSync(file)) yield* Console.error("(no ledger there yet: start creates it)")
     })
 ).pipe(Command.withDescription(
-  "Print the ledger file start would use: $TOLLGATE_DB, else database.path in tollgate.yaml, else ~/.tollgate/tollgate.db"
+  "Print the ledger start would use: database.url, else $TOLLGATE_DB, else database.path in tollgate.yaml, else a postgres:// $DATABASE_URL (printed without its password), else ~/.tollgate/tollgate.db"
 ))
 
 export const ledger = Command.make("ledger").pipe(

@@ -1,4 +1,4 @@
-/** The ledger a command reads or writes, opened so that a failure says which file and what to do. */
+/** The ledger a command reads or writes (a SQLite file or a Postgres URL), opened so that a failure says which and what to do. */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -12,7 +12,7 @@ import { ledgerPath } from "./Shared.js"
  * path. Here it becomes a `StoreError` that names the file.
  */
 const opened = (file: string) =>
-  Store.layerAt(file).pipe(
+  Store.layerFor(file).pipe(
     Layer.catchAllCause((cause) =>
       Cause.isFailType(cause) || Option.isSome(Cause.failureOption(cause)) || Cause.isInterruptedOnly(cause)
         ? Layer.failCause(cause)

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as Config from "../Config.js"
+import { describeLedger } from "../Store/Url.js"
 import * as Money from "../Domain/Money.js"
 import * as Http from "../Http.js"
 import * as Ledger from "../Ledger.js"
@@ -82,7 +83,7 @@ export const run = (flags: RequestFlags) =>
           headers: added,
           body: text,
           cost: cost === null ? null : { ...cost, usd: Money.jsonOrNull(cost.usd) },
-          ledger: config.dbPath
+          ledger: describeLedger(config)
         }, null, 2))
       }
       yield* Console.log(`HTTP ${response.status}`)
@@ -92,7 +93,7 @@ export const run = (flags: RequestFlags) =>
         cost === null
           ? "cost: no ledger row"
           : `cost: ${cost.usd === null ? "unpriced" : Money.usd(cost.usd)}${cost.priced || cost.usd === null ? "" : " (estimated)"}` +
-            ` (${cost.inputTokens ?? 0} input, ${cost.outputTokens ?? 0} output tokens; row ${id} in ${config.dbPath})`
+            ` (${cost.inputTokens ?? 0} input, ${cost.outputTokens ?? 0} output tokens; row ${id} in ${describeLedger(config)})`
       )
     })
     return yield* send.pipe(

@@ -6,8 +6,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Redacted from "effect/Redacted"
 import * as Config from "../Config.js"
 import * as Stats from "../Stats.js"
+import { isPostgresUrl, redactUrl } from "../Store/Url.js"
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
@@ -22,15 +24,24 @@ export const parseSince = (value: string): Effect.Effect<number, UsageError> =>
   })
 
 /**
- * The ledger a read command reads: `--db`, else the one `start` writes (`TOLLGATE_DB`, the config
- * file's `database.path`, `~/.tollgate/tollgate.db`). Said on stderr; a path with no ledger is
- * refused rather than created empty (a typo would otherwise read as "no requests").
+ * The ledger a read command reads: `--db` (a file or a postgres:// URL), else the one `start`
+ * writes (`database.url`, `TOLLGATE_DB`, the config file's `database.path`, `DATABASE_URL`,
+ * `~/.tollgate/tollgate.db`). Said on stderr (a URL without its password); a path with no ledger
+ * is refused rather than created empty (a typo would otherwise read as "no requests").
  */
 export const ledgerPath = (options: { readonly config: Option.Option<string>; readonly db: Option.Option<string> }) =>
   Effect.gen(function*() {
-    const file = Option.isSome(options.db)
-      ? options.db.value
-      : (yield* Config.load({ configPath: Option.getOrUndefined(options.config) })).dbPath
+    let file: string
+    if (Option.isSome(options.db)) {
+      file = options.db.value
+    } else {
+      const config = yield* Config.load({ configPath: Option.getOrUndefined(options.config) })
+      file = config.databaseUrl === undefined ? config.dbPath : Redacted.value(config.databaseUrl)
+    }
+    if (isPostgresUrl(file)) {
+      yield* Console.error(`ledger: ${redactUrl(file)}`)
+      return file
+    }
     const shown = file === ":memory:" ? file : path.resolve(file)
     if (file !== ":memory:" && !fs.existsSync(file)) {
       return yield* new UsageError({ message: `no ledger at ${shown} (start tollgate first, or pass --db)` })

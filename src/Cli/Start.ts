@@ -12,6 +12,7 @@ import * as Logging from "../Logging.js"
 import * as Option from "effect/Option"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Config from "../Config.js"
+import { describeLedger } from "../Store/Url.js"
 import * as Http from "../Http.js"
 import { configOption } from "./Shared.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
@@ -125,7 +126,11 @@ export const start = Command.make(
             onSome: (a) => `  admin on ${Admin.urlOf(a)} (/metrics, /admin/stats, /admin/budget, /admin/reload, /debug/status)`
           })
           return Console.log(
-            `  listening on ${base}/v1 (point OPENAI_BASE_URL here)\n${adminLine}\n  ledger ${config.dbPath}${config.source === undefined ? "" : `\n  config ${config.source}`}\n  stop with Ctrl-C; queued ledger rows are written before exit`
+            `  listening on ${base}/v1 (point OPENAI_BASE_URL here)
+${adminLine}
+  ledger ${describeLedger(config)}${config.source === undefined ? "" : `
+  config ${config.source}`}
+  stop with Ctrl-C; queued ledger rows are written before exit`
           )
         }).pipe(Effect.flatten)
       )

@@ -231,7 +231,15 @@ const Server = Schema.Struct({
 })
 
 const Database = Schema.Struct({
+  /** The SQLite ledger file (the default store). */
   path: Schema.optional(Schema.String),
+  /**
+   * `postgres://user:password@host:5432/db`: the ledger on PostgreSQL instead of the SQLite file
+   * (docs/scale-out.md). Wins over `path` and over the environment's `DATABASE_URL`.
+   */
+  url: Schema.optional(Schema.String.pipe(Schema.filter((url) =>
+    /^postgres(ql)?:\/\//.test(url) || "expected a postgres:// or postgresql:// URL"
+  ))),
   /**
    * When the ledger cannot be written: `block` holds the rows in memory, retries, and refuses new
    * requests (503) until it can; `continue` serves on and counts the rows lost. Default: `block`

@@ -5,14 +5,24 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import * as Dialect from "./Dialect.js"
+
+/**
+ * The engine's words for the column types (`Store/Dialect.ts`): on SQLite the very text these
+ * migrations always had, so a ledger file created before Postgres was supported is unchanged.
+ */
+const types = Effect.map(SqlClient.SqlClient, (sql) => {
+  const t = Dialect.of(sql).types
+  return { sql, id: sql.literal(t.id), millis: sql.literal(t.millis), real: sql.literal(t.real), blob: sql.literal(t.blob) }
+})
 
 export const migrations = {
   "0001_ledger": Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    const { id, millis, real, sql } = yield* types
     yield* sql`
       CREATE TABLE requests (
-        id INTEGER PRIMARY KEY,
-        ts INTEGER NOT NULL,
+        id ${id},
+        ts ${millis} NOT NULL,
         request_id TEXT NOT NULL,
         endpoint TEXT NOT NULL,
         route TEXT,
@@ -31,11 +41,11 @@ export const migrations = {
         cached_input_tokens INTEGER,
         cache_write_tokens INTEGER,
         reasoning_tokens INTEGER,
-        cost_usd REAL,
+        cost_usd ${real},
         priced INTEGER NOT NULL,
         usage_source TEXT,
-        latency_ms REAL,
-        ttfb_ms REAL,
+        latency_ms ${real},
+        ttfb_ms ${real},
         aborted INTEGER NOT NULL,
         client_hash TEXT,
         user_agent TEXT,
@@ -51,11 +61,11 @@ export const migrations = {
     yield* sql`ALTER TABLE requests ADD COLUMN skipped TEXT`
   }),
   "0003_cache": Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    const { blob, millis, real, sql } = yield* types
     // What a cache hit or a coalesced answer would have cost: the money the cache saved.
-    yield* sql`ALTER TABLE requests ADD COLUMN saved_usd REAL`
+    yield* sql`ALTER TABLE requests ADD COLUMN saved_usd ${real}`
     // Persisted cache tier: gzip'd (and optionally AES-256-GCM encrypted) answers.
-    yield* sql`CREATE TABLE cache_entries (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, data BLOB NOT NULL)`
+    yield* sql`CREATE TABLE cache_entries (key TEXT PRIMARY KEY, expires_at ${millis} NOT NULL, data ${blob} NOT NULL)`
     yield* sql`CREATE INDEX cache_entries_expires ON cache_entries (expires_at)`
   }),
   "0004_usage_detail": Effect.gen(function*() {
@@ -65,41 +75,41 @@ export const migrations = {
     yield* sql`ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER`
   }),
   "0005_budget": Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    const { id, millis, real, sql } = yield* types
     // Alerts raised by the budget (threshold, breach, anomaly); one row per dedupe key.
     yield* sql`
       CREATE TABLE budget_alerts (
-        id INTEGER PRIMARY KEY,
-        ts INTEGER NOT NULL,
+        id ${id},
+        ts ${millis} NOT NULL,
         kind TEXT NOT NULL,
         scope TEXT NOT NULL,
         time_window TEXT,
-        window_start INTEGER,
-        threshold REAL,
-        limit_usd REAL,
-        spent_usd REAL,
+        window_start ${millis},
+        threshold ${real},
+        limit_usd ${real},
+        spent_usd ${real},
         anomaly TEXT,
         message TEXT NOT NULL,
         dedupe_key TEXT NOT NULL UNIQUE,
-        delivered_at INTEGER,
+        delivered_at ${millis},
         attempts INTEGER NOT NULL DEFAULT 0
       )`
     yield* sql`CREATE INDEX budget_alerts_ts ON budget_alerts (ts)`
     // Changes from `tollgate budget set/reset/unblock`, read by a running server on a schedule.
     yield* sql`
       CREATE TABLE budget_control (
-        id INTEGER PRIMARY KEY,
-        ts INTEGER NOT NULL,
+        id ${id},
+        ts ${millis} NOT NULL,
         kind TEXT NOT NULL,
         scope TEXT,
         scope_key TEXT,
         time_window TEXT,
-        usd REAL,
+        usd ${real},
         on_breach TEXT,
         session TEXT
       )`
     // Sessions stopped by an anomaly rule, until `until` or `tollgate budget unblock`.
-    yield* sql`CREATE TABLE budget_blocks (session TEXT PRIMARY KEY, until INTEGER NOT NULL, anomaly TEXT NOT NULL, ts INTEGER NOT NULL)`
+    yield* sql`CREATE TABLE budget_blocks (session TEXT PRIMARY KEY, until ${millis} NOT NULL, anomaly TEXT NOT NULL, ts ${millis} NOT NULL)`
     // Rebuilding a session's spend at start reads by session.
     yield* sql`CREATE INDEX requests_session ON requests (session)`
   }),

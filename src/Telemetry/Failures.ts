@@ -25,6 +25,8 @@ export interface Health {
   readonly held: number
   /** Rows lost since the layer was built. */
   readonly lost: number
+  /** Postgres: rows in spill files, waiting for the database to answer again (not lost). */
+  readonly spilled: number
 }
 
 /** The health of a writable ledger. */
@@ -34,7 +36,8 @@ export const writable = (onWriteFailure: OnWriteFailure): Health => ({
   reason: null,
   since: null,
   held: 0,
-  lost: 0
+  lost: 0,
+  spilled: 0
 })
 
 /** Lost rows are logged at most this often (ms); the next line says how many were lost meanwhile. */
@@ -44,6 +47,7 @@ export class Failures {
   private episode: { readonly since: number; readonly reason: string; lost: number } | undefined = undefined
   private held = 0
   private lost = 0
+  private spilledRows = 0
   // Lost rows not yet added to `meta`, and when the first and the last of them were lost.
   private unsaved = 0
   private unsavedFirst = 0
@@ -86,7 +90,17 @@ export class Failures {
       reason: this.episode?.reason ?? null,
       since: this.episode?.since ?? null,
       held: this.held,
-      lost: this.lost
+      lost: this.lost,
+      spilled: this.spilledRows
+    })
+  }
+
+  /** `n` rows wait in spill files for a Postgres ledger (published when it changes). */
+  spilled(n: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (n === this.spilledRows) return Effect.void
+      this.spilledRows = n
+      return this.publish()
     })
   }
 

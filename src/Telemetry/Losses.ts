@@ -18,7 +18,10 @@ export interface Losses {
   readonly last: number | null
 }
 
-/** The statements (text, parameters) that add `rows` lost between `first` and `last` to `meta`. */
+/**
+ * The statements (text with `?` placeholders, parameters) that add `rows` lost between `first`
+ * and `last` to `meta` (the writer numbers the placeholders for its engine).
+ */
 export const additions = (rows: number, first: number, last: number): ReadonlyArray<readonly [string, ReadonlyArray<unknown>]> => [
   [
     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + CAST(excluded.value AS INTEGER) AS TEXT)",

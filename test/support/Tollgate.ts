@@ -20,10 +20,14 @@ export class TestInfo extends Context.Tag("test/TestInfo")<TestInfo, {
 
 export const tempDbPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-test-")), "ledger.db")
 
-/** tollgate serving `config` (its `database.path` is set to a fresh temporary file). */
+/**
+ * tollgate serving `config`: its ledger on the Postgres database of `database.url` when the config
+ * gives one, else in a fresh temporary SQLite file (`dbPath`).
+ */
 export const layer = (config: Config.FileConfigInput) => {
   const dbPath = tempDbPath()
-  const ConfigLive = Config.layerFrom({ ...config, server: { ...config.server, port: 0 }, database: { path: dbPath } })
+  const database = config.database?.url === undefined ? { path: dbPath } : { ...config.database, path: dbPath }
+  const ConfigLive = Config.layerFrom({ ...config, server: { ...config.server, port: 0 }, database })
   const Info = Layer.effect(
     TestInfo,
     Effect.map(HttpServer.HttpServer, (server) => {
