@@ -6,11 +6,12 @@
  * end times: the request program itself carries no tracing. Effect's metrics (requests, tokens,
  * cost, latency) go out too. Both over OTLP/HTTP JSON with `@effect/opentelemetry`'s exporters (no
  * OpenTelemetry SDK). Never a prompt, a completion or a key: a span holds what the row holds.
+ *
+ * `@effect/opentelemetry` is an optional peer, imported only when the variable is set: npm would
+ * install the OpenTelemetry SDK beside it (its own peers), which tollgate never uses. The `tollgate`
+ * command has it bundled.
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
-import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
-import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -93,6 +94,20 @@ export const spanOf = (tracer: Tracer.Tracer, row: LedgerEvent): void => {
   span.end(end, row.status >= 400 ? Exit.fail(row.errorType ?? `status ${row.status}`) : Exit.void)
 }
 
+/** The exporters' modules, or a defect that says what to install (an app using tollgate as a library without them). */
+const loadExporters = Effect.tryPromise({
+  try: () =>
+    Promise.all([
+      import("@effect/opentelemetry/OtlpTracer"),
+      import("@effect/opentelemetry/OtlpMetrics"),
+      import("@effect/opentelemetry/OtlpSerialization")
+    ]),
+  catch: (cause) =>
+    new Error(
+      `OTEL_EXPORTER_OTLP_ENDPOINT is set, but @effect/opentelemetry could not be loaded (npm install @effect/opentelemetry@^0.64.1): ${String(cause)}`
+    )
+}).pipe(Effect.orDie)
+
 /**
  * The ledger writer, its rows also sent as spans when OpenTelemetry is on; the writer as it is
  * when it is off (nothing added on the request's path then). The exporters run in the layer's
@@ -105,10 +120,13 @@ export const withOtel = <E, R>(writer: Layer.Layer<Telemetry, E, R>): Layer.Laye
       const { endpoint, headers, serviceName } = settings.value
       const resource = { serviceName }
       const exporters = Effect.gen(function*() {
-        const tracer = yield* OtlpTracer.make({ url: `${endpoint}/v1/traces`, headers, resource })
-        yield* OtlpMetrics.make({ url: `${endpoint}/v1/metrics`, headers, resource })
-        return tracer
-      }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, OtlpSerialization.layerJson)))
+        const [OtlpTracer, OtlpMetrics, OtlpSerialization] = yield* loadExporters
+        return yield* Effect.gen(function*() {
+          const tracer = yield* OtlpTracer.make({ url: `${endpoint}/v1/traces`, headers, resource })
+          yield* OtlpMetrics.make({ url: `${endpoint}/v1/metrics`, headers, resource })
+          return tracer
+        }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, OtlpSerialization.layerJson)))
+      })
       return Layer.scoped(
         Telemetry,
         Effect.gen(function*() {
