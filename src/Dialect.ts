@@ -18,6 +18,7 @@ import type { Mode } from "./Cache/Key.js"
 import type { BadRequest, RequestError } from "./Domain/Errors.js"
 import type * as RequestFacts from "./Domain/RequestFacts.js"
 import type { Usage } from "./Domain/Usage.js"
+import type { ItemScope } from "./Dialect/Items.js"
 import type { StreamWatch } from "./Proxy/StreamWatch.js"
 
 export type { StreamWatch } from "./Proxy/StreamWatch.js"
@@ -31,6 +32,11 @@ export interface WireRequest {
   readonly json: Readonly<Record<string, unknown>>
   readonly model: string
   readonly stream: boolean
+}
+
+/** What a bridge may use beside the request: the items of answers it translated before, for this tenant (`Dialect/Items.ts`). */
+export interface BridgeContext {
+  readonly items: ItemScope
 }
 
 /** A client request, parsed. */
@@ -109,6 +115,8 @@ export interface Dialect {
   readonly cascadeReading: (bytes: Uint8Array) => AnswerReading | undefined
   /** How its answers are cached; none: its requests are never cached nor shared. */
   readonly cache: CacheCodec | undefined
+  /** Its bridges use a `BridgeContext` (the Proxy makes one per request only for these). */
+  readonly needsContext?: boolean | undefined
 }
 
 const decoder = new TextDecoder()

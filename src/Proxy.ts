@@ -35,6 +35,7 @@ import { Metrics } from "./Metrics.js"
 import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, type Ticket } from "./Coalesce.js"
+import { ResponseItems } from "./Dialect/Items.js"
 import { Failover, targetName } from "./Failover.js"
 import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
 import { dropBody, type StreamGuard, streamAnswer } from "./Proxy/Streaming.js"
@@ -129,6 +130,9 @@ const fingerprintOf = (raw: Uint8Array): string => hash("sha1", raw, "base64url"
 /** The dialect a request of this client dialect goes to this target in (undefined: none can reach it). */
 const dialectOfTarget = (client: DialectId, target: Target): DialectId | undefined => dialectFor(client, dialectsOf(target.provider.config))
 
+/** Whose stored things (cache entries, translated items) a request may see: its project and client key. */
+const tenantOf = (call: Call, record: RequestRecord): string => `${call.headers["x-tollgate-project"] ?? ""}|${record.context.clientHash ?? ""}`
+
 export const make = Effect.gen(function*() {
   const router = yield* Router
   const failover = yield* Failover
@@ -136,6 +140,7 @@ export const make = Effect.gen(function*() {
   const telemetry = yield* Telemetry
   const cache = yield* Cache.Cache
   const coalesce = yield* Coalesce
+  const items = yield* ResponseItems
   const circuit = yield* Circuit
   const latency = yield* Latency
   const budget = yield* Budget
@@ -224,7 +229,9 @@ export const make = Effect.gen(function*() {
       const known = wires.get(dialect)
       if (known !== undefined) return known
       const bridge = bridgeFor(inbound.id, dialect)
-      const wire = bridge === undefined ? noBridge(inbound, dialect) : bridge(request)
+      const wire = bridge === undefined
+        ? noBridge(inbound, dialect)
+        : bridge(request, inbound.needsContext === true ? { items: items.scope(tenantOf(call, record)) } : undefined)
       if (!(wire instanceof BadRequest)) wires.set(dialect, wire)
       return wire
     }
@@ -330,11 +337,10 @@ export const make = Effect.gen(function*() {
     const policy = shareable ? policyOf(cache.settings, call.headers, request.json, codec) : OFF
     record.cacheStatus = policy.status
     if (policy.status !== "lookup" && policy.status !== "refresh") return yield* respond(yield* sendTo(targets))
-    const project = call.headers["x-tollgate-project"] ?? ""
     const key = Cache.cacheKey({
       endpoint: codec!.byStream && request.stream ? `${inbound.endpoint} stream` : inbound.endpoint,
       body: request.json,
-      tenant: `${project}|${record.context.clientHash ?? ""}`,
+      tenant: tenantOf(call, record),
       target: targetName(targets[0])
     })
     if (policy.lookup) {
@@ -483,7 +489,7 @@ export const make = Effect.gen(function*() {
 export const layerWithoutDependencies: Layer.Layer<
   Proxy,
   never,
-  TollgateConfig | Router | Failover | Pricing | Telemetry | Cache.Cache | Coalesce | Circuit | Latency | Budget
+  TollgateConfig | Router | Failover | Pricing | Telemetry | Cache.Cache | Coalesce | Circuit | Latency | Budget | ResponseItems
 > = Layer.effect(
   Proxy,
   make

@@ -12,6 +12,7 @@ import * as Budget from "./Budget.js"
 import * as Cache from "./Cache.js"
 import * as Circuit from "./Circuit.js"
 import * as Coalesce from "./Coalesce.js"
+import * as Items from "./Dialect/Items.js"
 import type { TollgateConfig } from "./Config.js"
 import * as Failover from "./Failover.js"
 import * as Models from "./Models.js"
@@ -77,7 +78,7 @@ export const make = <E = never, R = never>(
   // The live configuration the router follows, shared with the admin listener's reload.
   const router = Router.layerLive.pipe(Layer.provide(Reload.layer))
   const proxy = Proxy.layerWithoutDependencies.pipe(
-    Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics))
+    Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics, Items.layer))
   )
   return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Latency.layer, Reload.layer)
 }

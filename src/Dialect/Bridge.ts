@@ -23,7 +23,7 @@ import {
 import { fromChatCompletion } from "../Translate/ChatToResponses.js"
 import { translateResponses } from "../Translate/ResponsesToChat.js"
 import { ChatToResponsesStream, errorEvent } from "../Translate/StreamToResponses.js"
-import { type Dialect, type DialectId, parseJson, type ReadAnswer, type StreamWatch, type WireRequest } from "../Dialect.js"
+import { type BridgeContext, type Dialect, type DialectId, parseJson, type ReadAnswer, type StreamWatch, type WireRequest } from "../Dialect.js"
 import { AnthropicMessages, readAs as readMessageAs, watch as watchMessages } from "./AnthropicMessages.js"
 import { includeUsageOf, OpenAiChat, read as readChat, watch as watchChat } from "./OpenAiChat.js"
 import { OpenAiCompletions, read as readCompletion } from "./OpenAiCompletions.js"
@@ -48,7 +48,7 @@ export interface Wire {
 }
 
 /** A table entry: the wire for this request, or why it cannot cross (a 400, before anything is sent). */
-export type Bridge = (request: WireRequest) => Wire | BadRequest
+export type Bridge = (request: WireRequest, context?: BridgeContext) => Wire | BadRequest
 
 const encoder = new TextEncoder()
 
@@ -215,17 +215,19 @@ const numbered = (responses: ChatToResponsesStream, seen: StreamWatch, before?: 
 })
 
 /** Responses client, chat-only provider: the request translated to chat, the answer back to a Responses object or event stream. */
-const responsesToChat: Bridge = (request) => {
-  const translated = translateResponses(request.json)
+const responsesToChat: Bridge = (request, context) => {
+  const translated = translateResponses(request.json, { resolveItem: context?.items.resolve })
   if (Either.isLeft(translated)) return translated.left
   const { request: chat, dropped } = translated.right
-  const options = { request: request.json, requestedModel: request.model }
+  const options = { request: request.json, requestedModel: request.model, onCompleted: context?.items.remember }
   return {
     path: OpenAiChat.upstreamPath,
     body: (model) => encoder.encode(JSON.stringify({ ...chat, model })),
     read: (bytes) => {
       const answer = readChat(bytes)
-      return { ...answer, bytes: encoder.encode(JSON.stringify(fromChatCompletion(parseJson(bytes), options))) }
+      const response = fromChatCompletion(parseJson(bytes), options)
+      context?.items.remember(response)
+      return { ...answer, bytes: encoder.encode(JSON.stringify(response)) }
     },
     watch: () => numbered(new ChatToResponsesStream(options), watchChatAsItIs()),
     watchWhole: watchChatWhole,
@@ -238,18 +240,20 @@ const responsesToChat: Bridge = (request) => {
  * Responses client, Anthropic provider: through chat both ways (Responses -> chat -> Messages, and
  * back). Usage is the Anthropic translator's, which keeps cache writes (chat has no field for them).
  */
-const responsesToAnthropic: Bridge = (request) => {
-  const translated = translateResponses(request.json)
+const responsesToAnthropic: Bridge = (request, context) => {
+  const translated = translateResponses(request.json, { resolveItem: context?.items.resolve })
   if (Either.isLeft(translated)) return translated.left
   const message = toAnthropicRequest(translated.right.request)
   if (Either.isLeft(message)) return message.left
-  const options = { request: request.json, requestedModel: request.model }
+  const options = { request: request.json, requestedModel: request.model, onCompleted: context?.items.remember }
   return {
     path: AnthropicMessages.upstreamPath,
     body: (model) => encoder.encode(JSON.stringify({ ...message.right, model })),
     read: (bytes) => {
       const json = parseJson(bytes)
-      return readMessageAs(json, encoder.encode(JSON.stringify(fromChatCompletion(fromAnthropicMessage(json, request.model), options))))
+      const response = fromChatCompletion(fromAnthropicMessage(json, request.model), options)
+      context?.items.remember(response)
+      return readMessageAs(json, encoder.encode(JSON.stringify(response)))
     },
     watch: () => numbered(new ChatToResponsesStream(options), watchMessages(), new AnthropicToOpenAiStream({ includeUsage: true, requestedModel: request.model })),
     watchWhole: watchMessagesWhole,

@@ -98,7 +98,9 @@ export const OpenAiResponses: Dialect = {
   watch,
   usageOf: (json) => fromResponses(isRecord(json) ? json.usage : undefined),
   cascadeReading,
-  cache
+  cache,
+  // Its translations remember their output items, for the client's item references.
+  needsContext: true
 }
 
 function streamError(message: string): string {

@@ -44,6 +44,8 @@ export interface ResponsesToChatOptions {
   readonly model?: string
   /** Field for the output limit: `max_tokens` (most compatible APIs) or `max_completion_tokens`. */
   readonly maxTokensField?: "max_tokens" | "max_completion_tokens"
+  /** An output item tollgate itself gave earlier, by id, for an `item_reference` (none: refused as stored state). */
+  readonly resolveItem?: ((id: string) => Json | undefined) | undefined
 }
 
 /** Tool types that only OpenAI's own Responses API runs. */
@@ -211,14 +213,17 @@ const toolOutputText = (output: unknown, at: string): string => {
   return joinText(parts, "\n")
 }
 
-const convertInput = (input: unknown): Array<Json> => {
+const convertInput = (input: unknown, resolveItem?: (id: string) => Json | undefined): Array<Json> => {
   if (typeof input === "string") return [{ role: "user", content: input }]
   if (input === undefined || input === null) return invalid(`input is required when the target is served through translation`, "input")
   if (!Array.isArray(input)) return invalid("input must be a string or an array of items", "input")
   const into: Builder = { messages: [], openAssistant: undefined }
-  input.forEach((raw, i) => {
+  input.forEach((given, i) => {
     const at = `input[${i}]`
-    if (!isRecord(raw)) return invalid(`${at} must be an object`, at)
+    if (!isRecord(given)) return invalid(`${at} must be an object`, at)
+    // A reference to an item tollgate translated earlier stands for that item.
+    const known = given.type === "item_reference" && typeof given.id === "string" ? resolveItem?.(given.id) : undefined
+    const raw: Json = known ?? given
     const type = raw.type ?? (raw.role === undefined ? undefined : "message")
     switch (type) {
       case "message":
@@ -237,7 +242,7 @@ const convertInput = (input: unknown): Array<Json> => {
         // Dropped: see the module comment. It does not end the assistant turn it belongs to.
         return
       case "item_reference":
-        return unsupported(`${at}: item references point at stored items; ${NOT_STORED}`, at)
+        return unsupported(`${at}: item references point at stored items (tollgate keeps only the items of answers it translated, for a while); ${NOT_STORED}`, at)
       case undefined:
         return invalid(`${at}: an input item needs a type (or a role, for a message)`, at)
       default:
@@ -335,7 +340,7 @@ const translate = (input: unknown, options: ResponsesToChatOptions): Translated 
   if (typeof body.instructions === "string" && body.instructions.length > 0) {
     messages.push({ role: "system", content: body.instructions })
   }
-  messages.push(...convertInput(body.input))
+  messages.push(...convertInput(body.input, options.resolveItem))
   if (messages.length === 0 || messages.every((m) => m.role === "system")) {
     invalid("input: at least one message is required", "input")
   }

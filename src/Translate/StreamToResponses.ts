@@ -51,6 +51,8 @@ export interface ChatToResponsesStreamOptions {
   readonly requestedModel?: string
   /** Unix seconds for `created_at` when the first chunk has none. Default: now. */
   readonly created?: number
+  /** Called with the final response object when the stream completes (or ends incomplete). */
+  readonly onCompleted?: ((response: Json) => void) | undefined
 }
 
 const encoder = new TextEncoder()
@@ -342,6 +344,7 @@ export class ChatToResponsesStream {
       ...(this.rawUsage === undefined ? {} : { usage: responsesUsageOf(this.rawUsage) }),
       incomplete
     })
+    this.options.onCompleted?.(response)
     return out + this.event(status === "incomplete" ? "response.incomplete" : "response.completed", { response })
   }
 

@@ -257,9 +257,10 @@ describe("the openai SDK's Responses API through tollgate", () => {
           inputSchema: jsonSchema<{ city: string }>({ type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false }),
           execute: async ({ city }) => `sunny in ${city}`
         })
-        // The SDK's default (`store: true`) refers back to earlier output items by id, which only a
-        // provider that stores them can resolve: a translated target is used with `store: false`.
-        for (const [model, providerOptions] of [["pass-model", {}], ["chat-model", { openai: { store: false } }]] as const) {
+        // The SDK's default (`store: true`) refers back to earlier output items by id: a provider
+        // that serves Responses resolves them itself; for a translated one tollgate remembers the
+        // items of the answers it translated. `store: false` sends them again instead.
+        for (const [model, providerOptions] of [["pass-model", {}], ["chat-model", {}], ["chat-model", { openai: { store: false } }]] as const) {
           const generated = yield* Effect.promise(() =>
             generateText({ model: provider(model), prompt: "weather in Paris?", tools: { get_weather: getWeather }, stopWhen: stepCountIs(3), providerOptions })
           )
@@ -269,6 +270,25 @@ describe("the openai SDK's Responses API through tollgate", () => {
           const text = yield* Effect.promise(() => streamed.text)
           assert.include(text, "PONG", model)
         }
+      }))
+
+    it.effect("an item reference resolves only to items tollgate translated for the same client; others are a 400", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* Tollgate.TestInfo
+        const called = yield* Effect.promise(() => client(baseUrl).responses.create({ model: "chat-model", input: "weather in Paris?", tools: [weather] }))
+        const call = called.output.find((item) => item.type === "function_call")!
+        if (call.type !== "function_call") return assert.fail("no function call")
+        const input = [
+          { role: "user" as const, content: "weather in Paris?" },
+          { type: "item_reference" as const, id: call.id! },
+          { type: "function_call_output" as const, call_id: call.call_id, output: "sunny" }
+        ]
+        const same = yield* Effect.promise(() => client(baseUrl).responses.create({ model: "chat-model", tools: [weather], input }))
+        assert.include(same.output_text, "PONG: tool said sunny")
+        const other = new OpenAI({ baseURL: baseUrl, apiKey: "sk-another-client", maxRetries: 0 })
+        const refused = yield* Effect.promise(() => other.responses.create({ model: "chat-model", tools: [weather], input }).then(() => undefined, (e: unknown) => e))
+        assert.instanceOf(refused, OpenAI.BadRequestError)
+        assert.include((refused as Error).message, "item references")
       }))
 
     it.effect("the real Codex CLI: codex exec through tollgate prints the model's answer and exits 0, with a ledger row", () =>
