@@ -360,7 +360,7 @@ export const layerLive: Layer.Layer<Router, never, LiveConfig> = Layer.scoped(
   Effect.gen(function*() {
     const live = yield* LiveConfig
     // Rules that count tokens on every request: load the tokenizer now, not on the first request.
-    // (Otherwise it loads the first time a decision needs it: tens of MB that most configs never use.)
+    // (Otherwise it loads the first time a decision needs it: memory that most configs never use.)
     if (live.get().routes.some((r) => r.match.inputTokens !== undefined || r.tiers !== undefined)) yield* RequestFacts.warm
     // Recompiled on the first decision after a swap: no fiber to wait for, so the very next
     // request after a reload is routed by the new rules.

@@ -200,7 +200,7 @@ export const make = (options: Partial<Options> = {}) =>
     const stopped = yield* Deferred.make<void>()
 
     // The statement text for a batch of n rows, built once per n: the SQL helper's `insert`
-    // compiles the text and its column list again for every batch (~4 KB of garbage per row).
+    // compiles the text and its column list again for every batch (garbage per row: docs/performance.md).
     const statements = new Map<number, string>()
     const tuple = `(${COLUMNS.map(() => "?").join(", ")})`
     const statementFor = (n: number): string => {

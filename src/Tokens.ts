@@ -11,7 +11,7 @@
  * not tokenised: `count` extrapolates it at the rate of the part counted, `upperBound` counts it
  * at three tokens per UTF-16 unit, more than any text has (what a budget reservation needs).
  *
- * One copy of the encoder per process (tens of MB resident), loaded on first use, synchronously, so a
+ * One copy of the encoder per process (large once resident), loaded on first use, synchronously, so a
  * decision never waits on a promise and never loads a second copy. Layers whose config will need
  * counts on every request (`warm`) load it when they are built instead, so no request pays for it.
  */

@@ -3,7 +3,7 @@
  * The `tollgate` executable: the only place that runs an Effect.
  *
  * Its first line stays plain `#!/usr/bin/env node`. `#!/usr/bin/env -S node --v8-pool-size=2`
- * would take ~5-7 MB off the peak RSS (see docs/performance.md, Memory), but BusyBox's `env` (Alpine, and so
+ * would lower the peak RSS (docs/performance.md, Memory), but BusyBox's `env` (Alpine, and so
  * the `node:*-alpine` images) has no `-S` and refuses to start it (checked with BusyBox 1.35).
  * `npm start` gives node that flag.
  */

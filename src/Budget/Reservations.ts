@@ -36,7 +36,7 @@ export interface BudgetRequest {
   /**
    * At least the input tokens, as the tokenizer counts them (never an estimate below the real
    * count); called only when the reservation could matter (see `Budget.admit`), since the
-   * tokenizer costs CPU and tens of MB of memory.
+   * tokenizer costs CPU and memory (`Tokens.ts`).
    */
   readonly estimatedInputTokens: () => number
   /** A bound no count can exceed (the body's UTF-8 length): the reservation far from every limit. */

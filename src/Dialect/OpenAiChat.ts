@@ -80,7 +80,7 @@ export const includeUsageOf = (json: Readonly<Record<string, unknown>>): boolean
 
 /**
  * A hit's JSON body, encoded once per stored answer: the memory tier hands back the same answer
- * object on every hit, so repeats neither assemble nor encode it again (~1 KB per hit).
+ * object on every hit, so repeats neither assemble nor encode it again (docs/performance.md, figures).
  */
 const jsonBodies = new WeakMap<Cache.CachedAnswer, Uint8Array>()
 const jsonBodyOf = (answer: Cache.CachedAnswer): Uint8Array => {
