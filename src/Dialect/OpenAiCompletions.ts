@@ -17,17 +17,23 @@ import { streamError, watch as watchChat } from "./OpenAiChat.js"
 const textOf = (choices: unknown): string =>
   Array.isArray(choices) ? choices.map((c: { text?: unknown }) => (typeof c?.text === "string" ? c.text : "")).join("") : ""
 
-/** A completion, read for its model, usage and text. */
-export const read = (bytes: Uint8Array): ReadAnswer => {
+/** An OpenAI answer with chat's usage fields (completions, embeddings), read for its model, usage and the text `textOf` finds. */
+export const readWith = (textOf: (json: Record<string, unknown> | undefined) => string) => (bytes: Uint8Array): ReadAnswer => {
   const json = jsonObjectOf(bytes)
   return {
     bytes,
     model: typeof json?.model === "string" ? json.model : undefined,
     usage: fromOpenAi(json?.usage),
-    completionText: () => textOf(json?.choices),
+    completionText: () => textOf(json),
     valid: json !== undefined
   }
 }
+
+/** Usage in a whole answer's JSON, with chat's field names. */
+export const usageOfJson = (json: unknown) => fromOpenAi((json as { usage?: unknown } | undefined)?.usage)
+
+/** A completion, read for its model, usage and text. */
+export const read = readWith((json) => textOf(json?.choices))
 
 const cascadeReading = (bytes: Uint8Array): AnswerReading | undefined => {
   const json = jsonObjectOf(bytes)
@@ -48,7 +54,7 @@ export const OpenAiCompletions: Dialect = {
   read,
   // Chunks have chat's framing (`data:` lines, a usage chunk, `[DONE]`): chat's tap reads them.
   watch: () => watchChat(false),
-  usageOf: (json) => fromOpenAi((json as { usage?: unknown } | undefined)?.usage),
+  usageOf: usageOfJson,
   cascadeReading,
   cache: undefined
 }

@@ -7,26 +7,17 @@
 import * as Either from "effect/Either"
 import { parseEmbeddings } from "../Domain/PromptRequest.js"
 import * as RequestFacts from "../Domain/RequestFacts.js"
-import { fromOpenAi } from "../Domain/Usage.js"
 import { toResponse } from "../Http/Errors.js"
-import { type CacheCodec, type Dialect, jsonObjectOf, parsedOf, type ReadAnswer } from "../Dialect.js"
+import { type CacheCodec, type Dialect, parsedOf } from "../Dialect.js"
 import { streamError, watch as watchChat } from "./OpenAiChat.js"
+import { readWith, usageOfJson } from "./OpenAiCompletions.js"
 
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 
 
 /** An embeddings answer, read for its model and usage (it has no text). */
-export const read = (bytes: Uint8Array): ReadAnswer => {
-  const json = jsonObjectOf(bytes)
-  return {
-    bytes,
-    model: typeof json?.model === "string" ? json.model : undefined,
-    usage: fromOpenAi(json?.usage),
-    completionText: () => "",
-    valid: json !== undefined
-  }
-}
+export const read = readWith(() => "")
 
 const cache: CacheCodec = {
   cacheable: () => true,
@@ -52,7 +43,7 @@ export const OpenAiEmbeddings: Dialect = {
   read,
   // Never streamed; a provider that streams anyway is watched as chat would be.
   watch: () => watchChat(false),
-  usageOf: (json) => fromOpenAi((json as { usage?: unknown } | undefined)?.usage),
+  usageOf: usageOfJson,
   cascadeReading: () => undefined,
   cache
 }

@@ -5,43 +5,8 @@ import type { LedgerEvent } from "../../src/Domain/LedgerEvent.js"
 import * as Store from "../../src/Store.js"
 import * as Telemetry from "../../src/Telemetry.js"
 import { tempDbPath } from "../support/Tollgate.js"
+import { sampleEvent } from "../support/Events.js"
 
-export const sampleEvent = (i: number): LedgerEvent => ({
-  ts: 1_750_000_000_000 + i,
-  requestId: `req_${i}`,
-  endpoint: "/v1/chat/completions",
-  route: null,
-  rule: "default",
-  provider: "openai",
-  requestedModel: "gpt-4o-mini",
-  servedModel: "gpt-4o-mini",
-  stream: i % 2 === 0,
-  status: 200,
-  errorType: null,
-  attempts: 1,
-  failover: false,
-  attemptErrors: null,
-  skipped: null,
-  cacheStatus: null,
-  inputTokens: 100,
-  outputTokens: 20,
-  cachedInputTokens: 0,
-  cacheWriteTokens: 0,
-  reasoningTokens: 0,
-  costUsd: 0.000027,
-  savedUsd: null,
-  priced: true,
-  usageSource: "reported",
-  latencyMs: 12.5,
-  ttfbMs: 3.25,
-  aborted: false,
-  clientHash: null,
-  userAgent: "test",
-  project: null,
-  session: null,
-  cascade: null,
-  downgradedFrom: null
-})
 
 const countRows = (dbPath: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ n: number }>`SELECT COUNT(*) AS n FROM requests`).pipe(

@@ -21,43 +21,10 @@ import * as Telemetry from "../../src/Telemetry.js"
 import * as Metrics from "../../src/Telemetry/Metrics.js"
 import type { LedgerEvent } from "../../src/Domain/LedgerEvent.js"
 import * as Tollgate from "../support/Tollgate.js"
+import * as Events from "../support/Events.js"
 
-const sampleEvent = (i: number): LedgerEvent => ({
-  ts: 1_750_000_000_000 + i,
-  requestId: `req_${i}`,
-  endpoint: "/v1/chat/completions",
-  route: null,
-  rule: "default",
-  provider: "openai",
-  requestedModel: "gpt-4o-mini",
-  servedModel: "gpt-4o-mini",
-  stream: false,
-  status: 200,
-  errorType: null,
-  attempts: 1,
-  failover: false,
-  attemptErrors: null,
-  skipped: null,
-  cacheStatus: null,
-  inputTokens: 100,
-  outputTokens: 20,
-  cachedInputTokens: 0,
-  cacheWriteTokens: 0,
-  reasoningTokens: 0,
-  costUsd: 0.000027,
-  savedUsd: null,
-  priced: true,
-  usageSource: "reported",
-  latencyMs: 12.5,
-  ttfbMs: 3.25,
-  aborted: false,
-  clientHash: null,
-  userAgent: "test",
-  project: null,
-  session: null,
-  cascade: null,
-  downgradedFrom: null
-})
+/** The shared sample row, never streamed here. */
+const sampleEvent = (i: number): LedgerEvent => ({ ...Events.sampleEvent(i), stream: false })
 
 const BIN = path.resolve(import.meta.dirname, "../../dist/bin.js")
 
