@@ -16,11 +16,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { type ResolvedProvider, TollgateConfig } from "./Config.js"
+import { type ModelsRequest, modelsRequestOf } from "./Upstream/Kinds.js"
 import { Pricing } from "./Pricing.js"
 
 export interface ModelEntry {
@@ -49,43 +49,35 @@ const FETCH_TIMEOUT = Duration.seconds(10)
 /** How long the first `list` waits for the providers' first answers after start. */
 const FIRST_WAIT = Duration.seconds(2)
 
-const OpenAiList = Schema.Struct({
-  data: Schema.Array(Schema.Struct({ id: Schema.String, created: Schema.optional(Schema.Number), owned_by: Schema.optional(Schema.String) }))
-})
-const AnthropicList = Schema.Struct({
-  data: Schema.Array(Schema.Struct({ id: Schema.String, created_at: Schema.optional(Schema.String), display_name: Schema.optional(Schema.String) }))
+/** A provider's model list: OpenAI's (`created` in seconds) and Anthropic's (`created_at`, `display_name`) in one shape. */
+const ModelList = Schema.Struct({
+  data: Schema.Array(Schema.Struct({
+    id: Schema.String,
+    created: Schema.optional(Schema.Number),
+    created_at: Schema.optional(Schema.String),
+    display_name: Schema.optional(Schema.String)
+  }))
 })
 
-/** The request that lists one provider's models, or none when it cannot be listed (simulated, or no key). */
-const listRequest = (provider: ResolvedProvider): HttpClientRequest.HttpClientRequest | undefined => {
-  const config = provider.config
-  if (config.kind === "mock" || Option.isNone(provider.apiKey)) return undefined
-  const key = Redacted.value(provider.apiKey.value)
-  if (config.kind === "anthropic") {
-    return HttpClientRequest.get(`${config.baseUrl.replace(/\/+$/, "")}/v1/models?limit=1000`).pipe(
-      HttpClientRequest.setHeaders({ ...config.headers, "x-api-key": key, "anthropic-version": config.version })
-    )
-  }
-  return HttpClientRequest.get(`${config.baseUrl.replace(/\/+$/, "")}/models`).pipe(
-    HttpClientRequest.setHeaders({ ...config.headers, authorization: `Bearer ${key}` })
-  )
+/** Unix seconds from an ISO date, or tollgate's fixed date. */
+const secondsOf = (iso: string | undefined): number => {
+  const at = iso === undefined ? NaN : Date.parse(iso)
+  return Number.isNaN(at) ? CREATED : Math.floor(at / 1000)
 }
 
-const fetchList = (client: HttpClient.HttpClient, provider: ResolvedProvider, request: HttpClientRequest.HttpClientRequest) =>
-  provider.config.kind === "anthropic"
-    ? client.execute(request).pipe(
-      Effect.flatMap(HttpClientResponse.schemaBodyJson(AnthropicList)),
-      Effect.map(({ data }) =>
-        data.map((m): ModelEntry => {
-          const at = m.created_at === undefined ? NaN : Date.parse(m.created_at)
-          return { id: m.id, ownedBy: provider.name, created: Number.isNaN(at) ? CREATED : Math.floor(at / 1000), displayName: m.display_name }
-        })
-      )
+/** One provider's list, asked with the request its kind says (`Upstream/Kinds.ts`, as `providers check` asks it). */
+const fetchList = (client: HttpClient.HttpClient, provider: ResolvedProvider, request: ModelsRequest) =>
+  client.execute(HttpClientRequest.get(request.url).pipe(HttpClientRequest.setHeaders(request.headers))).pipe(
+    Effect.flatMap(HttpClientResponse.schemaBodyJson(ModelList)),
+    Effect.map(({ data }) =>
+      data.map((m): ModelEntry => ({
+        id: m.id,
+        ownedBy: provider.name,
+        created: m.created ?? secondsOf(m.created_at),
+        displayName: m.display_name
+      }))
     )
-    : client.execute(request).pipe(
-      Effect.flatMap(HttpClientResponse.schemaBodyJson(OpenAiList)),
-      Effect.map(({ data }) => data.map((m): ModelEntry => ({ id: m.id, ownedBy: provider.name, created: m.created ?? CREATED })))
-    )
+  )
 
 export const make = Effect.gen(function*() {
   const config = yield* TollgateConfig
@@ -114,7 +106,8 @@ export const make = Effect.gen(function*() {
   const firstRound = yield* Deferred.make<void>()
 
   const listOne = (provider: ResolvedProvider) => {
-    const request = listRequest(provider)
+    // Simulated providers have no list; a provider without its key is not asked.
+    const request = Option.isNone(provider.apiKey) ? undefined : modelsRequestOf(provider)
     if (request === undefined) return Effect.void
     return fetchList(client, provider, request).pipe(
       Effect.timeout(FETCH_TIMEOUT),
