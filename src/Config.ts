@@ -32,6 +32,8 @@ import {
   Timeouts,
   TollgateConfigSchema
 } from "./Config/Schema.js"
+import * as Redis from "./Config/Redis.js"
+import type { RedisTarget } from "./Config/Redis.js"
 import { providerReferences } from "./Router/Settings.js"
 import { isSimulated } from "./Upstream/Kinds.js"
 
@@ -52,6 +54,8 @@ export interface TollgateSettings {
    * neither `TOLLGATE_DB` nor `database.path` names a SQLite file. Then `dbPath` is not used.
    */
   readonly databaseUrl: Redacted.Redacted<string> | undefined
+  /** The Redis server replicas share budgets, alerts and (with `cache.redis`) the cache through (`Config/Redis.ts`). */
+  readonly redis: RedisTarget | undefined
   /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
   readonly onWriteFailure: "block" | "continue"
   /** In configuration order; the first one is the default target when no route matches. */
@@ -487,6 +491,8 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       () => file.database.path ?? path.join(os.homedir(), ".tollgate", "tollgate.db")
     )
     const databaseUrl = yield* resolveDatabaseUrl(file)
+    const redis = yield* Effect.mapError(Redis.resolve(file), fromEnvError)
+    if (redis !== undefined && "problem" in redis) return yield* new ConfigError({ message: redis.problem })
     const settings = yield* environmentSettings(file)
 
     let declared: Record<string, Provider> = file.providers
@@ -554,6 +560,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       server: { ...server, port: bind.port, host: bind.host, admin: resolveAdmin(file.server, settings.adminPort, bind.port, overrides, notices) },
       dbPath,
       databaseUrl,
+      redis,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
       providers,
       routes,

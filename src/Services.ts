@@ -21,6 +21,7 @@ import * as Proxy from "./Proxy.js"
 import * as Router from "./Router.js"
 import * as Latency from "./Router/Latency.js"
 import * as Metrics from "./Metrics.js"
+import * as Redis from "./Redis.js"
 import * as Reload from "./Reload.js"
 import * as Store from "./Store.js"
 import * as Telemetry from "./Telemetry.js"
@@ -52,6 +53,7 @@ export type Services =
   | Metrics.Metrics
   | Latency.Latency
   | Reload.LiveConfig
+  | Redis.Redis
 
 /** The graph, with these services replaced. */
 export const make = <E = never, R = never>(
@@ -80,7 +82,7 @@ export const make = <E = never, R = never>(
   const proxy = Proxy.layerWithoutDependencies.pipe(
     Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics, Items.layer))
   )
-  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Latency.layer, Reload.layer)
+  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Latency.layer, Reload.layer, Redis.layer)
 }
 
 /** tollgate's own services, from the config the caller provides. */

@@ -17,7 +17,7 @@ import { TollgateConfig } from "./Config.js"
 import { migrations } from "./Store/Migrations.js"
 import { isPostgresUrl, redactUrl } from "./Store/Url.js"
 
-/** The ledger could not be opened or migrated. */
+/** The ledger could not be opened or migrated, or the shared store (`Redis.ts`) reached at start. */
 export class StoreError extends Data.TaggedError("StoreError")<{ readonly message: string }> {}
 
 const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: "tollgate_migrations" })

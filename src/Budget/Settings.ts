@@ -154,7 +154,18 @@ export const BudgetSettings = Schema.Struct({
   /** How often a running server picks up `tollgate budget set/reset/unblock` from the ledger file. */
   refreshInterval: Schema.optionalWith(Millis, { default: () => 5_000 }),
   /** A session idle this long is forgotten (its spend is rebuilt at start only if active within it). */
-  sessionTtl: Schema.optionalWith(Millis, { default: () => 86_400_000 })
+  sessionTtl: Schema.optionalWith(Millis, { default: () => 86_400_000 }),
+  /**
+   * With a shared store (`redis:`), when it cannot be reached: `block` refuses requests under a
+   * limit (503) until it can; `local` admits against this replica's own counters (each replica
+   * may then spend up to the limit) and says so in the log.
+   */
+  onStoreDown: Schema.optionalWith(Schema.Literal("block", "local"), { default: () => "block" as const }),
+  /**
+   * A reservation in the shared store lapses this long after its replica last renewed it (every
+   * third of it while the request runs), so a replica that dies frees what it held.
+   */
+  reservationLease: Schema.optionalWith(Millis, { default: () => 30_000 })
 })
 export type BudgetSettings = typeof BudgetSettings.Type
 

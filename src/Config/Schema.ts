@@ -248,6 +248,23 @@ const Database = Schema.Struct({
   onWriteFailure: Schema.optional(Schema.Literal("block", "continue"))
 })
 
+/** `redis://` or `rediss://` (TLS). */
+export const RedisUrl = Schema.String.pipe(Schema.filter((url) =>
+  /^rediss?:\/\//.test(url) || "expected a redis:// or rediss:// URL"
+))
+
+/**
+ * The Redis server replicas share state through (budgets, alert deduplication, the cache with
+ * `cache.redis`, response items): a URL, or a URL with the prefix of every key tollgate writes.
+ */
+const RedisSettings = Schema.Union(
+  RedisUrl,
+  Schema.Struct({
+    url: RedisUrl,
+    keyPrefix: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1)), { default: () => "tollgate:" })
+  })
+)
+
 export const Retry = Schema.Struct({
   /** Retries per target after the first try (0 = no retry). */
   attempts: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 10, { message: () => "expected 0 to 10" })), {
@@ -287,7 +304,12 @@ export const CacheSettings = Schema.Struct({
   /** Encrypt persisted entries with AES-256-GCM; the key comes from TOLLGATE_CACHE_KEY. */
   encrypt: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Identical cacheable requests in flight at once share one upstream call. */
-  coalesce: Schema.optionalWith(Schema.Boolean, { default: () => true })
+  coalesce: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /**
+   * A tier shared by every replica on Redis, behind the memory tier (docs/scale-out.md): a URL, or
+   * `true` for the server `redis:` names.
+   */
+  redis: Schema.optional(Schema.Union(Schema.Boolean, RedisUrl))
 })
 export type CacheSettings = typeof CacheSettings.Type
 
@@ -295,6 +317,7 @@ export type CacheSettings = typeof CacheSettings.Type
 export const TollgateConfigSchema = Schema.Struct({
   server: Schema.optionalWith(Server, { default: () => Server.make({}) }),
   database: Schema.optionalWith(Database, { default: () => ({}) }),
+  redis: Schema.optional(RedisSettings),
   providers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Provider }), { default: () => ({}) }),
   routes: Schema.optionalWith(Schema.Array(Route), { default: () => [] }),
   pricing: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Price }), { default: () => ({}) }),
