@@ -21,21 +21,26 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Alerts from "./Budget/Alerts.js"
+import type { Alert } from "./Budget/Alert.js"
 import { Detector, type Hit } from "./Budget/Anomalies.js"
 import * as Control from "./Budget/Control.js"
 import * as Downgrade from "./Budget/Downgrade.js"
 import * as Reservations from "./Budget/Reservations.js"
 import * as Settlement from "./Budget/Settlement.js"
+import * as Shared from "./Budget/Shared.js"
+import * as SharedAdmission from "./Budget/SharedAdmission.js"
 import { type Action, costAtFallback, type Scope, type Window } from "./Budget/Settings.js"
 import * as Spend from "./Budget/Spend.js"
 import { isCalendar, Zone } from "./Budget/Windows.js"
 import { TollgateConfig } from "./Config.js"
-import { BadRequest, type BudgetExceeded, type SessionBlocked } from "./Domain/Errors.js"
+import { BadRequest, type BudgetExceeded, type BudgetStoreUnavailable, type SessionBlocked } from "./Domain/Errors.js"
 import type { Usage } from "./Domain/Usage.js"
 import * as Logging from "./Logging.js"
 import { Pricing } from "./Pricing.js"
+import * as RedisStore from "./Redis.js"
+import type { StoreError } from "./Store.js"
 
-export { BudgetExceeded, SessionBlocked } from "./Domain/Errors.js"
+export { BudgetExceeded, BudgetStoreUnavailable, SessionBlocked } from "./Domain/Errors.js"
 export type { BudgetRequest } from "./Budget/Reservations.js"
 export { Alerts } from "./Budget/Alerts.js"
 
@@ -73,7 +78,7 @@ export interface SessionBlock {
 
 export class Budget extends Context.Tag("tollgate/Budget")<Budget, {
   /** Reserves the request's worst case, or refuses it (a limit, an anomaly block, an unpriced model under `budget.unpriced: block`). */
-  readonly admit: (request: Reservations.BudgetRequest) => Effect.Effect<Admission, BudgetExceeded | SessionBlocked | BadRequest>
+  readonly admit: (request: Reservations.BudgetRequest) => Effect.Effect<Admission, BudgetExceeded | SessionBlocked | BadRequest | BudgetStoreUnavailable>
   /** Limits or anomaly rules are in force: when not, the caller skips the work `admit` needs (token counts, fingerprint). */
   readonly active: () => boolean
   /** End a stream whose running cost passes its reservation. */
@@ -151,10 +156,30 @@ export const make = Effect.gen(function*() {
 
   const bounds = (window: "hourly" | "daily" | "monthly", now: number) => zone.bounds(window, now)
 
+  // With Redis, the counters are shared by every replica (`Budget/SharedAdmission.ts`); this
+  // replica's state is then its copy of them, refreshed by every answer from the store.
+  const redis = yield* RedisStore.Redis
+  const shared = Option.isNone(redis) ? undefined : SharedAdmission.make({
+    counters: Shared.make(redis.value),
+    state,
+    settings,
+    zone,
+    now: () => clock.unsafeCurrentTimeMillis(),
+    rebuild: Effect.suspend(() =>
+      Spend.rebuild({ limits: limitsNow().limits, zone, resets: [], now: clock.unsafeCurrentTimeMillis(), sessionTtl: settings.sessionTtl })
+    ).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie),
+    releaseLocal: (decision) => Ref.update(state, (s) => Settlement.release(s, decision.applied, decision.reservedUsd))
+  })
+
+  /** Alerts raised once across replicas when the counters are shared. */
+  const emit = (raised: ReadonlyArray<Alert>) =>
+    shared === undefined || raised.length === 0 ? alerts.emit(raised) : Effect.flatMap(shared.claimed(raised), alerts.emit)
+
   const admissionOf = (
     decision: Extract<Reservations.Decision, { _tag: "Admit" }>,
     session: string | null,
-    watchedAs: string
+    watchedAs: string,
+    hold: SharedAdmission.Hold | undefined
   ): Admission => {
     let open = true
     return {
@@ -169,7 +194,7 @@ export const make = Effect.gen(function*() {
           const now = clock.unsafeCurrentTimeMillis()
           const cost = costUsd ?? 0
           const hits = detector.onSpend(watchedAs, cost, now)
-          return Effect.flatMap(
+          const settled = Effect.flatMap(
             Ref.modify(state, (s) =>
               Settlement.settle(s, {
                 applied: decision.applied,
@@ -181,13 +206,15 @@ export const make = Effect.gen(function*() {
                 session,
                 watchedAs
               })),
-            alerts.emit
+            emit
           )
+          return hold === undefined || shared === undefined ? settled : Effect.zipRight(shared.finish(hold, cost), settled)
         }),
       release: Effect.suspend(() => {
         if (!open) return Effect.void
         open = false
-        return Ref.update(state, (s) => Settlement.release(s, decision.applied, decision.reservedUsd))
+        const released = Ref.update(state, (s) => Settlement.release(s, decision.applied, decision.reservedUsd))
+        return hold === undefined || shared === undefined ? released : Effect.zipRight(released, shared.finish(hold, 0))
       })
     }
   }
@@ -281,52 +308,89 @@ export const make = Effect.gen(function*() {
   const downgradedLine = (from: string, to: string, watchedAs: string) =>
     Logging.event("info", "budget_downgrade", `budget: downgraded ${from} to ${to} (${watchedAs} near its limit)`, { from, to, scope: watchedAs })
 
-  const admit = (request: Reservations.BudgetRequest): Effect.Effect<Admission, BudgetExceeded | SessionBlocked | BadRequest> => {
-    if (!active) return passThroughOf(request.model)
-    const watchedAs = watchedKey(request)
-    // Reading the state to pick the input count's precision, and reserving, in one synchronous
-    // step: nothing else runs in between, and it is one step instead of two (each a few more).
-    return Effect.flatMap(
-      Ref.modify(state, (snapshot) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        // The limits this request is checked against, worked out once for both uses.
-        const applied = Reservations.applicable(snapshot, { request, now, bounds })
-        if (applied.length > 0 && request.unpriced !== undefined && request.unpriced.length > 0) {
-          const refused = unpricedRefusal(request)
-          if (refused !== undefined) return [{ _tag: "Reject", error: refused, alerts: [] }, snapshot] as const
-        }
-        const usage = {
-          ...ZERO_USAGE,
-          inputTokens: inputTokensFor(request, snapshot, applied),
-          outputTokens: request.maxOutputTokens
-        }
-        const costAt = (model: string) => Reservations.worstCost(request, model, (m) => priceAt(m, usage))
-        const hits = detector.active ? detector.onRequest(watchedAs, request.fingerprint(), costAt(request.model), now) : NO_HITS
-        return Reservations.admit(snapshot, {
-          request,
-          now,
-          bounds,
-          costAt,
-          downgradeOf,
-          thresholdPercent: settings.downgrade.thresholdPercent,
-          hits,
-          watchedAs,
-          applied
-        })
-      }),
-      (decision) => {
-        if (decision._tag === "Reject") {
-          const refused = Effect.zipRight(blockedLine(decision.error, request.model), Effect.fail(decision.error))
-          return decision.alerts.length === 0 ? refused : Effect.zipRight(alerts.emit(decision.alerts), refused)
-        }
-        const admission = admissionOf(decision, request.session, watchedAs)
-        const admitted = decision.alerts.length === 0 ? Effect.succeed(admission) : Effect.as(alerts.emit(decision.alerts), admission)
-        return decision.downgradedFrom === null ? admitted : Effect.zipRight(downgradedLine(decision.downgradedFrom, decision.model, watchedAs), admitted)
+  /**
+   * The local decision: reading the state to pick the input count's precision, and reserving, in
+   * one synchronous step (nothing else runs in between, and it is one step instead of two).
+   * `anomalies`: whether the anomaly rules see this request (once per request, not per retry).
+   */
+  const decide = (request: Reservations.BudgetRequest, watchedAs: string, anomalies: boolean) =>
+    Ref.modify(state, (snapshot) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      // The limits this request is checked against, worked out once for both uses.
+      const applied = Reservations.applicable(snapshot, { request, now, bounds })
+      if (applied.length > 0 && request.unpriced !== undefined && request.unpriced.length > 0) {
+        const refused = unpricedRefusal(request)
+        if (refused !== undefined) return [{ _tag: "Reject", error: refused, alerts: [] }, snapshot] as const
       }
-    )
+      const usage = {
+        ...ZERO_USAGE,
+        inputTokens: inputTokensFor(request, snapshot, applied),
+        outputTokens: request.maxOutputTokens
+      }
+      const costAt = (model: string) => Reservations.worstCost(request, model, (m) => priceAt(m, usage))
+      const hits = anomalies && detector.active ? detector.onRequest(watchedAs, request.fingerprint(), costAt(request.model), now) : NO_HITS
+      return Reservations.admit(snapshot, {
+        request,
+        now,
+        bounds,
+        costAt,
+        downgradeOf,
+        thresholdPercent: settings.downgrade.thresholdPercent,
+        hits,
+        watchedAs,
+        applied
+      })
+    })
+
+  const conclude = (
+    request: Reservations.BudgetRequest,
+    watchedAs: string,
+    decision: Reservations.Decision,
+    hold: SharedAdmission.Hold | undefined
+  ): Effect.Effect<Admission, BudgetExceeded | SessionBlocked | BadRequest> => {
+    if (decision._tag === "Reject") {
+      const refused = Effect.zipRight(blockedLine(decision.error, request.model), Effect.fail(decision.error))
+      return decision.alerts.length === 0 ? refused : Effect.zipRight(emit(decision.alerts), refused)
+    }
+    const admission = admissionOf(decision, request.session, watchedAs, hold)
+    const admitted = decision.alerts.length === 0 ? Effect.succeed(admission) : Effect.as(emit(decision.alerts), admission)
+    return decision.downgradedFrom === null ? admitted : Effect.zipRight(downgradedLine(decision.downgradedFrom, decision.model, watchedAs), admitted)
   }
 
-  const status = Effect.map(Ref.get(state), (s) => {
+  const admit = (
+    request: Reservations.BudgetRequest
+  ): Effect.Effect<Admission, BudgetExceeded | SessionBlocked | BadRequest | BudgetStoreUnavailable> => {
+    if (!active) return passThroughOf(request.model)
+    const watchedAs = watchedKey(request)
+    if (shared === undefined) return Effect.flatMap(decide(request, watchedAs, true), (decision) => conclude(request, watchedAs, decision, undefined))
+    return Effect.flatMap(decide(request, watchedAs, true), (decision) =>
+      decision._tag === "Reject"
+        ? conclude(request, watchedAs, decision, undefined)
+        : Effect.flatMap(
+          shared.commit(decision, () => decide(request, watchedAs, false)),
+          (committed) => conclude(request, watchedAs, committed.decision, committed.hold)
+        ))
+  }
+
+  /** The counters `status` shows: every open one of this copy, and each global or keyed limit's current one. */
+  const shownKeys = (s: Reservations.State, now: number): Array<string> => {
+    const keys = new Set<string>()
+    for (const counter of HashMap.values(s.counters)) {
+      if (counter.window === "session" || counter.end > now) keys.add(Reservations.counterKey(counter.scope, counter.window, counter.value, counter.start))
+    }
+    for (const limit of s.limits) {
+      if (limit.window === "perRequest" || (limit.scope !== "global" && limit.key === undefined)) continue
+      const open = isCalendar(limit.window) ? bounds(limit.window, now) : undefined
+      keys.add(Reservations.counterKey(limit.scope, limit.window, limit.key ?? "", open?.start ?? 0))
+    }
+    return [...keys]
+  }
+
+  const current = shared === undefined
+    ? Ref.get(state)
+    : Effect.flatMap(Ref.get(state), (s) => Effect.zipRight(shared.refresh(shownKeys(s, clock.unsafeCurrentTimeMillis())), Ref.get(state)))
+
+  const status = Effect.map(current, (s) => {
     const now = clock.unsafeCurrentTimeMillis()
     const lines: Array<LimitStatus> = []
     for (const limit of s.limits) {
@@ -379,7 +443,10 @@ export const make = Effect.gen(function*() {
       const next = limitsNow()
       yield* Ref.update(state, (s) => ({ ...s, ...next }))
     }
-    for (const r of batch.resets) yield* Ref.update(state, (s) => Settlement.reset(s, r))
+    for (const r of batch.resets) {
+      yield* Ref.update(state, (s) => Settlement.reset(s, r))
+      if (shared !== undefined) yield* shared.reset(r)
+    }
     for (const session of batch.unblocks) yield* unblock(session)
   }).pipe(
     Effect.provideService(SqlClient.SqlClient, sql),
@@ -396,12 +463,21 @@ export const make = Effect.gen(function*() {
     Schedule.spaced("1 minute")
   ))
 
+  if (shared !== undefined) {
+    yield* shared.start.pipe(Effect.catchTag("RedisUnavailable", (error) => Effect.logWarning("budget: cannot seed the shared store yet", error)))
+    yield* Effect.forkScoped(Effect.repeat(shared.maintain, Schedule.spaced(Math.max(100, Math.floor(settings.reservationLease / 3)))))
+  }
+
   return Budget.of({ admit, active: () => active, enforceMidStream: settings.enforceMidStream, status, blocks, unblock, refresh })
 }).pipe(Effect.catchTag("SqlError", Effect.die))
 
 /** The budget, with alerts it raises; `Alerts` stays visible so a caller can flush them. */
-export const layerWithoutDependencies: Layer.Layer<Budget, never, TollgateConfig | Pricing | SqlClient.SqlClient | Alerts.Alerts> =
-  Layer.scoped(Budget, make)
+export const layerWithoutDependencies: Layer.Layer<
+  Budget,
+  never,
+  TollgateConfig | Pricing | SqlClient.SqlClient | Alerts.Alerts | RedisStore.Redis
+> = Layer.scoped(Budget, make)
 
-export const layer: Layer.Layer<Budget | Alerts.Alerts, never, TollgateConfig | Pricing | SqlClient.SqlClient> =
-  layerWithoutDependencies.pipe(Layer.provideMerge(Alerts.layer))
+/** With the shared store the config names, if any. */
+export const layer: Layer.Layer<Budget | Alerts.Alerts, StoreError, TollgateConfig | Pricing | SqlClient.SqlClient> =
+  layerWithoutDependencies.pipe(Layer.provideMerge(Alerts.layer), Layer.provide(RedisStore.layer))

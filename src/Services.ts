@@ -32,7 +32,7 @@ import * as Upstream from "./Upstream.js"
 export interface Replacements<E = never, R = never> {
   readonly upstream?: Layer.Layer<Upstream.Upstream, E, R | TollgateConfig>
   readonly telemetry?: Layer.Layer<Telemetry.Telemetry, E, R | TollgateConfig | SqlClient>
-  readonly budget?: Layer.Layer<Budget.Budget, E, R | TollgateConfig | Pricing.Pricing | SqlClient | Alerts.Alerts>
+  readonly budget?: Layer.Layer<Budget.Budget, E, R | TollgateConfig | Pricing.Pricing | SqlClient | Alerts.Alerts | Redis.Redis>
   readonly cache?: Layer.Layer<Cache.Cache, E, R | TollgateConfig | SqlClient>
   /** The ledger (`Store.layerAt(":memory:")` in tests). */
   readonly store?: Layer.Layer<SqlClient, E, R | TollgateConfig>
@@ -69,8 +69,9 @@ export const make = <E = never, R = never>(
   const writer: Layer.Layer<Telemetry.Telemetry, Err, Req | SqlClient | Alerts.Alerts> = replace.telemetry ?? Telemetry.layerWithoutDependencies
   // Its rows also become OpenTelemetry spans when OTEL_EXPORTER_OTLP_ENDPOINT is set.
   const telemetry = withOtel(writer.pipe(Layer.provide(Layer.merge(store, alerts))))
-  const budgetOf: Layer.Layer<Budget.Budget, Err, Req | Pricing.Pricing | SqlClient | Alerts.Alerts> = replace.budget ?? Budget.layerWithoutDependencies
-  const budget = budgetOf.pipe(Layer.provide(Layer.mergeAll(pricing, store, alerts)))
+  const budgetOf: Layer.Layer<Budget.Budget, Err, Req | Pricing.Pricing | SqlClient | Alerts.Alerts | Redis.Redis> = replace.budget ??
+    Budget.layerWithoutDependencies
+  const budget = budgetOf.pipe(Layer.provide(Layer.mergeAll(pricing, store, alerts, Redis.layer)))
   const cacheOf: Layer.Layer<Cache.Cache, Err, Req | SqlClient> = replace.cache ?? Cache.layerWithoutDependencies
   const cache = cacheOf.pipe(Layer.provide(store))
   const upstream: Layer.Layer<Upstream.Upstream, Err, Req> = replace.upstream ?? Upstream.layer

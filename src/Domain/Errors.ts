@@ -157,6 +157,17 @@ export class LedgerUnavailable extends Data.TaggedError("LedgerUnavailable")<{
   readonly retryAfterSeconds: number
 }> {}
 
+/**
+ * The shared budget store (Redis) cannot be reached and `budget.onStoreDown` is `block`: a
+ * request under a limit is refused rather than counted by this replica alone, which could let
+ * every replica spend up to the limit.
+ */
+export class BudgetStoreUnavailable extends Data.TaggedError("BudgetStoreUnavailable")<{
+  /** The server, password hidden. */
+  readonly store: string
+  readonly retryAfterSeconds: number
+}> {}
+
 /** The statuses a provider is retried on. */
 const RETRYABLE_STATUS = new Set([408, 409, 429, 500, 502, 503, 504, 529])
 
@@ -199,6 +210,7 @@ export type RequestError =
   | BudgetExceeded
   | SessionBlocked
   | LedgerUnavailable
+  | BudgetStoreUnavailable
 
 /** A stable, short error type for the ledger's `error_type` column. */
 export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
@@ -245,6 +257,8 @@ export const errorTypeOf = (error: RequestError | CircuitOpen): string => {
       return "session_blocked"
     case "LedgerUnavailable":
       return "ledger_unavailable"
+    case "BudgetStoreUnavailable":
+      return "budget_store_unavailable"
   }
 }
 
@@ -277,6 +291,7 @@ export const statusOf = (error: RequestError): number => {
     case "NoTargetAvailable":
     case "ProviderKeyMissing":
     case "LedgerUnavailable":
+    case "BudgetStoreUnavailable":
       return 503
     case "BudgetExceeded":
     case "SessionBlocked":

@@ -132,6 +132,15 @@ const bodyOf = (error: RequestError): ErrorBody => {
           code: "ledger_unavailable"
         }
       }
+    case "BudgetStoreUnavailable":
+      return {
+        error: {
+          message: `tollgate cannot reach its shared budget store (${error.store}), so it refuses requests under a budget limit ` +
+            "until it can (budget.onStoreDown: block); see its log",
+          type: "server_error",
+          code: "budget_store_unavailable"
+        }
+      }
     case "UpstreamRateLimited":
     case "UpstreamUnavailable":
     case "UpstreamRejected":
@@ -183,7 +192,8 @@ const headersOf = (error: RequestError, headers: Readonly<Record<string, string>
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
     : error._tag === "Overloaded"
     ? { ...headers, "retry-after": "1" }
-    : (error._tag === "BudgetExceeded" || error._tag === "SessionBlocked" || error._tag === "LedgerUnavailable") &&
+    : (error._tag === "BudgetExceeded" || error._tag === "SessionBlocked" || error._tag === "LedgerUnavailable" ||
+        error._tag === "BudgetStoreUnavailable") &&
         error.retryAfterSeconds !== null
     ? { ...headers, "retry-after": String(Math.max(1, Math.ceil(error.retryAfterSeconds))) }
     : headers
