@@ -14,7 +14,8 @@
 // code held ~17 MB of RSS where the parsed JSON holds ~4.
 import { waitForUpdate } from "@pydantic/genai-prices"
 import { build } from "esbuild"
-import { chmodSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -55,3 +56,13 @@ await build({
 })
 chmodSync(outfile, 0o755)
 writeFileSync(path.join(root, "dist", "genai-prices.json"), JSON.stringify(await waitForUpdate()))
+
+// The web dashboard's files (src/Admin/Dashboard/) and uPlot's bundle and style sheet, beside the
+// executable and the library in dist/dashboard/: the package serves them with no network, and
+// without uplot (a devDependency) installed. `Node/DashboardFiles.ts` reads them from there.
+const dashboard = path.join(outdir, "dashboard")
+const uplot = path.dirname(createRequire(import.meta.url).resolve("uplot/dist/uPlot.iife.min.js"))
+rmSync(dashboard, { recursive: true, force: true })
+mkdirSync(dashboard, { recursive: true })
+for (const name of ["index.html", "dashboard.js", "dashboard.css"]) copyFileSync(path.join(root, "src", "Admin", "Dashboard", name), path.join(dashboard, name))
+for (const name of ["uPlot.iife.min.js", "uPlot.min.css"]) copyFileSync(path.join(uplot, name), path.join(dashboard, name))

@@ -18,13 +18,17 @@ export type { Losses } from "./Telemetry/Losses.js"
 /** Rows the writer could not write, as far as the ledger knows (the count is kept in `meta`). */
 export const losses = Losses.read
 
-export type GroupBy = "model" | "provider" | "route" | "day"
+export type GroupBy = "model" | "provider" | "route" | "project" | "session" | "day"
 
 export interface StatsRow {
   readonly group: string
   readonly requests: number
   readonly errors: number
   readonly aborted: number
+  /** Requests sent upstream more than once (a retry or a failover). */
+  readonly retried: number
+  /** Requests served by a target other than their route's first. */
+  readonly failovers: number
   readonly inputTokens: number
   readonly outputTokens: number
   readonly cachedInputTokens: number
@@ -41,25 +45,34 @@ export interface StatsRow {
   readonly estimated: number
   readonly p50LatencyMs: number | null
   readonly p95LatencyMs: number | null
+  /** Over the requests that had a first byte. */
+  readonly p50TtfbMs: number | null
+  readonly p95TtfbMs: number | null
 }
 
 const GROUP_EXPRESSIONS: Record<Exclude<GroupBy, "day"> | "all", string> = {
   all: "'all'",
   model: "COALESCE(served_model, requested_model, '(none)')",
   provider: "COALESCE(provider, '(none)')",
-  route: "COALESCE(route, '(default)')"
+  route: "COALESCE(route, '(default)')",
+  project: "COALESCE(project, '(none)')",
+  session: "COALESCE(session, '(none)')"
 }
 
-export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy | undefined }) =>
+/**
+ * The summary of the rows since `sinceMs` per value of `group` (SQL over a row of `requests`),
+ * the costliest first, at most `limit` groups. Percentiles are nearest-rank.
+ */
+const statsOf = (sql: SqlClient.SqlClient, groupExpression: string, sinceMs: number, limit: number | undefined) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const by = options.by ?? "all"
-    const group = sql.literal(by === "day" ? Dialect.of(sql).day : GROUP_EXPRESSIONS[by])
+    const group = sql.literal(groupExpression)
     const rows = yield* sql<{
-      grp: string
+      grp: string | number
       requests: number
       errors: number
       aborted: number
+      retried: number
+      failovers: number
       input_tokens: number | null
       output_tokens: number | null
       cached_input_tokens: number | null
@@ -71,9 +84,11 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
       estimated: number
       p50: number | null
       p95: number | null
+      t50: number | null
+      t95: number | null
     }>`
       WITH r AS (
-        SELECT ${group} AS grp, * FROM requests WHERE ts >= ${options.sinceMs}
+        SELECT ${group} AS grp, * FROM requests WHERE ts >= ${sinceMs}
       ),
       ranked AS (
         SELECT grp, latency_ms,
@@ -86,11 +101,25 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
                MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN latency_ms END) AS p50,
                MAX(CASE WHEN rn = (n * 95 + 99) / 100 THEN latency_ms END) AS p95
         FROM ranked GROUP BY grp
+      ),
+      ttfb_ranked AS (
+        SELECT grp, ttfb_ms,
+               ROW_NUMBER() OVER (PARTITION BY grp ORDER BY ttfb_ms) AS rn,
+               COUNT(*) OVER (PARTITION BY grp) AS n
+        FROM r WHERE ttfb_ms IS NOT NULL
+      ),
+      ttfb AS (
+        SELECT grp,
+               MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN ttfb_ms END) AS t50,
+               MAX(CASE WHEN rn = (n * 95 + 99) / 100 THEN ttfb_ms END) AS t95
+        FROM ttfb_ranked GROUP BY grp
       )
       SELECT r.grp AS grp,
              COUNT(*) AS requests,
              SUM(CASE WHEN r.status >= 400 OR (r.error_type IS NOT NULL AND r.aborted = 0) THEN 1 ELSE 0 END) AS errors,
              SUM(r.aborted) AS aborted,
+             SUM(CASE WHEN r.attempts > 1 THEN 1 ELSE 0 END) AS retried,
+             SUM(r.failover) AS failovers,
              SUM(r.input_tokens) AS input_tokens,
              SUM(r.output_tokens) AS output_tokens,
              SUM(r.cached_input_tokens) AS cached_input_tokens,
@@ -100,15 +129,18 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
              SUM(CASE WHEN r.cache_status IN ('hit', 'coalesced') THEN 1 ELSE 0 END) AS cache_hits,
              SUM(CASE WHEN r.priced = 0 AND r.input_tokens IS NOT NULL THEN 1 ELSE 0 END) AS unpriced,
              SUM(CASE WHEN r.usage_source = 'estimated' THEN 1 ELSE 0 END) AS estimated,
-             pct.p50 AS p50, pct.p95 AS p95
-      FROM r JOIN pct ON pct.grp = r.grp
-      GROUP BY r.grp, pct.p50, pct.p95
-      ORDER BY cost_usd DESC NULLS LAST, requests DESC, r.grp`
+             pct.p50 AS p50, pct.p95 AS p95, ttfb.t50 AS t50, ttfb.t95 AS t95
+      FROM r JOIN pct ON pct.grp = r.grp LEFT JOIN ttfb ON ttfb.grp = r.grp
+      GROUP BY r.grp, pct.p50, pct.p95, ttfb.t50, ttfb.t95
+      ORDER BY cost_usd DESC NULLS LAST, requests DESC, r.grp
+      ${limit === undefined ? sql.literal("") : sql`LIMIT ${limit}`}`
     return rows.map((row): StatsRow => ({
-      group: row.grp,
+      group: String(row.grp),
       requests: row.requests,
       errors: row.errors,
       aborted: row.aborted,
+      retried: row.retried,
+      failovers: row.failovers,
       inputTokens: row.input_tokens ?? 0,
       outputTokens: row.output_tokens ?? 0,
       cachedInputTokens: row.cached_input_tokens ?? 0,
@@ -119,9 +151,30 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
       unpriced: row.unpriced,
       estimated: row.estimated,
       p50LatencyMs: row.p50,
-      p95LatencyMs: row.p95
+      p95LatencyMs: row.p95,
+      p50TtfbMs: row.t50,
+      p95TtfbMs: row.t95
     }))
   })
+
+/** The summary since `sinceMs`, one row per group of `by` (one row, `all`, without), at most `limit` rows. */
+export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy | undefined; readonly limit?: number }) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const by = options.by ?? "all"
+    return statsOf(sql, by === "day" ? Dialect.of(sql).day : GROUP_EXPRESSIONS[by], options.sinceMs, options.limit)
+  })
+
+/** A `stats` row of the requests that arrived in one bucket of time. */
+export interface BucketRow extends Omit<StatsRow, "group"> {
+  /** The bucket's start, Unix ms. */
+  readonly t: number
+}
+
+/** The summary since `sinceMs` per `stepMs`-long bucket of arrival time (from the epoch: UTC hours, days), oldest first; empty buckets absent. */
+export const buckets = (options: { readonly sinceMs: number; readonly stepMs: number }) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(statsOf(sql, Dialect.of(sql).bucket(options.stepMs), options.sinceMs, undefined), (rows) =>
+      rows.map(({ group, ...row }): BucketRow => ({ t: Number(group), ...row })).sort((a, b) => a.t - b.t)))
 
 export type ExportRow = { readonly id: number } & LedgerRow
 

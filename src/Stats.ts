@@ -9,7 +9,7 @@ import * as Ledger from "./Ledger.js"
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
 /** The groupings a summary can be cut by. */
-export const GROUPS: ReadonlyArray<Ledger.GroupBy> = ["model", "provider", "route", "day"]
+export const GROUPS: ReadonlyArray<Ledger.GroupBy> = ["model", "provider", "route", "project", "session", "day"]
 
 /**
  * The start (Unix ms) of a window written as `90s`, `30m`, `24h`, `7d`, `2w`, `all` (0) or a date

@@ -1,8 +1,10 @@
 /**
- * The admin listener's routes: `/metrics` (Prometheus text), `/admin/*` (stats, budget, reload)
- * and `/debug/*` (routes, status). Built once on the running services, so a request carries no
- * requirement but itself. Every answer is JSON except `/metrics`; every failure is a JSON error
- * with no stack trace (the log has the details).
+ * The admin listener's routes: the web dashboard (`/`, its files under `/assets/`, its data from
+ * `/admin/series` and `/admin/events`), `/metrics` (Prometheus text), `/admin/*` (stats, budget,
+ * reload) and `/debug/*` (routes, status). Built once on the running services, so a request
+ * carries no requirement but itself. Every answer is JSON except `/metrics`, the dashboard's
+ * files and its event stream; every failure is a JSON error with no stack trace (the log has the
+ * details).
  */
 import * as Headers from "@effect/platform/Headers"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -13,11 +15,11 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import { createHash } from "node:crypto"
 import { createRequire } from "node:module"
 import { Budget } from "../Budget.js"
 import { Circuit } from "../Circuit.js"
 import { TollgateConfig } from "../Config.js"
-import * as Money from "../Domain/Money.js"
 import * as Metrics from "../Metrics.js"
 import * as Prometheus from "../Metrics/Prometheus.js"
 import * as LedgerMetrics from "../Telemetry/Metrics.js"
@@ -26,6 +28,8 @@ import { Latency } from "../Router/Latency.js"
 import * as Stats from "../Stats.js"
 import { Telemetry } from "../Telemetry.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
+import * as DashboardFiles from "../Node/DashboardFiles.js"
+import * as Events from "./Events.js"
 
 /** The package's version: this module is two levels under the package root, in src/ and in dist/ (and dist/chunks/ bundled). */
 const VERSION = (() => {
@@ -38,6 +42,9 @@ const VERSION = (() => {
 
 /** What the admin listener serves, by path: the methods each answers (for 405s and the 404's list). */
 export const PATHS: Readonly<Record<string, ReadonlyArray<string>>> = {
+  "/": ["GET"],
+  "/admin/series": ["GET"],
+  "/admin/events": ["GET"],
   "/metrics": ["GET"],
   "/admin/stats": ["GET"],
   "/admin/budget": ["GET"],
@@ -45,6 +52,37 @@ export const PATHS: Readonly<Record<string, ReadonlyArray<string>>> = {
   "/debug/routes": ["GET"],
   "/debug/status": ["GET"]
 }
+
+/** The dashboard's files other than the page, served under `/assets/`. */
+const ASSETS: ReadonlyArray<readonly [DashboardFiles.Name, string]> = [
+  ["dashboard.js", "text/javascript; charset=utf-8"],
+  ["dashboard.css", "text/css; charset=utf-8"],
+  ["uPlot.iife.min.js", "text/javascript; charset=utf-8"],
+  ["uPlot.min.css", "text/css; charset=utf-8"]
+]
+
+/** Everything the page loads comes from this listener; nothing may be framed or sniffed, no address leaks in a referrer. */
+const PAGE_HEADERS = {
+  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-cache"
+}
+
+/**
+ * The cookie that lets a browser read the admin listener with a key given once (`/?key=`), since
+ * EventSource cannot send headers. It holds a hash of the key, not the key, and opens GETs only:
+ * a reload still needs the key in a header.
+ */
+const COOKIE = "tollgate_admin"
+const cookieOf = (key: string): string => createHash("sha256").update(`tollgate-admin:${key}`).digest("hex")
+
+const page = (status: number, title: string, body: string) =>
+  HttpServerResponse.text(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head><body><main><h1>${title}</h1><p>${body}</p></main></body></html>`,
+    { status, contentType: "text/html; charset=utf-8", headers: PAGE_HEADERS }
+  )
 
 const error = (status: number, code: string, message: string, headers?: Headers.Input) =>
   HttpServerResponse.unsafeJson({ error: { message, code } }, { status, ...(headers === undefined ? {} : { headers }) })
@@ -61,6 +99,10 @@ export const make = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const startedAt = clock.unsafeCurrentTimeMillis()
   const keys = new Set(config.server.adminKeys)
+  const cookies = new Set([...keys].map(cookieOf))
+  const events = yield* Events.make({ sql, budget, circuit, telemetry, metrics })
+  const files = yield* Effect.either(DashboardFiles.read)
+  if (files._tag === "Left") yield* Effect.logWarning(`admin: ${files.left}; the other admin endpoints serve on`)
   // Series without labels are shown from the first scrape, at 0, rather than from their first event.
   for (const metric of [LedgerMetrics.rowsLost, LedgerMetrics.writeFailures, LedgerMetrics.requestsRefused]) metric.register()
 
@@ -75,22 +117,21 @@ export const make = Effect.gen(function*() {
     return Effect.map(Stats.summary(options).pipe(Effect.provideService(SqlClient.SqlClient, sql)), (summary) => HttpServerResponse.unsafeJson(summary))
   })
 
-  const budgetStatus = Effect.zipWith(budget.status, budget.blocks, (limits, blocks) =>
-    HttpServerResponse.unsafeJson({
-      enabled: budget.active(),
-      limits: limits.map((l) => ({
-        scope: l.scope,
-        key: l.key,
-        window: l.window,
-        limitUsd: Money.json(l.limitUsd),
-        spentUsd: Money.json(l.spentUsd),
-        reservedUsd: Money.json(l.reservedUsd),
-        remainingUsd: Money.json(Math.max(0, l.limitUsd - l.spentUsd - l.reservedUsd)),
-        resetsAt: l.resetsAt === null ? null : new Date(l.resetsAt).toISOString(),
-        onBreach: l.onBreach
-      })),
-      blocks: blocks.map((b) => ({ session: b.session, anomaly: b.anomaly, until: new Date(b.until).toISOString() }))
-    }))
+  const budgetStatus = Effect.map(Events.budgetView(budget), (view) => HttpServerResponse.unsafeJson(view))
+
+  const series = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.map(events.seriesJson(request.url), (answer) => "code" in answer ? error(400, answer.code, answer.message) : HttpServerResponse.unsafeJson(answer)))
+
+  const eventStream = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => events.stream(request.url))
+
+  const dashboard = files._tag === "Left"
+    ? Effect.succeed(page(503, "tollgate: no dashboard", files.left))
+    : Effect.succeed(HttpServerResponse.uint8Array(files.right["index.html"], { contentType: "text/html; charset=utf-8", headers: PAGE_HEADERS }))
+
+  const asset = (name: DashboardFiles.Name, contentType: string) =>
+    files._tag === "Left"
+      ? Effect.succeed(error(503, "no_dashboard", files.left))
+      : Effect.succeed(HttpServerResponse.uint8Array(files.right[name], { contentType, headers: PAGE_HEADERS }))
 
   const reload = Effect.map(live.reload, (outcome) => {
     switch (outcome._tag) {
@@ -143,7 +184,10 @@ export const make = Effect.gen(function*() {
     })
   })
 
-  const router = HttpRouter.empty.pipe(
+  const router = ASSETS.reduce((r, [name, type]) => HttpRouter.get(r, `/assets/${name}`, asset(name, type)), HttpRouter.empty).pipe(
+    HttpRouter.get("/", dashboard),
+    HttpRouter.get("/admin/series", series),
+    HttpRouter.get("/admin/events", eventStream),
     HttpRouter.get("/metrics", metricsText),
     HttpRouter.get("/admin/stats", stats),
     HttpRouter.get("/admin/budget", budgetStatus),
@@ -155,7 +199,7 @@ export const make = Effect.gen(function*() {
   /** An unknown path is 404 with what is served; a known one with another method is 405 with `Allow`. */
   const notRouted = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
     const path = new URL(request.url, "http://admin").pathname
-    const methods = PATHS[path]
+    const methods = PATHS[path] ?? (ASSETS.some(([name]) => path === `/assets/${name}`) ? ["GET"] : undefined)
     if (methods !== undefined && !methods.includes(request.method)) {
       return error(405, "method_not_allowed", `${request.method} ${path} is not served here: use ${methods.join(", ")}`, { allow: methods.join(", ") })
     }
@@ -163,18 +207,44 @@ export const make = Effect.gen(function*() {
     return error(404, "not_found", `Unknown admin URL: ${request.method} ${path}. The admin listener serves ${served}`)
   })
 
-  const authorized = (headers: Headers.Headers): boolean => {
+  /** A key in `Authorization: Bearer` or `x-api-key`; for a GET, the dashboard's cookie too. */
+  const authorized = (request: HttpServerRequest.HttpServerRequest): boolean => {
     if (keys.size === 0) return true
+    const headers = request.headers
     const auth = headers["authorization"]
     const key = auth?.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : headers["x-api-key"]
-    return key !== undefined && keys.has(key)
+    if (key !== undefined) return keys.has(key)
+    const cookie = request.cookies[COOKIE]
+    return request.method === "GET" && cookie !== undefined && cookies.has(cookie)
   }
+
+  /**
+   * `GET /?key=...`: a browser's way in when admin keys are set. A known key sets the cookie and
+   * sends the browser to `/` (so the key leaves the address bar); an unknown one is refused.
+   */
+  const signIn = (request: HttpServerRequest.HttpServerRequest): HttpServerResponse.HttpServerResponse | undefined => {
+    if (request.method !== "GET" || !request.url.startsWith("/?")) return undefined
+    const key = new URL(request.url, "http://admin").searchParams.get("key")
+    if (key === null) return undefined
+    if (keys.size === 0) return HttpServerResponse.redirect("/", { status: 303, headers: PAGE_HEADERS })
+    if (!keys.has(key)) return page(401, "tollgate: unknown admin key", "That key is not one of server.adminKeys.")
+    return HttpServerResponse.redirect("/", { status: 303, headers: PAGE_HEADERS }).pipe(
+      HttpServerResponse.unsafeSetCookie(COOKIE, cookieOf(key), { httpOnly: true, sameSite: "strict", path: "/" })
+    )
+  }
+
+  const refused = (request: HttpServerRequest.HttpServerRequest) =>
+    new URL(request.url, "http://admin").pathname === "/"
+      ? page(401, "tollgate: admin key needed", "This dashboard needs one of server.adminKeys: open /?key=&lt;key&gt; once; it sets a cookie for this browser session.")
+      : error(401, "unauthorized", "Missing or unknown admin key (server.adminKeys): send Authorization: Bearer <key>")
 
   const app: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest> = Effect.flatMap(
     HttpServerRequest.HttpServerRequest,
-    (request) =>
-      !authorized(request.headers)
-        ? Effect.succeed(error(401, "unauthorized", "Missing or unknown admin key (server.adminKeys): send Authorization: Bearer <key>"))
+    (request) => {
+      const signedIn = signIn(request)
+      if (signedIn !== undefined) return Effect.succeed(signedIn)
+      return !authorized(request)
+        ? Effect.succeed(refused(request))
         : router.pipe(
           Effect.catchTag("RouteNotFound", () => notRouted),
           Effect.catchAllCause((cause) =>
@@ -186,6 +256,7 @@ export const make = Effect.gen(function*() {
               )
           )
         )
+    }
   )
   return app
 })

@@ -1,0 +1,225 @@
+/**
+ * The dashboard's live feed, `GET /admin/events`: server-sent events. `series` carries the charts'
+ * data (`Admin/Series.ts`) whenever it was read again; `live` the tail of recent requests, budget
+ * gauges with their reservations in flight, recent alerts, breakers and the ledger writer's health,
+ * whenever it changed and at least every second.
+ *
+ * Off the request path and cheap to watch: the in-memory parts (budget, breakers, writer) are
+ * read as they are; the tail only once the writer has written since the last read; the charts'
+ * queries, shared by every open dashboard, at most once a second and never more often than four
+ * times their own running time, so a large ledger slows the charts rather than the machine. A
+ * connection lasts at most `MAX_TICKS` ticks (EventSource reconnects on its own) and at most
+ * `MAX_STREAMS` are open at once.
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as Chunk from "effect/Chunk"
+import type * as Context from "effect/Context"
+import type { Budget } from "../Budget.js"
+import * as Alerts from "../Budget/Alerts.js"
+import type { Circuit } from "../Circuit.js"
+import * as Money from "../Domain/Money.js"
+import type * as Metrics from "../Metrics.js"
+import type { Telemetry } from "../Telemetry.js"
+import * as Stats from "../Stats.js"
+import * as Series from "./Series.js"
+
+/** How often a connection looks for something new to send. */
+const TICK = "250 millis"
+/** Ticks per connection (about ten minutes), after which the browser reconnects. */
+export const MAX_TICKS = 2_400
+/** Event streams open at once; past it a new one is answered 503. */
+export const MAX_STREAMS = 16
+/** The charts' data is read again at most this often. */
+const MINIMUM_INTERVAL_MS = 1_000
+/** ...and at least this often while nothing is written, so that the window slides. */
+const IDLE_INTERVAL_MS = 30_000
+/** Windows whose charts are held at once (one per window an open dashboard shows). */
+const HELD_WINDOWS = 8
+/** Alerts in a snapshot: the latest of the last day. */
+const ALERTS_SHOWN = 20
+
+export interface Services {
+  readonly sql: SqlClient.SqlClient
+  readonly budget: Context.Tag.Service<Budget>
+  readonly circuit: Context.Tag.Service<Circuit>
+  readonly telemetry: Context.Tag.Service<Telemetry>
+  readonly metrics: Context.Tag.Service<Metrics.Metrics>
+}
+
+/** `GET /admin/budget`'s body: each limit with its spend and reservations in flight, and the sessions blocked. */
+export const budgetView = (budget: Context.Tag.Service<Budget>) =>
+  Effect.zipWith(budget.status, budget.blocks, (limits, blocks) => ({
+    enabled: budget.active(),
+    limits: limits.map((l) => ({
+      scope: l.scope,
+      key: l.key,
+      window: l.window,
+      limitUsd: Money.json(l.limitUsd),
+      spentUsd: Money.json(l.spentUsd),
+      reservedUsd: Money.json(l.reservedUsd),
+      remainingUsd: Money.json(Math.max(0, l.limitUsd - l.spentUsd - l.reservedUsd)),
+      resetsAt: l.resetsAt === null ? null : new Date(l.resetsAt).toISOString(),
+      onBreach: l.onBreach
+    })),
+    blocks: blocks.map((b) => ({ session: b.session, anomaly: b.anomaly, until: new Date(b.until).toISOString() }))
+  }))
+
+interface Held<A> {
+  readonly at: number
+  readonly written: number
+  readonly tookMs: number
+  readonly value: A
+}
+
+const encoder = new TextEncoder()
+
+/** One SSE event; `data` is JSON text, which has no raw newline, so it fits one `data:` line. */
+const event = (name: string, json: string): Uint8Array => encoder.encode(`event: ${name}\ndata: ${json}\n\n`)
+
+/** What a connection has sent: a tick sends only what changed since (and the live part at least every second). */
+interface Sent {
+  readonly seriesAt: number
+  readonly live: string
+  readonly at: number
+}
+
+export const make = (services: Services) =>
+  Effect.gen(function*() {
+    const { budget, circuit, metrics, sql, telemetry } = services
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const withSql = Effect.provideService(SqlClient.SqlClient, sql)
+    // One reader at a time: dashboards open at once share each read instead of repeating it.
+    const lock = yield* Effect.makeSemaphore(1)
+    const charts = new Map<string, Held<string>>()
+    let tail: Held<ReadonlyArray<Series.TailRow>> | undefined
+    let open = 0
+
+    const fresh = (held: Held<unknown> | undefined, written: number, at: number): held is Held<unknown> =>
+      held !== undefined &&
+      (at - held.at < Math.max(MINIMUM_INTERVAL_MS, 4 * held.tookMs) || (held.written === written && at - held.at < IDLE_INTERVAL_MS))
+
+    const timed = <A, B, E>(read: Effect.Effect<A, E, SqlClient.SqlClient>, written: number, keep: (a: A) => B) =>
+      Effect.suspend(() => {
+        const at = now()
+        return Effect.map(withSql(read), (value): Held<B> => ({ at, written, tookMs: now() - at, value: keep(value) }))
+      })
+
+    /** The charts of `options`' window as JSON text, read again only when the rules above allow. */
+    const chartsOf = (options: Series.Options, written: number) =>
+      Effect.suspend((): Effect.Effect<Held<string>, SqlError> => {
+        const key = `${options.since}\u0000${options.step}`
+        const held = charts.get(key)
+        if (fresh(held, written, now())) return Effect.succeed(held as Held<string>)
+        return Effect.map(timed(Series.series(options), written, JSON.stringify), (read) => {
+          charts.delete(key)
+          charts.set(key, read)
+          if (charts.size > HELD_WINDOWS) charts.delete(charts.keys().next().value!)
+          return read
+        })
+      })
+
+    /** The tail, read again once something was written since. */
+    const tailOf = (written: number) =>
+      Effect.suspend(() => {
+        if (tail !== undefined && tail.written === written) return Effect.succeed(tail.value)
+        return Effect.map(timed(Series.tail, written, (rows) => rows), (read) => {
+          tail = read
+          return read.value
+        })
+      })
+
+    /** What changes from moment to moment: the tail, budgets, alerts, breakers, the writer. */
+    const liveOf = (written: number, at: number) =>
+      Effect.gen(function*() {
+        const health = yield* SubscriptionRef.get(telemetry.health)
+        const rows = yield* lock.withPermits(1)(tailOf(written))
+        const alerts = yield* withSql(Alerts.list(at - Series.STEPS.day))
+        return {
+          tail: rows,
+          budget: yield* budgetView(budget),
+          alerts: alerts.slice(-ALERTS_SHOWN).reverse().map((a) => ({
+            at: new Date(Number(a.ts)).toISOString(),
+            kind: a.kind,
+            scope: a.scope,
+            window: a.time_window,
+            message: a.message
+          })),
+          breakers: yield* circuit.snapshot(),
+          ledger: {
+            status: health.status,
+            written,
+            lost: health.lost,
+            queueDepth: Math.max(0, metrics.booked() - written - health.lost)
+          }
+        }
+      })
+
+    /** One tick of a connection: the charts (shared) and the live part, as JSON text. */
+    const read = (since: string, step: Series.Step) =>
+      Effect.gen(function*() {
+        const at = now()
+        // The window's start moves with the clock; `since` was checked when the stream opened.
+        const sinceMs = Stats.sinceOf(since, at) ?? 0
+        const written = yield* SubscriptionRef.get(telemetry.written)
+        const series = yield* lock.withPermits(1)(chartsOf({ since, sinceMs, step }, written))
+        const live = JSON.stringify(yield* liveOf(written, at))
+        return { at, series, live }
+      })
+
+    /** The events a tick adds, given what this connection has sent. */
+    const changes = (sent: Sent, tick: Effect.Effect.Success<ReturnType<typeof read>>): readonly [Sent, ReadonlyArray<Uint8Array>] => {
+      const out: Array<Uint8Array> = []
+      if (tick.series.at !== sent.seriesAt) out.push(event("series", tick.series.value))
+      const liveDue = tick.live !== sent.live || tick.at - sent.at >= 1_000
+      if (liveDue) out.push(event("live", `{"at":${JSON.stringify(new Date(tick.at).toISOString())},${tick.live.slice(1)}`))
+      return [{ seriesAt: tick.series.at, live: tick.live, at: liveDue ? tick.at : sent.at }, out]
+    }
+
+    const unavailable = event("problem", JSON.stringify({ code: "unavailable", message: "the ledger could not be read; see tollgate's log" }))
+
+    /**
+     * `GET /admin/events?since=24h&step=hour`: the dashboard's stream, a tick every `TICK`, until the
+     * client goes or `MAX_TICKS`; 400 for a window `/admin/series` would refuse, 503 past `MAX_STREAMS`.
+     */
+    const stream = (url: string): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+      Effect.sync(() => {
+        const options = Series.optionsOf(url, now())
+        if ("code" in options) return HttpServerResponse.unsafeJson({ error: options }, { status: 400 })
+        if (open >= MAX_STREAMS) {
+          return HttpServerResponse.unsafeJson(
+            { error: { message: `${MAX_STREAMS} dashboards are already watching; close one and reload`, code: "too_many_streams" } },
+            { status: 503, headers: { "retry-after": "10" } }
+          )
+        }
+        const ticks = Stream.repeatEffectWithSchedule(Effect.either(read(options.since, options.step)), Schedule.spaced(TICK)).pipe(
+          Stream.take(MAX_TICKS),
+          Stream.mapAccum({ seriesAt: -1, live: "", at: 0 } as Sent, (sent, tick): readonly [Sent, ReadonlyArray<Uint8Array>] =>
+            tick._tag === "Right" ? changes(sent, tick.right) : [{ ...sent, seriesAt: -1 }, [unavailable]]),
+          Stream.flattenIterables,
+          // How long EventSource waits before it reconnects, when a connection ends or breaks.
+          Stream.prepend(Chunk.of(encoder.encode("retry: 1000\n\n")))
+        )
+        // Counted while it runs: a client gone before its first byte was never counted.
+        const counted = Stream.acquireRelease(Effect.sync(() => open++), () => Effect.sync(() => open--))
+        return HttpServerResponse.stream(Stream.flatMap(counted, () => ticks), {
+          contentType: "text/event-stream",
+          headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+        })
+      })
+
+    /** `GET /admin/series`: the charts' data of one window, as JSON (read now, not from what the stream holds). */
+    const seriesJson = (url: string): Effect.Effect<Series.Series | Series.OptionsProblem, SqlError> =>
+      Effect.suspend((): Effect.Effect<Series.Series | Series.OptionsProblem, SqlError> => {
+        const options = Series.optionsOf(url, now())
+        return "code" in options ? Effect.succeed(options) : withSql(Series.series(options))
+      })
+
+    return { stream, seriesJson }
+  })
