@@ -1,7 +1,7 @@
 /**
  * One set of queries, two engines: the same rows, alerts and budget control written into a SQLite
  * file and a Postgres database, then every ledger query tollgate runs (stats by each grouping,
- * export, unpriced, cost explain's lookup, lost rows, alerts, budget control and blocks, the
+ * the dashboard's buckets of time and tail, export, unpriced, cost explain's lookup, lost rows, alerts, budget control and blocks, the
  * budget's spend rebuild) read from both and compared. Skipped, saying why, where PostgreSQL is
  * not reachable.
  */
@@ -14,6 +14,7 @@ import type { CompiledLimit } from "../../src/Budget/Reservations.js"
 import { AlertSettings } from "../../src/Budget/Settings.js"
 import * as Spend from "../../src/Budget/Spend.js"
 import { Zone } from "../../src/Budget/Windows.js"
+import * as Series from "../../src/Admin/Series.js"
 import * as Ledger from "../../src/Ledger.js"
 import * as Store from "../../src/Store.js"
 import * as Telemetry from "../../src/Telemetry.js"
@@ -67,10 +68,16 @@ const byKey = <A>(entries: ReadonlyArray<readonly [string, A]>) => [...entries].
 /** Everything tollgate reads from a ledger, as plain values. */
 const readAll = Effect.gen(function*() {
   const stats: Record<string, unknown> = {}
-  for (const by of [undefined, "model", "provider", "route", "day"] as const) {
+  for (const by of [undefined, "model", "provider", "route", "project", "session", "day"] as const) {
     stats[by ?? "all"] = yield* Ledger.stats({ sinceMs: 0, by })
   }
   stats.recent = yield* Ledger.stats({ sinceMs: BASE + 200 * 97_000, by: "model" })
+  stats.top = yield* Ledger.stats({ sinceMs: 0, by: "session", limit: 2 })
+  // The dashboard's: buckets of time (the engines' integer division), its whole answer, the tail.
+  stats.byMinute = yield* Ledger.buckets({ sinceMs: BASE + 300 * 97_000, stepMs: Series.STEPS.minute })
+  stats.byHour = yield* Ledger.buckets({ sinceMs: 0, stepMs: Series.STEPS.hour })
+  stats.series = yield* Series.series({ since: "all", sinceMs: 0, step: "day" })
+  stats.tail = (yield* Series.tail).map(({ id: _, ...row }) => row)
   const exported = Chunk.toReadonlyArray(yield* Stream.runCollect(Ledger.rows({ sinceMs: BASE + 50 * 97_000, pageSize: 64 })))
   const control = yield* Control.readAfter(0)
   const resets = control.resets
@@ -123,6 +130,12 @@ describe.skipIf(Pg.unreachable !== undefined)(`one set of ledger queries on SQLi
       // The suite reads something: groups, rows, alerts, blocks and counters.
       assert.strictEqual((sqlite.stats.all as ReadonlyArray<Ledger.StatsRow>)[0]!.requests, N)
       assert.isAbove((sqlite.stats.day as ReadonlyArray<unknown>).length, 1)
+      const byHour = sqlite.stats.byHour as ReadonlyArray<Ledger.BucketRow>
+      assert.isAbove(byHour.length, 5)
+      assert.strictEqual(byHour.reduce((n, b) => n + b.requests, 0), N)
+      assert.isTrue(byHour.every((b) => b.t % Series.STEPS.hour === 0))
+      assert.strictEqual((sqlite.stats.top as ReadonlyArray<unknown>).length, 2)
+      assert.isAbove((sqlite.stats.project as ReadonlyArray<Ledger.StatsRow>)[0]!.p50TtfbMs ?? 0, 0)
       assert.isAbove(sqlite.exported.length, 300)
       assert.isAbove(sqlite.unpriced.length, 0)
       assert.strictEqual(sqlite.alerts.length, 4)
