@@ -113,6 +113,8 @@
             stroke: color,
             width: 2,
             spanGaps: false,
+            // Counts are 0 in every empty bucket: dots would only add noise. Percentiles have gaps, where a lone dot is the data.
+            ...(s.gaps ? {} : { points: { show: false } }),
             value: (u, v) => s.value(v),
             ...(s.fill ? { fill: faded(color, 0.14) } : {})
           };
