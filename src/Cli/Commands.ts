@@ -21,7 +21,7 @@ export const stats = Command.make(
   "stats",
   {
     since: sinceOption("Window to report", "24h"),
-    by: Options.choice("by", ["model", "provider", "route", "day"]).pipe(
+    by: Options.choice("by", ["model", "provider", "route", "project", "session", "day"]).pipe(
       Options.withDescription("Break the totals down by this column"),
       Options.optional
     ),

@@ -55,7 +55,7 @@ export const renderLosses = (lost: Ledger.Losses): string => {
 
 export interface StatsFlags {
   readonly since: string
-  readonly by: Option.Option<"model" | "provider" | "route" | "day">
+  readonly by: Option.Option<Ledger.GroupBy>
   readonly json: boolean
   readonly config: Option.Option<string>
   readonly db: Option.Option<string>

@@ -93,10 +93,10 @@ describe.skipIf(missing !== undefined)(`the web dashboard in chromium${missing =
 
       yield* onPage((p) => p.goto(`${t.adminUrl}/`))(page)
       // The charts are drawn from the stream's first `series` event: wait for it to hold N requests.
-      yield* onPage((p) => p.waitForFunction((n) => (window as any).tollgateDashboard?.series?.totals?.requests === n, N))(page)
+      yield* onPage((p) => p.waitForFunction((n) => (globalThis as any).tollgateDashboard?.series?.totals?.requests === n, N))(page)
       const charts = yield* onPage((p) =>
         p.evaluate(() => {
-          const charts = (window as any).tollgateDashboard.charts
+          const charts = (globalThis as any).tollgateDashboard.charts
           return { requests: charts.requests.data as Array<Array<number | null>>, spend: charts.spend.data as Array<Array<number | null>> }
         })
       )(page)
@@ -141,7 +141,7 @@ describe.skipIf(missing !== undefined)(`the web dashboard in chromium${missing =
       assert.include(yield* text("#breakers tbody"), "sim/gpt-4o-mini")
 
       // The tail holds the N rows; one more request shows there within a second of its answer.
-      yield* onPage((p) => p.waitForFunction((n) => document.querySelectorAll("#tail tr[data-request-id]").length === n, N))(page)
+      yield* onPage((p) => p.waitForFunction((n) => (globalThis as any).document.querySelectorAll("#tail tr[data-request-id]").length === n, N))(page)
       const sent = yield* chat(t.baseUrl, "fast")
       const started = performance.now()
       yield* onPage((p) => p.waitForSelector(`#tail tr[data-request-id="${sent.requestId}"]`, { timeout: 1_000 }))(page)
@@ -151,15 +151,15 @@ describe.skipIf(missing !== undefined)(`the web dashboard in chromium${missing =
 
       // The keyboard reaches the skip link, then the window's choice, which a person can change.
       yield* onPage((p) => p.keyboard.press("Tab"))(page)
-      assert.strictEqual(yield* onPage((p) => p.evaluate(() => document.activeElement?.className))(page), "skip")
+      assert.strictEqual(yield* onPage((p) => p.evaluate(() => (globalThis as any).document.activeElement?.className))(page), "skip")
       yield* onPage((p) => p.keyboard.press("Tab"))(page)
-      assert.strictEqual(yield* onPage((p) => p.evaluate(() => document.activeElement?.id))(page), "window")
+      assert.strictEqual(yield* onPage((p) => p.evaluate(() => (globalThis as any).document.activeElement?.id))(page), "window")
       yield* onPage((p) => p.selectOption("#window", "1h/minute"))(page)
-      yield* onPage((p) => p.waitForFunction((n) => (window as any).tollgateDashboard?.series?.step === "minute" && (window as any).tollgateDashboard.series.totals?.requests === n, N + 1))(page)
+      yield* onPage((p) => p.waitForFunction((n) => (globalThis as any).tollgateDashboard?.series?.step === "minute" && (globalThis as any).tollgateDashboard.series.totals?.requests === n, N + 1))(page)
 
       fs.mkdirSync(ARTIFACTS, { recursive: true })
       yield* onPage((p) => p.selectOption("#window", "24h/hour"))(page)
-      yield* onPage((p) => p.waitForFunction(() => (window as any).tollgateDashboard?.series?.step === "hour"))(page)
+      yield* onPage((p) => p.waitForFunction(() => (globalThis as any).tollgateDashboard?.series?.step === "hour"))(page)
       yield* onPage((p) => p.screenshot({ path: path.join(ARTIFACTS, "dashboard.png"), fullPage: true }))(page)
       yield* onPage((p) => p.emulateMedia({ colorScheme: "dark" }))(page)
       yield* onPage((p) => p.screenshot({ path: path.join(ARTIFACTS, "dashboard-dark.png"), fullPage: true }))(page)
@@ -182,7 +182,7 @@ describe.skipIf(missing !== undefined)(`the web dashboard in chromium${missing =
       yield* onPage((p) => p.goto(`${t.adminUrl}/?key=sekret-admin-key`))(page)
       // The key leaves the address bar; the page is the dashboard, fed by its stream.
       assert.strictEqual(new URL(page.url()).search, "")
-      yield* onPage((p) => p.waitForFunction(() => (window as any).tollgateDashboard?.series?.totals?.requests === 1))(page)
+      yield* onPage((p) => p.waitForFunction(() => (globalThis as any).tollgateDashboard?.series?.totals?.requests === 1))(page)
       const status = yield* onPage((p) =>
         p.evaluate(async () => {
           const read = await fetch("/admin/stats")
