@@ -4,9 +4,9 @@
  * gauges with their reservations in flight, recent alerts, breakers and the ledger writer's health,
  * whenever it changed and at least every second.
  *
- * Off the request path and cheap to watch: the in-memory parts (budget, breakers, writer) are
- * read as they are; the tail only once the writer has written since the last read; the charts'
- * queries, shared by every open dashboard, at most once a second and never more often than four
+ * Off the request path and cheap to watch: one reading of the live part serves every connection,
+ * read again at most every 100 ms after a write and every 500 ms without; its tail only once the
+ * writer has written since; the charts' queries, shared by every open dashboard, at most once a second and never more often than four
  * times their own running time, so a large ledger slows the charts rather than the machine. A
  * connection lasts at most `MAX_TICKS` ticks (EventSource reconnects on its own) and at most
  * `MAX_STREAMS` are open at once.
@@ -41,6 +41,10 @@ const MINIMUM_INTERVAL_MS = 1_000
 const IDLE_INTERVAL_MS = 30_000
 /** Windows whose charts are held at once (one per window an open dashboard shows). */
 const HELD_WINDOWS = 8
+/** How long one reading of budgets, breakers and alerts serves every connection, while nothing is written. */
+const LIVE_SHARED_MS = 500
+/** ...and after a write: a new request shows in the tail soon, however many are written. */
+const LIVE_AFTER_WRITE_MS = 100
 /** Alerts in a snapshot: the latest of the last day. */
 const ALERTS_SHOWN = 20
 
@@ -99,6 +103,7 @@ export const make = (services: Services) =>
     const lock = yield* Effect.makeSemaphore(1)
     const charts = new Map<string, Held<string>>()
     let tail: Held<ReadonlyArray<Series.TailRow>> | undefined
+    let live: Held<string> | undefined
     let open = 0
 
     const fresh = (held: Held<unknown> | undefined, written: number, at: number): held is Held<unknown> =>
@@ -136,10 +141,10 @@ export const make = (services: Services) =>
       })
 
     /** What changes from moment to moment: the tail, budgets, alerts, breakers, the writer. */
-    const liveOf = (written: number, at: number) =>
+    const readLive = (written: number, at: number) =>
       Effect.gen(function*() {
         const health = yield* SubscriptionRef.get(telemetry.health)
-        const rows = yield* lock.withPermits(1)(tailOf(written))
+        const rows = yield* tailOf(written)
         const alerts = yield* withSql(Alerts.list(at - Series.STEPS.day))
         return {
           tail: rows,
@@ -161,6 +166,16 @@ export const make = (services: Services) =>
         }
       })
 
+    /** The live part as JSON text, one reading shared by every connection (`LIVE_SHARED_MS`, less after a write). */
+    const liveOf = (written: number, at: number) =>
+      Effect.suspend((): Effect.Effect<string, SqlError> => {
+        if (live !== undefined && at - live.at < (live.written === written ? LIVE_SHARED_MS : LIVE_AFTER_WRITE_MS)) return Effect.succeed(live.value)
+        return Effect.map(readLive(written, at), (value) => {
+          live = { at, written, tookMs: 0, value: JSON.stringify(value) }
+          return live.value
+        })
+      })
+
     /** One tick of a connection: the charts (shared) and the live part, as JSON text. */
     const read = (since: string, step: Series.Step) =>
       Effect.gen(function*() {
@@ -169,8 +184,7 @@ export const make = (services: Services) =>
         const sinceMs = Stats.sinceOf(since, at) ?? 0
         const written = yield* SubscriptionRef.get(telemetry.written)
         const series = yield* lock.withPermits(1)(chartsOf({ since, sinceMs, step }, written))
-        const live = JSON.stringify(yield* liveOf(written, at))
-        return { at, series, live }
+        return { at, series, live: yield* lock.withPermits(1)(liveOf(written, at)) }
       })
 
     /** The events a tick adds, given what this connection has sent. */

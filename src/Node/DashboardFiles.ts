@@ -17,12 +17,17 @@ export type Name = typeof NAMES[number]
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-/** Where each file is: beside the sources when they are here, else in the build's `dist/dashboard/`. */
+const exists = (file: string) => fs.access(file).then(() => true, () => false)
+
+/**
+ * Where each file is: beside the sources when this module runs from `src/`, else in the build's
+ * `dashboard/` folder, beside this module or one level up (`dist/bin.js`, `dist/chunks/*.js` and
+ * the library's `dist/Node/*.js` all find `dist/dashboard/`).
+ */
 const locate = Effect.tryPromise({
   try: async (): Promise<Record<Name, string>> => {
     const sources = path.join(here, "..", "Admin", "Dashboard")
-    const fromSources = await fs.access(path.join(sources, "index.html")).then(() => true, () => false)
-    if (fromSources) {
+    if (await exists(path.join(sources, "index.html"))) {
       const uplot = path.dirname(createRequire(import.meta.url).resolve("uplot/dist/uPlot.iife.min.js"))
       return {
         "index.html": path.join(sources, "index.html"),
@@ -32,8 +37,8 @@ const locate = Effect.tryPromise({
         "uPlot.min.css": path.join(uplot, "uPlot.min.css")
       }
     }
-    // dist/Admin/ (the library) and dist/chunks/ (the bundled executable) are both two levels under the package root.
-    const built = path.join(here, "..", "..", "dist", "dashboard")
+    const beside = path.join(here, "dashboard")
+    const built = (await exists(path.join(beside, "index.html"))) ? beside : path.join(here, "..", "dashboard")
     return Object.fromEntries(NAMES.map((name) => [name, path.join(built, name)])) as Record<Name, string>
   },
   catch: (cause) => String(cause)
