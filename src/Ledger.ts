@@ -59,36 +59,67 @@ const GROUP_EXPRESSIONS: Record<Exclude<GroupBy, "day"> | "all", string> = {
   session: "COALESCE(session, '(none)')"
 }
 
+/** What a summary adds up per group, over `r` (rows of `requests` with their group as `grp`). */
+const AGGREGATES = `
+  COUNT(*) AS requests,
+  SUM(CASE WHEN r.status >= 400 OR (r.error_type IS NOT NULL AND r.aborted = 0) THEN 1 ELSE 0 END) AS errors,
+  SUM(r.aborted) AS aborted,
+  SUM(CASE WHEN r.attempts > 1 THEN 1 ELSE 0 END) AS retried,
+  SUM(r.failover) AS failovers,
+  SUM(r.input_tokens) AS input_tokens,
+  SUM(r.output_tokens) AS output_tokens,
+  SUM(r.cached_input_tokens) AS cached_input_tokens,
+  SUM(r.reasoning_tokens) AS reasoning_tokens,
+  SUM(r.cost_usd) AS cost_usd,
+  SUM(r.saved_usd) AS saved_usd,
+  SUM(CASE WHEN r.cache_status IN ('hit', 'coalesced') THEN 1 ELSE 0 END) AS cache_hits,
+  SUM(CASE WHEN r.priced = 0 AND r.input_tokens IS NOT NULL THEN 1 ELSE 0 END) AS unpriced,
+  SUM(CASE WHEN r.usage_source = 'estimated' THEN 1 ELSE 0 END) AS estimated`
+
+/** The columns `AGGREGATES` and the percentiles read: the rows are copied only this wide. */
+const COLUMNS = "status, error_type, aborted, attempts, failover, input_tokens, output_tokens, cached_input_tokens, " +
+  "reasoning_tokens, cost_usd, saved_usd, cache_status, priced, usage_source, latency_ms, ttfb_ms"
+
+interface Aggregated {
+  grp: string | number
+  requests: number
+  errors: number
+  aborted: number
+  retried: number
+  failovers: number
+  input_tokens: number | null
+  output_tokens: number | null
+  cached_input_tokens: number | null
+  reasoning_tokens: number | null
+  cost_usd: number | null
+  saved_usd: number | null
+  cache_hits: number
+  unpriced: number
+  estimated: number
+  p50: number | null
+  p95: number | null
+  t50: number | null
+  t95: number | null
+}
+
 /**
  * The summary of the rows since `sinceMs` per value of `group` (SQL over a row of `requests`),
- * the costliest first, at most `limit` groups. Percentiles are nearest-rank.
+ * the costliest first, at most `limit` groups. Percentiles are nearest-rank; without
+ * `percentiles` they are null and the query is one pass with no sort of the window.
  */
-const statsOf = (sql: SqlClient.SqlClient, groupExpression: string, sinceMs: number, limit: number | undefined) =>
+const statsOf = (
+  sql: SqlClient.SqlClient,
+  options: { readonly group: string; readonly sinceMs: number; readonly limit: number | undefined; readonly percentiles: boolean }
+) =>
   Effect.gen(function*() {
-    const group = sql.literal(groupExpression)
-    const rows = yield* sql<{
-      grp: string | number
-      requests: number
-      errors: number
-      aborted: number
-      retried: number
-      failovers: number
-      input_tokens: number | null
-      output_tokens: number | null
-      cached_input_tokens: number | null
-      reasoning_tokens: number | null
-      cost_usd: number | null
-      saved_usd: number | null
-      cache_hits: number
-      unpriced: number
-      estimated: number
-      p50: number | null
-      p95: number | null
-      t50: number | null
-      t95: number | null
-    }>`
+    const group = sql.literal(options.group)
+    const aggregates = sql.literal(AGGREGATES)
+    const columns = sql.literal(COLUMNS)
+    const limit = options.limit === undefined ? sql.literal("") : sql`LIMIT ${options.limit}`
+    const rows = yield* (options.percentiles
+      ? sql<Aggregated>`
       WITH r AS (
-        SELECT ${group} AS grp, * FROM requests WHERE ts >= ${sinceMs}
+        SELECT ${group} AS grp, ${columns} FROM requests WHERE ts >= ${options.sinceMs}
       ),
       ranked AS (
         SELECT grp, latency_ms,
@@ -114,26 +145,18 @@ const statsOf = (sql: SqlClient.SqlClient, groupExpression: string, sinceMs: num
                MAX(CASE WHEN rn = (n * 95 + 99) / 100 THEN ttfb_ms END) AS t95
         FROM ttfb_ranked GROUP BY grp
       )
-      SELECT r.grp AS grp,
-             COUNT(*) AS requests,
-             SUM(CASE WHEN r.status >= 400 OR (r.error_type IS NOT NULL AND r.aborted = 0) THEN 1 ELSE 0 END) AS errors,
-             SUM(r.aborted) AS aborted,
-             SUM(CASE WHEN r.attempts > 1 THEN 1 ELSE 0 END) AS retried,
-             SUM(r.failover) AS failovers,
-             SUM(r.input_tokens) AS input_tokens,
-             SUM(r.output_tokens) AS output_tokens,
-             SUM(r.cached_input_tokens) AS cached_input_tokens,
-             SUM(r.reasoning_tokens) AS reasoning_tokens,
-             SUM(r.cost_usd) AS cost_usd,
-             SUM(r.saved_usd) AS saved_usd,
-             SUM(CASE WHEN r.cache_status IN ('hit', 'coalesced') THEN 1 ELSE 0 END) AS cache_hits,
-             SUM(CASE WHEN r.priced = 0 AND r.input_tokens IS NOT NULL THEN 1 ELSE 0 END) AS unpriced,
-             SUM(CASE WHEN r.usage_source = 'estimated' THEN 1 ELSE 0 END) AS estimated,
+      SELECT r.grp AS grp, ${aggregates},
              pct.p50 AS p50, pct.p95 AS p95, ttfb.t50 AS t50, ttfb.t95 AS t95
       FROM r JOIN pct ON pct.grp = r.grp LEFT JOIN ttfb ON ttfb.grp = r.grp
       GROUP BY r.grp, pct.p50, pct.p95, ttfb.t50, ttfb.t95
       ORDER BY cost_usd DESC NULLS LAST, requests DESC, r.grp
-      ${limit === undefined ? sql.literal("") : sql`LIMIT ${limit}`}`
+      ${limit}`
+      : sql<Aggregated>`
+      SELECT r.grp AS grp, ${aggregates}, NULL AS p50, NULL AS p95, NULL AS t50, NULL AS t95
+      FROM (SELECT ${group} AS grp, ${columns} FROM requests WHERE ts >= ${options.sinceMs}) r
+      GROUP BY r.grp
+      ORDER BY cost_usd DESC NULLS LAST, requests DESC, r.grp
+      ${limit}`)
     return rows.map((row): StatsRow => ({
       group: String(row.grp),
       requests: row.requests,
@@ -157,11 +180,24 @@ const statsOf = (sql: SqlClient.SqlClient, groupExpression: string, sinceMs: num
     }))
   })
 
-/** The summary since `sinceMs`, one row per group of `by` (one row, `all`, without), at most `limit` rows. */
-export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy | undefined; readonly limit?: number }) =>
+/**
+ * The summary since `sinceMs`, one row per group of `by` (one row, `all`, without), at most
+ * `limit` rows; `percentiles: false` leaves them null, for a cheaper query.
+ */
+export const stats = (options: {
+  readonly sinceMs: number
+  readonly by: GroupBy | undefined
+  readonly limit?: number
+  readonly percentiles?: boolean
+}) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => {
     const by = options.by ?? "all"
-    return statsOf(sql, by === "day" ? Dialect.of(sql).day : GROUP_EXPRESSIONS[by], options.sinceMs, options.limit)
+    return statsOf(sql, {
+      group: by === "day" ? Dialect.of(sql).day : GROUP_EXPRESSIONS[by],
+      sinceMs: options.sinceMs,
+      limit: options.limit,
+      percentiles: options.percentiles ?? true
+    })
   })
 
 /** A `stats` row of the requests that arrived in one bucket of time. */
@@ -173,7 +209,7 @@ export interface BucketRow extends Omit<StatsRow, "group"> {
 /** The summary since `sinceMs` per `stepMs`-long bucket of arrival time (from the epoch: UTC hours, days), oldest first; empty buckets absent. */
 export const buckets = (options: { readonly sinceMs: number; readonly stepMs: number }) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(statsOf(sql, Dialect.of(sql).bucket(options.stepMs), options.sinceMs, undefined), (rows) =>
+    Effect.map(statsOf(sql, { group: Dialect.of(sql).bucket(options.stepMs), sinceMs: options.sinceMs, limit: undefined, percentiles: true }), (rows) =>
       rows.map(({ group, ...row }): BucketRow => ({ t: Number(group), ...row })).sort((a, b) => a.t - b.t)))
 
 export type ExportRow = { readonly id: number } & LedgerRow

@@ -4,12 +4,13 @@
  * gauges with their reservations in flight, recent alerts, breakers and the ledger writer's health,
  * whenever it changed and at least every second.
  *
- * Off the request path and cheap to watch: one reading of the live part serves every connection,
- * read again at most every 100 ms after a write and every 500 ms without; its tail only once the
- * writer has written since; the charts' queries, shared by every open dashboard, at most once a second and never more often than four
- * times their own running time, so a large ledger slows the charts rather than the machine. A
- * connection lasts at most `MAX_TICKS` ticks (EventSource reconnects on its own) and at most
- * `MAX_STREAMS` are open at once.
+ * Nothing here runs on a request's path, and watching is kept cheap: one reading of the live part
+ * serves every connection, read again at most every 100 ms after a write and every 500 ms without,
+ * its tail only once the writer has written since; the charts' queries, shared by every open
+ * dashboard, run at most once a second and never more often than `BUSY_FACTOR` times their own
+ * running time, so a large ledger slows the charts rather than the proxy. The two are read and sent
+ * independently: slow charts never delay the tail. A connection lasts at most `STREAM_LIFETIME`
+ * (EventSource reconnects on its own) and at most `MAX_STREAMS` are open at once.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -29,14 +30,20 @@ import type { Telemetry } from "../Telemetry.js"
 import * as Stats from "../Stats.js"
 import * as Series from "./Series.js"
 
-/** How often a connection looks for something new to send. */
-const TICK = "250 millis"
-/** Ticks per connection (about ten minutes), after which the browser reconnects. */
-export const MAX_TICKS = 2_400
+/** How often a connection looks for new charts, and for a new live part. */
+const CHARTS_TICK = "1 second"
+const LIVE_TICK = "250 millis"
+/** How long a connection lasts, after which the browser reconnects. */
+const STREAM_LIFETIME = "10 minutes"
 /** Event streams open at once; past it a new one is answered 503. */
 export const MAX_STREAMS = 16
 /** The charts' data is read again at most this often. */
 const MINIMUM_INTERVAL_MS = 1_000
+/**
+ * ...and no sooner than this many times its own last running time: on SQLite the queries run on
+ * the thread that serves requests, so the charts of a large window may take at most a tenth of it.
+ */
+const BUSY_FACTOR = 9
 /** ...and at least this often while nothing is written, so that the window slides. */
 const IDLE_INTERVAL_MS = 30_000
 /** Windows whose charts are held at once (one per window an open dashboard shows). */
@@ -86,21 +93,16 @@ const encoder = new TextEncoder()
 /** One SSE event; `data` is JSON text, which has no raw newline, so it fits one `data:` line. */
 const event = (name: string, json: string): Uint8Array => encoder.encode(`event: ${name}\ndata: ${json}\n\n`)
 
-/** What a connection has sent: a tick sends only what changed since (and the live part at least every second). */
-interface Sent {
-  readonly seriesAt: number
-  readonly live: string
-  readonly at: number
-}
-
 export const make = (services: Services) =>
   Effect.gen(function*() {
     const { budget, circuit, metrics, sql, telemetry } = services
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     const withSql = Effect.provideService(SqlClient.SqlClient, sql)
-    // One reader at a time: dashboards open at once share each read instead of repeating it.
-    const lock = yield* Effect.makeSemaphore(1)
+    // One reader of each kind at a time: dashboards open at once share each read instead of
+    // repeating it, and slow charts never hold up the live part.
+    const chartsLock = yield* Effect.makeSemaphore(1)
+    const liveLock = yield* Effect.makeSemaphore(1)
     const charts = new Map<string, Held<string>>()
     let tail: Held<ReadonlyArray<Series.TailRow>> | undefined
     let live: Held<string> | undefined
@@ -108,7 +110,7 @@ export const make = (services: Services) =>
 
     const fresh = (held: Held<unknown> | undefined, written: number, at: number): held is Held<unknown> =>
       held !== undefined &&
-      (at - held.at < Math.max(MINIMUM_INTERVAL_MS, 4 * held.tookMs) || (held.written === written && at - held.at < IDLE_INTERVAL_MS))
+      (at - held.at < Math.max(MINIMUM_INTERVAL_MS, BUSY_FACTOR * held.tookMs) || (held.written === written && at - held.at < IDLE_INTERVAL_MS))
 
     const timed = <A, B, E>(read: Effect.Effect<A, E, SqlClient.SqlClient>, written: number, keep: (a: A) => B) =>
       Effect.suspend(() => {
@@ -176,31 +178,36 @@ export const make = (services: Services) =>
         })
       })
 
-    /** One tick of a connection: the charts (shared) and the live part, as JSON text. */
-    const read = (since: string, step: Series.Step) =>
-      Effect.gen(function*() {
-        const at = now()
-        // The window's start moves with the clock; `since` was checked when the stream opened.
-        const sinceMs = Stats.sinceOf(since, at) ?? 0
-        const written = yield* SubscriptionRef.get(telemetry.written)
-        const series = yield* lock.withPermits(1)(chartsOf({ since, sinceMs, step }, written))
-        return { at, series, live: yield* lock.withPermits(1)(liveOf(written, at)) }
-      })
+    /** The charts of a window whose start moves with the clock (`since` was checked when the stream opened). */
+    const chartsNow = (since: string, step: Series.Step) =>
+      Effect.flatMap(SubscriptionRef.get(telemetry.written), (written) =>
+        chartsLock.withPermits(1)(Effect.suspend(() => chartsOf({ since, sinceMs: Stats.sinceOf(since, now()) ?? 0, step }, written))))
 
-    /** The events a tick adds, given what this connection has sent. */
-    const changes = (sent: Sent, tick: Effect.Effect.Success<ReturnType<typeof read>>): readonly [Sent, ReadonlyArray<Uint8Array>] => {
-      const out: Array<Uint8Array> = []
-      if (tick.series.at !== sent.seriesAt) out.push(event("series", tick.series.value))
-      const liveDue = tick.live !== sent.live || tick.at - sent.at >= 1_000
-      if (liveDue) out.push(event("live", `{"at":${JSON.stringify(new Date(tick.at).toISOString())},${tick.live.slice(1)}`))
-      return [{ seriesAt: tick.series.at, live: tick.live, at: liveDue ? tick.at : sent.at }, out]
-    }
+    const liveNow = Effect.flatMap(SubscriptionRef.get(telemetry.written), (written) =>
+      Effect.map(liveLock.withPermits(1)(Effect.suspend(() => liveOf(written, now()))), (json) => ({ at: now(), json })))
 
     const unavailable = event("problem", JSON.stringify({ code: "unavailable", message: "the ledger could not be read; see tollgate's log" }))
 
+    /** A connection's `series` events: each reading it has not sent yet. */
+    const seriesEvents = (since: string, step: Series.Step) =>
+      Stream.repeatEffectWithSchedule(Effect.either(chartsNow(since, step)), Schedule.spaced(CHARTS_TICK)).pipe(
+        Stream.mapAccum(-1, (sentAt, read): readonly [number, ReadonlyArray<Uint8Array>] =>
+          read._tag === "Left" ? [-1, [unavailable]] : read.right.at === sentAt ? [sentAt, []] : [read.right.at, [event("series", read.right.value)]])
+      )
+
+    /** A connection's `live` events: when what it shows changed, and at least every second. */
+    const liveEvents = Stream.repeatEffectWithSchedule(Effect.either(liveNow), Schedule.spaced(LIVE_TICK)).pipe(
+      Stream.mapAccum({ json: "", at: 0 }, (sent, read): readonly [{ json: string; at: number }, ReadonlyArray<Uint8Array>] => {
+        if (read._tag === "Left") return [{ json: "", at: 0 }, [unavailable]]
+        const { at, json } = read.right
+        if (json === sent.json && at - sent.at < 1_000) return [sent, []]
+        return [{ json, at }, [event("live", `{"at":${JSON.stringify(new Date(at).toISOString())},${json.slice(1)}`)]]
+      })
+    )
+
     /**
-     * `GET /admin/events?since=24h&step=hour`: the dashboard's stream, a tick every `TICK`, until the
-     * client goes or `MAX_TICKS`; 400 for a window `/admin/series` would refuse, 503 past `MAX_STREAMS`.
+     * `GET /admin/events?since=24h&step=hour`: the dashboard's stream, until the client goes or
+     * `STREAM_LIFETIME`; 400 for a window `/admin/series` would refuse, 503 past `MAX_STREAMS`.
      */
     const stream = (url: string): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
       Effect.sync(() => {
@@ -212,17 +219,15 @@ export const make = (services: Services) =>
             { status: 503, headers: { "retry-after": "10" } }
           )
         }
-        const ticks = Stream.repeatEffectWithSchedule(Effect.either(read(options.since, options.step)), Schedule.spaced(TICK)).pipe(
-          Stream.take(MAX_TICKS),
-          Stream.mapAccum({ seriesAt: -1, live: "", at: 0 } as Sent, (sent, tick): readonly [Sent, ReadonlyArray<Uint8Array>] =>
-            tick._tag === "Right" ? changes(sent, tick.right) : [{ ...sent, seriesAt: -1 }, [unavailable]]),
+        const events = Stream.merge(seriesEvents(options.since, options.step), liveEvents).pipe(
           Stream.flattenIterables,
+          Stream.interruptAfter(STREAM_LIFETIME),
           // How long EventSource waits before it reconnects, when a connection ends or breaks.
           Stream.prepend(Chunk.of(encoder.encode("retry: 1000\n\n")))
         )
         // Counted while it runs: a client gone before its first byte was never counted.
         const counted = Stream.acquireRelease(Effect.sync(() => open++), () => Effect.sync(() => open--))
-        return HttpServerResponse.stream(Stream.flatMap(counted, () => ticks), {
+        return HttpServerResponse.stream(Stream.flatMap(counted, () => events), {
           contentType: "text/event-stream",
           headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
         })

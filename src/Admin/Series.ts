@@ -64,8 +64,9 @@ const rounded = <R extends { readonly costUsd: number; readonly savedUsd: number
   savedUsd: Money.json(row.savedUsd)
 })
 
+/** A breakdown without percentiles: each would cost a sort of the whole window (`/admin/stats?by=` has them). */
 const breakdown = (sinceMs: number, by: Ledger.GroupBy) =>
-  Effect.map(Ledger.stats({ sinceMs, by, limit: BREAKDOWN_LIMIT }), (rows) => rows.map(rounded))
+  Effect.map(Ledger.stats({ sinceMs, by, limit: BREAKDOWN_LIMIT, percentiles: false }), (rows) => rows.map(rounded))
 
 /** The charts' data for a window. */
 export const series = (options: Options) =>

@@ -178,7 +178,7 @@
       const table = el("table", undefined, { "data-breakdown": key });
       table.append(el("caption", `${title} (the ten costliest)`));
       const head = el("tr");
-      for (const [h, num] of [[key[0].toUpperCase() + key.slice(1), false], ["Requests", true], ["Spend", true], ["Saved", true], ["Cache hits", true], ["Errors", true], ["p95", true]]) {
+      for (const [h, num] of [[key[0].toUpperCase() + key.slice(1), false], ["Requests", true], ["Spend", true], ["Saved", true], ["Cache hits", true], ["Errors", true], ["Retried", true]]) {
         head.append(el("th", h, { scope: "col", class: num ? "num" : undefined }));
       }
       const thead = el("thead");
@@ -194,7 +194,7 @@
       for (const r of rows) {
         const tr = el("tr", undefined, { "data-group": r.group });
         tr.append(el("th", r.group, { scope: "row", title: r.group }));
-        for (const v of [count(r.requests), usd(r.costUsd), usd(r.savedUsd), count(r.cacheHits), count(r.errors), ms(r.p95LatencyMs)]) tr.append(el("td", v, { class: "num" }));
+        for (const v of [count(r.requests), usd(r.costUsd), usd(r.savedUsd), count(r.cacheHits), count(r.errors), count(r.retried)]) tr.append(el("td", v, { class: "num" }));
         body.append(tr);
       }
       table.append(body);
