@@ -45,7 +45,7 @@ export interface StatsRow {
   readonly estimated: number
   readonly p50LatencyMs: number | null
   readonly p95LatencyMs: number | null
-  /** Over the requests that had a first byte. */
+  /** Over the requests that had a first byte; null unless asked for (`Percentiles`). */
   readonly p50TtfbMs: number | null
   readonly p95TtfbMs: number | null
 }
@@ -102,21 +102,40 @@ interface Aggregated {
   t95: number | null
 }
 
+/** Which percentiles a summary computes: each is a sort of the window's rows. */
+export type Percentiles = "none" | "latency" | "latency+ttfb"
+
+/** The time to first byte's percentiles per group, joined in as `ttfb` when asked for. */
+const TTFB_CTES = `,
+      ttfb_ranked AS (
+        SELECT grp, ttfb_ms,
+               ROW_NUMBER() OVER (PARTITION BY grp ORDER BY ttfb_ms) AS rn,
+               COUNT(*) OVER (PARTITION BY grp) AS n
+        FROM r WHERE ttfb_ms IS NOT NULL
+      ),
+      ttfb AS (
+        SELECT grp,
+               MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN ttfb_ms END) AS t50,
+               MAX(CASE WHEN rn = (n * 95 + 99) / 100 THEN ttfb_ms END) AS t95
+        FROM ttfb_ranked GROUP BY grp
+      )`
+
 /**
  * The summary of the rows since `sinceMs` per value of `group` (SQL over a row of `requests`),
- * the costliest first, at most `limit` groups. Percentiles are nearest-rank; without
- * `percentiles` they are null and the query is one pass with no sort of the window.
+ * the costliest first, at most `limit` groups. Percentiles are nearest-rank; those not asked for
+ * are null, and with none the query is one pass with no sort of the window.
  */
 const statsOf = (
   sql: SqlClient.SqlClient,
-  options: { readonly group: string; readonly sinceMs: number; readonly limit: number | undefined; readonly percentiles: boolean }
+  options: { readonly group: string; readonly sinceMs: number; readonly limit: number | undefined; readonly percentiles: Percentiles }
 ) =>
   Effect.gen(function*() {
     const group = sql.literal(options.group)
     const aggregates = sql.literal(AGGREGATES)
     const columns = sql.literal(COLUMNS)
     const limit = options.limit === undefined ? sql.literal("") : sql`LIMIT ${options.limit}`
-    const rows = yield* (options.percentiles
+    const ttfb = options.percentiles === "latency+ttfb"
+    const rows = yield* (options.percentiles !== "none"
       ? sql<Aggregated>`
       WITH r AS (
         SELECT ${group} AS grp, ${columns} FROM requests WHERE ts >= ${options.sinceMs}
@@ -132,23 +151,11 @@ const statsOf = (
                MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN latency_ms END) AS p50,
                MAX(CASE WHEN rn = (n * 95 + 99) / 100 THEN latency_ms END) AS p95
         FROM ranked GROUP BY grp
-      ),
-      ttfb_ranked AS (
-        SELECT grp, ttfb_ms,
-               ROW_NUMBER() OVER (PARTITION BY grp ORDER BY ttfb_ms) AS rn,
-               COUNT(*) OVER (PARTITION BY grp) AS n
-        FROM r WHERE ttfb_ms IS NOT NULL
-      ),
-      ttfb AS (
-        SELECT grp,
-               MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN ttfb_ms END) AS t50,
-               MAX(CASE WHEN rn = (n * 95 + 99) / 100 THEN ttfb_ms END) AS t95
-        FROM ttfb_ranked GROUP BY grp
-      )
-      SELECT r.grp AS grp, ${aggregates},
-             pct.p50 AS p50, pct.p95 AS p95, ttfb.t50 AS t50, ttfb.t95 AS t95
-      FROM r JOIN pct ON pct.grp = r.grp LEFT JOIN ttfb ON ttfb.grp = r.grp
-      GROUP BY r.grp, pct.p50, pct.p95, ttfb.t50, ttfb.t95
+      )${sql.literal(ttfb ? TTFB_CTES : "")}
+      SELECT r.grp AS grp, ${aggregates}, pct.p50 AS p50, pct.p95 AS p95,
+             ${sql.literal(ttfb ? "ttfb.t50 AS t50, ttfb.t95 AS t95" : "NULL AS t50, NULL AS t95")}
+      FROM r JOIN pct ON pct.grp = r.grp ${sql.literal(ttfb ? "LEFT JOIN ttfb ON ttfb.grp = r.grp" : "")}
+      GROUP BY r.grp, pct.p50, pct.p95${sql.literal(ttfb ? ", ttfb.t50, ttfb.t95" : "")}
       ORDER BY cost_usd DESC NULLS LAST, requests DESC, r.grp
       ${limit}`
       : sql<Aggregated>`
@@ -182,13 +189,13 @@ const statsOf = (
 
 /**
  * The summary since `sinceMs`, one row per group of `by` (one row, `all`, without), at most
- * `limit` rows; `percentiles: false` leaves them null, for a cheaper query.
+ * `limit` rows, with the latency percentiles unless `percentiles` says otherwise.
  */
 export const stats = (options: {
   readonly sinceMs: number
   readonly by: GroupBy | undefined
   readonly limit?: number
-  readonly percentiles?: boolean
+  readonly percentiles?: Percentiles
 }) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => {
     const by = options.by ?? "all"
@@ -196,7 +203,7 @@ export const stats = (options: {
       group: by === "day" ? Dialect.of(sql).day : GROUP_EXPRESSIONS[by],
       sinceMs: options.sinceMs,
       limit: options.limit,
-      percentiles: options.percentiles ?? true
+      percentiles: options.percentiles ?? "latency"
     })
   })
 
@@ -209,7 +216,7 @@ export interface BucketRow extends Omit<StatsRow, "group"> {
 /** The summary since `sinceMs` per `stepMs`-long bucket of arrival time (from the epoch: UTC hours, days), oldest first; empty buckets absent. */
 export const buckets = (options: { readonly sinceMs: number; readonly stepMs: number }) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(statsOf(sql, { group: Dialect.of(sql).bucket(options.stepMs), sinceMs: options.sinceMs, limit: undefined, percentiles: true }), (rows) =>
+    Effect.map(statsOf(sql, { group: Dialect.of(sql).bucket(options.stepMs), sinceMs: options.sinceMs, limit: undefined, percentiles: "latency+ttfb" }), (rows) =>
       rows.map(({ group, ...row }): BucketRow => ({ t: Number(group), ...row })).sort((a, b) => a.t - b.t)))
 
 export type ExportRow = { readonly id: number } & LedgerRow

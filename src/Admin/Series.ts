@@ -66,13 +66,13 @@ const rounded = <R extends { readonly costUsd: number; readonly savedUsd: number
 
 /** A breakdown without percentiles: each would cost a sort of the whole window (`/admin/stats?by=` has them). */
 const breakdown = (sinceMs: number, by: Ledger.GroupBy) =>
-  Effect.map(Ledger.stats({ sinceMs, by, limit: BREAKDOWN_LIMIT, percentiles: false }), (rows) => rows.map(rounded))
+  Effect.map(Ledger.stats({ sinceMs, by, limit: BREAKDOWN_LIMIT, percentiles: "none" }), (rows) => rows.map(rounded))
 
 /** The charts' data for a window. */
 export const series = (options: Options) =>
   Effect.map(
     Effect.all({
-      totals: Ledger.stats({ sinceMs: options.sinceMs, by: undefined }),
+      totals: Ledger.stats({ sinceMs: options.sinceMs, by: undefined, percentiles: "latency+ttfb" }),
       buckets: Ledger.buckets({ sinceMs: options.sinceMs, stepMs: STEPS[options.step] }),
       breakdowns: Effect.all({
         model: breakdown(options.sinceMs, "model"),
