@@ -68,12 +68,39 @@ const rounded = <R extends { readonly costUsd: number; readonly savedUsd: number
 const breakdown = (sinceMs: number, by: Ledger.GroupBy) =>
   Effect.map(Ledger.stats({ sinceMs, by, limit: BREAKDOWN_LIMIT, percentiles: "none" }), (rows) => rows.map(rounded))
 
+/**
+ * The totals and buckets of a window with every percentile. On SQLite, whose queries run on the
+ * thread that serves requests, the sums come from the queries without their sorts and the
+ * percentiles from the rows read in pages (`Ledger.percentilesPaged`, the same figures); elsewhere
+ * the database sorts, in its own process.
+ */
+const overTime = (sinceMs: number, stepMs: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      sqlite: () =>
+        Effect.map(
+          Effect.all([
+            Ledger.stats({ sinceMs, by: undefined, percentiles: "none" }),
+            Ledger.buckets({ sinceMs, stepMs, percentiles: "none" }),
+            Ledger.percentilesPaged({ sinceMs, stepMs })
+          ]),
+          ([totals, buckets, percentiles]) => ({
+            totals: totals.map((row) => ({ ...row, ...percentiles.total })),
+            buckets: buckets.map((row) => ({ ...row, ...percentiles.buckets.get(row.t) }))
+          })
+        ),
+      orElse: () =>
+        Effect.all({
+          totals: Ledger.stats({ sinceMs, by: undefined, percentiles: "latency+ttfb" }),
+          buckets: Ledger.buckets({ sinceMs, stepMs })
+        })
+    }))
+
 /** The charts' data for a window. */
 export const series = (options: Options) =>
   Effect.map(
     Effect.all({
-      totals: Ledger.stats({ sinceMs: options.sinceMs, by: undefined, percentiles: "latency+ttfb" }),
-      buckets: Ledger.buckets({ sinceMs: options.sinceMs, stepMs: STEPS[options.step] }),
+      over: overTime(options.sinceMs, STEPS[options.step]),
       breakdowns: Effect.all({
         model: breakdown(options.sinceMs, "model"),
         provider: breakdown(options.sinceMs, "provider"),
@@ -82,7 +109,7 @@ export const series = (options: Options) =>
         session: breakdown(options.sinceMs, "session")
       })
     }),
-    ({ breakdowns, buckets, totals }) => {
+    ({ breakdowns, over: { buckets, totals } }) => {
       const total = totals[0]
       return {
         since: new Date(options.sinceMs).toISOString(),
