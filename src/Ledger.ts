@@ -125,17 +125,25 @@ const TTFB_CTES = `,
  * the costliest first, at most `limit` groups. Percentiles are nearest-rank; those not asked for
  * are null, and with none the query is one pass with no sort of the window.
  */
-const statsOf = (
+const aggregatedOf = (
   sql: SqlClient.SqlClient,
-  options: { readonly group: string; readonly sinceMs: number; readonly limit: number | undefined; readonly percentiles: Percentiles }
+  options: {
+    readonly group: string
+    readonly sinceMs: number
+    readonly limit: number | undefined
+    readonly percentiles: Percentiles
+    /** Only the rows with `after < id <= upTo` (without percentiles). */
+    readonly ids?: readonly [after: number, upTo: number]
+  }
 ) =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const group = sql.literal(options.group)
     const aggregates = sql.literal(AGGREGATES)
     const columns = sql.literal(COLUMNS)
     const limit = options.limit === undefined ? sql.literal("") : sql`LIMIT ${options.limit}`
     const ttfb = options.percentiles === "latency+ttfb"
-    const rows = yield* (options.percentiles !== "none"
+    const ids = options.ids === undefined ? sql.literal("") : sql`AND id > ${options.ids[0]} AND id <= ${options.ids[1]}`
+    return options.percentiles !== "none"
       ? sql<Aggregated>`
       WITH r AS (
         SELECT ${group} AS grp, ${columns} FROM requests WHERE ts >= ${options.sinceMs}
@@ -160,32 +168,36 @@ const statsOf = (
       ${limit}`
       : sql<Aggregated>`
       SELECT r.grp AS grp, ${aggregates}, NULL AS p50, NULL AS p95, NULL AS t50, NULL AS t95
-      FROM (SELECT ${group} AS grp, ${columns} FROM requests WHERE ts >= ${options.sinceMs}) r
+      FROM (SELECT ${group} AS grp, ${columns} FROM requests WHERE ts >= ${options.sinceMs} ${ids}) r
       GROUP BY r.grp
       ORDER BY cost_usd DESC NULLS LAST, requests DESC, r.grp
-      ${limit}`)
-    return rows.map((row): StatsRow => ({
-      group: String(row.grp),
-      requests: row.requests,
-      errors: row.errors,
-      aborted: row.aborted,
-      retried: row.retried,
-      failovers: row.failovers,
-      inputTokens: row.input_tokens ?? 0,
-      outputTokens: row.output_tokens ?? 0,
-      cachedInputTokens: row.cached_input_tokens ?? 0,
-      reasoningTokens: row.reasoning_tokens ?? 0,
-      costUsd: row.cost_usd ?? 0,
-      savedUsd: row.saved_usd ?? 0,
-      cacheHits: row.cache_hits,
-      unpriced: row.unpriced,
-      estimated: row.estimated,
-      p50LatencyMs: row.p50,
-      p95LatencyMs: row.p95,
-      p50TtfbMs: row.t50,
-      p95TtfbMs: row.t95
-    }))
+      ${limit}`
   })
+
+const statsRowOf = (row: Aggregated): StatsRow => ({
+  group: String(row.grp),
+  requests: row.requests,
+  errors: row.errors,
+  aborted: row.aborted,
+  retried: row.retried,
+  failovers: row.failovers,
+  inputTokens: row.input_tokens ?? 0,
+  outputTokens: row.output_tokens ?? 0,
+  cachedInputTokens: row.cached_input_tokens ?? 0,
+  reasoningTokens: row.reasoning_tokens ?? 0,
+  costUsd: row.cost_usd ?? 0,
+  savedUsd: row.saved_usd ?? 0,
+  cacheHits: row.cache_hits,
+  unpriced: row.unpriced,
+  estimated: row.estimated,
+  p50LatencyMs: row.p50,
+  p95LatencyMs: row.p95,
+  p50TtfbMs: row.t50,
+  p95TtfbMs: row.t95
+})
+
+const statsOf = (sql: SqlClient.SqlClient, options: Parameters<typeof aggregatedOf>[1]) =>
+  Effect.map(aggregatedOf(sql, options), (rows) => rows.map(statsRowOf))
 
 /**
  * The summary since `sinceMs`, one row per group of `by` (one row, `all`, without), at most
@@ -237,24 +249,84 @@ const percentileOf = (latency: Array<number>, ttfb: Array<number>): Percentile =
   return { p50LatencyMs: rank(l, 50), p95LatencyMs: rank(l, 95), p50TtfbMs: rank(t, 50), p95TtfbMs: rank(t, 95) }
 }
 
+/** SQL's SUM across pages: NULL only while every page's was. */
+const plus = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b)
+
+const merged = (a: Aggregated, b: Aggregated): Aggregated => ({
+  grp: a.grp,
+  requests: a.requests + b.requests,
+  errors: a.errors + b.errors,
+  aborted: a.aborted + b.aborted,
+  retried: a.retried + b.retried,
+  failovers: a.failovers + b.failovers,
+  input_tokens: plus(a.input_tokens, b.input_tokens),
+  output_tokens: plus(a.output_tokens, b.output_tokens),
+  cached_input_tokens: plus(a.cached_input_tokens, b.cached_input_tokens),
+  reasoning_tokens: plus(a.reasoning_tokens, b.reasoning_tokens),
+  cost_usd: plus(a.cost_usd, b.cost_usd),
+  saved_usd: plus(a.saved_usd, b.saved_usd),
+  cache_hits: a.cache_hits + b.cache_hits,
+  unpriced: a.unpriced + b.unpriced,
+  estimated: a.estimated + b.estimated,
+  p50: null,
+  p95: null,
+  t50: null,
+  t95: null
+})
+
+/** The query's order: the costliest first (no cost last), then the busiest, then by name. */
+const costliestFirst = (a: Aggregated, b: Aggregated): number =>
+  a.cost_usd === b.cost_usd
+    ? b.requests - a.requests || (String(a.grp) < String(b.grp) ? -1 : String(a.grp) > String(b.grp) ? 1 : 0)
+    : a.cost_usd === null
+    ? 1
+    : b.cost_usd === null
+    ? -1
+    : b.cost_usd - a.cost_usd
+
 /**
- * `stats`' percentiles over the window and per `stepMs` bucket, computed here from the rows read
- * `pageSize` at a time by primary key, with a pause between pages. The same figures as the
- * query's, for an engine whose queries run on the thread that serves requests (SQLite): one
- * query sorting a large window would hold that thread for all of it, pages hold it briefly.
+ * `stats` over a window three ways at once (in total, per `stepMs` bucket, and per group of each
+ * of `by`, at most `limit` groups each), with every percentile for the total and the buckets and
+ * none for the groups, read `pageSize` ids at a time with a pause between pages. The same figures
+ * as the queries', for an engine whose queries run on the thread that serves requests (SQLite):
+ * one query over a large window holds that thread for all of it, a page only briefly. Rows written
+ * after it starts are left for the next reading.
  */
-export const percentilesPaged = (options: { readonly sinceMs: number; readonly stepMs: number; readonly pageSize?: number }) =>
+export const summaryPaged = <G extends Exclude<GroupBy, "day">>(options: {
+  readonly sinceMs: number
+  readonly stepMs: number
+  readonly by: ReadonlyArray<G>
+  readonly limit: number
+  readonly pageSize?: number
+}) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const pageSize = options.pageSize ?? 5_000
-    const [first] = yield* sql<{ id: number | null }>`SELECT MIN(id) AS id FROM requests WHERE ts >= ${options.sinceMs}`
+    const kinds: ReadonlyArray<readonly [string, string]> = [
+      ["all", GROUP_EXPRESSIONS.all],
+      ["bucket", Dialect.of(sql).bucket(options.stepMs)],
+      ...options.by.map((by) => [by, GROUP_EXPRESSIONS[by]] as const)
+    ]
+    const sums = new Map(kinds.map(([kind]) => [kind, new Map<string, Aggregated>()]))
     const latency: Array<number> = []
     const ttfb: Array<number> = []
     const perBucket = new Map<number, { latency: Array<number>; ttfb: Array<number> }>()
-    let after = first?.id === null || first?.id === undefined ? undefined : Number(first.id) - 1
-    while (after !== undefined) {
-      const page = yield* sql<{ id: number; ts: number; latency_ms: number | null; ttfb_ms: number | null }>`
-        SELECT id, ts, latency_ms, ttfb_ms FROM requests WHERE id > ${after} AND ts >= ${options.sinceMs} ORDER BY id LIMIT ${pageSize}`
+    const [range] = yield* sql<{ lo: number | null; hi: number | null }>`
+      SELECT MIN(id) AS lo, MAX(id) AS hi FROM requests WHERE ts >= ${options.sinceMs}`
+    const lo = range?.lo ?? null
+    const hi = range?.hi ?? null
+    for (let after = lo === null ? 0 : Number(lo) - 1; lo !== null && hi !== null && after < Number(hi); after += pageSize) {
+      const ids = [after, Math.min(Number(hi), after + pageSize)] as const
+      for (const [kind, group] of kinds) {
+        const into = sums.get(kind)!
+        for (const row of yield* aggregatedOf(sql, { group, sinceMs: options.sinceMs, limit: undefined, percentiles: "none", ids })) {
+          const key = String(row.grp)
+          const held = into.get(key)
+          into.set(key, held === undefined ? row : merged(held, row))
+        }
+      }
+      const page = yield* sql<{ ts: number; latency_ms: number | null; ttfb_ms: number | null }>`
+        SELECT ts, latency_ms, ttfb_ms FROM requests WHERE id > ${ids[0]} AND id <= ${ids[1]} AND ts >= ${options.sinceMs}`
       for (const row of page) {
         const t = Math.floor(Number(row.ts) / options.stepMs) * options.stepMs
         let bucket = perBucket.get(t)
@@ -268,13 +340,24 @@ export const percentilesPaged = (options: { readonly sinceMs: number; readonly s
           bucket.ttfb.push(row.ttfb_ms)
         }
       }
-      after = page.length < pageSize ? undefined : Number(page[page.length - 1]!.id)
       // A macrotask between pages: requests waiting on the event loop go first.
-      if (after !== undefined) yield* Effect.sleep("1 millis")
+      yield* Effect.sleep("1 millis")
     }
+    const rowsOf = (kind: string) => [...sums.get(kind)!.values()].sort(costliestFirst).map(statsRowOf)
+    const total = rowsOf("all")[0]
     return {
-      total: percentileOf(latency, ttfb),
-      buckets: new Map([...perBucket].map(([t, b]) => [t, percentileOf(b.latency, b.ttfb)] as const))
+      total: total === undefined ? undefined : { ...total, ...percentileOf(latency, ttfb) },
+      buckets: rowsOf("bucket")
+        .map(({ group, ...row }): BucketRow => {
+          const t = Number(group)
+          const values = perBucket.get(t)
+          return { t, ...row, ...(values === undefined ? {} : percentileOf(values.latency, values.ttfb)) }
+        })
+        .sort((a, b) => a.t - b.t),
+      groups: options.by.reduce((groups, by) => {
+        groups[by] = rowsOf(by).slice(0, options.limit)
+        return groups
+      }, {} as Record<G, ReadonlyArray<StatsRow>>)
     }
   })
 

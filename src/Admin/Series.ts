@@ -24,6 +24,10 @@ export const MAX_BUCKETS = 2_000
 /** Groups shown per breakdown: the costliest, then the busiest. */
 export const BREAKDOWN_LIMIT = 10
 
+/** The breakdowns, in the order the page shows them. */
+export const BREAKDOWNS = ["model", "provider", "route", "project", "session"] as const
+type Breakdown = typeof BREAKDOWNS[number]
+
 export interface Options {
   /** As written (`24h`, `7d`, a date): the key under which an answer is shared. */
   readonly since: string
@@ -64,63 +68,50 @@ const rounded = <R extends { readonly costUsd: number; readonly savedUsd: number
   savedUsd: Money.json(row.savedUsd)
 })
 
-/** A breakdown without percentiles: each would cost a sort of the whole window (`/admin/stats?by=` has them). */
-const breakdown = (sinceMs: number, by: Ledger.GroupBy) =>
-  Effect.map(Ledger.stats({ sinceMs, by, limit: BREAKDOWN_LIMIT, percentiles: "none" }), (rows) => rows.map(rounded))
+/** A record of one value per breakdown. */
+const perBreakdown = <A>(value: (by: Breakdown, i: number) => A): Record<Breakdown, A> =>
+  BREAKDOWNS.reduce((out, by, i) => {
+    out[by] = value(by, i)
+    return out
+  }, {} as Record<Breakdown, A>)
+
+/** The shape of a window's charts, however they were read. */
+const answer = (
+  options: Options,
+  read: { readonly total: Ledger.StatsRow | undefined; readonly buckets: ReadonlyArray<Ledger.BucketRow>; readonly groups: Record<Breakdown, ReadonlyArray<Ledger.StatsRow>> }
+) => ({
+  since: new Date(options.sinceMs).toISOString(),
+  step: options.step,
+  stepMs: STEPS[options.step],
+  totals: read.total === undefined ? null : rounded((({ group: _, ...row }) => row)(read.total)),
+  buckets: read.buckets.map(rounded),
+  breakdowns: perBreakdown((by) => read.groups[by].map(rounded))
+})
 
 /**
- * The totals and buckets of a window with every percentile. On SQLite, whose queries run on the
- * thread that serves requests, the sums come from the queries without their sorts and the
- * percentiles from the rows read in pages (`Ledger.percentilesPaged`, the same figures); elsewhere
- * the database sorts, in its own process.
+ * The charts' data for a window: `Ledger.stats` in total and per bucket with every percentile,
+ * and per model, provider, route, project and session without (each would be another sort of the
+ * window; `/admin/stats?by=` has them). On SQLite, whose queries run on the thread that serves
+ * requests, the same figures are read in pages (`Ledger.summaryPaged`); elsewhere the database
+ * does the work in its own process.
  */
-const overTime = (sinceMs: number, stepMs: number) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.onDialectOrElse({
-      sqlite: () =>
-        Effect.map(
-          Effect.all([
-            Ledger.stats({ sinceMs, by: undefined, percentiles: "none" }),
-            Ledger.buckets({ sinceMs, stepMs, percentiles: "none" }),
-            Ledger.percentilesPaged({ sinceMs, stepMs })
-          ]),
-          ([totals, buckets, percentiles]) => ({
-            totals: totals.map((row) => ({ ...row, ...percentiles.total })),
-            buckets: buckets.map((row) => ({ ...row, ...percentiles.buckets.get(row.t) }))
-          })
-        ),
-      orElse: () =>
-        Effect.all({
-          totals: Ledger.stats({ sinceMs, by: undefined, percentiles: "latency+ttfb" }),
-          buckets: Ledger.buckets({ sinceMs, stepMs })
-        })
-    }))
-
-/** The charts' data for a window. */
 export const series = (options: Options) =>
-  Effect.map(
-    Effect.all({
-      over: overTime(options.sinceMs, STEPS[options.step]),
-      breakdowns: Effect.all({
-        model: breakdown(options.sinceMs, "model"),
-        provider: breakdown(options.sinceMs, "provider"),
-        route: breakdown(options.sinceMs, "route"),
-        project: breakdown(options.sinceMs, "project"),
-        session: breakdown(options.sinceMs, "session")
-      })
-    }),
-    ({ breakdowns, over: { buckets, totals } }) => {
-      const total = totals[0]
-      return {
-        since: new Date(options.sinceMs).toISOString(),
-        step: options.step,
-        stepMs: STEPS[options.step],
-        totals: total === undefined ? null : rounded((({ group: _, ...row }) => row)(total)),
-        buckets: buckets.map(rounded),
-        breakdowns
-      }
-    }
-  )
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql.onDialectOrElse({
+        sqlite: () => Ledger.summaryPaged({ sinceMs: options.sinceMs, stepMs: STEPS[options.step], by: BREAKDOWNS, limit: BREAKDOWN_LIMIT }),
+        orElse: () =>
+          Effect.all({
+            total: Effect.map(Ledger.stats({ sinceMs: options.sinceMs, by: undefined, percentiles: "latency+ttfb" }), (rows) => rows[0]),
+            buckets: Ledger.buckets({ sinceMs: options.sinceMs, stepMs: STEPS[options.step] }),
+            groups: Effect.map(
+              Effect.forEach(BREAKDOWNS, (by) => Ledger.stats({ sinceMs: options.sinceMs, by, limit: BREAKDOWN_LIMIT, percentiles: "none" })),
+              (rows) => perBreakdown((_, i) => rows[i]!)
+            )
+          })
+      }),
+      (read) => answer(options, read)
+    ))
 
 export type Series = Effect.Effect.Success<ReturnType<typeof series>>
 

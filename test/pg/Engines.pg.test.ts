@@ -78,8 +78,7 @@ const readAll = Effect.gen(function*() {
   stats.byHour = yield* Ledger.buckets({ sinceMs: 0, stepMs: Series.STEPS.hour })
   stats.series = yield* Series.series({ since: "all", sinceMs: 0, step: "day" })
   stats.tail = (yield* Series.tail).map(({ id: _, ...row }) => row)
-  const paged = yield* Ledger.percentilesPaged({ sinceMs: 0, stepMs: Series.STEPS.hour, pageSize: 64 })
-  stats.paged = { total: paged.total, buckets: [...paged.buckets].sort(([a], [b]) => a - b) }
+  stats.paged = yield* Ledger.summaryPaged({ sinceMs: 0, stepMs: Series.STEPS.hour, by: ["model", "session"], limit: 3, pageSize: 64 })
   const exported = Chunk.toReadonlyArray(yield* Stream.runCollect(Ledger.rows({ sinceMs: BASE + 50 * 97_000, pageSize: 64 })))
   const control = yield* Control.readAfter(0)
   const resets = control.resets
@@ -139,12 +138,19 @@ describe.skipIf(Pg.unreachable !== undefined)(`one set of ledger queries on SQLi
       assert.isTrue(byHour.every((b) => b.t % Series.STEPS.hour === 0))
       assert.strictEqual((sqlite.stats.top as ReadonlyArray<unknown>).length, 2)
       assert.isTrue(byHour.some((b) => (b.p50TtfbMs ?? 0) > 0))
-      // Percentiles read in pages are the query's, bucket by bucket and in total.
-      const paged = sqlite.stats.paged as { total: Ledger.Percentile; buckets: Array<[number, Ledger.Percentile]> }
-      const pick = ({ p50LatencyMs, p50TtfbMs, p95LatencyMs, p95TtfbMs }: Ledger.Percentile) => ({ p50LatencyMs, p95LatencyMs, p50TtfbMs, p95TtfbMs })
-      assert.deepStrictEqual(paged.buckets, byHour.map((b) => [b.t, pick(b)]))
-      const all = (yield* Effect.scoped(Effect.provide(Ledger.stats({ sinceMs: 0, by: undefined, percentiles: "latency+ttfb" }), Store.layerAt(sqlitePath))))[0]!
-      assert.deepStrictEqual(paged.total, pick(all))
+      // Read in pages (as the dashboard does on SQLite), the queries' own figures: in total, per bucket, per group.
+      const paged = sqlite.stats.paged as Effect.Effect.Success<ReturnType<typeof Ledger.summaryPaged<"model" | "session">>>
+      const whole = yield* Effect.scoped(Effect.provide(
+        Effect.all({
+          total: Ledger.stats({ sinceMs: 0, by: undefined, percentiles: "latency+ttfb" }),
+          model: Ledger.stats({ sinceMs: 0, by: "model", limit: 3, percentiles: "none" }),
+          session: Ledger.stats({ sinceMs: 0, by: "session", limit: 3, percentiles: "none" })
+        }),
+        Store.layerAt(sqlitePath)
+      ))
+      assert.deepStrictEqual(rounded(paged.total), rounded(whole.total[0]))
+      assert.deepStrictEqual(rounded(paged.buckets), rounded(byHour))
+      assert.deepStrictEqual(rounded(paged.groups), rounded({ model: whole.model, session: whole.session }))
       assert.isAbove((sqlite.stats.project as ReadonlyArray<Ledger.StatsRow>)[0]!.p95LatencyMs ?? 0, 0)
       assert.isAbove(sqlite.exported.length, 300)
       assert.isAbove(sqlite.unpriced.length, 0)
