@@ -239,15 +239,57 @@ export interface Percentile {
   readonly p95TtfbMs: number | null
 }
 
-/** The nearest-rank `p` of `values` sorted ascending: the query's `rn = (n * p + 99) / 100`. */
-const rank = (values: Float64Array, p: number): number | null =>
-  values.length === 0 ? null : values[Math.floor((values.length * p + 99) / 100) - 1]!
-
-const percentileOf = (latency: Array<number>, ttfb: Array<number>): Percentile => {
-  const l = Float64Array.from(latency).sort()
-  const t = Float64Array.from(ttfb).sort()
-  return { p50LatencyMs: rank(l, 50), p95LatencyMs: rank(l, 95), p50TtfbMs: rank(t, 50), p95TtfbMs: rank(t, 95) }
+/**
+ * The `k`-th smallest (0-based) of `values`, found by partitioning them in place (Hoare's
+ * selection): linear on average, where a sort of a large window would hold the thread for longer.
+ */
+const select = (values: Float64Array, k: number): number => {
+  let lo = 0
+  let hi = values.length - 1
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >>> 1]!
+    let i = lo
+    let j = hi
+    while (i <= j) {
+      while (values[i]! < pivot) i++
+      while (values[j]! > pivot) j--
+      if (i <= j) {
+        const swap = values[i]!
+        values[i++] = values[j]!
+        values[j--] = swap
+      }
+    }
+    if (k <= j) hi = j
+    else if (k >= i) lo = i
+    else break
+  }
+  return values[k]!
 }
+
+/** The nearest-rank `p` of `values` (reordered): the query's `rn = (n * p + 99) / 100`. */
+const rank = (values: Float64Array, p: number): number | null =>
+  values.length === 0 ? null : select(values, Math.floor((values.length * p + 99) / 100) - 1)
+
+const percentileOf = (latency: Float64Array, ttfb: Float64Array): Percentile => ({
+  p50LatencyMs: rank(latency, 50),
+  p95LatencyMs: rank(latency, 95),
+  p50TtfbMs: rank(ttfb, 50),
+  p95TtfbMs: rank(ttfb, 95)
+})
+
+/** `parts` end to end. */
+const joined = (parts: ReadonlyArray<ReadonlyArray<number>>): Float64Array => {
+  const out = new Float64Array(parts.reduce((n, part) => n + part.length, 0))
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
+  return out
+}
+
+/** A macrotask between two reads: requests waiting on the event loop go first. */
+const pause = Effect.sleep("1 millis")
 
 /** SQL's SUM across pages: NULL only while every page's was. */
 const plus = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b)
@@ -287,7 +329,7 @@ const costliestFirst = (a: Aggregated, b: Aggregated): number =>
 /**
  * `stats` over a window three ways at once (in total, per `stepMs` bucket, and per group of each
  * of `by`, at most `limit` groups each), with every percentile for the total and the buckets and
- * none for the groups, read `pageSize` ids at a time with a pause between pages. The same figures
+ * none for the groups, read `pageSize` ids at a time with a pause after each read. The same figures
  * as the queries', for an engine whose queries run on the thread that serves requests (SQLite):
  * one query over a large window holds that thread for all of it, a page only briefly. Rows written
  * after it starts are left for the next reading.
@@ -301,20 +343,19 @@ export const summaryPaged = <G extends Exclude<GroupBy, "day">>(options: {
 }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const pageSize = options.pageSize ?? 5_000
+    const pageSize = options.pageSize ?? 2_500
     const kinds: ReadonlyArray<readonly [string, string]> = [
       ["all", GROUP_EXPRESSIONS.all],
       ["bucket", Dialect.of(sql).bucket(options.stepMs)],
       ...options.by.map((by) => [by, GROUP_EXPRESSIONS[by]] as const)
     ]
     const sums = new Map(kinds.map(([kind]) => [kind, new Map<string, Aggregated>()]))
-    const latency: Array<number> = []
-    const ttfb: Array<number> = []
     const perBucket = new Map<number, { latency: Array<number>; ttfb: Array<number> }>()
-    const [range] = yield* sql<{ lo: number | null; hi: number | null }>`
-      SELECT MIN(id) AS lo, MAX(id) AS hi FROM requests WHERE ts >= ${options.sinceMs}`
-    const lo = range?.lo ?? null
-    const hi = range?.hi ?? null
+    // Apart, each is one step down an index; together, a scan of the window's index entries.
+    const [first] = yield* sql<{ lo: number | null }>`SELECT MIN(id) AS lo FROM requests WHERE ts >= ${options.sinceMs}`
+    const [last] = yield* sql<{ hi: number | null }>`SELECT MAX(id) AS hi FROM requests`
+    const lo = first?.lo ?? null
+    const hi = last?.hi ?? null
     for (let after = lo === null ? 0 : Number(lo) - 1; lo !== null && hi !== null && after < Number(hi); after += pageSize) {
       const ids = [after, Math.min(Number(hi), after + pageSize)] as const
       for (const [kind, group] of kinds) {
@@ -324,6 +365,7 @@ export const summaryPaged = <G extends Exclude<GroupBy, "day">>(options: {
           const held = into.get(key)
           into.set(key, held === undefined ? row : merged(held, row))
         }
+        yield* pause
       }
       const page = yield* sql<{ ts: number; latency_ms: number | null; ttfb_ms: number | null }>`
         SELECT ts, latency_ms, ttfb_ms FROM requests WHERE id > ${ids[0]} AND id <= ${ids[1]} AND ts >= ${options.sinceMs}`
@@ -331,27 +373,26 @@ export const summaryPaged = <G extends Exclude<GroupBy, "day">>(options: {
         const t = Math.floor(Number(row.ts) / options.stepMs) * options.stepMs
         let bucket = perBucket.get(t)
         if (bucket === undefined) perBucket.set(t, bucket = { latency: [], ttfb: [] })
-        if (row.latency_ms !== null) {
-          latency.push(row.latency_ms)
-          bucket.latency.push(row.latency_ms)
-        }
-        if (row.ttfb_ms !== null) {
-          ttfb.push(row.ttfb_ms)
-          bucket.ttfb.push(row.ttfb_ms)
-        }
+        if (row.latency_ms !== null) bucket.latency.push(row.latency_ms)
+        if (row.ttfb_ms !== null) bucket.ttfb.push(row.ttfb_ms)
       }
-      // A macrotask between pages: requests waiting on the event loop go first.
-      yield* Effect.sleep("1 millis")
+      yield* pause
     }
     const rowsOf = (kind: string) => [...sums.get(kind)!.values()].sort(costliestFirst).map(statsRowOf)
     const total = rowsOf("all")[0]
+    const values = [...perBucket.values()]
+    const overall = percentileOf(joined(values.map((v) => v.latency)), joined(values.map((v) => v.ttfb)))
+    const bucketPercentiles = new Map<number, Percentile>()
+    for (const [t, bucket] of perBucket) {
+      bucketPercentiles.set(t, percentileOf(Float64Array.from(bucket.latency), Float64Array.from(bucket.ttfb)))
+      yield* pause
+    }
     return {
-      total: total === undefined ? undefined : { ...total, ...percentileOf(latency, ttfb) },
+      total: total === undefined ? undefined : { ...total, ...overall },
       buckets: rowsOf("bucket")
         .map(({ group, ...row }): BucketRow => {
           const t = Number(group)
-          const values = perBucket.get(t)
-          return { t, ...row, ...(values === undefined ? {} : percentileOf(values.latency, values.ttfb)) }
+          return { t, ...row, ...bucketPercentiles.get(t) }
         })
         .sort((a, b) => a.t - b.t),
       groups: options.by.reduce((groups, by) => {
