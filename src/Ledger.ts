@@ -288,9 +288,6 @@ const joined = (parts: ReadonlyArray<ReadonlyArray<number>>): Float64Array => {
   return out
 }
 
-/** A macrotask between two reads: requests waiting on the event loop go first. */
-const pause = Effect.sleep("1 millis")
-
 /** SQL's SUM across pages: NULL only while every page's was. */
 const plus = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b)
 
@@ -329,7 +326,7 @@ const costliestFirst = (a: Aggregated, b: Aggregated): number =>
 /**
  * `stats` over a window three ways at once (in total, per `stepMs` bucket, and per group of each
  * of `by`, at most `limit` groups each), with every percentile for the total and the buckets and
- * none for the groups, read `pageSize` ids at a time with a pause after each read. The same figures
+ * none for the groups, read `pageSize` ids at a time with a pause after each step. The same figures
  * as the queries', for an engine whose queries run on the thread that serves requests (SQLite):
  * one query over a large window holds that thread for all of it, a page only briefly. Rows written
  * after it starts are left for the next reading.
@@ -352,6 +349,15 @@ export const summaryPaged = <G extends Exclude<GroupBy, "day">>(options: {
     const sums = new Map(kinds.map(([kind]) => [kind, new Map<string, Aggregated>()]))
     const perBucket = new Map<number, { latency: Array<number>; ttfb: Array<number> }>()
     // Apart, each is one step down an index; together, a scan of the window's index entries.
+    // After each step, the thread is left to requests for twice as long as the step held it: a
+    // reading takes at most a third of it, and a macrotask lets waiting requests go first.
+    const clock = yield* Effect.clock
+    let stepStart = clock.unsafeCurrentTimeMillis()
+    const pause = Effect.suspend(() => Effect.sleep(Math.max(1, 2 * (clock.unsafeCurrentTimeMillis() - stepStart)))).pipe(
+      Effect.zipRight(Effect.sync(() => {
+        stepStart = clock.unsafeCurrentTimeMillis()
+      }))
+    )
     const [first] = yield* sql<{ lo: number | null }>`SELECT MIN(id) AS lo FROM requests WHERE ts >= ${options.sinceMs}`
     const [last] = yield* sql<{ hi: number | null }>`SELECT MAX(id) AS hi FROM requests`
     const lo = first?.lo ?? null
