@@ -1,6 +1,7 @@
 /**
- * Read side of the ledger: the aggregates behind `tollgate stats` and the paged row stream behind
- * `tollgate export`. Plain SQL that SQLite and Postgres both understand (the day of a row is the
+ * Read side of the ledger: the aggregates behind `tollgate stats` (and the dashboard's, by bucket
+ * of time, or read in pages so that no single read holds the serving thread long), and the paged
+ * row stream behind `tollgate export`. Plain SQL that SQLite and Postgres both understand (the day of a row is the
  * one expression that differs, from `Store/Dialect.ts`); rows are read in pages of
  * `pageSize` by primary key, so an export of a million rows never holds them all in memory.
  */
@@ -10,10 +11,12 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { LedgerRow } from "./Domain/LedgerEvent.js"
+import { joined, type Percentile, percentileOf } from "./Ledger/Percentiles.js"
 import * as Dialect from "./Store/Dialect.js"
 import * as Losses from "./Telemetry/Losses.js"
 
 export type { Losses } from "./Telemetry/Losses.js"
+export type { Percentile } from "./Ledger/Percentiles.js"
 
 /** Rows the writer could not write, as far as the ledger knows (the count is kept in `meta`). */
 export const losses = Losses.read
@@ -230,63 +233,6 @@ export const buckets = (options: { readonly sinceMs: number; readonly stepMs: nu
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.map(statsOf(sql, { group: Dialect.of(sql).bucket(options.stepMs), sinceMs: options.sinceMs, limit: undefined, percentiles: options.percentiles ?? "latency+ttfb" }), (rows) =>
       rows.map(({ group, ...row }): BucketRow => ({ t: Number(group), ...row })).sort((a, b) => a.t - b.t)))
-
-/** Nearest-rank percentiles of latency and TTFB, as `stats` computes them. */
-export interface Percentile {
-  readonly p50LatencyMs: number | null
-  readonly p95LatencyMs: number | null
-  readonly p50TtfbMs: number | null
-  readonly p95TtfbMs: number | null
-}
-
-/**
- * The `k`-th smallest (0-based) of `values`, found by partitioning them in place (Hoare's
- * selection): linear on average, where a sort of a large window would hold the thread for longer.
- */
-const select = (values: Float64Array, k: number): number => {
-  let lo = 0
-  let hi = values.length - 1
-  while (lo < hi) {
-    const pivot = values[(lo + hi) >>> 1]!
-    let i = lo
-    let j = hi
-    while (i <= j) {
-      while (values[i]! < pivot) i++
-      while (values[j]! > pivot) j--
-      if (i <= j) {
-        const swap = values[i]!
-        values[i++] = values[j]!
-        values[j--] = swap
-      }
-    }
-    if (k <= j) hi = j
-    else if (k >= i) lo = i
-    else break
-  }
-  return values[k]!
-}
-
-/** The nearest-rank `p` of `values` (reordered): the query's `rn = (n * p + 99) / 100`. */
-const rank = (values: Float64Array, p: number): number | null =>
-  values.length === 0 ? null : select(values, Math.floor((values.length * p + 99) / 100) - 1)
-
-const percentileOf = (latency: Float64Array, ttfb: Float64Array): Percentile => ({
-  p50LatencyMs: rank(latency, 50),
-  p95LatencyMs: rank(latency, 95),
-  p50TtfbMs: rank(ttfb, 50),
-  p95TtfbMs: rank(ttfb, 95)
-})
-
-/** `parts` end to end. */
-const joined = (parts: ReadonlyArray<ReadonlyArray<number>>): Float64Array => {
-  const out = new Float64Array(parts.reduce((n, part) => n + part.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
 
 /** SQL's SUM across pages: NULL only while every page's was. */
 const plus = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b)
