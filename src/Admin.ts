@@ -1,7 +1,8 @@
 /**
- * The admin listener (127.0.0.1:4101 by default, `server.admin`): `/metrics`, `/admin/*`,
- * `/debug/*` (`Admin/Routes.ts`), on the same services as the public listener. Off with
- * `server.admin: false`; off loopback only with `server.adminKeys`, else start is refused.
+ * The admin listener (127.0.0.1:4101 by default, `server.admin`): the web dashboard at `/`,
+ * `/metrics`, `/admin/*`, `/debug/*` (`Admin/Routes.ts`), on the same services as the public
+ * listener. Off with `server.admin: false`; off loopback only with `server.adminKeys`, else start
+ * is refused.
  *
  * Served by @effect/platform's `HttpRouter` on `NodeHttpServer`, not on tollgate's own listener:
  * nothing here is on a request's path (a scrape every few seconds), so the platform's per-request
