@@ -491,7 +491,8 @@ export const make = Effect.gen(function*() {
   ))
 
   if (shared !== undefined) {
-    yield* shared.start.pipe(Effect.catchTag("RedisUnavailable", (error) => Effect.logWarning("budget: cannot seed the shared store yet", error)))
+    // Seeded now when limits apply (so the first request does not wait for it), else on first use.
+    if (active) yield* shared.start.pipe(Effect.catchTag("RedisUnavailable", (error) => Effect.logWarning("budget: cannot seed the shared store yet", error)))
     yield* Effect.forkScoped(Effect.repeat(shared.maintain, Schedule.spaced(Math.max(100, Math.floor(settings.reservationLease / 3)))))
   }
 

@@ -73,7 +73,9 @@ export const storeOf = (client: IoRedis, target: { readonly prefix: string; read
 const connect = (target: RedisTarget) =>
   Effect.gen(function*() {
     const describe = redactUrl(Redacted.value(target.url))
-    const { Redis: Client } = yield* Effect.promise(() => import("ioredis"))
+    const loaded = yield* Effect.promise(() => import("ioredis"))
+    // Bundled (dist/), the CommonJS module arrives as `default`, its named exports not lifted.
+    const Client = loaded.Redis ?? (loaded.default as unknown as typeof loaded).Redis
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runFork(runtime)
     const client = yield* Effect.acquireRelease(
