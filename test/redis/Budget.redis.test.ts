@@ -39,7 +39,9 @@ const globalDaily = (r: Replica) =>
     Effect.map((lines) => lines.find((l) => l.scope === "global" && l.window === "daily")!)
   )
 
-describe.skipIf(Redis.unreachable !== undefined)("shared budgets on Redis", () => {
+const skipped = Redis.unreachable === undefined ? "" : ` (skipped: ${Redis.unreachable})`
+
+describe.skipIf(Redis.unreachable !== undefined)(`shared budgets on Redis${skipped}`, () => {
   it.scoped("two replicas, 200 concurrent requests at a $1 daily limit: 100 admitted across both, settled spend $1", () =>
     Effect.gen(function*() {
       const prefix = yield* Redis.freshPrefix
@@ -137,7 +139,8 @@ describe.skipIf(Redis.unreachable !== undefined)("shared budgets on Redis", () =
     }))
 })
 
-describe.skipIf(Redis.unreachable !== undefined || Redis.serverBinary === undefined)("shared budgets when the store is down", () => {
+describe.skipIf(Redis.unreachable !== undefined || Redis.serverBinary === undefined)(
+  `shared budgets when the store is down${Redis.serverBinary === undefined ? " (skipped: redis-server is not installed)" : skipped}`, () => {
   it.scoped("onStoreDown block: 503 budget_store_unavailable with Retry-After, nothing held; the store back: served, seeded", () =>
     Effect.gen(function*() {
       const server = yield* Redis.privateServer
