@@ -58,6 +58,8 @@ export interface TollgateSettings {
   readonly redis: RedisTarget | undefined
   /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
   readonly onWriteFailure: "block" | "continue"
+  /** `database.durable`, its default resolved (on with a PostgreSQL ledger). */
+  readonly durable: boolean
   /** In configuration order; the first one is the default target when no route matches. */
   readonly providers: ReadonlyArray<ResolvedProvider>
   readonly routes: ReadonlyArray<Route>
@@ -562,6 +564,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       databaseUrl,
       redis,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
+      durable: file.database.durable ?? (databaseUrl !== undefined),
       providers,
       routes,
       models,

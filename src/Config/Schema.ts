@@ -245,7 +245,13 @@ const Database = Schema.Struct({
    * requests (503) until it can; `continue` serves on and counts the rows lost. Default: `block`
    * when `budget.enabled`, else `continue`.
    */
-  onWriteFailure: Schema.optional(Schema.Literal("block", "continue"))
+  onWriteFailure: Schema.optional(Schema.Literal("block", "continue")),
+  /**
+   * An answer waits until its row is committed (or in the spill file): a process killed at any
+   * moment leaves no answered request without a row. Default: on with a PostgreSQL ledger
+   * (replicas, where a process may be killed under load), off with SQLite.
+   */
+  durable: Schema.optional(Schema.Boolean)
 })
 
 /** `redis://` or `rediss://` (TLS). */

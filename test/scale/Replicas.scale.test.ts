@@ -8,6 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { Redis as IoRedis } from "ioredis"
 import pg from "pg"
 import * as Pg from "../support/Postgres.js"
 import * as Redis from "../support/Redis.js"
@@ -45,14 +46,20 @@ const ledger = (url: string) =>
   })
 
 /** `clients` clients, each sending `each` requests one after another, client i to replica i mod n. */
-const load = (replicas: ReadonlyArray<Replica.Replica>, clients: number, each: number, onAnswer?: (a: Replica.Answer) => void) =>
+const load = (
+  replicas: ReadonlyArray<Replica.Replica>,
+  clients: number,
+  each: number,
+  onAnswer?: (a: Replica.Answer, replica: number) => void
+) =>
   Effect.promise(() =>
     Promise.all(Array.from({ length: clients }, async (_, i) => {
       const answers: Array<Replica.Answer> = []
       for (let k = 0; k < each; k++) {
-        const answer = await Replica.chat(replicas[(i + k) % replicas.length]!.baseUrl, REQUEST)
+        const replica = (i + k) % replicas.length
+        const answer = await Replica.chat(replicas[replica]!.baseUrl, REQUEST)
         answers.push(answer)
-        onAnswer?.(answer)
+        onAnswer?.(answer, replica)
       }
       return answers
     })).then((all) => all.flat())
@@ -89,6 +96,61 @@ describe.skipIf(unreachable !== undefined)(`three replicas on one ledger and one
       const spent = answered.reduce((sum, r) => sum + (r.cost_usd ?? 0), 0)
       assert.isAtMost(spent, 5 + 1e-9)
       assert.closeTo(spent, ok.length * 0.05, 1e-9)
+    }), { timeout: 120_000 })
+})
+
+describe.skipIf(unreachable !== undefined)(`a replica killed under load${skipped}`, () => {
+  it.scoped("kill -9 of one replica: every answered request has its row; its reservations lapse and free the budget", () =>
+    Effect.gen(function*() {
+      const db = yield* Pg.freshDatabase
+      const prefix = yield* Redis.freshPrefix
+      const upstream = yield* Replica.slowUpstream({ delayMs: 40, completionTokens: 50 })
+      const config = {
+        ...configOf({ upstream: upstream.url, database: db.url, redis: Redis.URL, prefix, usd: 1000 }),
+        budget: { enabled: true, reservationLease: "2s", limits: [{ window: "daily", usd: 1000 }] }
+      }
+      const first = yield* Replica.start(config)
+      const replicas = [first, ...yield* Effect.all([Replica.start(config), Replica.start(config)], { concurrency: "unbounded" })]
+      const victim = replicas[2]!
+
+      // Killed the moment it has answered 30 requests (a third of its share), with others in
+      // flight on it: the answer just received is the one most likely to have no row yet.
+      let answered = 0
+      const answers = yield* load(replicas, 30, 10, (a, replica) => {
+        if (replica === 2 && a.status === 200 && ++answered === 30) victim.child.kill("SIGKILL")
+      })
+      assert.isTrue(victim.child.signalCode === "SIGKILL" || victim.child.killed)
+      const ok = answers.filter((a) => a.status === 200)
+      // The clients of the dead one saw their connections fail; nothing else failed.
+      assert.isTrue(answers.every((a) => a.status === 200 || a.status === 0))
+      assert.isTrue(answers.some((a) => a.status === 0))
+
+      // Its reservations held the counter until their lease (2 s) lapsed; the next request to
+      // touch the counter frees them, and nothing is left reserved once the load is over.
+      const reserved = yield* Effect.promise(async () => {
+        const client = new IoRedis(Redis.URL)
+        try {
+          for (let i = 0; i < 100; i++) {
+            await Replica.chat(replicas[0]!.baseUrl, REQUEST)
+            const keys = (await client.keys(`${prefix}budget:c:*`)).filter((k) => !k.endsWith(":r"))
+            const values = await Promise.all(keys.map((k) => client.hget(k, "reserved")))
+            const total = values.reduce((sum, v) => sum + Number(v ?? 0), 0)
+            if (total === 0 && keys.length > 0) return total
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+          return -1
+        } finally {
+          client.disconnect()
+        }
+      })
+      assert.strictEqual(reserved, 0)
+
+      yield* stopAll(replicas.slice(0, 2))
+      const rows = yield* ledger(db.url)
+      const ids = new Set(rows.map((r) => r.request_id))
+      // database.durable (on with a Postgres ledger): an answer waits for its row's commit.
+      const missing = ok.filter((a) => !ids.has(a.requestId!))
+      assert.deepStrictEqual(missing, [])
     }), { timeout: 120_000 })
 })
 
