@@ -1,0 +1,181 @@
+/**
+ * The shared tier (`cache.redis`): answers kept in Redis for every replica, behind each one's
+ * memory tier, and the lease that lets identical requests on several replicas make one upstream call.
+ *
+ * Entries: `<prefix>cache:<key>`, the key the memory tier uses (it holds the tenant and the target),
+ * the value sealed as every tier outside memory seals it (`Seal.ts`: gzip, AES-256-GCM with
+ * `cache.encrypt`), expiring with `PX cache.ttl` on the server's clock.
+ *
+ * Leases: `<prefix>cache-lease:<key>`. A flight about to call upstream claims the key in one script:
+ * the entry is there (served as a hit), or the lease is free (taken, renewed while the flight runs,
+ * released when it ends), or another replica holds it (wait: the entry is polled, bounded, until
+ * it lands or the lease goes). A released lease is left as a short marker so that its waiters,
+ * when the answer was not stored (a failure, an answer that may not be cached), each call on their
+ * own at once rather than taking the lease in turn; an owner that died lets its lease lapse, and
+ * one waiter takes it over.
+ *
+ * Nothing here fails a request: while the server is away the tier is skipped (a miss, a flight
+ * that calls on its own), said once when it is lost and once when it is back.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { randomBytes } from "node:crypto"
+import * as Logging from "../Logging.js"
+import type { RedisUnavailable, SharedStore } from "../Redis.js"
+import { AnsweredElsewhere, type CachedAnswer } from "./Answer.js"
+import type { Sealer } from "./Seal.js"
+
+/** A lease lapses this long after its owner last renewed it (an owner that died frees it so). */
+export const LEASE_MS = 10_000
+const RENEW_EVERY_MS = Math.floor(LEASE_MS / 3)
+/** How long a released lease tells late waiters to call on their own. */
+const RELEASED_MS = 2_000
+/** A waiter polls the entry at this pace, doubling from the first to the last. */
+const FIRST_POLL_MS = 10
+const MAX_POLL_MS = 200
+/** The longest a flight waits for another replica's call before making its own (a bound, not a guess: the lease is renewed while that call runs). */
+export const MAX_WAIT_MS = 300_000
+
+/** The value of a released lease (tokens are hex). */
+const RELEASED = "-"
+
+/** The entry is there; else the lease is taken if free; else who holds it. */
+const CLAIM = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'hit' end
+local holder = redis.call('GET', KEYS[2])
+if not holder then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return 'lead'
+end
+if holder == ARGV[3] then return 'released' end
+return 'wait'`
+
+/** 1 while the lease is still this owner's (then renewed), else 0. */
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end
+return 0`
+
+export interface Found {
+  readonly answer: CachedAnswer
+  readonly expiresAt: number
+}
+
+export interface SharedTier {
+  readonly get: (key: string) => Effect.Effect<Option.Option<Found>>
+  readonly set: (key: string, answer: CachedAnswer) => Effect.Effect<void>
+  /**
+   * For a flight about to call upstream, in the flight's scope: returns when it should call (it
+   * holds the lease until the scope closes, or nobody can answer sooner); fails with the answer
+   * when another replica's call stored it meanwhile.
+   */
+  readonly lead: (key: string) => Effect.Effect<void, AnsweredElsewhere, Scope.Scope>
+}
+
+export const make = (store: SharedStore, sealer: Sealer, ttlMs: number): Effect.Effect<SharedTier> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const entryOf = (key: string) => `${store.prefix}cache:${key}`
+    const leaseOf = (key: string) => `${store.prefix}cache-lease:${key}`
+    const claim = store.script(CLAIM)
+    const renew = store.script(RENEW)
+    const release = store.script(RELEASE)
+
+    // Transitions only: one line when the server is lost, one when a command works again.
+    let down = false
+    const lost = (reason: string) =>
+      Effect.suspend(() => {
+        if (down) return Effect.void
+        down = true
+        return Logging.event(
+          "warning",
+          "cache_shared_down",
+          `cache: the shared tier at ${store.describe} cannot be used (${reason}); answers come from memory and upstream until it is back`,
+          { server: store.describe }
+        )
+      })
+    const back = Effect.suspend(() => {
+      if (!down) return Effect.void
+      down = false
+      return Logging.event("info", "cache_shared_up", `cache: the shared tier at ${store.describe} is back`, { server: store.describe })
+    })
+
+    /** One command, or None (logged as a transition) while the server is away. */
+    const attempt = <A>(command: Effect.Effect<A, RedisUnavailable>): Effect.Effect<Option.Option<A>> =>
+      store.ready()
+        ? Effect.matchEffect(command, {
+          onFailure: (error) => Effect.as(lost(error.message), Option.none()),
+          onSuccess: (value) => Effect.as(back, Option.some(value))
+        })
+        : Effect.as(lost("not connected"), Option.none())
+
+    const get = (key: string): Effect.Effect<Option.Option<Found>> =>
+      Effect.flatMap(
+        attempt(store.use(async (client) => {
+          const entry = entryOf(key)
+          const replies = await client.multi().getBuffer(entry).pttl(entry).exec()
+          const [data, ttl] = replies ?? []
+          if (data?.[0] != null) throw data[0]
+          if (ttl?.[0] != null) throw ttl[0]
+          return { data: data?.[1] as Buffer | null, ttl: ttl?.[1] as number }
+        })),
+        (reply) => {
+          if (Option.isNone(reply) || reply.value.data === null || reply.value.ttl <= 0) return Effect.succeed(Option.none())
+          const { data, ttl } = reply.value
+          return Effect.try(() => ({ answer: sealer.open(data), expiresAt: clock.unsafeCurrentTimeMillis() + ttl })).pipe(
+            Effect.map(Option.some),
+            // An unreadable entry (corrupt, or sealed under another key) is a miss.
+            Effect.catchAll((error) => Effect.as(Effect.logWarning("cache: unreadable shared entry ignored", error), Option.none()))
+          )
+        }
+      )
+
+    const set = (key: string, answer: CachedAnswer): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const sealed = Buffer.from(sealer.seal(answer))
+        return attempt(store.use((client) => client.set(entryOf(key), sealed, "PX", ttlMs)))
+      })
+
+    /** Renews the lease while it is this owner's; the server away for a moment is tried again. */
+    const renewing = (lease: string, token: string) =>
+      Effect.sleep(RENEW_EVERY_MS).pipe(
+        Effect.zipRight(renew([lease], [token, LEASE_MS])),
+        Effect.map((held) => held === 1),
+        Effect.orElseSucceed(() => true),
+        Effect.repeat({ while: (held) => held })
+      )
+
+    const lead = (key: string): Effect.Effect<void, AnsweredElsewhere, Scope.Scope> =>
+      Effect.gen(function*() {
+        const entry = entryOf(key)
+        const lease = leaseOf(key)
+        const token = randomBytes(12).toString("hex")
+        const started = yield* Clock.currentTimeMillis
+        let delay = FIRST_POLL_MS
+        while (true) {
+          const claimed = yield* attempt(claim([entry, lease], [token, LEASE_MS, RELEASED]))
+          if (Option.isNone(claimed) || claimed.value === "released") return
+          if (claimed.value === "lead") {
+            yield* Effect.addFinalizer(() => Effect.ignore(attempt(release([lease], [token, RELEASED, RELEASED_MS]))))
+            yield* Effect.forkScoped(renewing(lease, token))
+            return
+          }
+          if (claimed.value === "hit") {
+            const found = yield* get(key)
+            // Gone between the two commands (expired, evicted): this flight calls.
+            if (Option.isNone(found)) return
+            return yield* new AnsweredElsewhere(found.value)
+          }
+          if ((yield* Clock.currentTimeMillis) - started >= MAX_WAIT_MS) return
+          yield* Effect.sleep(delay)
+          delay = Math.min(delay * 2, MAX_POLL_MS)
+        }
+      })
+
+    return { get, set, lead }
+  })
