@@ -24,15 +24,21 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as Subscribable from "effect/Subscribable"
+import type * as Scope from "effect/Scope"
 import type { ByteSink, ByteSource } from "./Bytes.js"
+import type { AnsweredElsewhere } from "./Cache/Answer.js"
 import type { NoTargetAvailable, UpstreamError } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
 import type { StreamError, UpstreamResponse } from "./Upstream.js"
 
-type FlightError = UpstreamError | NoTargetAvailable
+/** How a flight can end without an answer of its own (another replica's, stored, included). */
+type FlightError = UpstreamError | NoTargetAvailable | AnsweredElsewhere
 
-/** The upstream call a flight makes: the answer, and the target that gave it. */
-type FlightCall = Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>
+/**
+ * The upstream call a flight makes: the answer, and the target that gave it. Its scope is the
+ * flight's: what it acquires (a lease across replicas) is held until the flight ends.
+ */
+type FlightCall = Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError, Scope.Scope>
 
 /** What a flight's upstream call answered, once its head (status, headers) is known. */
 export interface Head {
@@ -325,7 +331,7 @@ export const make = Effect.gen(function*() {
     call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>
   ) =>
-    record(flight, call, onLanded).pipe(
+    Effect.scoped(record(flight, call, onLanded)).pipe(
       Effect.catchAll((error) =>
         Effect.suspend(() => {
           flight.ended = true

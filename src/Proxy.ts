@@ -352,16 +352,25 @@ export const make = Effect.gen(function*() {
       }
     }
     record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
+    const send = Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target }))
+    // Across replicas (`cache.redis`), a JSON request's flight first waits for, or leads, the
+    // identical call of every replica; a stream follows its own call live, and shares its answer
+    // once complete, as every answer is shared.
     const joined = yield* coalesce.join(
       // Requests that may not share still go through a flight of their own (for storage).
       policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
-      Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target })),
+      policy.share && !request.stream && Option.isSome(cache.lead) ? Effect.zipRight(cache.lead.value(key), send) : send,
       (landed) => {
         const answer = policy.store ? toCached(landed, codec!, cache.settings, pricing.costOf) : undefined
         return answer === undefined ? Effect.void : cache.set(key, answer)
       },
       ticket
-    )
+    ).pipe(Effect.catchTag("AnsweredElsewhere", Effect.succeed))
+    if (joined instanceof Cache.AnsweredElsewhere) {
+      record.cacheStatus = "hit"
+      record.hitProvider = joined.answer.provider
+      return yield* serveHit(joined.answer, codec!, record, request, book)
+    }
     if (!joined.leader) {
       record.cacheStatus = "coalesced"
       trail.target = joined.target
