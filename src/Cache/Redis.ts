@@ -127,10 +127,12 @@ export const make = (store: SharedStore, sealer: Sealer, ttlMs: number): Effect.
         (reply) => {
           if (Option.isNone(reply) || reply.value.data === null || reply.value.ttl <= 0) return Effect.succeed(Option.none())
           const { data, ttl } = reply.value
-          return Effect.try(() => ({ answer: sealer.open(data), expiresAt: clock.unsafeCurrentTimeMillis() + ttl })).pipe(
-            Effect.map(Option.some),
+          return Effect.try({
+            try: () => Option.some({ answer: sealer.open(data), expiresAt: clock.unsafeCurrentTimeMillis() + ttl }),
+            catch: (error) => (error instanceof Error ? error.message : String(error))
+          }).pipe(
             // An unreadable entry (corrupt, or sealed under another key) is a miss.
-            Effect.catchAll((error) => Effect.as(Effect.logWarning("cache: unreadable shared entry ignored", error), Option.none()))
+            Effect.catchAll((reason) => Effect.as(Effect.logWarning(`cache: unreadable shared entry ignored (${reason})`), Option.none()))
           )
         }
       )
