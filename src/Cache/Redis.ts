@@ -27,9 +27,8 @@ import type { RedisUnavailable, SharedStore } from "../Redis.js"
 import { AnsweredElsewhere, type CachedAnswer } from "./Answer.js"
 import type { Sealer } from "./Seal.js"
 
-/** A lease lapses this long after its owner last renewed it (an owner that died frees it so). */
+/** A lease lapses this long after its owner last renewed it (an owner that died frees it so); renewed three times as often. */
 export const LEASE_MS = 10_000
-const RENEW_EVERY_MS = Math.floor(LEASE_MS / 3)
 /** How long a released lease tells late waiters to call on their own. */
 const RELEASED_MS = 2_000
 /** A waiter polls the entry at this pace, doubling from the first to the last. */
@@ -77,7 +76,7 @@ export interface SharedTier {
   readonly lead: (key: string) => Effect.Effect<void, AnsweredElsewhere, Scope.Scope>
 }
 
-export const make = (store: SharedStore, sealer: Sealer, ttlMs: number): Effect.Effect<SharedTier> =>
+export const make = (store: SharedStore, sealer: Sealer, ttlMs: number, leaseMs: number = LEASE_MS): Effect.Effect<SharedTier> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     const entryOf = (key: string) => `${store.prefix}cache:${key}`
@@ -145,39 +144,38 @@ export const make = (store: SharedStore, sealer: Sealer, ttlMs: number): Effect.
 
     /** Renews the lease while it is this owner's; the server away for a moment is tried again. */
     const renewing = (lease: string, token: string) =>
-      Effect.sleep(RENEW_EVERY_MS).pipe(
-        Effect.zipRight(renew([lease], [token, LEASE_MS])),
+      Effect.sleep(Math.floor(leaseMs / 3)).pipe(
+        Effect.zipRight(renew([lease], [token, leaseMs])),
         Effect.map((held) => held === 1),
         Effect.orElseSucceed(() => true),
         Effect.repeat({ while: (held) => held })
       )
 
-    const lead = (key: string): Effect.Effect<void, AnsweredElsewhere, Scope.Scope> =>
-      Effect.gen(function*() {
-        const entry = entryOf(key)
-        const lease = leaseOf(key)
-        const token = randomBytes(12).toString("hex")
-        const started = yield* Clock.currentTimeMillis
-        let delay = FIRST_POLL_MS
-        while (true) {
-          const claimed = yield* attempt(claim([entry, lease], [token, LEASE_MS, RELEASED]))
-          if (Option.isNone(claimed) || claimed.value === "released") return
-          if (claimed.value === "lead") {
-            yield* Effect.addFinalizer(() => Effect.ignore(attempt(release([lease], [token, RELEASED, RELEASED_MS]))))
-            yield* Effect.forkScoped(renewing(lease, token))
-            return
-          }
-          if (claimed.value === "hit") {
-            const found = yield* get(key)
-            // Gone between the two commands (expired, evicted): this flight calls.
-            if (Option.isNone(found)) return
-            return yield* new AnsweredElsewhere(found.value)
-          }
-          if ((yield* Clock.currentTimeMillis) - started >= MAX_WAIT_MS) return
-          yield* Effect.sleep(delay)
-          delay = Math.min(delay * 2, MAX_POLL_MS)
+    const lead: (key: string) => Effect.Effect<void, AnsweredElsewhere, Scope.Scope> = Effect.fnUntraced(function*(key: string) {
+      const entry = entryOf(key)
+      const lease = leaseOf(key)
+      const token = randomBytes(12).toString("hex")
+      const started = yield* Clock.currentTimeMillis
+      let delay = FIRST_POLL_MS
+      while (true) {
+        const claimed = yield* attempt(claim([entry, lease], [token, leaseMs, RELEASED]))
+        if (Option.isNone(claimed) || claimed.value === "released") return
+        if (claimed.value === "lead") {
+          yield* Effect.addFinalizer(() => Effect.ignore(attempt(release([lease], [token, RELEASED, RELEASED_MS]))))
+          yield* Effect.forkScoped(renewing(lease, token))
+          return
         }
-      })
+        if (claimed.value === "hit") {
+          const found = yield* get(key)
+          // Gone between the two commands (expired, evicted): this flight calls.
+          if (Option.isNone(found)) return
+          return yield* new AnsweredElsewhere(found.value)
+        }
+        if ((yield* Clock.currentTimeMillis) - started >= MAX_WAIT_MS) return
+        yield* Effect.sleep(delay)
+        delay = Math.min(delay * 2, MAX_POLL_MS)
+      }
+    })
 
     return { get, set, lead }
   })

@@ -8,9 +8,11 @@
  * line) and used again once back (one more). Redis is real (`test/support/Redis.ts`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Fiber, FiberRef, HashMap, HashSet, Layer, Logger, Option, type Scope, Stream, SubscriptionRef } from "effect"
+import { ConfigProvider, Context, Effect, Either, Exit, Fiber, FiberRef, HashMap, HashSet, Layer, Logger, Option, Scope, Stream, SubscriptionRef } from "effect"
 import { Redis as IoRedis } from "ioredis"
 import * as Cache from "../../src/Cache.js"
+import * as SharedTier from "../../src/Cache/Redis.js"
+import * as Seal from "../../src/Cache/Seal.js"
 import * as Config from "../../src/Config.js"
 import * as Redis from "../../src/Redis.js"
 import * as Store from "../../src/Store.js"
@@ -268,6 +270,93 @@ describe.skipIf(unreachable !== undefined)(
         assert.notInclude(stored[0]!.value!.toString("latin1"), "secret")
         // Nor gzip alone: sealed bytes are not a gzip stream (magic 1f 8b).
         assert.notStrictEqual(stored[0]!.value!.readUInt16BE(0), 0x1f8b)
+      }))
+  }
+)
+
+/** The lease itself, on the tier alone: who calls, who waits, and when a waiter stops waiting. */
+describe.skipIf(RedisSupport.unreachable !== undefined)(
+  `the shared tier's lease${RedisSupport.unreachable === undefined ? "" : ` (skipped: ${RedisSupport.unreachable})`}`,
+  () => {
+    const LEASE_MS = 400
+    const answer: Cache.CachedAnswer = {
+      kind: "json",
+      json: "{\"choices\":[]}",
+      events: [],
+      provider: "up",
+      model: "m",
+      usage: { inputTokens: 1, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: "reported" },
+      costUsd: null
+    }
+    /** A tier on its own connection, and that connection (to look at the keys). */
+    const tierOn = (prefix: string) =>
+      Effect.gen(function*() {
+        const client = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new IoRedis(RedisSupport.URL, { lazyConnect: true, enableOfflineQueue: false })
+            await client.connect()
+            return client
+          }),
+          (client) => Effect.sync(() => client.disconnect())
+        )
+        const store = Redis.storeOf(client, { prefix, describe: RedisSupport.URL })
+        return { tier: yield* SharedTier.make(store, Seal.make(Option.none()), 60_000, LEASE_MS), client }
+      })
+
+    it.scopedLive("the first flight leads; a second waits and is answered with what the first stored", () =>
+      Effect.gen(function*() {
+        const prefix = yield* RedisSupport.freshPrefix
+        const a = yield* tierOn(prefix)
+        const b = yield* tierOn(prefix)
+        const owner = yield* Scope.make()
+        yield* Scope.extend(a.tier.lead("k1"), owner)
+        const waiter = yield* Effect.fork(Effect.scoped(Effect.either(b.tier.lead("k1"))))
+        yield* a.tier.set("k1", answer)
+        const waited = yield* Fiber.join(waiter)
+        assert.isTrue(Either.isLeft(waited) && waited.left._tag === "AnsweredElsewhere")
+        assert.deepStrictEqual(Either.isLeft(waited) ? waited.left.answer : undefined, answer)
+        yield* Scope.close(owner, Exit.void)
+      }))
+
+    it.scopedLive("an owner that ends without storing (a failure, an answer not to cache): its waiters call at once, none takes the lease", () =>
+      Effect.gen(function*() {
+        const prefix = yield* RedisSupport.freshPrefix
+        const a = yield* tierOn(prefix)
+        const b = yield* tierOn(prefix)
+        const owner = yield* Scope.make()
+        yield* Scope.extend(a.tier.lead("k2"), owner)
+        const waiters = yield* Effect.fork(Effect.all([Effect.scoped(b.tier.lead("k2")), Effect.scoped(b.tier.lead("k2"))], { concurrency: 2 }))
+        yield* Scope.close(owner, Exit.void)
+        yield* Fiber.join(waiters).pipe(Effect.timeout("5 seconds"))
+        // Released, and left as a marker that lapses on its own.
+        assert.strictEqual(yield* Effect.promise(() => a.client.get(`${prefix}cache-lease:k2`)), "-")
+      }))
+
+    it.scopedLive("an owner that died: its lease lapses and one waiter takes it over; a live owner's lease is renewed", () =>
+      Effect.gen(function*() {
+        const prefix = yield* RedisSupport.freshPrefix
+        const a = yield* tierOn(prefix)
+        const b = yield* tierOn(prefix)
+        // A dead replica's lease: nobody renews it.
+        yield* Effect.promise(() => a.client.set(`${prefix}cache-lease:k3`, "dead", "PX", LEASE_MS))
+        // A live one's, on another key: it outlives several lease periods while its flight runs.
+        const live = yield* Scope.make()
+        yield* Scope.extend(a.tier.lead("k4"), live)
+        const heldBefore = yield* Effect.promise(() => a.client.get(`${prefix}cache-lease:k4`))
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* b.tier.lead("k3").pipe(Effect.timeout("5 seconds"))
+          // The waiter holds it now (its own token), until its scope closes.
+          const holder = yield* Effect.promise(() => b.client.get(`${prefix}cache-lease:k3`))
+          assert.isTrue(holder !== null && holder !== "dead" && holder !== "-")
+        }))
+        // Another dead lease, set now, lapses too: the live one was taken more than two lease
+        // periods ago, so only its renewals keep it.
+        yield* Effect.promise(() => a.client.set(`${prefix}cache-lease:k5`, "dead", "PX", LEASE_MS))
+        yield* Effect.scoped(b.tier.lead("k5")).pipe(Effect.timeout("5 seconds"))
+        const pttl = yield* Effect.promise(() => a.client.pttl(`${prefix}cache-lease:k4`))
+        assert.strictEqual(yield* Effect.promise(() => a.client.get(`${prefix}cache-lease:k4`)), heldBefore)
+        assert.isAbove(pttl, 0)
+        yield* Scope.close(live, Exit.void)
       }))
   }
 )
