@@ -20,7 +20,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
 import { type AnsweredElsewhere, type CachedAnswer, sizeOf } from "./Cache/Answer.js"
 import * as SharedTier from "./Cache/Redis.js"
 import * as Seal from "./Cache/Seal.js"
@@ -37,13 +36,20 @@ export class Cache extends Context.Tag("tollgate/Cache")<Cache, {
   readonly settings: CacheSettings
   readonly get: (key: string) => Effect.Effect<Option.Option<CachedAnswer>>
   readonly set: (key: string, answer: CachedAnswer) => Effect.Effect<void>
-  /**
-   * With a shared tier (`cache.redis`): run by a flight before it calls upstream, in the flight's
-   * scope. Waits while another replica makes the identical call, and fails with its answer once
-   * stored; else returns, the lease held until the flight ends, so that the others wait for this one.
-   */
-  readonly lead: Option.Option<(key: string) => Effect.Effect<void, AnsweredElsewhere, Scope.Scope>>
+  /** With a shared tier (`cache.redis`): how a flight coordinates with the other replicas' flights. */
+  readonly leases: Option.Option<Leases>
 }>() {}
+
+export interface Leases {
+  /**
+   * Run by a flight before it calls upstream: waits while another replica makes the identical
+   * call, and fails with its answer once stored; else returns, the lease held until `release`, so
+   * that the others wait for this one.
+   */
+  readonly lead: (key: string) => Effect.Effect<void, AnsweredElsewhere>
+  /** The flight that led `key` ended (however it ended). */
+  readonly release: (key: string) => Effect.Effect<void>
+}
 
 interface Slot {
   readonly answer: CachedAnswer
@@ -152,7 +158,7 @@ export const make = Effect.gen(function*() {
           ? tooLarge(answer, bytes)
           : Effect.sync(() => memory.set(k, answer, clock.unsafeCurrentTimeMillis() + settings.ttl, bytes))
       },
-      lead: Option.none()
+      leases: Option.none()
     })
   }
 
@@ -190,12 +196,14 @@ export const make = Effect.gen(function*() {
     yield* shared.set(k, answer)
   })
 
-  const lead = shared === undefined ? Option.none() : Option.some((k: string) =>
-    // The answer another replica stored is in memory for the requests after this one.
-    Effect.tapError(shared.lead(k), (elsewhere) => Effect.sync(() => memory.set(k, elsewhere.answer, elsewhere.expiresAt)))
-  )
+  const leases: Option.Option<Leases> = shared === undefined ? Option.none() : Option.some({
+    lead: (k) =>
+      // The answer another replica stored is in memory for the requests after this one.
+      Effect.tapError(shared.lead(k), (elsewhere) => Effect.sync(() => memory.set(k, elsewhere.answer, elsewhere.expiresAt))),
+    release: shared.release
+  })
 
-  return Cache.of({ settings, get, set, lead })
+  return Cache.of({ settings, get, set, leases })
 })
 
 export const layerWithoutDependencies: Layer.Layer<Cache, never, TollgateConfig | SqlClient.SqlClient | Redis.Redis> = Layer.scoped(

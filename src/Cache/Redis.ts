@@ -7,8 +7,8 @@
  * `cache.encrypt`), expiring with `PX cache.ttl` on the server's clock.
  *
  * Leases: `<prefix>cache-lease:<key>`. A flight about to call upstream claims the key in one script:
- * the entry is there (served as a hit), or the lease is free (taken, renewed while the flight runs,
- * released when it ends), or another replica holds it (wait: the entry is polled, bounded, until
+ * the entry is there (served as a hit), or the lease is free (taken, renewed by a fiber in the
+ * layer's scope while the flight runs, released when it ends), or another replica holds it (wait: the entry is polled, bounded, until
  * it lands or the lease goes). A released lease is left as a short marker so that its waiters,
  * when the answer was not stored (a failure, an answer that may not be cached), each call on their
  * own at once rather than taking the lease in turn; an owner that died lets its lease lapse, and
@@ -19,6 +19,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as FiberMap from "effect/FiberMap"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
@@ -69,21 +70,31 @@ export interface SharedTier {
   readonly get: (key: string) => Effect.Effect<Option.Option<Found>>
   readonly set: (key: string, answer: CachedAnswer) => Effect.Effect<void>
   /**
-   * For a flight about to call upstream, in the flight's scope: returns when it should call (it
-   * holds the lease until the scope closes, or nobody can answer sooner); fails with the answer
-   * when another replica's call stored it meanwhile.
+   * For a flight about to call upstream: returns when it should call (holding the lease until
+   * `release`, or when nobody can answer sooner); fails with the answer when another replica's
+   * call stored it meanwhile.
    */
-  readonly lead: (key: string) => Effect.Effect<void, AnsweredElsewhere, Scope.Scope>
+  readonly lead: (key: string) => Effect.Effect<void, AnsweredElsewhere>
+  /** The flight that led `key` has ended: its lease is let go (nothing, if this replica holds none). */
+  readonly release: (key: string) => Effect.Effect<void>
 }
 
-export const make = (store: SharedStore, sealer: Sealer, ttlMs: number, leaseMs: number = LEASE_MS): Effect.Effect<SharedTier> =>
+export const make = (
+  store: SharedStore,
+  sealer: Sealer,
+  ttlMs: number,
+  leaseMs: number = LEASE_MS
+): Effect.Effect<SharedTier, never, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
+    /** The leases this replica holds: their tokens, and (by key) the fibers renewing them. */
+    const held = new Map<string, string>()
+    const renewals = yield* FiberMap.make<string>()
     const entryOf = (key: string) => `${store.prefix}cache:${key}`
     const leaseOf = (key: string) => `${store.prefix}cache-lease:${key}`
     const claim = store.script(CLAIM)
     const renew = store.script(RENEW)
-    const release = store.script(RELEASE)
+    const letGo = store.script(RELEASE)
 
     // Transitions only: one line when the server is lost, one when a command works again.
     let down = false
@@ -151,20 +162,22 @@ export const make = (store: SharedStore, sealer: Sealer, ttlMs: number, leaseMs:
         Effect.repeat({ while: (held) => held })
       )
 
-    const lead: (key: string) => Effect.Effect<void, AnsweredElsewhere, Scope.Scope> = Effect.fnUntraced(function*(key: string) {
+    /** Taken: remembered and renewed (one step, not interrupted between the server's answer and the record of it). */
+    const take = (key: string, lease: string, token: string) =>
+      Effect.zipRight(Effect.sync(() => held.set(key, token)), FiberMap.run(renewals, key, renewing(lease, token)))
+
+    const lead: (key: string) => Effect.Effect<void, AnsweredElsewhere> = Effect.fnUntraced(function*(key: string) {
       const entry = entryOf(key)
       const lease = leaseOf(key)
       const token = randomBytes(12).toString("hex")
       const started = yield* Clock.currentTimeMillis
       let delay = FIRST_POLL_MS
       while (true) {
-        const claimed = yield* attempt(claim([entry, lease], [token, leaseMs, RELEASED]))
-        if (Option.isNone(claimed) || claimed.value === "released") return
-        if (claimed.value === "lead") {
-          yield* Effect.addFinalizer(() => Effect.ignore(attempt(release([lease], [token, RELEASED, RELEASED_MS]))))
-          yield* Effect.forkScoped(renewing(lease, token))
-          return
-        }
+        const claimed = yield* Effect.uninterruptible(Effect.tap(
+          attempt(claim([entry, lease], [token, leaseMs, RELEASED])),
+          (claimed) => Option.isSome(claimed) && claimed.value === "lead" ? take(key, lease, token) : Effect.void
+        ))
+        if (Option.isNone(claimed) || claimed.value === "released" || claimed.value === "lead") return
         if (claimed.value === "hit") {
           const found = yield* get(key)
           // Gone between the two commands (expired, evicted): this flight calls.
@@ -177,5 +190,13 @@ export const make = (store: SharedStore, sealer: Sealer, ttlMs: number, leaseMs:
       }
     })
 
-    return { get, set, lead }
+    const release = (key: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const token = held.get(key)
+        if (token === undefined) return Effect.void
+        held.delete(key)
+        return Effect.zipRight(FiberMap.remove(renewals, key), Effect.asVoid(attempt(letGo([leaseOf(key)], [token, RELEASED, RELEASED_MS]))))
+      })
+
+    return { get, set, lead, release }
   })

@@ -8,7 +8,7 @@
  * line) and used again once back (one more). Redis is real (`test/support/Redis.ts`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Either, Exit, Fiber, FiberRef, HashMap, HashSet, Layer, Logger, Option, Scope, Stream, SubscriptionRef } from "effect"
+import { ConfigProvider, Context, Effect, Either, Fiber, FiberRef, HashMap, HashSet, Layer, Logger, Option, Scope, Stream, SubscriptionRef } from "effect"
 import { Redis as IoRedis } from "ioredis"
 import * as Cache from "../../src/Cache.js"
 import * as SharedTier from "../../src/Cache/Redis.js"
@@ -308,14 +308,13 @@ describe.skipIf(RedisSupport.unreachable !== undefined)(
         const prefix = yield* RedisSupport.freshPrefix
         const a = yield* tierOn(prefix)
         const b = yield* tierOn(prefix)
-        const owner = yield* Scope.make()
-        yield* Scope.extend(a.tier.lead("k1"), owner)
-        const waiter = yield* Effect.fork(Effect.scoped(Effect.either(b.tier.lead("k1"))))
+        yield* a.tier.lead("k1")
+        const waiter = yield* Effect.fork(Effect.either(b.tier.lead("k1")))
         yield* a.tier.set("k1", answer)
+        yield* a.tier.release("k1")
         const waited = yield* Fiber.join(waiter)
         assert.isTrue(Either.isLeft(waited) && waited.left._tag === "AnsweredElsewhere")
         assert.deepStrictEqual(Either.isLeft(waited) ? waited.left.answer : undefined, answer)
-        yield* Scope.close(owner, Exit.void)
       }))
 
     it.scopedLive("an owner that ends without storing (a failure, an answer not to cache): its waiters call at once, none takes the lease", () =>
@@ -323,10 +322,9 @@ describe.skipIf(RedisSupport.unreachable !== undefined)(
         const prefix = yield* RedisSupport.freshPrefix
         const a = yield* tierOn(prefix)
         const b = yield* tierOn(prefix)
-        const owner = yield* Scope.make()
-        yield* Scope.extend(a.tier.lead("k2"), owner)
-        const waiters = yield* Effect.fork(Effect.all([Effect.scoped(b.tier.lead("k2")), Effect.scoped(b.tier.lead("k2"))], { concurrency: 2 }))
-        yield* Scope.close(owner, Exit.void)
+        yield* a.tier.lead("k2")
+        const waiters = yield* Effect.fork(Effect.all([b.tier.lead("k2"), b.tier.lead("k2")], { concurrency: 2 }))
+        yield* a.tier.release("k2")
         yield* Fiber.join(waiters).pipe(Effect.timeout("5 seconds"))
         // Released, and left as a marker that lapses on its own.
         assert.strictEqual(yield* Effect.promise(() => a.client.get(`${prefix}cache-lease:k2`)), "-")
@@ -340,23 +338,23 @@ describe.skipIf(RedisSupport.unreachable !== undefined)(
         // A dead replica's lease: nobody renews it.
         yield* Effect.promise(() => a.client.set(`${prefix}cache-lease:k3`, "dead", "PX", LEASE_MS))
         // A live one's, on another key: it outlives several lease periods while its flight runs.
-        const live = yield* Scope.make()
-        yield* Scope.extend(a.tier.lead("k4"), live)
+        yield* a.tier.lead("k4")
         const heldBefore = yield* Effect.promise(() => a.client.get(`${prefix}cache-lease:k4`))
-        yield* Effect.scoped(Effect.gen(function*() {
-          yield* b.tier.lead("k3").pipe(Effect.timeout("5 seconds"))
-          // The waiter holds it now (its own token), until its scope closes.
-          const holder = yield* Effect.promise(() => b.client.get(`${prefix}cache-lease:k3`))
-          assert.isTrue(holder !== null && holder !== "dead" && holder !== "-")
-        }))
+        yield* b.tier.lead("k3").pipe(Effect.timeout("5 seconds"))
+        // The waiter holds it now (its own token), until it lets it go.
+        const holder = yield* Effect.promise(() => b.client.get(`${prefix}cache-lease:k3`))
+        assert.isTrue(holder !== null && holder !== "dead" && holder !== "-")
+        yield* b.tier.release("k3")
         // Another dead lease, set now, lapses too: the live one was taken more than two lease
         // periods ago, so only its renewals keep it.
         yield* Effect.promise(() => a.client.set(`${prefix}cache-lease:k5`, "dead", "PX", LEASE_MS))
-        yield* Effect.scoped(b.tier.lead("k5")).pipe(Effect.timeout("5 seconds"))
+        yield* b.tier.lead("k5").pipe(Effect.timeout("5 seconds"))
+        yield* b.tier.release("k5")
         const pttl = yield* Effect.promise(() => a.client.pttl(`${prefix}cache-lease:k4`))
         assert.strictEqual(yield* Effect.promise(() => a.client.get(`${prefix}cache-lease:k4`)), heldBefore)
         assert.isAbove(pttl, 0)
-        yield* Scope.close(live, Exit.void)
+        yield* a.tier.release("k4")
+        assert.strictEqual(yield* Effect.promise(() => a.client.get(`${prefix}cache-lease:k4`)), "-")
       }))
   }
 )
