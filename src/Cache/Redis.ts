@@ -6,13 +6,14 @@
  * the value sealed as every tier outside memory seals it (`Seal.ts`: gzip, AES-256-GCM with
  * `cache.encrypt`), expiring with `PX cache.ttl` on the server's clock.
  *
- * Leases: `<prefix>cache-lease:<key>`. A flight about to call upstream claims the key in one script:
- * the entry is there (served as a hit), or the lease is free (taken, renewed by a fiber in the
- * layer's scope while the flight runs, released when it ends), or another replica holds it (wait: the entry is polled, bounded, until
- * it lands or the lease goes). A released lease is left as a short marker so that its waiters,
- * when the answer was not stored (a failure, an answer that may not be cached), each call on their
- * own at once rather than taking the lease in turn; an owner that died lets its lease lapse, and
- * one waiter takes it over.
+ * Leases: `<prefix>cache-lease:<key>`. A flight about to call upstream claims the key in one
+ * script: the entry is there (served as a hit), or the lease is free (taken, renewed by a fiber in
+ * the layer's scope while the flight runs, released when it ends), or another replica holds it
+ * (then the flight waits, polling, bounded, until the entry lands or the lease goes). A released
+ * lease is left as a short marker so that its waiters, when the answer was not stored (a failure,
+ * an answer that may not be cached), each call on their own at once rather than taking the lease
+ * in turn; an owner that died lets its lease lapse, and one waiter takes it over. Streams do not
+ * wait (the proxy decides): a streaming client follows its own call live.
  *
  * Nothing here fails a request: while the server is away the tier is skipped (a miss, a flight
  * that calls on its own), said once when it is lost and once when it is back.

@@ -59,14 +59,14 @@ const receivedFor = (upstream: MockUpstream.MockUpstream, prompt: string) => ups
 const rowOf = (r: Replica, response: Response) =>
   on(r, Tollgate.awaitRequests([response.headers.get("x-tollgate-request-id")!])).pipe(Effect.map((rows) => rows[0]!))
 
-/** The keys under a prefix, and their values (raw bytes). */
+/** The keys under a prefix, their values (raw bytes) and what they have left to live (ms). */
 const storedUnder = (url: string, prefix: string) =>
   Effect.acquireUseRelease(
     Effect.sync(() => new IoRedis(url, { maxRetriesPerRequest: 1 })),
     (client) =>
       Effect.promise(async () => {
         const keys = await client.keys(`${prefix}*`)
-        return Promise.all(keys.map(async (key) => ({ key, value: await client.getBuffer(key) })))
+        return Promise.all(keys.map(async (key) => ({ key, value: await client.getBuffer(key), ttl: await client.pttl(key) })))
       }),
     (client) => Effect.sync(() => client.disconnect())
   )
@@ -138,6 +138,8 @@ describe.skipIf(unreachable !== undefined)(
         const stored = (yield* storedUnder(RedisSupport.URL, keyPrefix)).filter((s) => s.key.startsWith(`${keyPrefix}cache:`))
         assert.strictEqual(stored.length, 1)
         assert.notInclude(stored[0]!.value!.toString("latin1"), "shared across replicas")
+        assert.isAbove(stored[0]!.ttl, 0)
+        assert.isAtMost(stored[0]!.ttl, 3_600_000)
       }))
 
     it.scopedLive("identical requests sent to two replicas at once make one upstream call", () =>
