@@ -354,9 +354,9 @@ export const make = Effect.gen(function*() {
     record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
     const send = Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target }))
     // Across replicas (`cache.redis`), a JSON request's flight first waits for, or leads, the
-    // identical call of every replica; a stream follows its own call live, and shares its answer
-    // once complete, as every answer is shared.
-    const leases = policy.share && !request.stream ? Option.getOrUndefined(cache.leases) : undefined
+    // identical call of every replica (what it waits for is the stored answer: with the cache on);
+    // a stream follows its own call live, and shares its answer once complete, as every answer is shared.
+    const leases = policy.share && policy.lookup && !request.stream ? Option.getOrUndefined(cache.leases) : undefined
     const flight = coalesce.join(
       // Requests that may not share still go through a flight of their own (for storage).
       policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
