@@ -176,6 +176,25 @@ describe.skipIf(unreachable !== undefined)(
         assert.strictEqual(rows.filter((r) => (r.cost_usd as number) > 0).length, 1)
       }))
 
+    it.scopedLive("a stream does not wait for another replica's call: it follows its own, live", () =>
+      Effect.gen(function*() {
+        const keyPrefix = yield* RedisSupport.freshPrefix
+        const shared = { redis: { url: RedisSupport.URL, keyPrefix }, ledger: (yield* Pg.freshDatabase).url }
+        const upstream = yield* MockUpstream.make
+        const a = yield* replica(shared, upstream)
+        const b = yield* replica(shared, upstream)
+        const json = JSON.stringify({ model: "gated", temperature: 0, stream: true, messages: [{ role: "user", content: "streamed twice" }] })
+        const first = yield* Effect.fork(post(a, json))
+        yield* upstream.awaitHeld(1)
+        const second = yield* Effect.fork(post(b, json))
+        // b's call is upstream too, while a's is still held: nobody waited.
+        yield* upstream.awaitHeld(2)
+        upstream.release()
+        const answers = [yield* Fiber.join(first), yield* Fiber.join(second)]
+        assert.isTrue(answers.every((s) => s.response.status === 200 && s.text.includes("[DONE]")))
+        assert.strictEqual(receivedFor(upstream, "streamed twice"), 2)
+      }))
+
     it.scopedLive("a tenant does not see another tenant's entries on another replica", () =>
       Effect.gen(function*() {
         const keyPrefix = yield* RedisSupport.freshPrefix
