@@ -24,6 +24,7 @@ import * as FiberMap from "effect/FiberMap"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
+import type { Redis as IoRedis } from "ioredis"
 import * as Logging from "../Logging.js"
 import type { RedisUnavailable, SharedStore } from "../Redis.js"
 import { AnsweredElsewhere, type CachedAnswer } from "./Answer.js"
@@ -200,4 +201,49 @@ export const make = (
       })
 
     return { get, set, lead, release }
+  })
+
+/** Visits the shared tier's entries under the store's prefix, a batch at a time (`SCAN`, never `KEYS`). */
+const eachBatch = async (client: IoRedis, prefix: string, visit: (keys: Array<string>) => Promise<void>) => {
+  let cursor = "0"
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}cache:*`, "COUNT", 500)
+    cursor = next
+    if (keys.length > 0) await visit(keys)
+  } while (cursor !== "0")
+}
+
+const sizesOf = async (client: IoRedis, keys: Array<string>): Promise<number> => {
+  const replies = (await client.pipeline(keys.map((key) => ["strlen", key])).exec()) ?? []
+  return replies.reduce((sum, [error, bytes]) => sum + (error === null && typeof bytes === "number" ? bytes : 0), 0)
+}
+
+export interface Usage {
+  readonly entries: number
+  /** Sealed bytes stored (what Redis holds of the values). */
+  readonly bytes: number
+}
+
+/** What the shared tier holds (`tollgate cache stats`). */
+export const usage = (store: SharedStore): Effect.Effect<Usage, RedisUnavailable> =>
+  store.use(async (client) => {
+    let entries = 0
+    let bytes = 0
+    await eachBatch(client, store.prefix, async (keys) => {
+      entries += keys.length
+      bytes += await sizesOf(client, keys)
+    })
+    return { entries, bytes }
+  })
+
+/** Deletes every entry of the shared tier, for every replica (`tollgate cache clear`); leases are left to lapse. */
+export const clear = (store: SharedStore): Effect.Effect<Usage, RedisUnavailable> =>
+  store.use(async (client) => {
+    let entries = 0
+    let bytes = 0
+    await eachBatch(client, store.prefix, async (keys) => {
+      bytes += await sizesOf(client, keys)
+      entries += await client.unlink(...keys)
+    })
+    return { entries, bytes }
   })

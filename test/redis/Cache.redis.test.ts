@@ -8,9 +8,13 @@
  * line) and used again once back (one more). Redis is real (`test/support/Redis.ts`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Either, Fiber, FiberRef, HashMap, HashSet, Layer, Logger, Option, Scope, Stream, SubscriptionRef } from "effect"
+import { ConfigProvider, Console, Context, Effect, Either, Exit, Fiber, FiberRef, HashMap, HashSet, Layer, Logger, Option, Scope, Stream, SubscriptionRef } from "effect"
+import { NodeContext } from "@effect/platform-node"
 import { Redis as IoRedis } from "ioredis"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as Cache from "../../src/Cache.js"
+import * as Cli from "../../src/Cli.js"
 import * as SharedTier from "../../src/Cache/Redis.js"
 import * as Seal from "../../src/Cache/Seal.js"
 import * as Config from "../../src/Config.js"
@@ -376,6 +380,53 @@ describe.skipIf(RedisSupport.unreachable !== undefined)(
         assert.isAbove(pttl, 0)
         yield* a.tier.release("k4")
         assert.strictEqual(yield* Effect.promise(() => a.client.get(`${prefix}cache-lease:k4`)), "-")
+      }))
+  }
+)
+
+describe.skipIf(RedisSupport.unreachable !== undefined)(
+  `tollgate cache stats|clear with a shared tier${RedisSupport.unreachable === undefined ? "" : ` (skipped: ${RedisSupport.unreachable})`}`,
+  () => {
+    const tollgate = (...args: Array<string>) =>
+      Effect.gen(function*() {
+        const out: Array<string> = []
+        const console: Console.Console = {
+          ...(yield* Effect.console),
+          log: (...parts) => Effect.sync(() => void out.push(parts.join(" "))),
+          error: () => Effect.void
+        }
+        const exit = yield* Cli.main(["node", "tollgate", ...args]).pipe(Effect.withConsole(console), Effect.provide(NodeContext.layer), Effect.exit)
+        return { ok: Exit.isSuccess(exit), lines: out.join("\n").split("\n") }
+      })
+
+    it.scopedLive("stats counts the shared entries; clear deletes them for every replica and leaves the rest of Redis alone", () =>
+      Effect.gen(function*() {
+        const keyPrefix = yield* RedisSupport.freshPrefix
+        const db = Tollgate.tempDbPath()
+        yield* Effect.scoped(Layer.build(Store.layerAt(db)))
+        const configPath = path.join(path.dirname(db), "tollgate.yaml")
+        fs.writeFileSync(configPath, `redis: { url: "${RedisSupport.URL}", keyPrefix: "${keyPrefix}" }\ncache: { redis: true }\n`)
+        yield* Effect.acquireUseRelease(
+          Effect.sync(() => new IoRedis(RedisSupport.URL)),
+          (client) =>
+            Effect.promise(() =>
+              Promise.all([
+                client.set(`${keyPrefix}cache:one`, "x".repeat(100)),
+                client.set(`${keyPrefix}cache:two`, "y".repeat(50)),
+                client.set(`${keyPrefix}cache-lease:two`, "token"),
+                client.set(`${keyPrefix}budget:other`, "kept")
+              ])
+            ),
+          (client) => Effect.sync(() => client.disconnect())
+        )
+        const stats = yield* tollgate("cache", "stats", "--config", configPath, "--db", db)
+        assert.isTrue(stats.ok)
+        assert.include(stats.lines, `shared cache (Redis at ${RedisSupport.URL}, prefix ${keyPrefix}): 2 entries, 150 B`)
+        const clear = yield* tollgate("cache", "clear", "--config", configPath, "--db", db)
+        assert.isTrue(clear.ok)
+        assert.include(clear.lines, `cleared 2 entries (150 B) from the shared cache (Redis at ${RedisSupport.URL}, prefix ${keyPrefix}), for every replica`)
+        const left = (yield* storedUnder(RedisSupport.URL, keyPrefix)).map((s) => s.key).sort()
+        assert.deepStrictEqual(left, [`${keyPrefix}budget:other`, `${keyPrefix}cache-lease:two`])
       }))
   }
 )
