@@ -428,5 +428,17 @@ describe.skipIf(RedisSupport.unreachable !== undefined)(
         const left = (yield* storedUnder(RedisSupport.URL, keyPrefix)).map((s) => s.key).sort()
         assert.deepStrictEqual(left, [`${keyPrefix}budget:other`, `${keyPrefix}cache-lease:two`])
       }))
+
+    it.scopedLive("a shared tier that cannot be reached is said in one line; the persisted tier is still counted", () =>
+      Effect.gen(function*() {
+        const db = Tollgate.tempDbPath()
+        yield* Effect.scoped(Layer.build(Store.layerAt(db)))
+        const configPath = path.join(path.dirname(db), "tollgate.yaml")
+        fs.writeFileSync(configPath, `redis: redis://127.0.0.1:1\ncache: { redis: true }\n`)
+        const stats = yield* tollgate("cache", "stats", "--config", configPath, "--db", db)
+        assert.isTrue(stats.ok)
+        assert.strictEqual(stats.lines[0], "persisted cache: 0 entries, 0 B (0 expired, deleted by the server within the hour)")
+        assert.match(stats.lines[1]!, /^shared cache: not counted: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: /)
+      }))
   }
 )
