@@ -528,7 +528,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     }
 
     let cacheKey = Option.none<Redacted.Redacted<Uint8Array>>()
-    if (settings.cache.persist && settings.cache.encrypt) {
+    // Entries leave the process in the persisted tier and the shared one (`cache.redis`).
+    const sealed = settings.cache.persist || (settings.cache.redis !== undefined && settings.cache.redis !== false)
+    if (sealed && settings.cache.encrypt) {
       const raw = yield* optionalEnv("TOLLGATE_CACHE_KEY")
       const bytes = Option.map(raw, decodeCacheKey)
       if (Option.isNone(bytes) || bytes.value === undefined) {

@@ -34,7 +34,7 @@ import { Telemetry } from "./Telemetry.js"
 import { Metrics } from "./Metrics.js"
 import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
-import { Coalesce, type Ticket } from "./Coalesce.js"
+import { Coalesce, type Joined, type Ticket } from "./Coalesce.js"
 import { ResponseItems } from "./Dialect/Items.js"
 import { Failover, targetName } from "./Failover.js"
 import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
@@ -352,16 +352,32 @@ export const make = Effect.gen(function*() {
       }
     }
     record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
-    const joined = yield* coalesce.join(
+    const send = Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target }))
+    // Across replicas (`cache.redis`), a JSON request's flight first waits for, or leads, the
+    // identical call of every replica (what it waits for is the stored answer: with the cache on);
+    // a stream follows its own call live, and shares its answer once complete, as every answer is shared.
+    const leases = policy.share && policy.lookup && !request.stream ? Option.getOrUndefined(cache.leases) : undefined
+    const flight = coalesce.join(
       // Requests that may not share still go through a flight of their own (for storage).
       policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
-      Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target })),
+      leases === undefined ? send : Effect.zipRight(leases.lead(key), send),
       (landed) => {
         const answer = policy.store ? toCached(landed, codec!, cache.settings, pricing.costOf) : undefined
         return answer === undefined ? Effect.void : cache.set(key, answer)
       },
-      ticket
+      ticket,
+      leases?.release(key)
     )
+    // Only a flight that leads across replicas is answered elsewhere, and only requests that may
+    // lead share its key (`${key}:false` with a shared tier): the others' flights never fail so.
+    const joined = leases === undefined
+      ? yield* (flight as Effect.Effect<Joined, Exclude<Effect.Effect.Error<typeof flight>, Cache.AnsweredElsewhere>>)
+      : yield* Effect.catchTag(flight, "AnsweredElsewhere", Effect.succeed)
+    if (joined instanceof Cache.AnsweredElsewhere) {
+      record.cacheStatus = "hit"
+      record.hitProvider = joined.answer.provider
+      return yield* serveHit(joined.answer, codec!, record, request, book)
+    }
     if (!joined.leader) {
       record.cacheStatus = "coalesced"
       trail.target = joined.target

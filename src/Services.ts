@@ -33,7 +33,7 @@ export interface Replacements<E = never, R = never> {
   readonly upstream?: Layer.Layer<Upstream.Upstream, E, R | TollgateConfig>
   readonly telemetry?: Layer.Layer<Telemetry.Telemetry, E, R | TollgateConfig | SqlClient>
   readonly budget?: Layer.Layer<Budget.Budget, E, R | TollgateConfig | Pricing.Pricing | SqlClient | Alerts.Alerts | Redis.Redis>
-  readonly cache?: Layer.Layer<Cache.Cache, E, R | TollgateConfig | SqlClient>
+  readonly cache?: Layer.Layer<Cache.Cache, E, R | TollgateConfig | SqlClient | Redis.Redis>
   /** The ledger (`Store.layerAt(":memory:")` in tests). */
   readonly store?: Layer.Layer<SqlClient, E, R | TollgateConfig>
 }
@@ -72,8 +72,8 @@ export const make = <E = never, R = never>(
   const budgetOf: Layer.Layer<Budget.Budget, Err, Req | Pricing.Pricing | SqlClient | Alerts.Alerts | Redis.Redis> = replace.budget ??
     Budget.layerWithoutDependencies
   const budget = budgetOf.pipe(Layer.provide(Layer.mergeAll(pricing, store, alerts, Redis.layer)))
-  const cacheOf: Layer.Layer<Cache.Cache, Err, Req | SqlClient> = replace.cache ?? Cache.layerWithoutDependencies
-  const cache = cacheOf.pipe(Layer.provide(store))
+  const cacheOf: Layer.Layer<Cache.Cache, Err, Req | SqlClient | Redis.Redis> = replace.cache ?? Cache.layerWithoutDependencies
+  const cache = cacheOf.pipe(Layer.provide(Layer.merge(store, Redis.layer)))
   const upstream: Layer.Layer<Upstream.Upstream, Err, Req> = replace.upstream ?? Upstream.layer
   const models = Models.layer.pipe(Layer.provide(pricing))
   const metrics = Metrics.layerWithoutDependencies.pipe(Layer.provide(models))

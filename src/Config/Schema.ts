@@ -307,7 +307,7 @@ export const CacheSettings = Schema.Struct({
   maxBytes: Schema.optionalWith(PositiveInt, { default: () => 64 * 1024 * 1024 }),
   /** Also keep entries in the SQLite ledger file (gzip), so they survive a restart. */
   persist: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  /** Encrypt persisted entries with AES-256-GCM; the key comes from TOLLGATE_CACHE_KEY. */
+  /** Encrypt entries stored outside the process (`persist`, `redis`) with AES-256-GCM; the key comes from TOLLGATE_CACHE_KEY. */
   encrypt: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Identical cacheable requests in flight at once share one upstream call. */
   coalesce: Schema.optionalWith(Schema.Boolean, { default: () => true }),

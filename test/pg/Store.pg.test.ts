@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Option, Redacted, Stream } from "effect"
 import * as Cache from "../../src/Cache.js"
 import * as Config from "../../src/Config.js"
+import * as Redis from "../../src/Redis.js"
 import * as Ledger from "../../src/Ledger.js"
 import * as Store from "../../src/Store.js"
 import * as Telemetry from "../../src/Telemetry.js"
@@ -56,6 +57,7 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       const db = yield* Pg.freshDatabase
       const cacheOn = (key: string) =>
         Cache.layerWithoutDependencies.pipe(
+          Layer.provide(Redis.layer),
           Layer.provideMerge(Store.layerPostgres(Redacted.make(db.url))),
           Layer.provide(Config.layerFrom({ cache: { persist: true, encrypt: true } }).pipe(
             Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["TOLLGATE_CACHE_KEY", key]]))))
