@@ -72,7 +72,7 @@ export const make = Effect.gen(function*() {
   const stats = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const options = Stats.optionsOf(request.url, clock.unsafeCurrentTimeMillis())
     if ("code" in options) return Effect.succeed(error(400, options.code, options.message))
-    return Effect.map(Stats.summary(options).pipe(Effect.provideService(SqlClient.SqlClient, sql)), (summary) => HttpServerResponse.unsafeJson(summary))
+    return Effect.map(Stats.summary({ ...options, ingest: config.cloud !== undefined }).pipe(Effect.provideService(SqlClient.SqlClient, sql)), (summary) => HttpServerResponse.unsafeJson(summary))
   })
 
   const budgetStatus = Effect.zipWith(budget.status, budget.blocks, (limits, blocks) =>
