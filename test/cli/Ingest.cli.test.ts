@@ -101,18 +101,18 @@ const started = (dir: string, config: string) =>
           child.kill("SIGTERM")
         })
     )
-    const listening = yield* Deferred.make<string, Error>()
+    const listening = yield* Deferred.make<{ baseUrl: string; adminUrl: string }, Error>()
     const output = { text: "" }
     const collect = (chunk: Buffer) => {
       output.text += chunk.toString("utf8")
-      const match = /listening on (http:\/\/[^\s]+\/v1)/.exec(output.text)
-      if (match !== null) Deferred.unsafeDone(listening, Effect.succeed(match[1]!))
+      const match = /listening on (http:\/\/[^\s]+\/v1)[\s\S]*admin on (http:\/\/[^\s]+)/.exec(output.text)
+      if (match !== null) Deferred.unsafeDone(listening, Effect.succeed({ baseUrl: match[1]!, adminUrl: match[2]! }))
     }
     child.stdout!.on("data", collect)
     child.stderr!.on("data", collect)
     child.once("exit", (code) => Deferred.unsafeDone(listening, Effect.fail(new Error(`tollgate exited (${code}): ${output.text}`))))
-    const baseUrl = yield* Deferred.await(listening).pipe(Effect.timeout("20 seconds"), Effect.orDie)
-    return { baseUrl, output, child }
+    const { adminUrl, baseUrl } = yield* Deferred.await(listening).pipe(Effect.timeout("20 seconds"), Effect.orDie)
+    return { baseUrl, adminUrl, output, child }
   })
 
 const stop = (child: ChildProcess) =>
@@ -186,6 +186,10 @@ for (const engine of engines) {
           const second = yield* started(dir, config)
           yield* ask(second.baseUrl, 5)
           yield* until(r, (posts) => posts.length >= refusedBefore + 2, "two more refused POSTs after the restart")
+          // The running server shows the backlog too (every row of the first run is still in it).
+          const admin = yield* Effect.promise(() => fetch(`${second.adminUrl}/admin/stats`).then((res) => res.json() as Promise<{ ingest: { backlog: number } }>))
+          assert.isAtLeast(admin.ingest.backlog, 6)
+          assert.isAtMost(admin.ingest.backlog, 11)
           r.state.failing = false
           const accepted = () => r.posts.filter((p) => p.status === 200).flatMap((p) => p.body.rows)
           yield* until(r, () => new Set(accepted().map((row) => row.key)).size >= 11, "all 11 rows accepted")
