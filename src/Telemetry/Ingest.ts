@@ -197,23 +197,32 @@ export const make = (target: CloudTarget) =>
     // again later under the same keys, which the receiver recognises.
     const markRetries = Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("5 seconds")), Schedule.upTo("1 minute"))
 
-    /** One batch, sent until the receiver takes it, then marked. Whether it was full (more may wait). */
+    // Rows per POST: `batchSize`, halved each time the receiver answers 413 (too large), down to one.
+    let limit = target.batchSize
+    const tooLarge = (error: unknown, rows: number) => error instanceof IngestRefused && error.status === 413 && rows > 1
+
+    /** One batch, sent until the receiver takes it, then marked. Whether to go on at once (more may wait). */
     const cycle = Effect.gen(function*() {
       if (!holding) return false
-      const rows = yield* withSql(Outbox.pending(target.batchSize))
+      const rows = yield* withSql(Outbox.pending(limit))
       if (rows.length === 0) return false
       const ids = rows.map((row) => row.id)
       const key = batchKey(ledgerId, ids)
+      const retries = schedule.pipe(Schedule.whileInput((error: IngestError | LeaseLost) => !tooLarge(error, rows.length)))
       // Once the receiver has the batch, the mark is not cut off by a shutdown.
-      const sent = yield* Effect.uninterruptibleMask((restore) =>
-        restore(Effect.retry(post(rows, key), schedule)).pipe(
+      return yield* Effect.uninterruptibleMask((restore) =>
+        restore(Effect.retry(post(rows, key), retries)).pipe(
           Effect.zipRight(Effect.retry(withSql(Outbox.markSent(ids, now())), markRetries)),
           Effect.zipRight(delivered(rows.length)),
-          Effect.as(true),
-          Effect.catchTag("LeaseLost", () => Effect.succeed(false))
+          Effect.as(rows.length === limit),
+          Effect.catchAll((error) => {
+            if (error._tag === "LeaseLost") return Effect.succeed(false)
+            if (!tooLarge(error, rows.length)) return Effect.fail(error)
+            limit = Math.ceil(rows.length / 2)
+            return Effect.as(Effect.logWarning(`cloud ingest: ${origin} refuses ${rows.length} rows as too large; sending ${limit} per POST`), true)
+          })
         )
       )
-      return sent && rows.length === target.batchSize
     })
 
     const renew = Effect.gen(function*() {
@@ -224,13 +233,21 @@ export const make = (target: CloudTarget) =>
       holding = held
     }).pipe(Effect.catchAll((error) => Effect.logDebug(`cloud ingest: cannot renew the lease: ${error.message}`)))
 
+    // The ledger itself failing (its own episode is logged by the writer): said once, then at debug.
+    let ledgerTrouble = false
     const loop = Effect.gen(function*() {
-      const full = yield* cycle.pipe(
-        Effect.catchAllCause((cause) =>
-          Effect.as(Effect.logWarning("cloud ingest: cannot read the ledger; trying again", cause), false)
-        )
+      const more = yield* cycle.pipe(
+        Effect.tap(() => {
+          ledgerTrouble = false
+        }),
+        Effect.catchAllCause((cause) => {
+          const line = "cloud ingest: cannot read or mark the ledger; trying again every interval"
+          const log = ledgerTrouble ? Effect.logDebug(line, cause) : Effect.logWarning(line, cause)
+          ledgerTrouble = true
+          return Effect.as(log, false)
+        })
       )
-      if (!full) yield* Effect.sleep(Duration.millis(target.interval))
+      if (!more) yield* Effect.sleep(Duration.millis(target.interval))
     })
 
     yield* Effect.addFinalizer(() => Effect.ignore(withSql(Outbox.release(owner))))

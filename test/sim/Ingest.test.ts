@@ -168,4 +168,21 @@ describe("cloud ingest's sender", () => {
       yield* Effect.provide(delivered(1), second)
       assert.strictEqual((yield* secondState).attempts, 1)
     }))
+
+  it.scoped("a batch refused as too large (413) is halved until the receiver takes it", () =>
+    Effect.gen(function*() {
+      const calls = yield* Queue.unbounded<Call>()
+      const context = yield* Layer.build(Ingest.layerTo(target).pipe(Layer.provideMerge(receiver(calls)), Layer.provideMerge(ledgerWith(4))))
+      const whole = yield* Queue.take(calls)
+      assert.strictEqual(whole.rows.length, 3)
+      yield* Deferred.succeed(whole.reply, { status: 413 })
+      const half = yield* Queue.take(calls)
+      assert.deepStrictEqual(half.rows, whole.rows.slice(0, 2))
+      yield* Deferred.succeed(half.reply, { status: 200 })
+      const rest = yield* Queue.take(calls)
+      assert.strictEqual(rest.rows.length, 2)
+      yield* Deferred.succeed(rest.reply, { status: 200 })
+      yield* Effect.provide(delivered(4), context)
+      assert.strictEqual(yield* Effect.provide(backlog, context), 0)
+    }))
 })
