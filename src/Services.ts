@@ -55,6 +55,7 @@ export type Services =
   | Latency.Latency
   | Reload.LiveConfig
   | Redis.Redis
+  | Ingest.Ingest
 
 /** The graph, with these services replaced. */
 export const make = <E = never, R = never>(

@@ -12,6 +12,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { createRequire } from "node:module"
 import { Budget } from "../Budget.js"
@@ -25,6 +26,7 @@ import { LiveConfig } from "../Reload.js"
 import { Latency } from "../Router/Latency.js"
 import * as Stats from "../Stats.js"
 import { Telemetry } from "../Telemetry.js"
+import { Ingest } from "../Telemetry/Ingest.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
 
 /** The package's version: this module is two levels under the package root, in src/ and in dist/ (and dist/chunks/ bundled). */
@@ -58,6 +60,8 @@ export const make = Effect.gen(function*() {
   const live = yield* LiveConfig
   const latency = yield* Latency
   const sql = yield* SqlClient.SqlClient
+  // Cloud ingest's sender, where the graph has one and ingest is on.
+  const ingest = Option.flatten(yield* Effect.serviceOption(Ingest))
   const clock = yield* Effect.clock
   const startedAt = clock.unsafeCurrentTimeMillis()
   const keys = new Set(config.server.adminKeys)
@@ -126,6 +130,7 @@ export const make = Effect.gen(function*() {
     const health = yield* SubscriptionRef.get(telemetry.health)
     const written = yield* SubscriptionRef.get(telemetry.written)
     const reloads = yield* SubscriptionRef.get(live.status)
+    const sending = Option.isNone(ingest) ? undefined : yield* SubscriptionRef.get(ingest.value.state)
     return HttpServerResponse.unsafeJson({
       version: VERSION,
       startedAt: new Date(startedAt).toISOString(),
@@ -139,7 +144,15 @@ export const make = Effect.gen(function*() {
         queueDepth: Math.max(0, metrics.booked() - written - health.lost),
         refusing: telemetry.refusing()
       },
-      reload: { ...reloads, watching: config.watch }
+      reload: { ...reloads, watching: config.watch },
+      ingest: Option.isNone(ingest) || sending === undefined ? null : {
+        target: ingest.value.origin,
+        workspaceId: ingest.value.workspaceId,
+        failingSince: sending.failingSince === null ? null : new Date(sending.failingSince).toISOString(),
+        lastError: sending.lastError,
+        delivered: sending.delivered,
+        attempts: sending.attempts
+      }
     })
   })
 

@@ -24,6 +24,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -69,11 +70,15 @@ export interface IngestState {
   readonly attempts: number
 }
 
-export class Ingest extends Context.Tag("tollgate/Ingest")<Ingest, {
+export interface Sender {
   /** The receiver's origin (scheme, host, port): what may be shown of the target. */
   readonly origin: string
+  readonly workspaceId: string
   readonly state: SubscriptionRef.SubscriptionRef<IngestState>
-}>() {}
+}
+
+/** The cloud ingest sender, `Option.none()` when ingest is off. */
+export class Ingest extends Context.Tag("tollgate/Ingest")<Ingest, Option.Option<Sender>>() {}
 
 /** What the receiver gets: one batch. */
 export const payloadOf = (target: CloudTarget, ledgerId: string, batch: string, rows: ReadonlyArray<Outbox.OutboxRow>) => ({
@@ -263,7 +268,7 @@ export const make = (target: CloudTarget) =>
     yield* Effect.forkScoped(Effect.repeat(renew, Schedule.spaced(Duration.millis(LEASE_MS / 3))))
     yield* Effect.forkScoped(Effect.forever(loop))
 
-    return Ingest.of({ origin, state })
+    return { origin, workspaceId: target.workspaceId, state } satisfies Sender
   })
 
 /** The ledger could not be prepared for ingest at start: said as the ledger's own start failures are. */
@@ -272,12 +277,12 @@ const unprepared = (error: SqlError.SqlError) =>
 
 /** Ingest to `target`, on the ledger and the HTTP client the caller gives. */
 export const layerTo = (target: CloudTarget): Layer.Layer<Ingest, StoreError, SqlClient.SqlClient | HttpClient.HttpClient> =>
-  Layer.scoped(Ingest, Effect.mapError(make(target), unprepared))
+  Layer.scoped(Ingest, Effect.map(Effect.mapError(make(target), unprepared), Option.some))
 
-/** Ingest as `telemetry.cloud` (or the environment) says, on the caller's ledger; nothing when it is off. */
-export const layerWithoutDependencies: Layer.Layer<never, StoreError, TollgateConfig | SqlClient.SqlClient> = Layer.unwrapEffect(
+/** Ingest as `telemetry.cloud` (or the environment) says, on the caller's ledger; `Option.none()` when it is off. */
+export const layerWithoutDependencies: Layer.Layer<Ingest, StoreError, TollgateConfig | SqlClient.SqlClient> = Layer.unwrapEffect(
   Effect.map(TollgateConfig, (config) =>
     config.cloud === undefined
-      ? Layer.empty
-      : Layer.scopedDiscard(Effect.mapError(make(config.cloud), unprepared)).pipe(Layer.provide(FetchHttpClient.layer)))
+      ? Layer.succeed(Ingest, Option.none())
+      : layerTo(config.cloud).pipe(Layer.provide(FetchHttpClient.layer)))
 )

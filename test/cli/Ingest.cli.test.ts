@@ -190,6 +190,14 @@ for (const engine of engines) {
           const admin = yield* Effect.promise(() => fetch(`${second.adminUrl}/admin/stats`).then((res) => res.json() as Promise<{ ingest: { backlog: number } }>))
           assert.isAtLeast(admin.ingest.backlog, 6)
           assert.isAtMost(admin.ingest.backlog, 11)
+          // And what the sender is doing, without the key.
+          const status = yield* Effect.promise(() => fetch(`${second.adminUrl}/debug/status`).then((res) => res.text()))
+          const ingest = JSON.parse(status).ingest
+          assert.strictEqual(ingest.target, new URL(r.url).origin)
+          assert.strictEqual(ingest.workspaceId, "ws-test")
+          assert.strictEqual(ingest.lastError, "the receiver answered 500")
+          assert.isString(ingest.failingSince)
+          assert.notInclude(status, INGEST_KEY)
           r.state.failing = false
           const accepted = () => r.posts.filter((p) => p.status === 200).flatMap((p) => p.body.rows)
           yield* until(r, () => new Set(accepted().map((row) => row.key)).size >= 11, "all 11 rows accepted")

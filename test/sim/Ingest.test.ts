@@ -10,7 +10,7 @@ import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Layer, Queue, Redacted, Scope, Stream, SubscriptionRef, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Layer, Option, Queue, Redacted, Scope, Stream, SubscriptionRef, TestClock } from "effect"
 import * as Exit from "effect/Exit"
 import type { CloudTarget } from "../../src/Config/Cloud.js"
 import * as Store from "../../src/Store.js"
@@ -72,8 +72,10 @@ const ledgerWith = (n: number) =>
 
 const backlog = Effect.map(Outbox.backlog, (b) => b.rows)
 
+const theSender = Effect.map(Ingest.Ingest, Option.getOrThrow)
+
 const delivered = (n: number) =>
-  Effect.flatMap(Ingest.Ingest, (ingest) => ingest.state.changes.pipe(Stream.takeUntil((s) => s.delivered >= n), Stream.runDrain))
+  Effect.flatMap(theSender, (ingest) => ingest.state.changes.pipe(Stream.takeUntil((s) => s.delivered >= n), Stream.runDrain))
 
 /** How long from `from` the sender's retry sleeps, once it does (the lease's renewal, 20 s on, sleeps beside it). */
 const retryWait = (from: number) =>
@@ -119,7 +121,7 @@ describe("cloud ingest's sender", () => {
       yield* Deferred.succeed(fourth.reply, { status: 200 })
       yield* run(delivered(5))
       assert.strictEqual(yield* run(backlog), 0)
-      const state = yield* run(Effect.flatMap(Ingest.Ingest, (i) => SubscriptionRef.get(i.state)))
+      const state = yield* run(Effect.flatMap(theSender, (i) => SubscriptionRef.get(i.state)))
       assert.deepStrictEqual([state.delivered, state.attempts, state.failingSince], [5, 4, null])
     }))
 
@@ -155,7 +157,7 @@ describe("cloud ingest's sender", () => {
       yield* Deferred.succeed(call.reply, { status: 500 })
       yield* TestClock.adjust("10 seconds")
       // Only the holder posts: the second has made no attempt.
-      const secondState = Effect.flatMap(Effect.provide(Ingest.Ingest, second), (i) => SubscriptionRef.get(i.state))
+      const secondState = Effect.flatMap(Effect.provide(theSender, second), (i) => SubscriptionRef.get(i.state))
       assert.strictEqual((yield* secondState).attempts, 0)
       // The first stops (giving the lease up) while retrying; the second takes over at its next renewal.
       const retry = yield* Queue.take(calls)
