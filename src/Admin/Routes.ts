@@ -26,7 +26,8 @@ import { LiveConfig } from "../Reload.js"
 import { Latency } from "../Router/Latency.js"
 import * as Stats from "../Stats.js"
 import { Telemetry } from "../Telemetry.js"
-import { Ingest } from "../Telemetry/Ingest.js"
+import * as Ingest from "../Telemetry/Ingest.js"
+import * as Outbox from "../Telemetry/Outbox.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
 
 /** The package's version: this module is two levels under the package root, in src/ and in dist/ (and dist/chunks/ bundled). */
@@ -61,15 +62,23 @@ export const make = Effect.gen(function*() {
   const latency = yield* Latency
   const sql = yield* SqlClient.SqlClient
   // Cloud ingest's sender, where the graph has one and ingest is on.
-  const ingest = Option.flatten(yield* Effect.serviceOption(Ingest))
+  const ingest = Option.flatten(yield* Effect.serviceOption(Ingest.Ingest))
   const clock = yield* Effect.clock
   const startedAt = clock.unsafeCurrentTimeMillis()
   const keys = new Set(config.server.adminKeys)
   // Series without labels are shown from the first scrape, at 0, rather than from their first event.
   for (const metric of [LedgerMetrics.rowsLost, LedgerMetrics.writeFailures, LedgerMetrics.requestsRefused]) metric.register()
 
+  // Cloud ingest's backlog, counted when scraped (an index holds only the unsent rows).
+  const ingestBacklog = Option.isNone(ingest)
+    ? Effect.void
+    : Outbox.backlog.pipe(
+      Effect.flatMap((backlog) => Metric.set(Ingest.backlogRows, backlog.rows)),
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.ignore
+    )
   const metricsText = Effect.zipRight(
-    Metrics.refreshGauges({ metrics, circuit, budget, telemetry }),
+    Effect.zipRight(Metrics.refreshGauges({ metrics, circuit, budget, telemetry }), ingestBacklog),
     Effect.map(Metric.snapshot, (pairs) => HttpServerResponse.text(Prometheus.render(pairs), { contentType: Prometheus.CONTENT_TYPE }))
   )
 

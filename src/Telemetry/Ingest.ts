@@ -24,6 +24,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
@@ -35,6 +36,24 @@ import * as Logging from "../Logging.js"
 import { StoreError } from "../Store.js"
 import { retryAfterMs } from "../Upstream/Transport.js"
 import * as Outbox from "./Outbox.js"
+
+/** Rows the receiver took (2xx), since start. */
+export const rowsDelivered = Metric.counter("tollgate_ingest_rows_delivered_total", {
+  description: "Ledger rows cloud ingest delivered (2xx)",
+  incremental: true
+})
+
+/** POSTs that failed: no answer, a timeout, or an answer other than 2xx. */
+export const postFailures = Metric.counter("tollgate_ingest_post_failures_total", {
+  description: "Cloud ingest POSTs that failed",
+  incremental: true
+})
+
+/** 1 while sending fails, 0 otherwise. */
+export const failing = Metric.gauge("tollgate_ingest_failing", { description: "1 while cloud ingest cannot send, else 0" })
+
+/** Rows not yet sent, set when `/metrics` is scraped. */
+export const backlogRows = Metric.gauge("tollgate_ingest_backlog_rows", { description: "Ledger rows cloud ingest has not sent yet" })
 
 /** The receiver answered, but not 2xx. */
 export class IngestRefused extends Data.TaggedError("IngestRefused")<{
@@ -129,6 +148,9 @@ export const make = (target: CloudTarget) =>
     const owner = randomUUID()
     const state = yield* SubscriptionRef.make<IngestState>({ failingSince: null, lastError: null, delivered: 0, attempts: 0 })
     let holding = false
+    // Shown from the first scrape, at 0, rather than from their first event.
+    for (const metric of [rowsDelivered, postFailures, backlogRows]) metric.register()
+    yield* Metric.set(failing, 0)
 
     const post = (rows: ReadonlyArray<Outbox.OutboxRow>, key: string): Effect.Effect<void, IngestError | LeaseLost> =>
       Effect.suspend((): Effect.Effect<void, IngestError | LeaseLost> => {
@@ -163,11 +185,14 @@ export const make = (target: CloudTarget) =>
 
     // One line when an episode begins (WARN; ERROR when the receiver refuses the key), the rest at debug.
     const failed = (error: IngestError) =>
-      Effect.flatMap(SubscriptionRef.get(state), (s) => {
+      Effect.flatMap(Effect.zipRight(Metric.increment(postFailures), SubscriptionRef.get(state)), (s) => {
         const reason = describe(error)
         const status = error._tag === "IngestRefused" ? error.status : null
         const first = s.failingSince === null
-        const update = SubscriptionRef.set(state, { ...s, failingSince: s.failingSince ?? now(), lastError: reason })
+        const update = Effect.zipRight(
+          Metric.set(failing, 1),
+          SubscriptionRef.set(state, { ...s, failingSince: s.failingSince ?? now(), lastError: reason })
+        )
         if (!first) return Effect.zipRight(update, Effect.logDebug(`cloud ingest: still failing: ${reason}`))
         return Effect.zipRight(
           update,
@@ -185,7 +210,10 @@ export const make = (target: CloudTarget) =>
 
     const delivered = (rows: number) =>
       Effect.flatMap(SubscriptionRef.get(state), (s) => {
-        const update = SubscriptionRef.set(state, { ...s, failingSince: null, lastError: null, delivered: s.delivered + rows })
+        const update = Effect.zipRight(
+          Effect.zipRight(Metric.incrementBy(rowsDelivered, rows), Metric.set(failing, 0)),
+          SubscriptionRef.set(state, { ...s, failingSince: null, lastError: null, delivered: s.delivered + rows })
+        )
         if (s.failingSince === null) return update
         const seconds = (now() - s.failingSince) / 1000
         return Effect.zipRight(

@@ -198,6 +198,12 @@ for (const engine of engines) {
           assert.strictEqual(ingest.lastError, "the receiver answered 500")
           assert.isString(ingest.failingSince)
           assert.notInclude(status, INGEST_KEY)
+          const metrics = yield* Effect.promise(() => fetch(`${second.adminUrl}/metrics`).then((res) => res.text()))
+          const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1])
+          assert.strictEqual(value("tollgate_ingest_failing"), 1)
+          assert.isAtLeast(value("tollgate_ingest_post_failures_total"), 2)
+          assert.isAtLeast(value("tollgate_ingest_backlog_rows"), 6)
+          assert.strictEqual(value("tollgate_ingest_rows_delivered_total"), 0)
           r.state.failing = false
           const accepted = () => r.posts.filter((p) => p.status === 200).flatMap((p) => p.body.rows)
           yield* until(r, () => new Set(accepted().map((row) => row.key)).size >= 11, "all 11 rows accepted")
