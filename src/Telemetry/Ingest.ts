@@ -131,8 +131,17 @@ export const retrySchedule = (target: Pick<CloudTarget, "baseDelay" | "maxDelay"
 /** How long a lease lasts without renewal; renewed at a third of that. */
 const LEASE_MS = 60_000
 
-const describe = (error: IngestError): string =>
-  error._tag === "IngestRefused" ? `the receiver answered ${error.status}` : error.reason
+/**
+ * Why a POST got no answer, without its URL (which may carry credentials): fetch's own error is
+ * "fetch failed", the socket's code (`ECONNREFUSED`...) is in its cause.
+ */
+const unreachable = (error: { readonly cause?: unknown; readonly description?: string | undefined }): IngestUnreachable => {
+  let cause = error.cause
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause
+  const code = (cause as { code?: unknown } | undefined)?.code
+  const text = typeof code === "string" ? code : cause instanceof Error ? cause.message : error.description ?? "no answer"
+  return new IngestUnreachable({ reason: `cannot reach the receiver (${text})` })
+}
 
 export const make = (target: CloudTarget) =>
   Effect.gen(function*() {
@@ -171,8 +180,8 @@ export const make = (target: CloudTarget) =>
           ),
           Effect.scoped,
           Effect.catchTags({
-            RequestError: (error) => Effect.fail(new IngestUnreachable({ reason: error.message })),
-            ResponseError: (error) => Effect.fail(new IngestUnreachable({ reason: error.message }))
+            RequestError: (error) => Effect.fail(unreachable(error)),
+            ResponseError: (error) => Effect.fail(unreachable(error))
           }),
           Effect.timeoutFail({
             duration: Duration.millis(target.timeout),
@@ -186,7 +195,7 @@ export const make = (target: CloudTarget) =>
     // One line when an episode begins (WARN; ERROR when the receiver refuses the key), the rest at debug.
     const failed = (error: IngestError) =>
       Effect.flatMap(Effect.zipRight(Metric.increment(postFailures), SubscriptionRef.get(state)), (s) => {
-        const reason = describe(error)
+        const reason = error.message
         const status = error._tag === "IngestRefused" ? error.status : null
         const first = s.failingSince === null
         const update = Effect.zipRight(

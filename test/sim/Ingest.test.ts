@@ -115,6 +115,8 @@ describe("cloud ingest's sender", () => {
       assert.strictEqual(third.rows.length, 2)
       assert.notStrictEqual(third.key, first.key)
       yield* Deferred.succeed(third.reply, "cut")
+      const cut = yield* run(Effect.flatMap(theSender, (i) => i.state.changes.pipe(Stream.filter((s) => s.lastError !== null), Stream.runHead)))
+      assert.strictEqual(Option.getOrThrow(cut).lastError, "cannot reach the receiver (connection reset)")
       yield* TestClock.adjust("1 second")
       const fourth = yield* Queue.take(calls)
       assert.deepStrictEqual([fourth.key, fourth.rows], [third.key, third.rows])
