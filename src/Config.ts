@@ -32,6 +32,8 @@ import {
   Timeouts,
   TollgateConfigSchema
 } from "./Config/Schema.js"
+import * as Cloud from "./Config/Cloud.js"
+import type { CloudTarget } from "./Config/Cloud.js"
 import * as Redis from "./Config/Redis.js"
 import type { RedisTarget } from "./Config/Redis.js"
 import { providerReferences } from "./Router/Settings.js"
@@ -56,6 +58,8 @@ export interface TollgateSettings {
   readonly databaseUrl: Redacted.Redacted<string> | undefined
   /** The Redis server replicas share budgets, alerts and (with `cache.redis`) the cache through (`Config/Redis.ts`). */
   readonly redis: RedisTarget | undefined
+  /** Cloud ingest's endpoint, workspace and key (`telemetry.cloud` over the environment, `Config/Cloud.ts`); undefined: off. */
+  readonly cloud: CloudTarget | undefined
   /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
   readonly onWriteFailure: "block" | "continue"
   /** `database.durable`, its default resolved (on with a PostgreSQL ledger). */
@@ -495,6 +499,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     const databaseUrl = yield* resolveDatabaseUrl(file)
     const redis = yield* Effect.mapError(Redis.resolve(file), fromEnvError)
     if (redis !== undefined && "problem" in redis) return yield* new ConfigError({ message: redis.problem })
+    const cloud = yield* Effect.mapError(Cloud.resolve(file), fromEnvError)
+    if ("problem" in cloud) return yield* new ConfigError({ message: cloud.problem })
+    notices.push(...cloud.notices)
     const settings = yield* environmentSettings(file)
 
     let declared: Record<string, Provider> = file.providers
@@ -565,6 +572,7 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       dbPath,
       databaseUrl,
       redis,
+      cloud: cloud.target,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
       durable: file.database.durable ?? (databaseUrl !== undefined),
       providers,

@@ -9,7 +9,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { LedgerRow } from "./Domain/LedgerEvent.js"
+import { COLUMNS, type LedgerRow } from "./Domain/LedgerEvent.js"
 import * as Dialect from "./Store/Dialect.js"
 import * as Losses from "./Telemetry/Losses.js"
 
@@ -125,6 +125,9 @@ export const stats = (options: { readonly sinceMs: number; readonly by: GroupBy 
 
 export type ExportRow = { readonly id: number } & LedgerRow
 
+/** A row's id and its ledger fields: not the bookkeeping columns beside them (cloud ingest's `ingested_at`). */
+const EXPORTED = ["id", ...COLUMNS].join(", ")
+
 /** Every row since `sinceMs`, oldest first, read `pageSize` at a time. */
 export const rows = (options: { readonly sinceMs: number; readonly pageSize?: number }) =>
   Stream.unwrap(
@@ -132,7 +135,7 @@ export const rows = (options: { readonly sinceMs: number; readonly pageSize?: nu
       const pageSize = options.pageSize ?? 1000
       return Stream.paginateChunkEffect(0, (afterId: number) =>
         sql<ExportRow>`
-          SELECT * FROM requests WHERE id > ${afterId} AND ts >= ${options.sinceMs} ORDER BY id LIMIT ${pageSize}`.pipe(
+          SELECT ${sql.literal(EXPORTED)} FROM requests WHERE id > ${afterId} AND ts >= ${options.sinceMs} ORDER BY id LIMIT ${pageSize}`.pipe(
           Effect.map((page) => {
             const last = page[page.length - 1]
             return [
@@ -175,6 +178,6 @@ export const unpriced = (options: { readonly sinceMs: number }) =>
 /** The ledger row of one request, by its `x-tollgate-request-id`. */
 export const findRequest = (requestId: string) =>
   Effect.map(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<ExportRow>`SELECT * FROM requests WHERE request_id = ${requestId} ORDER BY id LIMIT 1`),
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<ExportRow>`SELECT ${sql.literal(EXPORTED)} FROM requests WHERE request_id = ${requestId} ORDER BY id LIMIT 1`),
     (rows) => Option.fromNullable(rows[0])
   )

@@ -25,6 +25,7 @@ import * as Redis from "./Redis.js"
 import * as Reload from "./Reload.js"
 import * as Store from "./Store.js"
 import * as Telemetry from "./Telemetry.js"
+import * as Ingest from "./Telemetry/Ingest.js"
 import { withOtel } from "./Telemetry/Otel.js"
 import * as Upstream from "./Upstream.js"
 
@@ -54,6 +55,7 @@ export type Services =
   | Latency.Latency
   | Reload.LiveConfig
   | Redis.Redis
+  | Ingest.Ingest
 
 /** The graph, with these services replaced. */
 export const make = <E = never, R = never>(
@@ -69,6 +71,9 @@ export const make = <E = never, R = never>(
   const writer: Layer.Layer<Telemetry.Telemetry, Err, Req | SqlClient | Alerts.Alerts> = replace.telemetry ?? Telemetry.layerWithoutDependencies
   // Its rows also become OpenTelemetry spans when OTEL_EXPORTER_OTLP_ENDPOINT is set.
   const telemetry = withOtel(writer.pipe(Layer.provide(Layer.merge(store, alerts))))
+  // Cloud ingest (when configured) sends the ledger's rows in the background; built after the
+  // writer, which gives the ledger its id, and closed before it.
+  const ingest = Ingest.layerWithoutDependencies.pipe(Layer.provide(Layer.merge(store, telemetry)))
   const budgetOf: Layer.Layer<Budget.Budget, Err, Req | Pricing.Pricing | SqlClient | Alerts.Alerts | Redis.Redis> = replace.budget ??
     Budget.layerWithoutDependencies
   const budget = budgetOf.pipe(Layer.provide(Layer.mergeAll(pricing, store, alerts, Redis.layer)))
@@ -83,7 +88,7 @@ export const make = <E = never, R = never>(
   const proxy = Proxy.layerWithoutDependencies.pipe(
     Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics, Items.layer))
   )
-  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Latency.layer, Reload.layer, Redis.layer)
+  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Latency.layer, Reload.layer, Redis.layer, ingest)
 }
 
 /** tollgate's own services, from the config the caller provides. */

@@ -12,6 +12,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { createRequire } from "node:module"
 import { Budget } from "../Budget.js"
@@ -25,6 +26,8 @@ import { LiveConfig } from "../Reload.js"
 import { Latency } from "../Router/Latency.js"
 import * as Stats from "../Stats.js"
 import { Telemetry } from "../Telemetry.js"
+import * as Ingest from "../Telemetry/Ingest.js"
+import * as Outbox from "../Telemetry/Outbox.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
 
 /** The package's version: this module is two levels under the package root, in src/ and in dist/ (and dist/chunks/ bundled). */
@@ -58,21 +61,31 @@ export const make = Effect.gen(function*() {
   const live = yield* LiveConfig
   const latency = yield* Latency
   const sql = yield* SqlClient.SqlClient
+  // Cloud ingest's sender, where the graph has one and ingest is on.
+  const ingest = Option.flatten(yield* Effect.serviceOption(Ingest.Ingest))
   const clock = yield* Effect.clock
   const startedAt = clock.unsafeCurrentTimeMillis()
   const keys = new Set(config.server.adminKeys)
   // Series without labels are shown from the first scrape, at 0, rather than from their first event.
   for (const metric of [LedgerMetrics.rowsLost, LedgerMetrics.writeFailures, LedgerMetrics.requestsRefused]) metric.register()
 
+  // Cloud ingest's backlog, counted when scraped (an index holds only the unsent rows).
+  const ingestBacklog = Option.isNone(ingest)
+    ? Effect.void
+    : Outbox.backlog.pipe(
+      Effect.flatMap((backlog) => Metric.set(Ingest.backlogRows, backlog.rows)),
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.ignore
+    )
   const metricsText = Effect.zipRight(
-    Metrics.refreshGauges({ metrics, circuit, budget, telemetry }),
+    Effect.zipRight(Metrics.refreshGauges({ metrics, circuit, budget, telemetry }), ingestBacklog),
     Effect.map(Metric.snapshot, (pairs) => HttpServerResponse.text(Prometheus.render(pairs), { contentType: Prometheus.CONTENT_TYPE }))
   )
 
   const stats = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const options = Stats.optionsOf(request.url, clock.unsafeCurrentTimeMillis())
     if ("code" in options) return Effect.succeed(error(400, options.code, options.message))
-    return Effect.map(Stats.summary(options).pipe(Effect.provideService(SqlClient.SqlClient, sql)), (summary) => HttpServerResponse.unsafeJson(summary))
+    return Effect.map(Stats.summary({ ...options, ingest: config.cloud !== undefined }).pipe(Effect.provideService(SqlClient.SqlClient, sql)), (summary) => HttpServerResponse.unsafeJson(summary))
   })
 
   const budgetStatus = Effect.zipWith(budget.status, budget.blocks, (limits, blocks) =>
@@ -126,6 +139,7 @@ export const make = Effect.gen(function*() {
     const health = yield* SubscriptionRef.get(telemetry.health)
     const written = yield* SubscriptionRef.get(telemetry.written)
     const reloads = yield* SubscriptionRef.get(live.status)
+    const sending = Option.isNone(ingest) ? undefined : yield* SubscriptionRef.get(ingest.value.state)
     return HttpServerResponse.unsafeJson({
       version: VERSION,
       startedAt: new Date(startedAt).toISOString(),
@@ -139,7 +153,15 @@ export const make = Effect.gen(function*() {
         queueDepth: Math.max(0, metrics.booked() - written - health.lost),
         refusing: telemetry.refusing()
       },
-      reload: { ...reloads, watching: config.watch }
+      reload: { ...reloads, watching: config.watch },
+      ingest: Option.isNone(ingest) || sending === undefined ? null : {
+        target: ingest.value.origin,
+        workspaceId: ingest.value.workspaceId,
+        failingSince: sending.failingSince === null ? null : new Date(sending.failingSince).toISOString(),
+        lastError: sending.lastError,
+        delivered: sending.delivered,
+        attempts: sending.attempts
+      }
     })
   })
 

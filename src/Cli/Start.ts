@@ -72,7 +72,8 @@ const ENVIRONMENT = "Environment (over tollgate.yaml, under these flags): TOLLGA
   "TOLLGATE_CONFIG, TOLLGATE_BUDGET_DAILY_LIMIT_USD and TOLLGATE_BUDGET_MONTHLY_LIMIT_USD (a global limit in USD; " +
   "turns budgets on), TOLLGATE_CACHE_ENABLED (true|false), TOLLGATE_LOG_LEVEL (debug|info|warning|error), " +
   "TOLLGATE_ADMIN_PORT (server.admin.port). Providers when tollgate.yaml has none: OPENAI_API_KEY, ANTHROPIC_API_KEY, " +
-  "UPSTREAM_BASE_URL (+ UPSTREAM_API_KEY if that server wants a key). PORT and HOST are read after TOLLGATE_PORT and TOLLGATE_HOST."
+  "UPSTREAM_BASE_URL (+ UPSTREAM_API_KEY if that server wants a key). PORT and HOST are read after TOLLGATE_PORT and TOLLGATE_HOST. " +
+  "Cloud ingest: CLOUD_INGEST_URL, WORKSPACE_ID, WORKSPACE_INGEST_KEY (each under telemetry.cloud in tollgate.yaml)."
 
 export const start = Command.make(
   "start",

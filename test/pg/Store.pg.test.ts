@@ -23,7 +23,7 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       const tables = yield* client<{ table_name: string }>`
         SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`
       assert.deepStrictEqual(tables.map((t) => t.table_name), [
-        "budget_alerts", "budget_blocks", "budget_control", "cache_entries", "meta", "requests", "tollgate_migrations"
+        "budget_alerts", "budget_blocks", "budget_control", "cache_entries", "ingest_lease", "meta", "requests", "tollgate_migrations"
       ])
       const columns = yield* client<{ column_name: string; data_type: string }>`
         SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'requests'`
@@ -33,8 +33,9 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       assert.strictEqual(type("cost_usd"), "double precision")
       assert.strictEqual(type("saved_usd"), "double precision")
       assert.strictEqual(type("stream"), "integer")
+      assert.strictEqual(type("ingested_at"), "bigint")
       const migrations = yield* client<{ n: number }>`SELECT COUNT(*) AS n FROM tollgate_migrations`
-      assert.strictEqual(migrations[0]!.n, 7)
+      assert.strictEqual(migrations[0]!.n, 8)
       // A second start on the same database migrates nothing and keeps the rows.
       yield* Layer.build(Store.layerPostgres(Redacted.make(db.url)))
     }).pipe(Effect.scoped))
