@@ -123,7 +123,7 @@ export const start = Command.make(
           const base = address._tag === "TcpAddress" ? Admin.urlOf(address) : address.path
           const adminLine = Option.match(admin.address, {
             onNone: () => "  admin listener off (server.admin: false)",
-            onSome: (a) => `  admin on ${Admin.urlOf(a)} (/metrics, /admin/stats, /admin/budget, /admin/reload, /debug/status)`
+            onSome: (a) => `  admin on ${Admin.urlOf(a)} (/metrics, /admin/stats, /admin/budget, /admin/recent, /admin/reload, /debug/status)`
           })
           return Console.log(
             `  listening on ${base}/v1 (point OPENAI_BASE_URL here)
