@@ -11,13 +11,15 @@
 import { HttpServer } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Option } from "effect"
+import { Context, Effect, Exit, Layer, Metric, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Admin from "../../src/Admin.js"
 import * as Config from "../../src/Config.js"
 import * as Http from "../../src/Http.js"
+import * as Metrics from "../../src/Metrics.js"
+import * as PrometheusText from "../../src/Metrics/Prometheus.js"
 import type * as Telemetry from "../../src/Telemetry.js"
 import * as Prometheus from "../support/Prometheus.js"
 import * as Tollgate from "../support/Tollgate.js"
@@ -349,11 +351,19 @@ describe("admin listener", () => {
       assert.strictEqual((yield* get(`${t.adminUrl}/metrics`, { headers: { authorization: "Bearer s3cret" } })).status, 200)
     }))
 
-  it.scopedLive("admin: false serves no admin listener", () =>
+  it.scopedLive("admin: false serves no admin listener, and counts no metric series (nothing could read them)", () =>
     Effect.gen(function*() {
-      const config = Config.layerFrom({ server: { port: 0, admin: false }, providers: { sim: { kind: "mock" } }, database: { path: Tollgate.tempDbPath() } })
+      const sim = unique("sim")
+      const config = Config.layerFrom({ server: { port: 0, admin: false }, providers: { [sim]: { kind: "mock" } }, database: { path: Tollgate.tempDbPath() } })
       const context = yield* Layer.build(stackOf(config))
       assert.isTrue(Option.isNone(Context.get(context, Admin.AdminServer).address))
+      const address = Context.get(context, HttpServer.HttpServer).address
+      if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+      assert.strictEqual((yield* chat(`http://127.0.0.1:${address.port}`, "gpt-4o-mini")).status, 200)
+      yield* Effect.provide(Tollgate.awaitRows(1), context as Context.Context<Ledger>)
+      const families = Prometheus.parse(PrometheusText.render(yield* Metric.snapshot))
+      assert.deepStrictEqual(Prometheus.samples(families, "tollgate_requests_total", { provider: sim }), [])
+      assert.strictEqual(Context.get(context, Metrics.Metrics).booked(), 1)
     }))
 })
 
