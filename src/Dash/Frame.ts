@@ -137,8 +137,11 @@ const recentRow = (r: RecentRow): string =>
     r.cache ?? ""
   ], RECENT_COLUMNS)
 
-const heading = (title: string, columns?: ReadonlyArray<{ readonly title: string; readonly width: number; readonly left?: boolean }>): Array<Cell> =>
-  columns === undefined ? [cell(title, "bold")] : [cell(row(columns.map((c) => c.title), columns), "dim")]
+const heading = (title: string): Array<Cell> => [cell(title, "bold")]
+
+const columnTitles = (columns: ReadonlyArray<{ readonly title: string; readonly width: number; readonly left?: boolean }>): Array<Cell> => [
+  cell(row(columns.map((c) => c.title), columns), "dim")
+]
 
 const BREAKER_STYLE = { closed: "green", "half-open": "yellow", open: "red" } as const
 
@@ -220,7 +223,7 @@ export const render = (view: View): Array<string> => {
   }
 
   // Models get what is left after the fixed parts and a few recent requests, at most 10 rows.
-  const models: Array<Array<Cell>> = [[], heading("MODELS (today)"), heading("", MODEL_COLUMNS)]
+  const models: Array<Array<Cell>> = [[], heading("MODELS (today)"), columnTitles(MODEL_COLUMNS)]
   const recentMin = 4
   const room = height - out.length - tail.length - recentMin - models.length - 2
   const shown = Math.max(1, Math.min(10, room, Math.max(1, s.models.length)))
@@ -229,7 +232,7 @@ export const render = (view: View): Array<string> => {
   if (s.models.length > shown) models.push([cell(`... ${s.models.length - shown} more`, "dim")])
   out.push(...models, ...tail)
 
-  out.push([], heading("RECENT REQUESTS"), heading("", RECENT_COLUMNS))
+  out.push([], heading("RECENT REQUESTS"), columnTitles(RECENT_COLUMNS))
   const left = height - out.length
   if (s.recent.length === 0) out.push([cell("none since the server started", "dim")])
   for (const r of s.recent.slice(0, Math.max(0, left))) {
