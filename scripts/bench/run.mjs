@@ -533,14 +533,17 @@ const measureMetrics = async (upstreamBase) => {
         rounds[name].push({ rps: r.rps, cpuMsPerRequest: r.serverCpu?.msPerRequest })
       }
     }
-    const out = { rounds: INTERLEAVED.rounds, seconds: INTERLEAVED.seconds, perRound: rounds, scrapes, otlp: { ...sink.counts } }
+    const out = { rounds: INTERLEAVED.rounds, seconds: INTERLEAVED.seconds, perRound: rounds, scrapes }
     for (const name of ["on", "otlp"]) {
       const rps = rounds[name].map((r, i) => r.rps / rounds.off[i].rps)
       const cpu = rounds[name].map((r, i) => r.cpuMsPerRequest / rounds.off[i].cpuMsPerRequest)
       out[name] = { rpsRatio: median(rps), rpsRatioMin: Math.min(...rps), rpsRatioMax: Math.max(...rps), cpuRatio: median(cpu) }
       log(`metrics: ${name}/off req/s per round ${rps.map((x) => x.toFixed(3)).join(" ")} (median ${median(rps).toFixed(3)}), CPU per request ${median(cpu).toFixed(3)}x`)
     }
-    log(`metrics: /metrics scraped ${scrapes.ok} times (${scrapes.failed} failed); the OTLP receiver got ${sink.counts.requests} exports, ${fmtInt(sink.counts.bytes)} bytes`)
+    const exported = procs.otlp.account.completed2xx + procs.otlp.account.non2xx
+    out.otlpReceiver = { exports: sink.counts.requests, bytes: sink.counts.bytes, requests: exported, bytesPerRequest: sink.counts.bytes / exported }
+    log(`metrics: /metrics scraped ${scrapes.ok} times (${scrapes.failed} failed); the OTLP receiver got ${sink.counts.requests} exports, ` +
+      `${fmtInt(sink.counts.bytes)} bytes for ${fmtInt(exported)} requests (${fmtInt(sink.counts.bytes / exported)} bytes each)`)
     if (scrapes.failed > 0) problems.push(`metrics: ${scrapes.failed} scrapes of /metrics failed`)
     return out
   } finally {
