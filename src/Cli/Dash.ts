@@ -27,7 +27,7 @@ export const KEY_ENV = "TOLLGATE_ADMIN_KEY"
 /** Recent requests read per refresh: more than a tall terminal shows. */
 const RECENT = 100
 
-/** The fastest refresh allowed: each one is five requests to the admin listener and two ledger queries. */
+/** The fastest refresh allowed: each one is three or five requests to the admin listener. */
 const MIN_INTERVAL_MS = 200
 
 /** `--interval`: `1s`, `500ms`, `2.5s`, `1m`; at least 200 ms. */
@@ -46,8 +46,13 @@ export const adminUrlOfConfig = (config: Config.TollgateSettings): string | Usag
     return new UsageError({ message: `the admin listener is off in ${where} (server.admin: false), and the dashboard reads it: turn it on, or pass --admin URL` })
   }
   if (admin.port === 0) return new UsageError({ message: `server.admin.port is 0 in ${where} (a free port chosen at start): pass --admin URL` })
-  const host = admin.host === "0.0.0.0" || admin.host === "::" ? "127.0.0.1" : admin.host
-  return `http://${host.includes(":") ? `[${host}]` : host}:${admin.port}`
+  return urlOn(admin.host, admin.port)
+}
+
+/** `http://host:port` a client on this machine reaches a listener bound there at: a wildcard host on loopback. */
+export const urlOn = (bound: string, port: number): string => {
+  const host = bound === "0.0.0.0" ? "127.0.0.1" : bound === "::" ? "::1" : bound
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`
 }
 
 export interface DashOptions {
@@ -60,8 +65,8 @@ export interface DashOptions {
   readonly log: () => ReadonlyArray<string>
 }
 
-const readNow = (options: DashOptions) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Snapshot.read({ admin: options.admin, key: options.key, recent: RECENT, now }))
+const readNow = (options: DashOptions, previous?: Snapshot.Snapshot) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => Snapshot.read({ admin: options.admin, key: options.key, recent: RECENT, now, previous }))
 
 /** The dashboard until it is quit; fails (with what to do) if the first read does. */
 export const dash = (options: DashOptions): Effect.Effect<void, UsageError, HttpClient.HttpClient> =>
@@ -95,7 +100,7 @@ export const dash = (options: DashOptions): Effect.Effect<void, UsageError, Http
         const { columns, rows } = term.size()
         return term.draw(Frame.render({ snapshot: current, rate, problem, log: options.log(), width: columns, height: rows, color, now }))
       })
-      const refresh = readNow(options).pipe(
+      const refresh = Effect.suspend(() => readNow(options, current)).pipe(
         Effect.match({
           onFailure: (error) => {
             problem = error.message

@@ -28,7 +28,7 @@ const dashOn = (config: Config.TollgateSettings, admin: Admin.AdminServer["Type"
     onNone: () => Effect.fail(new UsageError({ message: "--dash reads the admin listener, which is off (server.admin: false)" })),
     onSome: (address) =>
       Effect.flatMap(Effect.promise(() => import("./Dash.js")), (Dash) =>
-        Dash.dash({ admin: Admin.urlOf(address), key: config.server.adminKeys[0], interval: Duration.seconds(1), once: false, log }).pipe(
+        Dash.dash({ admin: Dash.urlOn(address.hostname, address.port), key: config.server.adminKeys[0], interval: Duration.seconds(1), once: false, log }).pipe(
           Effect.provide(FetchHttpClient.layer)
         ))
   })

@@ -1,8 +1,8 @@
 /**
  * What the terminal dashboard shows, read from a running tollgate's admin listener: `/debug/status`
- * (uptime, breakers, the ledger writer), `/admin/stats` since local midnight (totals and per model),
- * `/admin/budget` and `/admin/recent`. One snapshot per refresh, all five read at once; requests per
- * second come from two snapshots' counts of booked rows (`rateOf`).
+ * (uptime, breakers, the ledger writer), `/admin/stats` since local midnight (totals and per model,
+ * at most every `STATS_EVERY_MS`), `/admin/budget` and `/admin/recent`. One snapshot per refresh,
+ * its reads at once; requests per second come from two snapshots' counts of booked rows (`rateOf`).
  *
  * A failure is one of three things a person can act on: nothing answers (`AdminUnreachable`), the
  * listener wants a key (`AdminUnauthorized`), or something answers that is not tollgate's admin
@@ -106,6 +106,8 @@ export interface Snapshot {
   /** Rows booked since the server started: the count requests per second are taken from. */
   readonly booked: number
   readonly ledger: { readonly status: string; readonly queueDepth: number }
+  /** When the ledger's totals below were read (Unix ms): they are read less often than the rest. */
+  readonly statsAt: number
   /** Totals since local midnight (the ledger's). */
   readonly today: StatsRow | undefined
   readonly models: ReadonlyArray<StatsRow>
@@ -133,8 +135,24 @@ export const normalizeUrl = (text: string): string => {
   return /^https?:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`
 }
 
-/** Reads one snapshot from the admin listener at `admin` (a base URL), with `key` as a bearer token if given. */
-export const read = (options: { readonly admin: string; readonly key: string | undefined; readonly recent: number; readonly now: number }) =>
+/**
+ * The ledger's totals are two aggregate queries over today's rows on the server's ledger: read at
+ * most this often, whatever the refresh interval, and kept in between.
+ */
+export const STATS_EVERY_MS = 5_000
+
+/**
+ * Reads one snapshot from the admin listener at `admin` (a base URL), with `key` as a bearer token
+ * if given; the ledger's totals are `previous`'s while they are younger than `STATS_EVERY_MS` and
+ * of the same day.
+ */
+export const read = (options: {
+  readonly admin: string
+  readonly key: string | undefined
+  readonly recent: number
+  readonly now: number
+  readonly previous?: Snapshot | undefined
+}) =>
   Effect.gen(function*() {
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const { admin, key } = options
@@ -155,12 +173,22 @@ export const read = (options: { readonly admin: string; readonly key: string | u
         })
       )
     }
+    const day = startOfDay(options.now)
+    const previous = options.previous
+    const kept = previous !== undefined && options.now - previous.statsAt < STATS_EVERY_MS && previous.statsAt >= day
+      ? previous
+      : undefined
+    const since = encodeURIComponent(new Date(day).toISOString())
+    const stats = kept !== undefined
+      ? Effect.succeed({ statsAt: kept.statsAt, today: kept.today, models: kept.models })
+      : Effect.map(
+        Effect.all([get(`/admin/stats?since=${since}`, Stats), get(`/admin/stats?since=${since}&by=model`, Stats)], { concurrency: "unbounded" }),
+        ([total, models]) => ({ statsAt: options.now, today: total.rows[0], models: models.rows })
+      )
     // The first answer that fails says why for all: the others are not waited for.
-    const since = encodeURIComponent(new Date(startOfDay(options.now)).toISOString())
-    const [status, total, models, budget, recent] = yield* Effect.all([
+    const [status, ledger, budget, recent] = yield* Effect.all([
       get("/debug/status", Status),
-      get(`/admin/stats?since=${since}`, Stats),
-      get(`/admin/stats?since=${since}&by=model`, Stats),
+      stats,
       get("/admin/budget", BudgetStatus),
       get(`/admin/recent?limit=${options.recent}`, RecentRequests)
     ], { concurrency: "unbounded" })
@@ -171,8 +199,7 @@ export const read = (options: { readonly admin: string; readonly key: string | u
       uptimeSeconds: status.uptimeSeconds,
       booked: status.ledger.booked,
       ledger: { status: status.ledger.status, queueDepth: status.ledger.queueDepth },
-      today: total.rows[0],
-      models: models.rows,
+      ...ledger,
       breakers: status.breakers,
       budget,
       recent: recent.requests

@@ -1,5 +1,6 @@
 /** The terminal dashboard's pure parts: a frame from a snapshot, the refresh rate, the flags. */
 import { assert, describe, it } from "@effect/vitest"
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { Duration, Effect } from "effect"
 import * as Dash from "../../src/Cli/Dash.js"
 import { stripAnsi } from "../../src/Cli/Help.js"
@@ -28,6 +29,7 @@ const snapshot = (over: Partial<Snapshot.Snapshot> = {}): Snapshot.Snapshot => (
   version: "0.1.0",
   uptimeSeconds: 192,
   booked: 1234,
+  statsAt: NOW,
   ledger: { status: "ok", queueDepth: 0 },
   today: { ...model("all", 1234, 1.2345), errors: 3, savedUsd: 0.04, cacheHits: 10 },
   models: [model("gpt-4o-mini", 1200, 1.2), model("claude-sonnet-4", 30, 0.0345), model("local-llama", 4, null)],
@@ -156,7 +158,68 @@ describe("Dash snapshot and flags", () => {
       assert.strictEqual(Dash.adminUrlOfConfig(yield* settings({ admin: { host: "0.0.0.0", port: 9000 }, adminKeys: ["k"] })), "http://127.0.0.1:9000")
       const off = Dash.adminUrlOfConfig(yield* settings({ admin: false }))
       assert.include(typeof off === "string" ? off : off.message, "server.admin: false")
+      assert.strictEqual(Dash.urlOn("::", 4101), "http://[::1]:4101")
+      assert.strictEqual(Dash.urlOn("10.0.0.5", 4101), "http://10.0.0.5:4101")
       const free = Dash.adminUrlOfConfig(yield* settings({ admin: { port: 0 } }))
       assert.include(typeof free === "string" ? free : free.message, "pass --admin")
+    }))
+
+  /** A fake admin listener: answers by path, and counts what it was asked. */
+  const adminAnswering = (status: number) => {
+    const asked: Array<string> = []
+    const bodies: Record<string, unknown> = {
+      "/debug/status": { version: "0.1.0", uptimeSeconds: 5, breakers: [], ledger: { status: "ok", booked: 3, queueDepth: 0 } },
+      "/admin/stats": { rows: [{ ...model("all", 3, 0.5), errors: 0 }] },
+      "/admin/budget": { enabled: false, limits: [], blocks: [] },
+      "/admin/recent": { requests: [] }
+    }
+    const client = HttpClient.make((request) => {
+      const url = new URL(request.url)
+      asked.push(url.pathname + url.search)
+      if (url.port === "1") {
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: Object.assign(new Error("connect"), { code: "ECONNREFUSED" }) }))
+      }
+      return Effect.succeed(HttpClientResponse.fromWeb(request, new Response(JSON.stringify(bodies[url.pathname]), { status, headers: { "content-type": "application/json" } })))
+    })
+    return { asked, client }
+  }
+
+  it.effect("reads the ledger's totals at most every 5 seconds, the rest at each refresh", () =>
+    Effect.gen(function*() {
+      const admin = adminAnswering(200)
+      const read = (now: number, previous?: Snapshot.Snapshot) =>
+        Snapshot.read({ admin: "http://127.0.0.1:4101", key: "k", recent: 10, now, previous }).pipe(Effect.provideService(HttpClient.HttpClient, admin.client))
+      const first = yield* read(NOW)
+      assert.strictEqual(first.today?.requests, 3)
+      assert.strictEqual(admin.asked.filter((a) => a.startsWith("/admin/stats")).length, 2)
+      assert.include(admin.asked, `/admin/stats?since=${encodeURIComponent(new Date(Snapshot.startOfDay(NOW)).toISOString())}&by=model`)
+      assert.include(admin.asked, "/admin/recent?limit=10")
+      const second = yield* read(NOW + 1000, first)
+      assert.strictEqual(admin.asked.filter((a) => a.startsWith("/admin/stats")).length, 2)
+      assert.strictEqual(second.statsAt, NOW)
+      assert.strictEqual(second.today?.requests, 3)
+      yield* read(NOW + 5000, second)
+      assert.strictEqual(admin.asked.filter((a) => a.startsWith("/admin/stats")).length, 4)
+      assert.strictEqual(admin.asked.filter((a) => a === "/debug/status").length, 3)
+    }))
+
+  it.effect("says why a read failed: unreachable, a key needed or refused, not tollgate", () =>
+    Effect.gen(function*() {
+      const failure = (status: number, admin: string, key?: string) =>
+        Snapshot.read({ admin, key, recent: 10, now: NOW }).pipe(
+          Effect.provideService(HttpClient.HttpClient, adminAnswering(status).client),
+          Effect.flip
+        )
+      const gone = yield* failure(200, "http://127.0.0.1:1")
+      assert.strictEqual(gone._tag, "AdminUnreachable")
+      assert.include(gone.message, "at http://127.0.0.1:1 (ECONNREFUSED). Is tollgate running?")
+      const needed = yield* failure(401, "http://127.0.0.1:4101")
+      assert.strictEqual(needed._tag, "AdminUnauthorized")
+      assert.include(needed.message, "needs a key: pass --key (or set TOLLGATE_ADMIN_KEY)")
+      const refused = yield* failure(401, "http://127.0.0.1:4101", "nope")
+      assert.include(refused.message, "refused the key given")
+      const other = yield* failure(404, "http://127.0.0.1:4101")
+      assert.strictEqual(other._tag, "AdminBadAnswer")
+      assert.include(other.message, "answered 404")
     }))
 })
