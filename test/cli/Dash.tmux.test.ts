@@ -9,7 +9,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, type Duration, Effect, Schedule } from "effect"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as net from "node:net"
@@ -27,6 +27,10 @@ const Database = createRequire(import.meta.url)("better-sqlite3") as Sqlite
 
 const BIN = path.resolve(import.meta.dirname, "../../dist/bin.js")
 const REQUESTS = 7
+
+/** The tmux tests need tmux: without it they are skipped, and their names say so. */
+const tmuxMissing = spawnSync("tmux", ["-V"]).status !== 0
+const needingTmux = (name: string) => (tmuxMissing ? `${name} (skipped: tmux is not installed)` : name)
 
 const cleanEnv = (home: string): Record<string, string> => {
   const env: Record<string, string> = {}
@@ -61,7 +65,7 @@ const pollUntil = <A>(read: Effect.Effect<A>, done: (a: A) => boolean, deadline:
   )
 
 describe("tollgate dash under tmux", () => {
-  it.scopedLive("shows the request count and spend of the ledger after traffic, and quits on q", () =>
+  it.scopedLive.skipIf(tmuxMissing)(needingTmux("shows the request count and spend of the ledger after traffic, and quits on q"), () =>
     Effect.gen(function*() {
       const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-dash-")))
       const env = cleanEnv(dir)
@@ -199,7 +203,7 @@ describe("tollgate dash under tmux", () => {
       assert.include(noTerminal.stderr, "cannot reach", "the listener is read before the terminal is checked")
     }), { timeout: 60_000 })
 
-  it.scopedLive("start --dash: the server and its dashboard in one terminal; q stops both, the ledger written", () =>
+  it.scopedLive.skipIf(tmuxMissing)(needingTmux("start --dash: the server and its dashboard in one terminal; q stops both, the ledger written"), () =>
     Effect.gen(function*() {
       const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-dash-")))
       const env = cleanEnv(dir)
