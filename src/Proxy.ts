@@ -32,6 +32,7 @@ import type { CascadePlan } from "./Router/Decision.js"
 import * as Response from "./Http/Response.js"
 import { Telemetry } from "./Telemetry.js"
 import { Metrics } from "./Metrics.js"
+import { Recent } from "./Admin/Recent.js"
 import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
 import { Coalesce, type Joined, type Ticket } from "./Coalesce.js"
@@ -149,6 +150,16 @@ export const make = Effect.gen(function*() {
   const config = yield* TollgateConfig
   // Optional: a graph without it (a test's own wiring) serves the same, uncounted.
   const observe = Option.match(yield* Effect.serviceOption(Metrics), { onNone: () => undefined, onSome: (m) => m.observe })
+  const remember = Option.match(yield* Effect.serviceOption(Recent), { onNone: () => undefined, onSome: (r) => r.push })
+  // What sees each booked row besides the ledger: one function, made once, so booking adds no closure.
+  const booked: ((row: LedgerEvent) => void) | undefined = observe === undefined
+    ? remember
+    : remember === undefined
+    ? observe
+    : (row) => {
+      observe(row)
+      remember(row)
+    }
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
   const fallbackPrice = config.budget.unpricedPrice
   const fallbackCostOf = config.budget.unpriced === "estimate" ? (usage: Usage) => costAtFallback(fallbackPrice, usage) : undefined
@@ -413,10 +424,10 @@ export const make = Effect.gen(function*() {
       const book = (outcome: Outcome): Effect.Effect<LedgerEvent> => {
         const row = record.event(outcome)
         // Counted in the step that offers the row (the `map` that `as` would be): no step of its own.
-        const recorded = observe === undefined
+        const recorded = booked === undefined
           ? Effect.as(telemetry.record(row), row)
           : Effect.map(telemetry.record(row), () => {
-            observe(row)
+            booked(row)
             return row
           })
         const admission = state.admission

@@ -7,6 +7,7 @@
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
 import * as Layer from "effect/Layer"
+import * as Recent from "./Admin/Recent.js"
 import * as Alerts from "./Budget/Alerts.js"
 import * as Budget from "./Budget.js"
 import * as Cache from "./Cache.js"
@@ -52,6 +53,7 @@ export type Services =
   | Budget.Budget
   | Alerts.Alerts
   | Metrics.Metrics
+  | Recent.Recent
   | Latency.Latency
   | Reload.LiveConfig
   | Redis.Redis
@@ -86,9 +88,9 @@ export const make = <E = never, R = never>(
   // The live configuration the router follows, shared with the admin listener's reload.
   const router = Router.layerLive.pipe(Layer.provide(Reload.layer))
   const proxy = Proxy.layerWithoutDependencies.pipe(
-    Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics, Items.layer))
+    Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics, Recent.layer, Items.layer))
   )
-  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Latency.layer, Reload.layer, Redis.layer, ingest)
+  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Recent.layer, Latency.layer, Reload.layer, Redis.layer, ingest)
 }
 
 /** tollgate's own services, from the config the caller provides. */

@@ -1,5 +1,6 @@
 /**
- * The admin listener's routes: `/metrics` (Prometheus text), `/admin/*` (stats, budget, reload)
+ * The admin listener's routes: `/metrics` (Prometheus text), `/admin/*` (stats, budget, the recent
+ * requests, reload)
  * and `/debug/*` (routes, status). Built once on the running services, so a request carries no
  * requirement but itself. Every answer is JSON except `/metrics`; every failure is a JSON error
  * with no stack trace (the log has the details).
@@ -18,6 +19,7 @@ import { createRequire } from "node:module"
 import { Budget } from "../Budget.js"
 import { Circuit } from "../Circuit.js"
 import { TollgateConfig } from "../Config.js"
+import * as Recent from "./Recent.js"
 import * as Money from "../Domain/Money.js"
 import * as Metrics from "../Metrics.js"
 import * as Prometheus from "../Metrics/Prometheus.js"
@@ -44,6 +46,7 @@ export const PATHS: Readonly<Record<string, ReadonlyArray<string>>> = {
   "/metrics": ["GET"],
   "/admin/stats": ["GET"],
   "/admin/budget": ["GET"],
+  "/admin/recent": ["GET"],
   "/admin/reload": ["POST"],
   "/debug/routes": ["GET"],
   "/debug/status": ["GET"]
@@ -63,6 +66,7 @@ export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   // Cloud ingest's sender, where the graph has one and ingest is on.
   const ingest = Option.flatten(yield* Effect.serviceOption(Ingest.Ingest))
+  const recent = yield* Recent.Recent
   const clock = yield* Effect.clock
   const startedAt = clock.unsafeCurrentTimeMillis()
   const keys = new Set(config.server.adminKeys)
@@ -104,6 +108,13 @@ export const make = Effect.gen(function*() {
       })),
       blocks: blocks.map((b) => ({ session: b.session, anomaly: b.anomaly, until: new Date(b.until).toISOString() }))
     }))
+
+  const recentRequests = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+    const limit = Recent.limitOf(request.url, recent.capacity)
+    return typeof limit === "number"
+      ? HttpServerResponse.unsafeJson({ capacity: recent.capacity, requests: recent.latest(limit) })
+      : error(400, limit.code, limit.message)
+  })
 
   const reload = Effect.map(live.reload, (outcome) => {
     switch (outcome._tag) {
@@ -169,6 +180,7 @@ export const make = Effect.gen(function*() {
     HttpRouter.get("/metrics", metricsText),
     HttpRouter.get("/admin/stats", stats),
     HttpRouter.get("/admin/budget", budgetStatus),
+    HttpRouter.get("/admin/recent", recentRequests),
     HttpRouter.post("/admin/reload", reload),
     HttpRouter.get("/debug/routes", routes),
     HttpRouter.get("/debug/status", status)
