@@ -20,6 +20,7 @@ import type { Budget } from "./Budget.js"
 import type { Circuit } from "./Circuit.js"
 import { ConfigError, TollgateConfig, type TollgateSettings } from "./Config.js"
 import { isLoopback } from "./Http.js"
+import type { Recent } from "./Admin/Recent.js"
 import type { Metrics } from "./Metrics.js"
 import * as PlatformServer from "./Node/PlatformServer.js"
 import type { LiveConfig } from "./Reload.js"
@@ -32,7 +33,7 @@ export class AdminServer extends Context.Tag("tollgate/AdminServer")<AdminServer
 }>() {}
 
 /** The services the admin routes read: the composition root's (`Services.ts`). */
-export type Requirements = TollgateConfig | Metrics | Circuit | Budget | Telemetry | LiveConfig | Latency | SqlClient
+export type Requirements = TollgateConfig | Metrics | Recent | Circuit | Budget | Telemetry | LiveConfig | Latency | SqlClient
 
 /**
  * Metrics, budgets and a reload reachable by anyone on the network, with no key, would show

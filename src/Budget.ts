@@ -363,14 +363,41 @@ export const make = Effect.gen(function*() {
     if (!active) return passThroughOf(request.model)
     const watchedAs = watchedKey(request)
     if (shared === undefined) return Effect.flatMap(decide(request, watchedAs, true), (decision) => conclude(request, watchedAs, decision, undefined))
-    return Effect.flatMap(decide(request, watchedAs, true), (decision) =>
+    const commit = (decision: Reservations.Decision) =>
       decision._tag === "Reject"
         ? conclude(request, watchedAs, decision, undefined)
         : Effect.flatMap(
           shared.commit(decision, () => decide(request, watchedAs, false)),
           (committed) => conclude(request, watchedAs, committed.decision, committed.hold)
+        )
+    return Effect.flatMap(decide(request, watchedAs, true), (decision) => {
+      if (decision._tag !== "Reject" || decision.error._tag !== "BudgetExceeded") return commit(decision)
+      // The copy may be stale high (other replicas settled below their reservations, or their
+      // leases lapsed): a refusal is decided again on the store's numbers before it is final.
+      return Effect.flatMap(sharedKeysOf(request), (keys) =>
+        keys.length === 0 ? commit(decision) : shared.refresh(keys).pipe(
+          Effect.zipRight(forget(decision.alerts.filter((a) => a.kind === "breach"))),
+          Effect.zipRight(decide(request, watchedAs, false)),
+          // The anomaly rules saw this request once: what they raised stands.
+          Effect.map((again) => ({ ...again, alerts: [...decision.alerts.filter((a) => a.kind === "anomaly"), ...again.alerts] })),
+          Effect.flatMap(commit)
         ))
+    })
   }
+
+  /** The shared counters a request is checked against. */
+  const sharedKeysOf = (request: Reservations.BudgetRequest) =>
+    Effect.map(Ref.get(state), (snapshot) =>
+      Reservations.applicable(snapshot, { request, now: clock.unsafeCurrentTimeMillis(), bounds }).flatMap((a) =>
+        a.counterKey === undefined ? [] : [a.counterKey]
+      ))
+
+  /** Un-marks breach alerts a decision raised on stale numbers (it is taken again, and raises them again if they hold). */
+  const forget = (alerts: ReadonlyArray<Alert>) =>
+    alerts.length === 0 ? Effect.void : Ref.update(state, (s) => ({
+      ...s,
+      fired: alerts.reduce((fired, alert) => HashMap.remove(fired, alert.dedupeKey), s.fired)
+    }))
 
   /** The counters `status` shows: every open one of this copy, and each global or keyed limit's current one. */
   const shownKeys = (s: Reservations.State, now: number): Array<string> => {
@@ -464,7 +491,8 @@ export const make = Effect.gen(function*() {
   ))
 
   if (shared !== undefined) {
-    yield* shared.start.pipe(Effect.catchTag("RedisUnavailable", (error) => Effect.logWarning("budget: cannot seed the shared store yet", error)))
+    // Seeded now when limits apply (so the first request does not wait for it), else on first use.
+    if (active) yield* shared.start.pipe(Effect.catchTag("RedisUnavailable", (error) => Effect.logWarning("budget: cannot seed the shared store yet", error)))
     yield* Effect.forkScoped(Effect.repeat(shared.maintain, Schedule.spaced(Math.max(100, Math.floor(settings.reservationLease / 3)))))
   }
 

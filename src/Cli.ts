@@ -1,6 +1,6 @@
 /**
  * The `tollgate` command line: `start`, `stats`, `export`, `cost explain`, `route explain`,
- * `budget`, `alerts`, `prices`, `reprice`, `simulate`.
+ * `budget`, `alerts`, `prices`, `reprice`, `simulate`, `dash`, and the operations commands.
  *
  * `@effect/cli` parses; tollgate renders `--help` itself (`Cli/Help.ts`: plain text unless on a
  * colour terminal, wrapped to its width, `$ tollgate <command>` in usage lines). A failure prints
@@ -19,7 +19,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { createRequire } from "node:module"
-import { alerts, budget, cost, exportCommand, init, prices, reprice, request, route, simulate, stats } from "./Cli/Commands.js"
+import { alerts, budget, cost, dash, exportCommand, init, prices, reprice, request, route, simulate, stats } from "./Cli/Commands.js"
 import * as Help from "./Cli/Help.js"
 import { operations } from "./Cli/Operations.js"
 
@@ -49,9 +49,9 @@ const root = (withStart: boolean) =>
     (startModule): Root => {
       const tollgate = Command.make("tollgate").pipe(Command.withDescription(DESCRIPTION))
       return startModule === undefined
-        ? rootOf(tollgate.pipe(Command.withSubcommands([stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate, request, init, ...operations])))
+        ? rootOf(tollgate.pipe(Command.withSubcommands([stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate, request, init, dash, ...operations])))
         : rootOf(
-          tollgate.pipe(Command.withSubcommands([startModule.start, stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate, request, init, ...operations]))
+          tollgate.pipe(Command.withSubcommands([startModule.start, stats, exportCommand, cost, budget, alerts, route, prices, reprice, simulate, request, init, dash, ...operations]))
         )
     }
   )
@@ -69,7 +69,7 @@ const rootOf = <A, E>(command: Command.Command<"tollgate", CliApp.CliApp.Environ
 /** The commands that work without `start`'s module (`Cli/Commands.ts`). */
 const LIGHT = new Set([
   "stats", "export", "cost", "budget", "alerts", "route", "prices", "reprice", "simulate",
-  "config", "ledger", "doctor", "providers", "cache", "prune", "service", "request", "init"
+  "config", "ledger", "doctor", "providers", "cache", "prune", "service", "request", "init", "dash"
 ])
 
 /** Failures that carry a message for a person: printed as they are. */

@@ -25,11 +25,13 @@ import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as Subscribable from "effect/Subscribable"
 import type { ByteSink, ByteSource } from "./Bytes.js"
+import type { AnsweredElsewhere } from "./Cache/Answer.js"
 import type { NoTargetAvailable, UpstreamError } from "./Domain/Errors.js"
 import type { Target } from "./Router.js"
 import type { StreamError, UpstreamResponse } from "./Upstream.js"
 
-type FlightError = UpstreamError | NoTargetAvailable
+/** How a flight can end without an answer of its own (another replica's, stored, included). */
+type FlightError = UpstreamError | NoTargetAvailable | AnsweredElsewhere
 
 /** The upstream call a flight makes: the answer, and the target that gave it. */
 type FlightCall = Effect.Effect<UpstreamResponse & { readonly target: Target | undefined }, FlightError>
@@ -95,6 +97,8 @@ class Flight {
   landed: Option.Option<Landed> = Option.none()
   /** A leader's row to write when the flight ends. */
   pendingBill: Ticket["bill"] | undefined = undefined
+  /** What its leader asked to run when the flight ends, however it ends (a lease released). */
+  onEnd: Effect.Effect<void> | undefined = undefined
   /**
    * What replays run when chunks come or the answer is done: plain callbacks, no Effect between
    * chunks (a `SubscriptionRef`'s `changes` cost a PubSub subscription per wait and a publish per chunk).
@@ -230,13 +234,15 @@ export interface Joined {
 export class Coalesce extends Context.Tag("tollgate/Coalesce")<Coalesce, {
   /**
    * Joins the flight for `key`, starting it with `call` if there is none. `onLanded` runs once,
-   * when a flight completes with every chunk (the leader's, to store the answer).
+   * when a flight completes with every chunk (the leader's, to store the answer); `onEnd` (the
+   * leader's) when the flight ends, however it ends.
    */
   readonly join: (
     key: string,
     call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>,
-    ticket: Ticket
+    ticket: Ticket,
+    onEnd?: Effect.Effect<void>
   ) => Effect.Effect<Joined, FlightError>
   /** Requests currently waiting on or reading a flight (for tests and metrics): the count, and its changes. */
   readonly subscribers: Subscribable.Subscribable<number>
@@ -346,7 +352,8 @@ export const make = Effect.gen(function*() {
               flight.notify()
             }
           }
-          return flight.pendingBill === undefined ? Effect.void : flight.pendingBill(flight.landed)
+          const bill = flight.pendingBill === undefined ? Effect.void : flight.pendingBill(flight.landed)
+          return flight.onEnd === undefined ? bill : Effect.zipRight(flight.onEnd, bill)
         })
       )
     )
@@ -369,12 +376,14 @@ export const make = Effect.gen(function*() {
     call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>,
     ticket: Ticket,
+    onEnd: Effect.Effect<void> | undefined,
     restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   ) {
     let flight = flights.get(key)
     const leader = flight === undefined
     if (flight === undefined) {
       const created: Flight = new Flight(key, yield* Deferred.make<Head, FlightError>())
+      created.onEnd = onEnd
       flights.set(key, created)
       // Forked from an uninterruptible region: say explicitly that the flight can be stopped.
       const fiber = yield* FiberSet.run(fibers, Effect.interruptible(run(created, call, onLanded)))
@@ -419,8 +428,9 @@ export const make = Effect.gen(function*() {
     key: string,
     call: FlightCall,
     onLanded: (landed: Landed) => Effect.Effect<void>,
-    ticket: Ticket
-  ): Effect.Effect<Joined, FlightError> => Effect.uninterruptibleMask((restore) => joining(key, call, onLanded, ticket, restore))
+    ticket: Ticket,
+    onEnd?: Effect.Effect<void>
+  ): Effect.Effect<Joined, FlightError> => Effect.uninterruptibleMask((restore) => joining(key, call, onLanded, ticket, onEnd, restore))
 
   return Coalesce.of({ join, subscribers })
 })

@@ -32,6 +32,8 @@ import {
   Timeouts,
   TollgateConfigSchema
 } from "./Config/Schema.js"
+import * as Cloud from "./Config/Cloud.js"
+import type { CloudTarget } from "./Config/Cloud.js"
 import * as Redis from "./Config/Redis.js"
 import type { RedisTarget } from "./Config/Redis.js"
 import { providerReferences } from "./Router/Settings.js"
@@ -56,8 +58,12 @@ export interface TollgateSettings {
   readonly databaseUrl: Redacted.Redacted<string> | undefined
   /** The Redis server replicas share budgets, alerts and (with `cache.redis`) the cache through (`Config/Redis.ts`). */
   readonly redis: RedisTarget | undefined
+  /** Cloud ingest's endpoint, workspace and key (`telemetry.cloud` over the environment, `Config/Cloud.ts`); undefined: off. */
+  readonly cloud: CloudTarget | undefined
   /** `database.onWriteFailure`, its default resolved (`block` when budgets are on). */
   readonly onWriteFailure: "block" | "continue"
+  /** `database.durable`, its default resolved (on with a PostgreSQL ledger). */
+  readonly durable: boolean
   /** In configuration order; the first one is the default target when no route matches. */
   readonly providers: ReadonlyArray<ResolvedProvider>
   readonly routes: ReadonlyArray<Route>
@@ -493,6 +499,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     const databaseUrl = yield* resolveDatabaseUrl(file)
     const redis = yield* Effect.mapError(Redis.resolve(file), fromEnvError)
     if (redis !== undefined && "problem" in redis) return yield* new ConfigError({ message: redis.problem })
+    const cloud = yield* Effect.mapError(Cloud.resolve(file), fromEnvError)
+    if ("problem" in cloud) return yield* new ConfigError({ message: cloud.problem })
+    notices.push(...cloud.notices)
     const settings = yield* environmentSettings(file)
 
     let declared: Record<string, Provider> = file.providers
@@ -526,7 +535,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
     }
 
     let cacheKey = Option.none<Redacted.Redacted<Uint8Array>>()
-    if (settings.cache.persist && settings.cache.encrypt) {
+    // Entries leave the process in the persisted tier and the shared one (`cache.redis`).
+    const sealed = settings.cache.persist || (settings.cache.redis !== undefined && settings.cache.redis !== false)
+    if (sealed && settings.cache.encrypt) {
       const raw = yield* optionalEnv("TOLLGATE_CACHE_KEY")
       const bytes = Option.map(raw, decodeCacheKey)
       if (Option.isNone(bytes) || bytes.value === undefined) {
@@ -561,7 +572,9 @@ export const resolve = (file: FileConfig, source: string | undefined, overrides:
       dbPath,
       databaseUrl,
       redis,
+      cloud: cloud.target,
       onWriteFailure: file.database.onWriteFailure ?? (settings.budget.enabled ? "block" : "continue"),
+      durable: file.database.durable ?? (databaseUrl !== undefined),
       providers,
       routes,
       models,

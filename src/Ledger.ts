@@ -10,7 +10,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { LedgerRow } from "./Domain/LedgerEvent.js"
+import { COLUMNS, type LedgerRow } from "./Domain/LedgerEvent.js"
 import { joined, type Percentile, percentileOf } from "./Ledger/Percentiles.js"
 import * as Dialect from "./Store/Dialect.js"
 import * as Losses from "./Telemetry/Losses.js"
@@ -80,7 +80,7 @@ const AGGREGATES = `
   SUM(CASE WHEN r.usage_source = 'estimated' THEN 1 ELSE 0 END) AS estimated`
 
 /** The columns `AGGREGATES` and the percentiles read: the rows are copied only this wide. */
-const COLUMNS = "status, error_type, aborted, attempts, failover, input_tokens, output_tokens, cached_input_tokens, " +
+const SUMMARY_COLUMNS = "status, error_type, aborted, attempts, failover, input_tokens, output_tokens, cached_input_tokens, " +
   "reasoning_tokens, cost_usd, saved_usd, cache_status, priced, usage_source, latency_ms, ttfb_ms"
 
 interface Aggregated {
@@ -142,7 +142,7 @@ const aggregatedOf = (
   Effect.suspend(() => {
     const group = sql.literal(options.group)
     const aggregates = sql.literal(AGGREGATES)
-    const columns = sql.literal(COLUMNS)
+    const columns = sql.literal(SUMMARY_COLUMNS)
     const limit = options.limit === undefined ? sql.literal("") : sql`LIMIT ${options.limit}`
     const ttfb = options.percentiles === "latency+ttfb"
     const ids = options.ids === undefined ? sql.literal("") : sql`AND id > ${options.ids[0]} AND id <= ${options.ids[1]}`
@@ -356,6 +356,9 @@ export const summaryPaged = <G extends Exclude<GroupBy, "day">>(options: {
 
 export type ExportRow = { readonly id: number } & LedgerRow
 
+/** A row's id and its ledger fields: not the bookkeeping columns beside them (cloud ingest's `ingested_at`). */
+const EXPORTED = ["id", ...COLUMNS].join(", ")
+
 /** Every row since `sinceMs`, oldest first, read `pageSize` at a time. */
 export const rows = (options: { readonly sinceMs: number; readonly pageSize?: number }) =>
   Stream.unwrap(
@@ -363,7 +366,7 @@ export const rows = (options: { readonly sinceMs: number; readonly pageSize?: nu
       const pageSize = options.pageSize ?? 1000
       return Stream.paginateChunkEffect(0, (afterId: number) =>
         sql<ExportRow>`
-          SELECT * FROM requests WHERE id > ${afterId} AND ts >= ${options.sinceMs} ORDER BY id LIMIT ${pageSize}`.pipe(
+          SELECT ${sql.literal(EXPORTED)} FROM requests WHERE id > ${afterId} AND ts >= ${options.sinceMs} ORDER BY id LIMIT ${pageSize}`.pipe(
           Effect.map((page) => {
             const last = page[page.length - 1]
             return [
@@ -406,6 +409,6 @@ export const unpriced = (options: { readonly sinceMs: number }) =>
 /** The ledger row of one request, by its `x-tollgate-request-id`. */
 export const findRequest = (requestId: string) =>
   Effect.map(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<ExportRow>`SELECT * FROM requests WHERE request_id = ${requestId} ORDER BY id LIMIT 1`),
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<ExportRow>`SELECT ${sql.literal(EXPORTED)} FROM requests WHERE request_id = ${requestId} ORDER BY id LIMIT 1`),
     (rows) => Option.fromNullable(rows[0])
   )

@@ -46,3 +46,23 @@ export const withFormat = <A, E, R>(effect: Effect.Effect<A, E, R>, name: LogFor
 
 /** Effect's JSON logger, written to the console (stdout) one object per line. */
 const JSON_LINES = Logger.withConsoleLog(Logger.jsonLogger)
+
+/**
+ * A logger that keeps the last `capacity` lines in memory instead of printing them, for a screen
+ * someone else owns (`start --dash` shows them, then prints them when it ends): the time, the
+ * level, the message and its annotations, control characters escaped.
+ */
+export const holding = (capacity: number): { readonly logger: Logger.Logger<unknown, void>; readonly lines: () => ReadonlyArray<string> } => {
+  const lines: Array<string> = []
+  const text = (value: unknown): string =>
+    // eslint-disable-next-line no-control-regex
+    (typeof value === "string" ? value : JSON.stringify(value) ?? String(value)).replace(/[\u0000-\u001f\u007f]/g, (c) =>
+      `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  const logger = Logger.make<unknown, void>(({ annotations, date, logLevel, message }) => {
+    const parts = (Array.isArray(message) ? message : [message]).map(text)
+    for (const [key, value] of annotations) parts.push(`${key}=${text(value)}`)
+    lines.push(`${date.toTimeString().slice(0, 8)} ${logLevel.label} ${parts.join(" ")}`)
+    if (lines.length > capacity) lines.shift()
+  })
+  return { logger, lines: () => lines }
+}

@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { Budget } from "./Budget.js"
@@ -25,6 +26,7 @@ import type { LedgerEvent } from "./Domain/LedgerEvent.js"
 import { Labels, OTHER } from "./Metrics/Labels.js"
 import { Models } from "./Models.js"
 import type { Telemetry } from "./Telemetry.js"
+import { settingsFromEnv } from "./Telemetry/Otel.js"
 
 export { Labels, OTHER } from "./Metrics/Labels.js"
 
@@ -127,7 +129,11 @@ class Interned {
   }
 }
 
-export const make = (config: TollgateConfig["Type"]): Metrics["Type"] => {
+/**
+ * The metrics of this configuration. With `counting` false (nothing can read them: no admin
+ * listener, no OTLP export) a row is only counted as booked, and no series is touched.
+ */
+export const make = (config: TollgateConfig["Type"], counting = true): Metrics["Type"] => {
   const labels = new Labels(config)
   const requestLabels = new Interned(["provider", "model", "route", "status", "endpoint"])
   const targetLabels = new Interned(["provider", "model", "route"])
@@ -162,6 +168,14 @@ export const make = (config: TollgateConfig["Type"]): Metrics["Type"] => {
     countTokens(provider, model, 4, row.reasoningTokens)
   }
 
+  if (!counting) {
+    return Metrics.of({
+      observe: () => void booked++,
+      retried: () => {},
+      labels,
+      booked: () => booked
+    })
+  }
   return Metrics.of({
     observe,
     retried: (provider, model, reason) => retries.unsafeUpdate(1, retryLabels.of(labels.provider(provider), labels.model(model), reason)),
@@ -173,11 +187,17 @@ export const make = (config: TollgateConfig["Type"]): Metrics["Type"] => {
 /** How often the providers' model lists are read again for label values (they refresh on their own schedule). */
 const MODELS_EVERY = "10 minutes"
 
-/** The metrics for the configuration; models the providers list become label values as they are listed. */
+/**
+ * The metrics for the configuration; models the providers list become label values as they are
+ * listed. Counted only where something reads them: the admin listener's `/metrics`, or the OTLP
+ * export (`OTEL_EXPORTER_OTLP_ENDPOINT`); with `server.admin: false` and no OTLP, not at all.
+ */
 export const layerWithoutDependencies: Layer.Layer<Metrics, never, TollgateConfig | Models> = Layer.scoped(
   Metrics,
   Effect.gen(function*() {
-    const metrics = make(yield* TollgateConfig)
+    const config = yield* TollgateConfig
+    const otlp = yield* settingsFromEnv
+    const metrics = make(config, config.server.admin !== false || Option.isSome(otlp))
     const models = yield* Models
     yield* models.list.pipe(
       Effect.tap((all) => Effect.sync(() => all.forEach((m) => metrics.labels.allowModel(m.id)))),

@@ -32,9 +32,10 @@ import type { CascadePlan } from "./Router/Decision.js"
 import * as Response from "./Http/Response.js"
 import { Telemetry } from "./Telemetry.js"
 import { Metrics } from "./Metrics.js"
+import { Recent } from "./Admin/Recent.js"
 import { requestsRefused } from "./Telemetry/Metrics.js"
 import * as Cache from "./Cache.js"
-import { Coalesce, type Ticket } from "./Coalesce.js"
+import { Coalesce, type Joined, type Ticket } from "./Coalesce.js"
 import { ResponseItems } from "./Dialect/Items.js"
 import { Failover, targetName } from "./Failover.js"
 import { OFF, policyOf, serveHit, toCached } from "./Proxy/Caching.js"
@@ -149,6 +150,16 @@ export const make = Effect.gen(function*() {
   const config = yield* TollgateConfig
   // Optional: a graph without it (a test's own wiring) serves the same, uncounted.
   const observe = Option.match(yield* Effect.serviceOption(Metrics), { onNone: () => undefined, onSome: (m) => m.observe })
+  const remember = Option.match(yield* Effect.serviceOption(Recent), { onNone: () => undefined, onSome: (r) => r.push })
+  // What sees each booked row besides the ledger: one function, made once, so booking adds no closure.
+  const booked: ((row: LedgerEvent) => void) | undefined = observe === undefined
+    ? remember
+    : remember === undefined
+    ? observe
+    : (row) => {
+      observe(row)
+      remember(row)
+    }
   const catalogue = Catalogue.make(config.models.catalogue, config.models.quality)
   const fallbackPrice = config.budget.unpricedPrice
   const fallbackCostOf = config.budget.unpriced === "estimate" ? (usage: Usage) => costAtFallback(fallbackPrice, usage) : undefined
@@ -352,16 +363,32 @@ export const make = Effect.gen(function*() {
       }
     }
     record.cacheStatus = policy.status === "refresh" ? "refresh" : "miss"
-    const joined = yield* coalesce.join(
+    const send = Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target }))
+    // Across replicas (`cache.redis`), a JSON request's flight first waits for, or leads, the
+    // identical call of every replica (what it waits for is the stored answer: with the cache on);
+    // a stream follows its own call live, and shares its answer once complete, as every answer is shared.
+    const leases = policy.share && policy.lookup && !request.stream ? Option.getOrUndefined(cache.leases) : undefined
+    const flight = coalesce.join(
       // Requests that may not share still go through a flight of their own (for storage).
       policy.share ? `${key}:${request.stream}` : `${key}:${call.requestId}`,
-      Effect.map(sendTo(targets), (r) => ({ status: r.status, headers: r.headers, body: r.body, target: trail.target })),
+      leases === undefined ? send : Effect.zipRight(leases.lead(key), send),
       (landed) => {
         const answer = policy.store ? toCached(landed, codec!, cache.settings, pricing.costOf) : undefined
         return answer === undefined ? Effect.void : cache.set(key, answer)
       },
-      ticket
+      ticket,
+      leases?.release(key)
     )
+    // Only a flight that leads across replicas is answered elsewhere, and only requests that may
+    // lead share its key (`${key}:false` with a shared tier): the others' flights never fail so.
+    const joined = leases === undefined
+      ? yield* (flight as Effect.Effect<Joined, Exclude<Effect.Effect.Error<typeof flight>, Cache.AnsweredElsewhere>>)
+      : yield* Effect.catchTag(flight, "AnsweredElsewhere", Effect.succeed)
+    if (joined instanceof Cache.AnsweredElsewhere) {
+      record.cacheStatus = "hit"
+      record.hitProvider = joined.answer.provider
+      return yield* serveHit(joined.answer, codec!, record, request, book)
+    }
     if (!joined.leader) {
       record.cacheStatus = "coalesced"
       trail.target = joined.target
@@ -397,10 +424,10 @@ export const make = Effect.gen(function*() {
       const book = (outcome: Outcome): Effect.Effect<LedgerEvent> => {
         const row = record.event(outcome)
         // Counted in the step that offers the row (the `map` that `as` would be): no step of its own.
-        const recorded = observe === undefined
+        const recorded = booked === undefined
           ? Effect.as(telemetry.record(row), row)
           : Effect.map(telemetry.record(row), () => {
-            observe(row)
+            booked(row)
             return row
           })
         const admission = state.admission

@@ -73,7 +73,9 @@ export const storeOf = (client: IoRedis, target: { readonly prefix: string; read
 const connect = (target: RedisTarget) =>
   Effect.gen(function*() {
     const describe = redactUrl(Redacted.value(target.url))
-    const { Redis: Client } = yield* Effect.promise(() => import("ioredis"))
+    const loaded = yield* Effect.promise(() => import("ioredis"))
+    // Bundled (dist/), the CommonJS module arrives as `default`, its named exports not lifted.
+    const Client = loaded.Redis ?? (loaded.default as unknown as typeof loaded).Redis
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runFork(runtime)
     const client = yield* Effect.acquireRelease(
@@ -90,17 +92,14 @@ const connect = (target: RedisTarget) =>
       ),
       (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
     )
-    yield* Effect.tryPromise({
-      try: () => client.connect(),
-      catch: (error) =>
-        new StoreError({
-          message: `cannot reach Redis at ${describe}: ${messageOf(error)}; check that the server runs and the URL ` +
-            "(redis: in tollgate.yaml, or TOLLGATE_REDIS_URL) is right"
-        })
-    })
-    // Transitions only: while down, ioredis reports each failed reconnection as an error.
-    let up = true
+    // Transitions only: while down, ioredis reports each failed reconnection as an error. Listened
+    // to before the first connection (else ioredis prints an unhandled error event), which the
+    // `connect` below reports itself.
+    let up = false
+    let connected = false
+    let firstError: unknown
     client.on("error", (error: unknown) => {
+      firstError ??= error
       if (!up) return
       up = false
       log(Logging.event("error", "redis_down", `redis: lost ${describe}: ${messageOf(error)}; reconnecting`, { server: describe }))
@@ -108,7 +107,16 @@ const connect = (target: RedisTarget) =>
     client.on("ready", () => {
       if (up) return
       up = true
-      log(Logging.event("info", "redis_up", `redis: ${describe} is back`, { server: describe }))
+      if (connected) log(Logging.event("info", "redis_up", `redis: ${describe} is back`, { server: describe }))
+      connected = true
+    })
+    yield* Effect.tryPromise({
+      try: () => client.connect(),
+      catch: (error) =>
+        new StoreError({
+          message: `cannot reach Redis at ${describe}: ${messageOf(firstError ?? error)}; check that the server runs and the URL ` +
+            "(redis: in tollgate.yaml, or TOLLGATE_REDIS_URL) is right"
+        })
     })
     return storeOf(client, { prefix: target.keyPrefix, describe })
   })

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
@@ -68,6 +69,9 @@ export const apply = (
   const ignored: Array<string> = FIXED.filter((key) => !same(running[key], next[key]))
   const providers = (c: TollgateSettings) => c.providers.map((p) => [p.name, p.config])
   if (!same(providers(running), providers(next))) ignored.push("providers")
+  // The key is compared too (its JSON form is redacted); the sender is built once, at start.
+  const cloud = (c: TollgateSettings) => c.cloud === undefined ? null : { ...c.cloud, key: Redacted.value(c.cloud.key) }
+  if (!same(cloud(running), cloud(next))) ignored.push("telemetry.cloud")
   const known = new Set(running.providers.map((p) => p.name))
   const unknown = [
     ...next.routes.flatMap((route, i) => providerReferences(route, i)),

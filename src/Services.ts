@@ -7,6 +7,7 @@
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
 import * as Layer from "effect/Layer"
+import * as Recent from "./Admin/Recent.js"
 import * as Alerts from "./Budget/Alerts.js"
 import * as Budget from "./Budget.js"
 import * as Cache from "./Cache.js"
@@ -25,6 +26,7 @@ import * as Redis from "./Redis.js"
 import * as Reload from "./Reload.js"
 import * as Store from "./Store.js"
 import * as Telemetry from "./Telemetry.js"
+import * as Ingest from "./Telemetry/Ingest.js"
 import { withOtel } from "./Telemetry/Otel.js"
 import * as Upstream from "./Upstream.js"
 
@@ -33,7 +35,7 @@ export interface Replacements<E = never, R = never> {
   readonly upstream?: Layer.Layer<Upstream.Upstream, E, R | TollgateConfig>
   readonly telemetry?: Layer.Layer<Telemetry.Telemetry, E, R | TollgateConfig | SqlClient>
   readonly budget?: Layer.Layer<Budget.Budget, E, R | TollgateConfig | Pricing.Pricing | SqlClient | Alerts.Alerts | Redis.Redis>
-  readonly cache?: Layer.Layer<Cache.Cache, E, R | TollgateConfig | SqlClient>
+  readonly cache?: Layer.Layer<Cache.Cache, E, R | TollgateConfig | SqlClient | Redis.Redis>
   /** The ledger (`Store.layerAt(":memory:")` in tests). */
   readonly store?: Layer.Layer<SqlClient, E, R | TollgateConfig>
 }
@@ -51,9 +53,11 @@ export type Services =
   | Budget.Budget
   | Alerts.Alerts
   | Metrics.Metrics
+  | Recent.Recent
   | Latency.Latency
   | Reload.LiveConfig
   | Redis.Redis
+  | Ingest.Ingest
 
 /** The graph, with these services replaced. */
 export const make = <E = never, R = never>(
@@ -69,11 +73,14 @@ export const make = <E = never, R = never>(
   const writer: Layer.Layer<Telemetry.Telemetry, Err, Req | SqlClient | Alerts.Alerts> = replace.telemetry ?? Telemetry.layerWithoutDependencies
   // Its rows also become OpenTelemetry spans when OTEL_EXPORTER_OTLP_ENDPOINT is set.
   const telemetry = withOtel(writer.pipe(Layer.provide(Layer.merge(store, alerts))))
+  // Cloud ingest (when configured) sends the ledger's rows in the background; built after the
+  // writer, which gives the ledger its id, and closed before it.
+  const ingest = Ingest.layerWithoutDependencies.pipe(Layer.provide(Layer.merge(store, telemetry)))
   const budgetOf: Layer.Layer<Budget.Budget, Err, Req | Pricing.Pricing | SqlClient | Alerts.Alerts | Redis.Redis> = replace.budget ??
     Budget.layerWithoutDependencies
   const budget = budgetOf.pipe(Layer.provide(Layer.mergeAll(pricing, store, alerts, Redis.layer)))
-  const cacheOf: Layer.Layer<Cache.Cache, Err, Req | SqlClient> = replace.cache ?? Cache.layerWithoutDependencies
-  const cache = cacheOf.pipe(Layer.provide(store))
+  const cacheOf: Layer.Layer<Cache.Cache, Err, Req | SqlClient | Redis.Redis> = replace.cache ?? Cache.layerWithoutDependencies
+  const cache = cacheOf.pipe(Layer.provide(Layer.merge(store, Redis.layer)))
   const upstream: Layer.Layer<Upstream.Upstream, Err, Req> = replace.upstream ?? Upstream.layer
   const models = Models.layer.pipe(Layer.provide(pricing))
   const metrics = Metrics.layerWithoutDependencies.pipe(Layer.provide(models))
@@ -81,9 +88,9 @@ export const make = <E = never, R = never>(
   // The live configuration the router follows, shared with the admin listener's reload.
   const router = Router.layerLive.pipe(Layer.provide(Reload.layer))
   const proxy = Proxy.layerWithoutDependencies.pipe(
-    Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics, Items.layer))
+    Layer.provide(Layer.mergeAll(router, failover, pricing, telemetry, cache, Coalesce.layer, Circuit.layer, Latency.layer, budget, metrics, Recent.layer, Items.layer))
   )
-  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Latency.layer, Reload.layer, Redis.layer)
+  return Layer.mergeAll(proxy, models, Circuit.layer, telemetry, pricing, store, cache, Coalesce.layer, budget, alerts, metrics, Recent.layer, Latency.layer, Reload.layer, Redis.layer, ingest)
 }
 
 /** tollgate's own services, from the config the caller provides. */

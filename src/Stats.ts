@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Money from "./Domain/Money.js"
 import * as Ledger from "./Ledger.js"
+import * as Outbox from "./Telemetry/Outbox.js"
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
@@ -24,16 +25,27 @@ export const sinceOf = (text: string, now: number): number | undefined => {
   return Number.isNaN(date) ? undefined : date
 }
 
-/** What `tollgate stats --json` prints: the rows (amounts rounded for JSON), unpriced models, lost rows. */
-export const summary = (options: { readonly sinceMs: number; readonly by: Ledger.GroupBy | undefined }) =>
+/**
+ * What `tollgate stats --json` prints: the rows (amounts rounded for JSON), unpriced models, lost
+ * rows, and with `ingest` (cloud ingest is configured) the rows not yet sent, whatever the window.
+ */
+export const summary = (options: { readonly sinceMs: number; readonly by: Ledger.GroupBy | undefined; readonly ingest?: boolean }) =>
   Effect.map(
-    Effect.all([Ledger.stats(options), Ledger.unpriced({ sinceMs: options.sinceMs }), Ledger.losses]),
-    ([rows, unpriced, lost]) => ({
+    Effect.all([
+      Ledger.stats(options),
+      Ledger.unpriced({ sinceMs: options.sinceMs }),
+      Ledger.losses,
+      options.ingest === true ? Outbox.backlog : Effect.succeed(undefined)
+    ]),
+    ([rows, unpriced, lost, backlog]) => ({
       since: new Date(options.sinceMs).toISOString(),
       by: options.by ?? null,
       rows: rows.map((r) => ({ ...r, costUsd: Money.json(r.costUsd), savedUsd: Money.json(r.savedUsd) })),
       unpriced,
-      lost
+      lost,
+      ...(backlog === undefined ? {} : {
+        ingest: { backlog: backlog.rows, oldestUnsent: backlog.oldest === null ? null : new Date(backlog.oldest).toISOString() }
+      })
     })
   )
 

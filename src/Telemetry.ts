@@ -75,6 +75,8 @@ export interface Options {
   readonly hold: number
   /** When the ledger cannot be written: hold, retry and refuse requests, or drop and count. */
   readonly onWriteFailure: OnWriteFailure
+  /** `record` completes once its row is committed (or spilled), not when it is queued. */
+  readonly durable: boolean
   /** How long a held batch waits before its next try (ms, `block`); on Postgres, how often a spilling writer probes the database. */
   readonly retryInterval: number
   /** Postgres: how long a batch is retried, with backoff, before rows go to the spill file (ms). */
@@ -91,6 +93,7 @@ const defaults: Options = {
   linger: 50,
   hold: 10,
   onWriteFailure: "continue",
+  durable: false,
   retryInterval: 1_000,
   spillAfter: 5_000,
   spillRows: 8_192,
@@ -163,7 +166,7 @@ const unwritable = (where: string) => (error: SqlError.SqlError): Store.StoreErr
 
 export const make = (options: Partial<Options> = {}) =>
   Effect.gen(function*() {
-    const { batchSize, capacity, hold, linger, onWriteFailure, retryInterval, spillAfter, spillRoot, spillRows } = { ...defaults, ...options }
+    const { batchSize, capacity, durable, hold, linger, onWriteFailure, retryInterval, spillAfter, spillRoot, spillRows } = { ...defaults, ...options }
     const sql = yield* SqlClient.SqlClient
     const dialect = Dialect.of(sql)
     const postgres = dialect.name === "pg"
@@ -434,23 +437,22 @@ export const make = (options: Partial<Options> = {}) =>
         })
       })
 
-    /** Writes the events in `items` in order, answering flushes once what precedes them is written. */
+    /**
+     * Writes the events in `items` in order, in one batch, then answers the flushes among them
+     * (each waits for what precedes it, so for the batch: with `durable`, every row has one).
+     */
     const process = (items: Iterable<Item>) =>
       Effect.gen(function*() {
-        let events: Array<LedgerEvent> = []
+        const events: Array<LedgerEvent> = []
+        const flushes: Array<FlushRequest> = []
         let stop = false
         for (const item of items) {
-          if (item instanceof FlushRequest) {
-            yield* writeAll(events)
-            events = []
-            yield* Deferred.succeed(item.done, undefined)
-          } else if (item instanceof Stop) {
-            stop = true
-          } else {
-            events.push(item)
-          }
+          if (item instanceof FlushRequest) flushes.push(item)
+          else if (item instanceof Stop) stop = true
+          else events.push(item)
         }
         yield* writeAll(events)
+        for (const flush of flushes) yield* Deferred.succeed(flush.done, undefined)
         return stop
       })
 
@@ -472,6 +474,13 @@ export const make = (options: Partial<Options> = {}) =>
       restore(take).pipe(
         Effect.flatMap((first) => {
           const wait = Math.max(lastWriteAt + linger - now(), hold)
+          if (durable) {
+            // Answers wait for this write: no pause, but what is queued already goes with it
+            // (a waiting take is handed one item, so a row's flush may be just behind it).
+            return first.length >= batchSize
+              ? Effect.succeed(first)
+              : Effect.map(Queue.takeUpTo(queue, batchSize - first.length), (rest) => Chunk.appendAll(first, rest))
+          }
           return wait <= 0 || first.length === 0 || first.length >= batchSize / 4 || Chunk.some(first, isControl)
             ? Effect.succeed(first)
             : Effect.sleep(wait).pipe(
@@ -518,7 +527,11 @@ export const make = (options: Partial<Options> = {}) =>
     const clientHashes = new Map<string, string>()
 
     return Telemetry.of({
-      record: (event) => Queue.offer(queue, event),
+      record: durable
+        ? (event) =>
+          Effect.flatMap(Deferred.make<void>(), (done) =>
+            Effect.zipRight(Queue.offerAll(queue, [event, new FlushRequest(done)]), Deferred.await(done)))
+        : (event) => Queue.offer(queue, event),
       flush: Effect.flatMap(Deferred.make<void>(), (done) =>
         Effect.zipRight(Queue.offer(queue, new FlushRequest(done)), Deferred.await(done))),
       written,
@@ -547,7 +560,7 @@ export const alerting: Layer.Layer<never, never, Telemetry | Alerts.Alerts> = La
 
 /** The writer with `database.onWriteFailure`, its failures raised as alerts; the ledger and the alerts from the caller. */
 export const layerWithoutDependencies: Layer.Layer<Telemetry, Store.StoreError, TollgateConfig | SqlClient.SqlClient | Alerts.Alerts> = alerting.pipe(
-  Layer.provideMerge(Layer.unwrapEffect(Effect.map(TollgateConfig, (config) => layerWith({ onWriteFailure: config.onWriteFailure }))))
+  Layer.provideMerge(Layer.unwrapEffect(Effect.map(TollgateConfig, (config) => layerWith({ onWriteFailure: config.onWriteFailure, durable: config.durable }))))
 )
 
 /** The writer, on the configured ledger, with `database.onWriteFailure`; its failures are alerts. */

@@ -28,13 +28,18 @@ export const RESPONSES = {
 }
 
 /**
- * The YAML config of every tollgate the benchmarks start: every default feature on (a routing
+ * The YAML config of every tollgate the benchmarks start: every default feature on (the admin
+ * listener and its metrics, a routing
  * rule, and a budget that reserves and settles every request, with a limit high enough never to
  * block). Without the cache, coalescing (identical in-flight requests sharing one upstream call) is
  * off too: every request must then go the whole way to `upstreamBase` (…/v1).
  */
-export const tollgateConfig = ({ upstreamBase, cache }) =>
+export const tollgateConfig = ({ upstreamBase, cache, admin = true }) =>
   [
+    // The admin listener (and so the request metrics) on a free port, as `start` serves it by
+    // default but without a fixed port, so that several tollgates can run side by side; `admin:
+    // false` turns both off (the metrics are counted only where something can read them).
+    admin ? "server: { admin: { port: 0 } }" : "server: { admin: false }",
     "providers:",
     // It serves the Responses API too: Responses requests pass through, as to OpenAI.
     `  up: { kind: openai, baseUrl: "${upstreamBase}", responsesApi: true }`,

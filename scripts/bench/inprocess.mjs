@@ -5,7 +5,7 @@
 // the socket benchmark: allocations and Effect steps per request are counts, not timings.
 //
 //   npm run build && node scripts/bench/inprocess.mjs [--mode upstream|cache] [--requests N]
-//        [--stream [--chunk-delay MS]] [--coalesce] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps|cold] [--top K] [--dist DIR]
+//        [--stream [--chunk-delay MS]] [--coalesce] [--concurrency C] [--no-budget] [--no-metrics] [--report cpu|alloc|promoted|steps|cold] [--top K] [--dist DIR]
 //
 //   cpu    CPU time per request (this process: request program + undici client + ledger writer),
 //          min and median of 5 rounds
@@ -50,6 +50,7 @@ const { values: args } = parseArgs({
     requests: { type: "string", default: "5000" },
     concurrency: { type: "string", default: "10" },
     "no-budget": { type: "boolean", default: false },
+    "no-metrics": { type: "boolean", default: false },
     report: { type: "string", default: "cpu" },
     top: { type: "string", default: "30" },
     dist: { type: "string", default: path.join(HERE, "..", "..", "dist") },
@@ -61,7 +62,7 @@ if (args.stream && args.mode === "cache") {
   process.exit(2)
 }
 if (args.help || !["upstream", "cache"].includes(args.mode) || !["cpu", "alloc", "promoted", "steps", "cold"].includes(args.report)) {
-  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--stream [--chunk-delay MS]] [--coalesce] [--requests N] [--concurrency C] [--no-budget] [--report cpu|alloc|promoted|steps|cold] [--top K] [--dist DIR]")
+  console.log("usage: node scripts/bench/inprocess.mjs [--mode upstream|cache] [--stream [--chunk-delay MS]] [--coalesce] [--requests N] [--concurrency C] [--no-budget] [--no-metrics] [--report cpu|alloc|promoted|steps|cold] [--top K] [--dist DIR]")
   process.exit(args.help ? 0 : 2)
 }
 const N = Number(args.requests)
@@ -87,7 +88,9 @@ const config = {
   routes: [{ name: "bench", match: { model: "*" }, targets: [{ provider: "up" }] }],
   budget: args["no-budget"] ? { enabled: false } : { enabled: true, limits: [{ window: "daily", usd: 1000000 }] },
   cache: args.mode === "cache" ? { enabled: true } : { enabled: false, coalesce: args.coalesce },
-  database: { path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-inprocess-")), "ledger.db") }
+  database: { path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-inprocess-")), "ledger.db") },
+  // Metrics are counted only where something can read them: --no-metrics turns the admin listener off.
+  ...(args["no-metrics"] ? { server: { admin: false } } : {})
 }
 const chat = args.stream ? { ...CHAT, stream: true, stream_options: { include_usage: true } } : CHAT
 const body = Buffer.from(JSON.stringify(chat))

@@ -9,10 +9,13 @@
 // come out a few percent slower or faster here for no reason of its own.
 //
 //   npm run build && node scripts/bench/paired.mjs [--a-bin FILE] [--b-bin FILE]
-//        [--a-args="FLAGS"] [--b-args="FLAGS"] [--cache] [--rounds N] [--requests N]
+//        [--a-args="FLAGS"] [--b-args="FLAGS"] [--a-metrics off|on|otlp] [--b-metrics off|on|otlp]
+//        [--cache] [--rounds N] [--requests N]
 //
 // --a-bin/--b-bin default to dist/bin.js; build another with `git worktree add` and `npm run build`
 // there. --cache sends every request after the first to the cache (the tg cache-hit target).
+// --a-metrics/--b-metrics: off (server.admin: false, so no metric is counted), on (the default),
+// otlp (on, and OTLP export to a receiver in this process that discards what it gets).
 //
 // --stream pairs the time to first byte of paced streams at one connection instead (the bench's
 // stream TTFB @1: 50 chunks 2 ms apart, one stream after another): each round sends --streams
@@ -20,6 +23,7 @@
 // what to read. Over sockets one stream at a time is cold work and swings from round to round by
 // several hundred microseconds here: it sees a difference of a few hundred, not of tens (see the
 // README beside this file).
+import * as http from "node:http"
 import * as path from "node:path"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
@@ -32,12 +36,14 @@ import { jsonRequests, pacedStreams } from "./load.mjs"
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BIN = path.join(HERE, "..", "..", "dist", "bin.js")
 const USAGE = "usage: node scripts/bench/paired.mjs [--a-bin FILE] [--b-bin FILE] [--a-args=\"FLAGS\"] [--b-args=\"FLAGS\"]\n" +
-  "         [--cache | --stream [--streams N]] [--rounds N >= 1] [--requests N >= 50]   (node flags after '=': --b-args=\"--heap-growing-percent=0\")"
+  "         [--a-metrics off|on|otlp] [--b-metrics off|on|otlp] [--cache | --stream [--streams N]] [--rounds N >= 1] [--requests N >= 50]   (node flags after '=': --b-args=\"--heap-growing-percent=0\")"
 const OPTIONS = {
   "a-bin": { type: "string", default: BIN },
   "b-bin": { type: "string", default: BIN },
   "a-args": { type: "string", default: "" },
   "b-args": { type: "string", default: "" },
+  "a-metrics": { type: "string", default: "on" },
+  "b-metrics": { type: "string", default: "on" },
   cache: { type: "boolean", default: false },
   stream: { type: "boolean", default: false },
   streams: { type: "string", default: "20" },
@@ -55,7 +61,8 @@ try {
 const rounds = Number(args.rounds)
 const requests = Number(args.requests)
 const streams = Number(args.streams)
-if (args.help || !(rounds >= 1) || !(requests >= 50) || !(streams >= 1) || (args.stream && args.cache)) {
+const METRICS = ["off", "on", "otlp"]
+if (args.help || !(rounds >= 1) || !(requests >= 50) || !(streams >= 1) || (args.stream && args.cache) || !METRICS.includes(args["a-metrics"]) || !METRICS.includes(args["b-metrics"])) {
   console.log(USAGE)
   process.exit(args.help ? 0 : 2)
 }
@@ -64,16 +71,30 @@ const dir = mkdtempSync(path.join(os.tmpdir(), "tollgate-paired-"))
 const flags = (text) => text.split(/\s+/).filter((a) => a !== "")
 
 const upstream = await startMockUpstream({ pin })
-const config = path.join(dir, "tollgate.yaml")
-writeFileSync(config, tollgateConfig({ upstreamBase: `${upstream.match[1]}/v1`, cache: args.cache }))
 
-const start = (name, bin, nodeArgs) =>
-  startTollgate({ name, bin: path.resolve(bin), nodeArgs, config, db: path.join(dir, `${name}.db`), cwd: dir, pin })
+// --x-metrics otlp exports to a receiver here, which reads each export and answers {}.
+const sink = [args["a-metrics"], args["b-metrics"]].includes("otlp")
+  ? await new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      req.resume()
+      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"))
+    })
+    server.listen(0, "127.0.0.1", () => resolve({ url: `http://127.0.0.1:${server.address().port}`, server }))
+  })
+  : undefined
+
+/** Each side's config: metrics off is `server.admin: false` (nothing is counted then); otlp adds the export. */
+const start = (name, bin, nodeArgs, metrics) => {
+  const config = path.join(dir, `${name}.yaml`)
+  writeFileSync(config, tollgateConfig({ upstreamBase: `${upstream.match[1]}/v1`, cache: args.cache, admin: metrics !== "off" }))
+  const env = metrics === "otlp" ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } : {}
+  return startTollgate({ name, bin: path.resolve(bin), nodeArgs, config, db: path.join(dir, `${name}.db`), cwd: dir, pin, env })
+}
 const sides = [
-  { name: "A", bin: args["a-bin"], nodeArgs: flags(args["a-args"]) },
-  { name: "B", bin: args["b-bin"], nodeArgs: flags(args["b-args"]) }
+  { name: "A", bin: args["a-bin"], nodeArgs: flags(args["a-args"]), metrics: args["a-metrics"] },
+  { name: "B", bin: args["b-bin"], nodeArgs: flags(args["b-args"]), metrics: args["b-metrics"] }
 ]
-for (const side of sides) side.process = await start(side.name, side.bin, side.nodeArgs)
+for (const side of sides) side.process = await start(side.name, side.bin, side.nodeArgs, side.metrics)
 
 const load = (side, amount) => jsonRequests(side.process.match[1], amount)
 const paced = (side, count) => pacedStreams(side.process.match[1], count)
@@ -124,12 +145,13 @@ const pairRequests = async () => {
 try {
   const what = args.stream ? `${streams} paced streams (50 chunks x 2 ms) at 1 connection` : `${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}`
   console.log(`paired: ${rounds} rounds of ${what}, pinning ${pin ? "on" : "off"}`)
-  for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")}`)
+  for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")} (metrics ${side.metrics})`)
   // Warm-up: the JIT, the pools, and (with --cache) the stored answer.
   for (const side of sides) await load(side, requests)
   await (args.stream ? pairStreams() : pairRequests())
 } finally {
   for (const side of sides) await stopProcess(side.process)
   await stopProcess(upstream)
+  sink?.server.close()
   rmSync(dir, { recursive: true, force: true })
 }

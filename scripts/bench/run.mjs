@@ -2,10 +2,11 @@
 // `npm run bench`: tollgate against a direct connection and a raw Node proxy, on one machine.
 // See scripts/bench/README.md for what is measured and how to read the output.
 //
-//   npm run bench [-- --quick] [--only direct,raw,tollgate,cache,telemetry] [--duration S]
+//   npm run bench [-- --quick] [--only direct,raw,tollgate,cache,responses,metrics,telemetry,cli] [--duration S]
 //                 [--cpu-prof] [--no-pin] [--strict] [--keep]
 import { spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -63,7 +64,7 @@ if (args.help) {
 
   --quick              short run (~3 s per scenario, 20k telemetry events; about 2 minutes)
   --duration S         seconds per measured scenario (default 10, 3 with --quick)
-  --only LIST          comma-separated subset of: direct,raw,tollgate,cache,responses,telemetry,cli
+  --only LIST          comma-separated subset of: direct,raw,tollgate,cache,responses,metrics,telemetry,cli
   --chunk-delay MS     pause between SSE chunks on the paced stream (default 2)
   --chunks N           SSE content chunks per stream (default 50)
   --cpu-prof           run tollgate under node --cpu-prof (profiles in scripts/bench/results/prof)
@@ -82,7 +83,7 @@ const DURATION_S = args.duration !== undefined ? Number(args.duration) : QUICK ?
 const CHUNK_DELAY_MS = Number(args["chunk-delay"])
 const CHUNKS = Number(args.chunks)
 const TELEMETRY_EVENTS = QUICK ? 20_000 : 100_000
-const SECTIONS = [...TARGETS, "responses", "telemetry", "cli"]
+const SECTIONS = [...TARGETS, "responses", "metrics", "telemetry", "cli"]
 const selected = new Set(
   (args.only ?? SECTIONS.join(","))
     .split(",")
@@ -144,10 +145,10 @@ process.on("SIGINT", () => {
 const startUpstream = ({ name = "mock upstream", core = 1 } = {}) =>
   startMockUpstream({ name, core, pin: PIN, args: ["--chunks", String(CHUNKS)] })
 
-const startTollgateTarget = ({ name, upstreamBase, cache, profile = true }) => {
+const startTollgateTarget = ({ name, upstreamBase, cache, profile = true, admin = true, env = {} }) => {
   const config = path.join(workDir, `${name}.yaml`)
   const db = path.join(workDir, `${name}.db`)
-  writeFileSync(config, tollgateConfig({ upstreamBase, cache }))
+  writeFileSync(config, tollgateConfig({ upstreamBase, cache, admin }))
   const nodeArgs = args["node-args"].split(/\s+/).filter((a) => a !== "")
   let profileName
   if (args["cpu-prof"] && profile) {
@@ -155,7 +156,7 @@ const startTollgateTarget = ({ name, upstreamBase, cache, profile = true }) => {
     profileName = `${name}-${RUN_STAMP}.cpuprofile`
     nodeArgs.push("--cpu-prof", "--cpu-prof-dir", PROF_DIR, "--cpu-prof-name", profileName)
   }
-  return startTollgate({ name, bin: BIN, nodeArgs, config, db, cwd: workDir, pin: PIN }).then((handle) => Object.assign(handle, { db, config, profile: profileName && path.join(PROF_DIR, profileName) }))
+  return startTollgate({ name, bin: BIN, nodeArgs, config, db, cwd: workDir, pin: PIN, env }).then((handle) => Object.assign(handle, { db, config, profile: profileName && path.join(PROF_DIR, profileName) }))
 }
 
 /** Runs a command to completion (bounded by `timeoutMs`); resolves with { code, stdout, stderr }. */
@@ -467,6 +468,98 @@ const measureResponses = async (upstreamBase) => {
 }
 
 /**
+ * Metrics and OpenTelemetry (`--only metrics`): three tollgates side by side, all on core 0, in
+ * interleaved rounds of JSON requests at 50 connections: metrics off (`server.admin: false`, so
+ * nothing is counted), metrics on (the default: the admin listener and its counters, scraped once
+ * a round as Prometheus would), and metrics on with OTLP export (`OTEL_EXPORTER_OTLP_ENDPOINT` at a
+ * receiver in this process that reads and discards). The median per-round req/s ratio to "off" is
+ * what to read (issue #26: within 3%), with the CPU per request beside it.
+ */
+const startOtlpSink = () =>
+  new Promise((resolve) => {
+    const counts = { requests: 0, bytes: 0 }
+    const server = http.createServer((req, res) => {
+      req.on("data", (chunk) => (counts.bytes += chunk.length))
+      req.on("end", () => {
+        counts.requests++
+        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    server.listen(0, "127.0.0.1", () => resolve({ url: `http://127.0.0.1:${server.address().port}`, counts, close: () => new Promise((r) => server.close(r)) }))
+  })
+
+const adminUrlOf = (handle) => /admin on (http:\/\/127\.0\.0\.1:\d+)/.exec(handle.lines.join("\n"))?.[1]
+
+const measureMetrics = async (upstreamBase) => {
+  const names = ["off", "on", "otlp"]
+  const procs = {}
+  const sink = await startOtlpSink()
+  try {
+    procs.off = await startTollgateTarget({ name: "tollgate-metrics-off", upstreamBase, cache: false, profile: false, admin: false })
+    procs.on = await startTollgateTarget({ name: "tollgate-metrics-on", upstreamBase, cache: false, profile: false })
+    procs.otlp = await startTollgateTarget({ name: "tollgate-metrics-otlp", upstreamBase, cache: false, profile: false, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } })
+    for (const p of Object.values(procs)) p.account = newAccount()
+    const scrapes = { ok: 0, failed: 0 }
+    const scrape = async (p) => {
+      const admin = adminUrlOf(p)
+      if (admin === undefined) return
+      try {
+        const r = await request(`${admin}/metrics`)
+        const text = await r.body.text()
+        if (r.statusCode === 200 && text.includes("tollgate_requests_total")) scrapes.ok++
+        else scrapes.failed++
+      } catch {
+        scrapes.failed++
+      }
+    }
+    const round = async (name, amount) => {
+      const p = procs[name]
+      const r = addCannon(p.account, await withCpu(p.pid, () =>
+        runCannon({ url: `${p.match[1]}/chat/completions`, connections: 50, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(INTERLEAVED.seconds * 4), verify: verifyCompletion })))
+      noteProblems(name, "metrics round", r)
+      if (name !== "off") await scrape(p)
+      return r
+    }
+    const rate = {}
+    for (const name of names) {
+      for (let i = 0; i < 3; i++) rate[name] = (await round(name, Math.max(500, Math.round((rate[name] ?? 500) * INTERLEAVED.seconds)))).rps
+    }
+    const rounds = Object.fromEntries(names.map((n) => [n, []]))
+    for (let i = 0; i < INTERLEAVED.rounds; i++) {
+      // The order turns each round: the one measured first or last is not always the same.
+      const order = names.map((_, k) => names[(i + k) % names.length])
+      for (const name of order) {
+        const r = await round(name, Math.max(500, Math.round(rate.off * INTERLEAVED.seconds)))
+        rounds[name].push({ rps: r.rps, cpuMsPerRequest: r.serverCpu?.msPerRequest })
+      }
+    }
+    const out = { rounds: INTERLEAVED.rounds, seconds: INTERLEAVED.seconds, perRound: rounds, scrapes }
+    for (const name of ["on", "otlp"]) {
+      const rps = rounds[name].map((r, i) => r.rps / rounds.off[i].rps)
+      const cpu = rounds[name].map((r, i) => r.cpuMsPerRequest / rounds.off[i].cpuMsPerRequest)
+      out[name] = { rpsRatio: median(rps), rpsRatioMin: Math.min(...rps), rpsRatioMax: Math.max(...rps), cpuRatio: median(cpu) }
+      log(`metrics: ${name}/off req/s per round ${rps.map((x) => x.toFixed(3)).join(" ")} (median ${median(rps).toFixed(3)}), CPU per request ${median(cpu).toFixed(3)}x`)
+    }
+    const exported = procs.otlp.account.completed2xx + procs.otlp.account.non2xx
+    out.otlpReceiver = { exports: sink.counts.requests, bytes: sink.counts.bytes, requests: exported, bytesPerRequest: sink.counts.bytes / exported }
+    log(`metrics: /metrics scraped ${scrapes.ok} times (${scrapes.failed} failed); the OTLP receiver got ${sink.counts.requests} exports, ` +
+      `${fmtInt(sink.counts.bytes)} bytes for ${fmtInt(exported)} requests (${fmtInt(sink.counts.bytes / exported)} bytes each)`)
+    if (scrapes.failed > 0) problems.push(`metrics: ${scrapes.failed} scrapes of /metrics failed`)
+    return out
+  } finally {
+    for (const name of Object.keys(procs)) {
+      const p = procs[name]
+      const stopped = await stopProcess(p, { signal: "SIGINT", timeoutMs: 60_000 })
+      if (stopped.killed) problems.push(`tollgate metrics ${name} did not exit within 60 s of SIGINT (killed)`)
+      const ledger = await readLedger(p.db)
+      const completed = p.account.completed2xx + p.account.non2xx
+      if (ledger.rows !== completed) problems.push(`tollgate metrics ${name}: ${ledger.rows} ledger rows for ${completed} completed requests`)
+    }
+    await sink.close()
+  }
+}
+
+/**
  * The floor under every latency on core 0: the mock upstream itself (a node:http server that does
  * nothing but answer) started on the proxies' core and loaded from core 1 at 1 connection. Direct
  * runs on core 1 beside the load generator; a proxy on core 0 pays this crossing for the client
@@ -545,14 +638,14 @@ const upstreamCount = async (upstreamBase) => {
 }
 
 const main = async () => {
-  const needsTollgate = selected.has("tollgate") || selected.has("cache") || selected.has("telemetry")
+  const needsTollgate = selected.has("tollgate") || selected.has("cache") || selected.has("telemetry") || selected.has("metrics")
   if (needsTollgate && !existsSync(BIN)) throw new Error(`${path.relative(process.cwd(), BIN)} is missing: run \`npm run build\` first`)
   console.log(
     `tollgate bench: ${QUICK ? "quick" : "full"} run, ${DURATION_S} s per scenario, pinning ${PIN ? "on" : `off (${pinning.reason})`}` +
       `${args["cpu-prof"] ? ", tollgate under --cpu-prof" : ""}`
   )
 
-  const needsUpstream = TARGETS.some((t) => selected.has(t)) || selected.has("responses")
+  const needsUpstream = TARGETS.some((t) => selected.has(t)) || selected.has("responses") || selected.has("metrics")
   const upstream = needsUpstream ? await startUpstream() : undefined
   const upstreamMemory = upstream && memorySampler(upstream.pid)
   const upstreamBase = upstream && `${upstream.match[1]}/v1`
@@ -626,6 +719,11 @@ const main = async () => {
   if (selected.has("responses")) {
     log(`responses: raw proxy and tollgate side by side, /v1/responses passed through, ${INTERLEAVED.rounds} rounds at 50 connections, then paced streams at 1`)
     results.responses = await measureResponses(upstreamBase)
+  }
+
+  if (selected.has("metrics")) {
+    log(`metrics: tollgate with metrics off, on, and on with OTLP export, side by side, ${INTERLEAVED.rounds} rounds of ~${INTERLEAVED.seconds} s each at 50 connections`)
+    results.metrics = await measureMetrics(upstreamBase)
   }
 
   if (selected.has("raw") && selected.has("tollgate")) {
@@ -827,6 +925,14 @@ function report() {
     const raw = r?.stream1.raw.ttfbMs.p50
     check("responses stream TTFB p50 @1, added over the raw proxy", r === undefined ? undefined : "info",
       both(tg, raw) ? `+${(tg - raw).toFixed(3)} ms (${tg.toFixed(3)} vs ${raw.toFixed(3)})` : "not run")
+  }
+  {
+    const m = results.metrics
+    for (const [name, label] of [["on", "metrics on"], ["otlp", "metrics on + OTLP export"]]) {
+      const r = m?.[name]
+      check(`${label}: req/s @50 within 3% of metrics off`, r === undefined ? undefined : r.rpsRatio >= 0.97,
+        r === undefined ? "not run" : `median of ${m.rounds} interleaved rounds ${r.rpsRatio.toFixed(3)}x (rounds ${r.rpsRatioMin.toFixed(3)}-${r.rpsRatioMax.toFixed(3)}x), CPU per request ${r.cpuRatio.toFixed(3)}x`)
+    }
   }
   if (cacheNa || !selected.has("cache")) {
     check("cache hit req/s @50 >= raw proxy", undefined, cacheNa ?? "not run")

@@ -1,10 +1,10 @@
 /**
  * The admin listener's routes: the web dashboard (`/`, its files under `/assets/`, its data from
  * `/admin/series` and `/admin/events`), `/metrics` (Prometheus text), `/admin/*` (stats, budget,
- * reload) and `/debug/*` (routes, status). Built once on the running services, so a request
- * carries no requirement but itself. Every answer is JSON except `/metrics`, the dashboard's
- * files and its event stream; every failure is a JSON error with no stack trace (the log has the
- * details).
+ * the recent requests, reload) and `/debug/*` (routes, status). Built once on the running
+ * services, so a request carries no requirement but itself. Every answer is JSON except
+ * `/metrics`, the dashboard's files and its event stream; every failure is a JSON error with no
+ * stack trace (the log has the details).
  */
 import * as Headers from "@effect/platform/Headers"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -14,6 +14,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { createHash } from "node:crypto"
 import { createRequire } from "node:module"
@@ -27,9 +28,12 @@ import { LiveConfig } from "../Reload.js"
 import { Latency } from "../Router/Latency.js"
 import * as Stats from "../Stats.js"
 import { Telemetry } from "../Telemetry.js"
+import * as Ingest from "../Telemetry/Ingest.js"
+import * as Outbox from "../Telemetry/Outbox.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
 import * as DashboardFiles from "../Node/DashboardFiles.js"
 import * as Events from "./Events.js"
+import * as Recent from "./Recent.js"
 
 /** The package's version: this module is two levels under the package root, in src/ and in dist/ (and dist/chunks/ bundled). */
 const VERSION = (() => {
@@ -48,6 +52,7 @@ export const PATHS: Readonly<Record<string, ReadonlyArray<string>>> = {
   "/metrics": ["GET"],
   "/admin/stats": ["GET"],
   "/admin/budget": ["GET"],
+  "/admin/recent": ["GET"],
   "/admin/reload": ["POST"],
   "/debug/routes": ["GET"],
   "/debug/status": ["GET"]
@@ -96,6 +101,9 @@ export const make = Effect.gen(function*() {
   const live = yield* LiveConfig
   const latency = yield* Latency
   const sql = yield* SqlClient.SqlClient
+  // Cloud ingest's sender, where the graph has one and ingest is on.
+  const ingest = Option.flatten(yield* Effect.serviceOption(Ingest.Ingest))
+  const recent = yield* Recent.Recent
   const clock = yield* Effect.clock
   const startedAt = clock.unsafeCurrentTimeMillis()
   const keys = new Set(config.server.adminKeys)
@@ -106,15 +114,23 @@ export const make = Effect.gen(function*() {
   // Series without labels are shown from the first scrape, at 0, rather than from their first event.
   for (const metric of [LedgerMetrics.rowsLost, LedgerMetrics.writeFailures, LedgerMetrics.requestsRefused]) metric.register()
 
+  // Cloud ingest's backlog, counted when scraped (an index holds only the unsent rows).
+  const ingestBacklog = Option.isNone(ingest)
+    ? Effect.void
+    : Outbox.backlog.pipe(
+      Effect.flatMap((backlog) => Metric.set(Ingest.backlogRows, backlog.rows)),
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.ignore
+    )
   const metricsText = Effect.zipRight(
-    Metrics.refreshGauges({ metrics, circuit, budget, telemetry }),
+    Effect.zipRight(Metrics.refreshGauges({ metrics, circuit, budget, telemetry }), ingestBacklog),
     Effect.map(Metric.snapshot, (pairs) => HttpServerResponse.text(Prometheus.render(pairs), { contentType: Prometheus.CONTENT_TYPE }))
   )
 
   const stats = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const options = Stats.optionsOf(request.url, clock.unsafeCurrentTimeMillis())
     if ("code" in options) return Effect.succeed(error(400, options.code, options.message))
-    return Effect.map(Stats.summary(options).pipe(Effect.provideService(SqlClient.SqlClient, sql)), (summary) => HttpServerResponse.unsafeJson(summary))
+    return Effect.map(Stats.summary({ ...options, ingest: config.cloud !== undefined }).pipe(Effect.provideService(SqlClient.SqlClient, sql)), (summary) => HttpServerResponse.unsafeJson(summary))
   })
 
   const budgetStatus = Effect.map(Events.budgetView(budget), (view) => HttpServerResponse.unsafeJson(view))
@@ -132,6 +148,13 @@ export const make = Effect.gen(function*() {
     files._tag === "Left"
       ? Effect.succeed(error(503, "no_dashboard", files.left))
       : Effect.succeed(HttpServerResponse.uint8Array(files.right[name], { contentType, headers: PAGE_HEADERS }))
+
+  const recentRequests = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+    const limit = Recent.limitOf(request.url, recent.capacity)
+    return typeof limit === "number"
+      ? HttpServerResponse.unsafeJson({ capacity: recent.capacity, requests: recent.latest(limit) })
+      : error(400, limit.code, limit.message)
+  })
 
   const reload = Effect.map(live.reload, (outcome) => {
     switch (outcome._tag) {
@@ -167,6 +190,7 @@ export const make = Effect.gen(function*() {
     const health = yield* SubscriptionRef.get(telemetry.health)
     const written = yield* SubscriptionRef.get(telemetry.written)
     const reloads = yield* SubscriptionRef.get(live.status)
+    const sending = Option.isNone(ingest) ? undefined : yield* SubscriptionRef.get(ingest.value.state)
     return HttpServerResponse.unsafeJson({
       version: VERSION,
       startedAt: new Date(startedAt).toISOString(),
@@ -180,7 +204,15 @@ export const make = Effect.gen(function*() {
         queueDepth: Math.max(0, metrics.booked() - written - health.lost),
         refusing: telemetry.refusing()
       },
-      reload: { ...reloads, watching: config.watch }
+      reload: { ...reloads, watching: config.watch },
+      ingest: Option.isNone(ingest) || sending === undefined ? null : {
+        target: ingest.value.origin,
+        workspaceId: ingest.value.workspaceId,
+        failingSince: sending.failingSince === null ? null : new Date(sending.failingSince).toISOString(),
+        lastError: sending.lastError,
+        delivered: sending.delivered,
+        attempts: sending.attempts
+      }
     })
   })
 
@@ -191,6 +223,7 @@ export const make = Effect.gen(function*() {
     HttpRouter.get("/metrics", metricsText),
     HttpRouter.get("/admin/stats", stats),
     HttpRouter.get("/admin/budget", budgetStatus),
+    HttpRouter.get("/admin/recent", recentRequests),
     HttpRouter.post("/admin/reload", reload),
     HttpRouter.get("/debug/routes", routes),
     HttpRouter.get("/debug/status", status)

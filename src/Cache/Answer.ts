@@ -3,6 +3,7 @@
  * completion assembled from a cached stream's chunks, or a stream synthesised from a cached JSON
  * completion. Both shapes are what the official `openai` SDK accepts.
  */
+import * as Data from "effect/Data"
 import type { Usage } from "../Domain/Usage.js"
 
 export interface CachedAnswer {
@@ -17,6 +18,16 @@ export interface CachedAnswer {
   /** What the answer cost when it was bought (USD), or null if unpriced. */
   readonly costUsd: number | null
 }
+
+/**
+ * A flight that was about to call upstream found its answer stored by another replica's identical
+ * call (the shared tier, `Cache/Redis.ts`): every request of the flight is served it as a hit.
+ */
+export class AnsweredElsewhere extends Data.TaggedError("AnsweredElsewhere")<{
+  readonly answer: CachedAnswer
+  /** When it expires (Unix ms), for the tiers it fills. */
+  readonly expiresAt: number
+}> {}
 
 /** Rough memory footprint, for the LRU's byte budget. */
 export const sizeOf = (answer: CachedAnswer): number =>

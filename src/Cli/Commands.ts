@@ -266,3 +266,27 @@ export const init = Command.make(
 ).pipe(Command.withDescription(
   "Write a tollgate.yaml: provider, key variable, port, a daily budget and the cache, asked for at a terminal or given as flags; validated, an existing file kept as a backup"
 ))
+
+export const dash = Command.make(
+  "dash",
+  {
+    admin: Options.text("admin").pipe(
+      Options.withDescription("The admin listener's URL, such as http://127.0.0.1:4101 (default: server.admin of the configuration)"),
+      Options.optional
+    ),
+    key: Options.text("key").pipe(
+      Options.withDescription("An admin key (one of server.adminKeys), sent as Authorization: Bearer (default: $TOLLGATE_ADMIN_KEY)"),
+      Options.optional
+    ),
+    interval: Options.text("interval").pipe(
+      Options.withDescription("How often to refresh: 1s, 500ms, 2s; at least 200ms (default: 1s)"),
+      Options.withDefault("1s")
+    ),
+    once: Options.boolean("once").pipe(Options.withDescription("Print one frame to standard output and exit, without taking the screen")),
+    config: configOption
+  },
+  (flags) => Effect.flatMap(lazy(() => import("./Dash.js")), (m) => m.run(flags))
+).pipe(Command.withDescription(
+  "A live terminal dashboard of a running tollgate, read from its admin listener: requests per second, spend today, " +
+    "a per-model table, breakers, budgets and the recent requests. Keys: q or Ctrl-C quits. Plain ANSI, no mouse: works over ssh"
+))

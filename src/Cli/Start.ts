@@ -1,9 +1,14 @@
 /** `tollgate start`: load the configuration, say what is served, and serve until stopped. */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -14,8 +19,19 @@ import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Config from "../Config.js"
 import { describeLedger } from "../Store/Url.js"
 import * as Http from "../Http.js"
-import { configOption } from "./Shared.js"
+import { configOption, UsageError } from "./Shared.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
+
+/** `start --dash`: the dashboard on this process's own admin listener, until it is quit. */
+const dashOn = (config: Config.TollgateSettings, admin: Admin.AdminServer["Type"], log: () => ReadonlyArray<string>) =>
+  Option.match(admin.address, {
+    onNone: () => Effect.fail(new UsageError({ message: "--dash reads the admin listener, which is off (server.admin: false)" })),
+    onSome: (address) =>
+      Effect.flatMap(Effect.promise(() => import("./Dash.js")), (Dash) =>
+        Dash.dash({ admin: Dash.urlOn(address.hostname, address.port), key: config.server.adminKeys[0], interval: Duration.seconds(1), once: false, log }).pipe(
+          Effect.provide(FetchHttpClient.layer)
+        ))
+  })
 
 /** The first line `start` prints: which provider(s) will answer. */
 export const describeProviders = (config: Config.TollgateSettings): string => {
@@ -72,7 +88,8 @@ const ENVIRONMENT = "Environment (over tollgate.yaml, under these flags): TOLLGA
   "TOLLGATE_CONFIG, TOLLGATE_BUDGET_DAILY_LIMIT_USD and TOLLGATE_BUDGET_MONTHLY_LIMIT_USD (a global limit in USD; " +
   "turns budgets on), TOLLGATE_CACHE_ENABLED (true|false), TOLLGATE_LOG_LEVEL (debug|info|warning|error), " +
   "TOLLGATE_ADMIN_PORT (server.admin.port). Providers when tollgate.yaml has none: OPENAI_API_KEY, ANTHROPIC_API_KEY, " +
-  "UPSTREAM_BASE_URL (+ UPSTREAM_API_KEY if that server wants a key). PORT and HOST are read after TOLLGATE_PORT and TOLLGATE_HOST."
+  "UPSTREAM_BASE_URL (+ UPSTREAM_API_KEY if that server wants a key). PORT and HOST are read after TOLLGATE_PORT and TOLLGATE_HOST. " +
+  "Cloud ingest: CLOUD_INGEST_URL, WORKSPACE_ID, WORKSPACE_INGEST_KEY (each under telemetry.cloud in tollgate.yaml)."
 
 export const start = Command.make(
   "start",
@@ -103,6 +120,11 @@ export const start = Command.make(
     logLevel: Options.choice("log-level", Config.LOG_LEVELS).pipe(
       Options.withDescription("Least severe log line printed (default: $TOLLGATE_LOG_LEVEL, info)"),
       Options.optional
+    ),
+    dash: Options.boolean("dash").pipe(
+      Options.withDescription(
+        "Show the terminal dashboard (as `tollgate dash`) while serving; its log lines go under the budgets and are printed when it ends. q or Ctrl-C stops the server"
+      )
     )
   },
   (flags) =>
@@ -123,7 +145,7 @@ export const start = Command.make(
           const base = address._tag === "TcpAddress" ? Admin.urlOf(address) : address.path
           const adminLine = Option.match(admin.address, {
             onNone: () => "  admin listener off (server.admin: false)",
-            onSome: (a) => `  admin on ${Admin.urlOf(a)} (the dashboard at /, /metrics, /admin/stats, /admin/budget, /admin/reload, /debug/status)`
+            onSome: (a) => `  admin on ${Admin.urlOf(a)} (the dashboard at /, /metrics, /admin/stats, /admin/budget, /admin/recent, /admin/reload, /debug/status)`
           })
           return Console.log(
             `  listening on ${base}/v1 (point OPENAI_BASE_URL here)
@@ -136,11 +158,22 @@ ${adminLine}
       )
       // The admin listener on the public listener's services: one graph, built once.
       const served = Admin.layerWithoutDependencies.pipe(Layer.provideMerge(Http.layer))
-      const launched = Layer.launch(announce.pipe(Layer.provide(served), Layer.provide(Layer.succeed(Config.TollgateConfig, config)))).pipe(
+      const running = announce.pipe(Layer.provideMerge(served), Layer.provide(Layer.succeed(Config.TollgateConfig, config)))
+      const level = Option.getOrUndefined(flags.logLevel) ?? config.logLevel
+      const leveled = <A, E, R>(effect: Effect.Effect<A, E, R>) => level === undefined ? effect : effect.pipe(Logger.withMinimumLogLevel(LOG_LEVELS[level]))
+      if (flags.dash) {
+        // The dashboard has the screen: the log is held and shown there, then printed once it ends.
+        const held = Logging.holding(100)
+        const serving = Effect.flatMap(Layer.build(running), (context) => dashOn(config, Context.get(context, Admin.AdminServer), held.lines))
+        const program = Effect.scoped(serving).pipe(
+          Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config))),
+          Effect.ensuring(Effect.suspend(() => Effect.forEach(held.lines(), (l) => Console.error(l), { discard: true })))
+        )
+        return yield* Effect.locally(leveled(program), FiberRef.currentLoggers, HashSet.make(held.logger))
+      }
+      const launched = Layer.launch(running).pipe(
         Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config)))
       )
-      const level = Option.getOrUndefined(flags.logLevel) ?? config.logLevel
-      const leveled = level === undefined ? launched : launched.pipe(Logger.withMinimumLogLevel(LOG_LEVELS[level]))
-      return yield* Logging.withFormat(leveled, flags.logFormat)
+      return yield* Logging.withFormat(leveled(launched), flags.logFormat)
     })
 ).pipe(Command.withDescription(`Start the proxy on 127.0.0.1:4100 (OpenAI-compatible API under /v1). ${ENVIRONMENT}`))

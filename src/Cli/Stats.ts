@@ -1,7 +1,8 @@
 /** `tollgate stats`: what was spent, from the ledger. */
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
+import * as Config from "../Config.js"
 import * as Money from "../Domain/Money.js"
 import type * as Ledger from "../Ledger.js"
 import * as Stats from "../Stats.js"
@@ -53,6 +54,12 @@ export const renderLosses = (lost: Ledger.Losses): string => {
     `so those requests and their cost are in no total below\n`
 }
 
+/** The line `stats` prints when cloud ingest is on: what the receiver does not have yet. */
+export const renderBacklog = (ingest: { readonly backlog: number; readonly oldestUnsent: string | null }): string =>
+  ingest.backlog === 0
+    ? "cloud ingest: every row sent\n"
+    : `cloud ingest: ${int(ingest.backlog)} row(s) not yet sent (oldest ${ingest.oldestUnsent ?? "?"})\n`
+
 export interface StatsFlags {
   readonly since: string
   readonly by: Option.Option<Ledger.GroupBy>
@@ -65,11 +72,16 @@ export const run = (flags: StatsFlags) =>
   Effect.gen(function*() {
     const sinceMs = yield* parseSince(flags.since)
     const by = flags.by._tag === "Some" ? flags.by.value : undefined
-    const summary = yield* Stats.summary({ sinceMs, by }).pipe(Effect.provide(ledgerLayer(flags)))
+    // The backlog is shown when the configuration sends the ledger (a config that cannot be read
+    // here, beside --db, just leaves it out).
+    const cloud = yield* Effect.option(Config.load({ configPath: Option.getOrUndefined(flags.config) }))
+    const ingest = Option.isSome(cloud) && cloud.value.cloud !== undefined
+    const summary = yield* Stats.summary({ sinceMs, by, ingest }).pipe(Effect.provide(ledgerLayer(flags)))
     if (flags.json) return yield* Console.log(JSON.stringify(summary, null, 2))
     const { lost, rows, unpriced } = summary
     // Whatever the window: totals that miss rows must say so.
     if (lost.rows > 0) yield* Console.log(renderLosses(lost))
+    if (summary.ingest !== undefined) yield* Console.log(renderBacklog(summary.ingest))
     if (rows.length === 0) return yield* Console.log(`no requests since ${new Date(sinceMs).toISOString()}`)
     yield* Console.log(`since ${new Date(sinceMs).toISOString()}\n`)
     yield* Console.log(renderStats(rows, by ?? "all"))

@@ -245,7 +245,13 @@ const Database = Schema.Struct({
    * requests (503) until it can; `continue` serves on and counts the rows lost. Default: `block`
    * when `budget.enabled`, else `continue`.
    */
-  onWriteFailure: Schema.optional(Schema.Literal("block", "continue"))
+  onWriteFailure: Schema.optional(Schema.Literal("block", "continue")),
+  /**
+   * An answer waits until its row is committed (or in the spill file): a process killed at any
+   * moment leaves no answered request without a row. Default: on with a PostgreSQL ledger
+   * (replicas, where a process may be killed under load), off with SQLite.
+   */
+  durable: Schema.optional(Schema.Boolean)
 })
 
 /** `redis://` or `rediss://` (TLS). */
@@ -301,7 +307,7 @@ export const CacheSettings = Schema.Struct({
   maxBytes: Schema.optionalWith(PositiveInt, { default: () => 64 * 1024 * 1024 }),
   /** Also keep entries in the SQLite ledger file (gzip), so they survive a restart. */
   persist: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  /** Encrypt persisted entries with AES-256-GCM; the key comes from TOLLGATE_CACHE_KEY. */
+  /** Encrypt entries stored outside the process (`persist`, `redis`) with AES-256-GCM; the key comes from TOLLGATE_CACHE_KEY. */
   encrypt: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Identical cacheable requests in flight at once share one upstream call. */
   coalesce: Schema.optionalWith(Schema.Boolean, { default: () => true }),
@@ -313,6 +319,37 @@ export const CacheSettings = Schema.Struct({
 })
 export type CacheSettings = typeof CacheSettings.Type
 
+
+/**
+ * Cloud ingest (docs/operations.md, "Cloud ingest"): ledger rows, metadata only, POSTed in batches
+ * to a workspace's ingest URL in the background. `false` turns it off even when the environment
+ * (`CLOUD_INGEST_URL`, `WORKSPACE_ID`, `WORKSPACE_INGEST_KEY`) names one. A field the file leaves
+ * out is taken from the environment, so the key can stay out of the file.
+ */
+export const CloudIngest = Schema.Struct({
+  url: Schema.optional(Url),
+  workspaceId: Schema.optional(Schema.String.pipe(Schema.minLength(1, { message: () => "expected a workspace id" }))),
+  /** The workspace's ingest key; prefer `WORKSPACE_INGEST_KEY` in the environment to writing it here. */
+  key: Schema.optional(Schema.Redacted(Schema.String.pipe(Schema.minLength(1, { message: () => "expected a key" })))),
+  /** Most rows in one POST. */
+  batchSize: Schema.optionalWith(
+    Schema.Int.pipe(Schema.between(1, 5_000, { message: () => "expected 1 to 5000" })),
+    { default: () => 500 }
+  ),
+  /** How often the ledger is looked at for rows not yet sent, when the last batch was not full. */
+  interval: Schema.optionalWith(Millis, { default: () => 5_000 }),
+  /** First backoff after a failed POST; doubles (with jitter) up to `maxDelay`. */
+  baseDelay: Schema.optionalWith(Millis, { default: () => 1_000 }),
+  /** Longest wait between two tries (a longer `Retry-After` is honoured). */
+  maxDelay: Schema.optionalWith(Millis, { default: () => 300_000 }),
+  /** One POST may take this long before it counts as failed. */
+  timeout: Schema.optionalWith(Millis, { default: () => 30_000 })
+})
+export type CloudIngest = typeof CloudIngest.Type
+
+export const TelemetrySettings = Schema.Struct({
+  cloud: Schema.optional(Schema.Union(Schema.Literal(false), CloudIngest))
+})
 
 export const TollgateConfigSchema = Schema.Struct({
   server: Schema.optionalWith(Server, { default: () => Server.make({}) }),
@@ -326,6 +363,7 @@ export const TollgateConfigSchema = Schema.Struct({
   cache: Schema.optionalWith(CacheSettings, { default: () => CacheSettings.make({}) }),
   budget: Schema.optionalWith(BudgetSettings, { default: () => BudgetSettings.make({}) }),
   alerts: Schema.optionalWith(AlertSettings, { default: () => AlertSettings.make({}) }),
+  telemetry: Schema.optionalWith(TelemetrySettings, { default: () => ({}) }),
   models: Schema.optionalWith(Models, { default: () => Models.make({}) })
 })
 

@@ -150,7 +150,7 @@ export const make = Effect.gen(function*() {
     if (refused !== undefined) return Effect.fail(refused)
     const options = Stats.optionsOf(request.url, clock.unsafeCurrentTimeMillis())
     if ("code" in options) return Effect.fail(new BadRequest({ code: options.code, message: options.message }))
-    return Stats.summary(options).pipe(
+    return Stats.summary({ ...options, ingest: config.cloud !== undefined }).pipe(
       Effect.provideService(SqlClient.SqlClient, ledger.value),
       Effect.catchTag("SqlError", Effect.die),
       Effect.map((summary) => HttpServerResponse.unsafeJson(summary))

@@ -126,5 +126,14 @@ export const migrations = {
     // needs, and a row without one no longer writes an index entry.
     yield* sql`DROP INDEX requests_session`
     yield* sql`CREATE INDEX requests_session ON requests (session) WHERE session IS NOT NULL`
+  }),
+  "0008_cloud_ingest": Effect.gen(function*() {
+    const { millis, sql } = yield* types
+    // Cloud ingest's outbox is the ledger itself: a row is sent until the receiver's 2xx marks it.
+    yield* sql`ALTER TABLE requests ADD COLUMN ingested_at ${millis}`
+    // The index of the rows not yet sent is made when ingest is first turned on (`Telemetry/Outbox.ts`):
+    // with ingest off every row is unsent, and each would write an index entry for nothing.
+    // One sender per ledger among replicas: whoever holds the lease (renewed while it sends).
+    yield* sql`CREATE TABLE ingest_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at ${millis} NOT NULL)`
   })
 }

@@ -106,7 +106,7 @@ describe("tollgate CLI", () => {
         const version = yield* tollgate("--version")
         assert.strictEqual(version.code, 0)
         assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/)
-        for (const command of ["start", "stats", "export"]) {
+        for (const command of ["start", "stats", "export", "dash"]) {
           const help = yield* tollgate(command, "--help")
           assert.strictEqual(help.code, 0, command)
           assert.include(help.stdout, "USAGE", command)

@@ -1,8 +1,9 @@
 /**
  * One set of queries, two engines: the same rows, alerts and budget control written into a SQLite
  * file and a Postgres database, then every ledger query tollgate runs (stats by each grouping,
- * the dashboard's buckets of time and tail, export, unpriced, cost explain's lookup, lost rows, alerts, budget control and blocks, the
- * budget's spend rebuild) read from both and compared. Skipped, saying why, where PostgreSQL is
+ * the dashboard's buckets of time and tail, export, unpriced, cost explain's lookup, lost rows,
+ * alerts, budget control and blocks, the budget's spend rebuild, cloud ingest's outbox and lease)
+ * read from both and compared. Skipped, saying why, where PostgreSQL is
  * not reachable.
  */
 import { SqlClient } from "@effect/sql"
@@ -18,6 +19,7 @@ import * as Series from "../../src/Admin/Series.js"
 import * as Ledger from "../../src/Ledger.js"
 import * as Store from "../../src/Store.js"
 import * as Telemetry from "../../src/Telemetry.js"
+import * as Outbox from "../../src/Telemetry/Outbox.js"
 import { variedEvent } from "../support/Events.js"
 import * as Pg from "../support/Postgres.js"
 import { tempDbPath } from "../support/Tollgate.js"
@@ -82,10 +84,27 @@ const readAll = Effect.gen(function*() {
   const exported = Chunk.toReadonlyArray(yield* Stream.runCollect(Ledger.rows({ sinceMs: BASE + 50 * 97_000, pageSize: 64 })))
   const control = yield* Control.readAfter(0)
   const resets = control.resets
+  // Cloud ingest: the unsent rows, marking some sent, the backlog, the lease taken, held, refused, given up.
+  yield* Outbox.prepare
+  const unsent = yield* Outbox.pending(64)
+  yield* Outbox.markSent(unsent.map((row) => row.id), NOW)
+  const outbox = {
+    unsent,
+    backlog: yield* Outbox.backlog,
+    next: (yield* Outbox.pending(8)).map((row) => row.request_id),
+    lease: [
+      yield* Outbox.claim("a", NOW, 60_000),
+      yield* Outbox.claim("b", NOW + 1, 60_000),
+      yield* Outbox.claim("a", NOW + 2, 60_000),
+      yield* Outbox.claim("b", NOW + 70_000, 60_000),
+      yield* Effect.zipRight(Outbox.release("b"), Outbox.claim("a", NOW + 70_001, 60_000))
+    ]
+  }
   return {
     stats,
     exported,
     unpriced: yield* Ledger.unpriced({ sinceMs: 0 }),
+    outbox,
     found: yield* Ledger.findRequest("req_v_41"),
     missing: yield* Ledger.findRequest("nope"),
     losses: yield* Ledger.losses,
@@ -157,6 +176,9 @@ describe.skipIf(Pg.unreachable !== undefined)(`one set of ledger queries on SQLi
       assert.strictEqual(sqlite.alerts.length, 4)
       assert.deepStrictEqual(sqlite.blocks.map((b) => b.session), ["sess4"])
       assert.isAbove(sqlite.spend.length, 5)
+      assert.strictEqual(sqlite.outbox.unsent.length, 64)
+      assert.strictEqual(sqlite.outbox.backlog.rows, N - 64)
+      assert.deepStrictEqual(sqlite.outbox.lease, [true, false, true, true, true])
       for (const key of Object.keys(sqlite) as Array<keyof typeof sqlite>) {
         assert.deepStrictEqual(rounded(postgres[key]), rounded(sqlite[key]), `${key} differs between SQLite and PostgreSQL`)
       }

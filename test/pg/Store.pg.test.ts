@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Option, Redacted, Stream } from "effect"
 import * as Cache from "../../src/Cache.js"
 import * as Config from "../../src/Config.js"
+import * as Redis from "../../src/Redis.js"
 import * as Ledger from "../../src/Ledger.js"
 import * as Store from "../../src/Store.js"
 import * as Telemetry from "../../src/Telemetry.js"
@@ -22,7 +23,7 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       const tables = yield* client<{ table_name: string }>`
         SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`
       assert.deepStrictEqual(tables.map((t) => t.table_name), [
-        "budget_alerts", "budget_blocks", "budget_control", "cache_entries", "meta", "requests", "tollgate_migrations"
+        "budget_alerts", "budget_blocks", "budget_control", "cache_entries", "ingest_lease", "meta", "requests", "tollgate_migrations"
       ])
       const columns = yield* client<{ column_name: string; data_type: string }>`
         SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'requests'`
@@ -32,8 +33,9 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       assert.strictEqual(type("cost_usd"), "double precision")
       assert.strictEqual(type("saved_usd"), "double precision")
       assert.strictEqual(type("stream"), "integer")
+      assert.strictEqual(type("ingested_at"), "bigint")
       const migrations = yield* client<{ n: number }>`SELECT COUNT(*) AS n FROM tollgate_migrations`
-      assert.strictEqual(migrations[0]!.n, 7)
+      assert.strictEqual(migrations[0]!.n, 8)
       // A second start on the same database migrates nothing and keeps the rows.
       yield* Layer.build(Store.layerPostgres(Redacted.make(db.url)))
     }).pipe(Effect.scoped))
@@ -56,6 +58,7 @@ describe.skipIf(Pg.unreachable !== undefined)(`the ledger on PostgreSQL${Pg.unre
       const db = yield* Pg.freshDatabase
       const cacheOn = (key: string) =>
         Cache.layerWithoutDependencies.pipe(
+          Layer.provide(Redis.layer),
           Layer.provideMerge(Store.layerPostgres(Redacted.make(db.url))),
           Layer.provide(Config.layerFrom({ cache: { persist: true, encrypt: true } }).pipe(
             Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["TOLLGATE_CACHE_KEY", key]]))))

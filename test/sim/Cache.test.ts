@@ -4,6 +4,7 @@ import { ConfigProvider, Effect, Exit, Layer, Option, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as Cache from "../../src/Cache.js"
 import * as Config from "../../src/Config.js"
+import * as Redis from "../../src/Redis.js"
 import * as Store from "../../src/Store.js"
 import { tempDbPath } from "../support/Tollgate.js"
 
@@ -25,6 +26,7 @@ const withEnv = (env: Record<string, string>) => Effect.withConfigProvider(Confi
 
 const cacheLayer = (cache: Config.FileConfigInput["cache"], dbPath = ":memory:", env: Record<string, string> = {}) =>
   Cache.layerWithoutDependencies.pipe(
+    Layer.provide(Redis.layer),
     Layer.provideMerge(Store.layerAt(dbPath)),
     Layer.provide(Config.layerFrom({ cache: cache ?? {} }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))))
   )

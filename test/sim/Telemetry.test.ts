@@ -156,6 +156,35 @@ describe("Telemetry", () => {
     }))
 })
 
+describe("durable", () => {
+  const rowsIn = (sql: SqlClient.SqlClient) => Effect.map(sql<{ n: number }>`SELECT COUNT(*) AS n FROM requests`, (rows) => rows[0]!.n)
+
+  it.scoped("record returns once its row is committed; 100 concurrent records share few commits", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Telemetry.layerWith({ durable: true }).pipe(Layer.provideMerge(Store.layerAt(tempDbPath()))))
+      const telemetry = Context.get(context, Telemetry.Telemetry)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      // No clock turned: the row is written because the record waits for it, not after `hold`.
+      yield* telemetry.record(sampleEvent(0))
+      assert.strictEqual(yield* rowsIn(sql), 1)
+      yield* Effect.forEach(Array.from({ length: 100 }, (_, i) => sampleEvent(i + 1)), telemetry.record, { concurrency: "unbounded", discard: true })
+      assert.strictEqual(yield* rowsIn(sql), 101)
+      assert.strictEqual(yield* SubscriptionRef.get(telemetry.written), 101)
+    }))
+
+  it.scoped("without it, record returns with the row still queued (written after hold)", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Telemetry.layerWith({}).pipe(Layer.provideMerge(Store.layerAt(tempDbPath()))))
+      const telemetry = Context.get(context, Telemetry.Telemetry)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      yield* telemetry.record(sampleEvent(0))
+      assert.strictEqual(yield* rowsIn(sql), 0)
+      yield* TestClock.adjust("10 millis")
+      yield* telemetry.flush
+      assert.strictEqual(yield* rowsIn(sql), 1)
+    }))
+})
+
 describe("Store", () => {
   it.live("the ledger's connection keeps SQLite's 2 MB page cache and WAL (better-sqlite3 builds a 16 MB one)", () =>
     Effect.gen(function*() {

@@ -1,6 +1,7 @@
 /**
  * The admin listener over real sockets (127.0.0.1, port 0 for both listeners): `/metrics` parsed
- * as Prometheus text and checked against the ledger, bounded labels, the `/admin/*` and `/debug/*`
+ * as Prometheus text and checked against the ledger (after a mixed run too), bounded labels (10,000 bogus
+ * model names), the recent-requests feed, the `/admin/*` and `/debug/*`
  * shapes, a reload, the refusal of a non-loopback bind without admin keys, admin keys, and the
  * public `GET /stats`. Every wait is on a signal (an answer, the writer's count), never on time.
  *
@@ -10,13 +11,15 @@
 import { HttpServer } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Option } from "effect"
+import { Context, Effect, Exit, Layer, Metric, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Admin from "../../src/Admin.js"
 import * as Config from "../../src/Config.js"
 import * as Http from "../../src/Http.js"
+import * as Metrics from "../../src/Metrics.js"
+import * as PrometheusText from "../../src/Metrics/Prometheus.js"
 import type * as Telemetry from "../../src/Telemetry.js"
 import * as Prometheus from "../support/Prometheus.js"
 import * as Tollgate from "../support/Tollgate.js"
@@ -101,23 +104,137 @@ describe("admin listener", () => {
       assert.isDefined(families.get("tollgate_ledger_rows_lost_total"))
     }))
 
-  it.scopedLive("200 random model names add at most one `other` series", () =>
+  it.scopedLive("after a mixed run (two providers, failures, cache hits, streams) the counters equal the ledger's counts", () =>
+    Effect.gen(function*() {
+      const steady = unique("steady")
+      const flaky = unique("flaky")
+      const t = yield* serve({
+        providers: { [steady]: { kind: "mock" }, [flaky]: { kind: "mock", failStatus: 400, failEvery: 2 } },
+        routes: [
+          { name: "main", match: { model: "gpt-4o-mini" }, targets: [{ provider: steady, model: "gpt-4o-mini" }] },
+          { name: "shaky", match: { model: "gpt-4.1" }, targets: [{ provider: flaky, model: "gpt-4.1" }] }
+        ],
+        pricing: { "gpt-4o-mini": { input: 1, output: 2 }, "gpt-4.1": { input: 2, output: 8 } },
+        cache: { enabled: true, mode: "all" }
+      })
+      // 4 identical (1 miss, 3 hits), 2 streams, 4 to the flaky provider (every 2nd answer is a 400), 2 distinct.
+      for (let i = 0; i < 4; i++) yield* chat(t.baseUrl, "gpt-4o-mini")
+      for (let i = 0; i < 2; i++) {
+        yield* Effect.promise(() =>
+          fetch(`${t.baseUrl}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "gpt-4o-mini", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: `stream ${i}` }] })
+          }).then((r) => r.text())
+        )
+      }
+      const flakyStatuses: Array<number> = []
+      for (let i = 0; i < 4; i++) flakyStatuses.push((yield* chat(t.baseUrl, "gpt-4.1", { "x-tollgate-cache": "bypass" })).status)
+      for (let i = 0; i < 2; i++) {
+        yield* Effect.promise(() =>
+          fetch(`${t.baseUrl}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: `distinct ${i}` }] })
+          }).then((r) => r.text())
+        )
+      }
+      const rows = yield* Effect.provide(Tollgate.awaitRows(12), t.context as Context.Context<Ledger>)
+      assert.deepStrictEqual(flakyStatuses.filter((s) => s !== 200).length, 2)
+      const families = yield* scrape(t.adminUrl)
+
+      const ours = (provider: string) => rows.filter((r) => r.provider === provider)
+      for (const provider of [steady, flaky]) {
+        const mine = ours(provider)
+        assert.isAbove(mine.length, 0)
+        assert.strictEqual(Prometheus.total(families, "tollgate_requests_total", { provider }), mine.length, provider)
+        const byStatus = new Map<string, number>()
+        for (const r of mine) byStatus.set(String(r.status), (byStatus.get(String(r.status)) ?? 0) + 1)
+        for (const [status, n] of byStatus) assert.strictEqual(Prometheus.total(families, "tollgate_requests_total", { provider, status }), n, `${provider} ${status}`)
+        const sum = (column: string) => mine.reduce((n, r) => n + Number(r[column] ?? 0), 0)
+        assert.strictEqual(Prometheus.total(families, "tollgate_tokens_total", { provider, type: "input" }), sum("input_tokens"))
+        assert.strictEqual(Prometheus.total(families, "tollgate_tokens_total", { provider, type: "output" }), sum("output_tokens"))
+        assert.closeTo(Prometheus.total(families, "tollgate_cost_usd_total", { provider }), sum("cost_usd"), 1e-9)
+        const hits = mine.filter((r) => r.cache_status === "hit" || r.cache_status === "coalesced").length
+        assert.strictEqual(Prometheus.total(families, "tollgate_cache_hits_total", { provider }), hits)
+        assert.strictEqual(Prometheus.total(families, "tollgate_request_duration_seconds_count", { provider }), mine.length)
+      }
+      assert.strictEqual(ours(steady).filter((r) => r.cache_status === "hit").length, 3)
+      assert.strictEqual(ours(steady).filter((r) => Number(r.stream) === 1).length, 2)
+      assert.strictEqual(Prometheus.total(families, "tollgate_requests_total", { provider: flaky, status: "400", route: "shaky" }), 2)
+    }))
+
+  it.scopedLive("10,000 distinct bogus model names add one `other` series, not 10,000", () =>
     Effect.gen(function*() {
       const sim = unique("sim")
-      // No route: the client's model goes to the provider as it is.
-      const t = yield* serve({ providers: { [sim]: { kind: "mock" } }, models: { aliases: { fast: "gpt-4o-mini" } } })
-      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => `bogus-${i}-${Math.random().toString(36).slice(2)}`), (model) => chat(t.baseUrl, model), {
-        concurrency: 10
-      })
-      yield* Effect.provide(Tollgate.awaitRows(200), t.context as Context.Context<Ledger>)
+      const t = yield* serve({ providers: { [sim]: { kind: "mock" } }, cache: { enabled: false, coalesce: false } })
+      const N = 10_000
+      const names = Array.from({ length: N }, (_, i) => `bogus-${i}-${Math.random().toString(36).slice(2)}`)
+      // Bounded in count (N) and in time (the timeout).
+      const statuses = yield* Effect.forEach(names, (model) => Effect.map(chat(t.baseUrl, model), (r) => r.status), { concurrency: 16 }).pipe(
+        Effect.timeout("90 seconds")
+      )
+      assert.isTrue(statuses.every((s) => s === 200))
+      yield* Effect.provide(Tollgate.awaitRows(N), t.context as Context.Context<Ledger>).pipe(Effect.timeout("60 seconds"))
       const families = yield* scrape(t.adminUrl)
       const series = Prometheus.samples(families, "tollgate_requests_total", { provider: sim })
       assert.deepStrictEqual(series.map((s) => s.labels.model), ["other"])
-      assert.strictEqual(series[0]!.value, 200)
+      assert.strictEqual(series[0]!.value, N)
+      // No route: the client's model went to the provider as it was.
       assert.strictEqual(series[0]!.labels.route, "default")
+      let mine = 0
       for (const family of families.values()) {
-        for (const s of family.samples) assert.notMatch(s.labels.model ?? "", /^bogus-/)
+        for (const s of family.samples) {
+          assert.notMatch(s.labels.model ?? "", /^bogus-/)
+          if (s.labels.provider === sim) mine++
+        }
       }
+      // requests, two token types, and the duration and TTFB histograms' buckets, _sum and _count: one label set each.
+      assert.isBelow(mine, 60)
+    }), { timeout: 180_000 })
+
+  it.scopedLive("GET /admin/recent: the last requests, newest first, metadata only", () =>
+    Effect.gen(function*() {
+      const sim = unique("sim")
+      const t = yield* serve({
+        providers: { [sim]: { kind: "mock" } },
+        routes: [{ name: "main", targets: [{ provider: sim, model: "gpt-4o-mini" }] }],
+        pricing: { "gpt-4o-mini": { input: 1, output: 2 } }
+      })
+      const sent: Array<string> = []
+      for (let i = 0; i < 3; i++) {
+        const id = yield* Effect.promise(() =>
+          fetch(`${t.baseUrl}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: "Bearer sk-secret-key" },
+            body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: `the secret prompt ${i}` }] })
+          }).then(async (r) => {
+            await r.text()
+            return r.headers.get("x-tollgate-request-id")!
+          })
+        )
+        sent.push(id)
+      }
+      const rows = yield* Effect.provide(Tollgate.awaitRows(3), t.context as Context.Context<Ledger>)
+      const recent = yield* getJson(`${t.adminUrl}/admin/recent?limit=2`)
+      assert.strictEqual(recent.status, 200)
+      assert.strictEqual(recent.json.capacity, 200)
+      assert.deepStrictEqual(recent.json.requests.map((r: { requestId: string }) => r.requestId), [sent[2], sent[1]])
+      const [last] = recent.json.requests
+      const row = rows.find((r) => r.request_id === sent[2])!
+      assert.strictEqual(last.model, "gpt-4o-mini")
+      assert.strictEqual(last.provider, sim)
+      assert.strictEqual(last.route, "main")
+      assert.strictEqual(last.status, 200)
+      assert.strictEqual(last.inputTokens, row.input_tokens)
+      assert.strictEqual(last.outputTokens, row.output_tokens)
+      assert.closeTo(last.costUsd, Number(row.cost_usd), 1e-12)
+      assert.isAbove(last.latencyMs, 0)
+      assert.notInclude(recent.body, "secret")
+      assert.strictEqual((yield* getJson(`${t.adminUrl}/admin/recent`)).json.requests.length, 3)
+      const bad = yield* getJson(`${t.adminUrl}/admin/recent?limit=0`)
+      assert.strictEqual(bad.status, 400)
+      assert.strictEqual(bad.json.error.code, "invalid_limit")
     }))
 
   it.scopedLive("/admin/stats, /admin/budget, /debug/routes and /debug/status answer their shapes", () =>
@@ -234,11 +351,19 @@ describe("admin listener", () => {
       assert.strictEqual((yield* get(`${t.adminUrl}/metrics`, { headers: { authorization: "Bearer s3cret" } })).status, 200)
     }))
 
-  it.scopedLive("admin: false serves no admin listener", () =>
+  it.scopedLive("admin: false serves no admin listener, and counts no metric series (nothing could read them)", () =>
     Effect.gen(function*() {
-      const config = Config.layerFrom({ server: { port: 0, admin: false }, providers: { sim: { kind: "mock" } }, database: { path: Tollgate.tempDbPath() } })
+      const sim = unique("sim")
+      const config = Config.layerFrom({ server: { port: 0, admin: false }, providers: { [sim]: { kind: "mock" } }, database: { path: Tollgate.tempDbPath() } })
       const context = yield* Layer.build(stackOf(config))
       assert.isTrue(Option.isNone(Context.get(context, Admin.AdminServer).address))
+      const address = Context.get(context, HttpServer.HttpServer).address
+      if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+      assert.strictEqual((yield* chat(`http://127.0.0.1:${address.port}`, "gpt-4o-mini")).status, 200)
+      yield* Effect.provide(Tollgate.awaitRows(1), context as Context.Context<Ledger>)
+      const families = Prometheus.parse(PrometheusText.render(yield* Metric.snapshot))
+      assert.deepStrictEqual(Prometheus.samples(families, "tollgate_requests_total", { provider: sim }), [])
+      assert.strictEqual(Context.get(context, Metrics.Metrics).booked(), 1)
     }))
 })
 

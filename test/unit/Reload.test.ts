@@ -81,4 +81,15 @@ describe("Reload.apply", () => {
       assert.strictEqual(applied.right.config.routes[0]?.name, "r")
       assert.deepStrictEqual(applied.right.ignored, ["retry"])
     }))
+
+  it.effect("a change to cloud ingest, its key included, waits for a restart", () =>
+    Effect.gen(function*() {
+      const cloud = (key: string) => ({ url: "https://ingest.example.com/x", workspaceId: "ws", key })
+      const running = yield* Effect.provide(Config.TollgateConfig, Config.layerFrom({ telemetry: { cloud: cloud("k1") } }))
+      const next = yield* Effect.provide(Config.TollgateConfig, Config.layerFrom({ telemetry: { cloud: cloud("k2") } }))
+      const applied = Reload.apply(running, next)
+      assert.isTrue(applied._tag === "Right" && applied.right.ignored.includes("telemetry.cloud"))
+      const same = Reload.apply(running, running)
+      assert.isTrue(same._tag === "Right" && same.right.ignored.length === 0)
+    }))
 })
