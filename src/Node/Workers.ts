@@ -263,7 +263,8 @@ export const supervise = (options: Options): Effect.Effect<never, ConfigError, S
           since = yield* Clock.currentTimeMillis
           const outcome = yield* Effect.either(Deferred.await(handle.ready))
           if (outcome._tag === "Right") {
-            yield* Effect.logInfo(`worker ${handle.index} of ${count} is back (pid ${outcome.right.pid})`)
+            const admin = outcome.right.admin === null ? "" : `, admin ${outcome.right.admin}`
+            yield* Effect.logInfo(`worker ${handle.index} of ${count} is back (pid ${outcome.right.pid}${admin})`)
           } else {
             yield* Effect.logWarning(`worker ${handle.index} of ${count} could not start: ${outcome.left}`)
           }
