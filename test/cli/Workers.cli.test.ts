@@ -42,7 +42,8 @@ const start = (dir: string, args: ReadonlyArray<string>): Effect.Effect<Running,
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const child = spawn(process.execPath, [BIN, "start", ...args], { cwd: dir, env: cleanEnv(dir) })
-        child.on("exit", (code, signal) => Deferred.unsafeDone(exit, Effect.succeed(code ?? signal ?? "unknown")))
+        // `close`, not `exit`: everything it printed has been read by then.
+        child.on("close", (code, signal) => Deferred.unsafeDone(exit, Effect.succeed(code ?? signal ?? "unknown")))
         return child
       }),
       (child) =>
@@ -83,7 +84,13 @@ const start = (dir: string, args: ReadonlyArray<string>): Effect.Effect<Running,
           const done = yield* Deferred.make<RegExpMatchArray>()
           waiting.push({ pattern, done })
           check()
-          return yield* Deferred.await(done).pipe(
+          // A process that ends without printing it fails the wait at once, with what it printed.
+          const ended = Effect.flatMap(Deferred.await(exit), (code) =>
+            Effect.suspend(() => {
+              const match = text.match(pattern)
+              return match !== null ? Effect.succeed(match) : Effect.fail(new Error(`exited (${code}) without a line matching ${pattern}:\n${text}`))
+            }))
+          return yield* Effect.raceFirst(Deferred.await(done), ended).pipe(
             Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`no line matching ${pattern} in:\n${text}`) }),
             Effect.orDie
           )
