@@ -12,8 +12,10 @@
 // alternating from round to round: this machine's speed drifts within minutes); the ratio of the
 // round's two rates is the round's result, and the median over rounds is what to read.
 //
-//   npm run build && node scripts/bench/workers.mjs [--rounds N] [--requests N] [--workers N]
-//        [--pg URL] [--redis URL]
+//   npm run build && node scripts/bench/workers.mjs [--rounds N] [--requests N] [--warmup N] [--workers N]
+//        [--no-budget] [--pg URL] [--redis URL]
+//
+// --no-budget leaves the budget (and Redis) out: the workers' cost without the shared reservation.
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
@@ -22,7 +24,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import pg from "pg"
 import { tollgateConfig } from "./fixtures.mjs"
-import { median, startMockUpstream, startProcess, stopProcess } from "./lib.mjs"
+import { median, readCpuMs, startMockUpstream, startProcess, stopProcess } from "./lib.mjs"
 import { jsonRequests } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -33,6 +35,8 @@ const { values: args } = parseArgs({
     requests: { type: "string", default: "20000" },
     warmup: { type: "string", default: "5000" },
     workers: { type: "string", default: "2" },
+    // No budget (and so no Redis): what the workers cost without the shared reservation.
+    "no-budget": { type: "boolean", default: false },
     pg: { type: "string", default: process.env.TOLLGATE_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test" },
     redis: { type: "string", default: process.env.TOLLGATE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379" }
   }
@@ -64,10 +68,11 @@ const prefix = `tollgate-bench:${randomBytes(5).toString("hex")}:`
 const dir = mkdtempSync(path.join(os.tmpdir(), "tollgate-workers-bench-"))
 const upstream = await startMockUpstream({ pin: false })
 const config = path.join(dir, "tollgate.yaml")
+const base = tollgateConfig({ upstreamBase: `${upstream.match[1]}/v1`, cache: false })
 writeFileSync(
   config,
-  tollgateConfig({ upstreamBase: `${upstream.match[1]}/v1`, cache: false }) +
-    `database: { url: "${dbUrl}" }\nredis: { url: "${args.redis}", keyPrefix: "${prefix}" }\n`
+  (args["no-budget"] ? base.replace(/^budget:.*\n/m, "") : `${base}redis: { url: "${args.redis}", keyPrefix: "${prefix}" }\n`) +
+    `database: { url: "${dbUrl}" }\n`
 )
 
 const start = (count) =>
@@ -87,7 +92,16 @@ const measure = async (count) => {
   const tollgate = await start(count)
   try {
     if (warmup > 0) await jsonRequests(tollgate.match[1], warmup)
+    // The primary and its workers (their pids are in the banner), or the one process.
+    const banner = tollgate.lines.join("\n").match(/workers, pids ([\d, ]+)/)
+    const pids = [tollgate.pid, ...(banner === null ? [] : banner[1].split(", ").map(Number))]
+    const cpu = () => pids.reduce((sum, pid) => sum + (readCpuMs(pid) ?? Number.NaN), 0)
+    const cpuBefore = cpu()
+    const primaryBefore = readCpuMs(tollgate.pid)
     const result = await jsonRequests(tollgate.match[1], requests)
+    result.cpuMsPerRequest = (cpu() - cpuBefore) / requests
+    // With workers, what the primary itself spent (it hands out connections, not requests).
+    result.primaryCpuMs = banner === null ? undefined : readCpuMs(tollgate.pid) - primaryBefore
     if (result.completed2xx !== result.amount || result.truncated) {
       throw new Error(`${count} worker(s): ${result.completed2xx} of ${result.amount} answered 2xx (non2xx ${result.non2xx}, errors ${result.errors})`)
     }
@@ -100,7 +114,7 @@ const measure = async (count) => {
 
 const fmt = (n, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d })
 console.log(
-  `workers bench: ${workers} workers vs 1, ${rounds} round(s) of ${requests} requests (after ${warmup} to warm up) at 50 connections; ` +
+  `workers bench${args["no-budget"] ? " (no budget)" : ""}: ${workers} workers vs 1, ${rounds} round(s) of ${requests} requests (after ${warmup} to warm up) at 50 connections; ` +
     `${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`
 )
 const rows = []
@@ -111,10 +125,8 @@ try {
     for (const count of order) results[count] = await measure(count)
     const ratio = results[workers].rps / results[1].rps
     rows.push({ round, one: results[1], many: results[workers], ratio })
-    console.log(
-      `round ${round}: 1 worker ${fmt(results[1].rps)} req/s (p50 ${fmt(results[1].latencyMs.p50, 2)} ms, p99 ${fmt(results[1].latencyMs.p99, 2)} ms); ` +
-        `${workers} workers ${fmt(results[workers].rps)} req/s (p50 ${fmt(results[workers].latencyMs.p50, 2)} ms, p99 ${fmt(results[workers].latencyMs.p99, 2)} ms); ratio ${ratio.toFixed(2)}`
-    )
+    const side = (r) => `${fmt(r.rps)} req/s (p50 ${fmt(r.latencyMs.p50, 2)} ms, p99 ${fmt(r.latencyMs.p99, 2)} ms, CPU ${fmt(r.cpuMsPerRequest, 3)} ms/request${r.primaryCpuMs === undefined ? "" : `, primary ${fmt(r.primaryCpuMs)} ms in all`})`
+    console.log(`round ${round}: 1 worker ${side(results[1])}; ${workers} workers ${side(results[workers])}; ratio ${ratio.toFixed(2)}`)
   }
   // Every request answered is a ledger row, whichever worker served it and however it stopped.
   const ledger = new pg.Client({ connectionString: dbUrl.toString() })
@@ -126,6 +138,7 @@ try {
   console.log(
     `median: 1 worker ${fmt(median(rows.map((r) => r.one.rps)))} req/s, ${workers} workers ${fmt(median(rows.map((r) => r.many.rps)))} req/s; ` +
       `ratio ${median(rows.map((r) => r.ratio)).toFixed(2)} (rounds: ${rows.map((r) => r.ratio.toFixed(2)).join(", ")}); ` +
+      `CPU per request ${fmt(median(rows.map((r) => r.one.cpuMsPerRequest)), 3)} / ${fmt(median(rows.map((r) => r.many.cpuMsPerRequest)), 3)} ms; ` +
       `load average after ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`
   )
 } finally {
