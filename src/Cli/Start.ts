@@ -198,6 +198,7 @@ export const start = Command.make(
       Options.withDefault("pretty" as const)
     ),
     workers: Options.text("workers").pipe(
+      Options.withPseudoName("N|auto"),
       Options.withDescription(
         "Processes serving the port: 1 to 64, or auto (one per core). More than one needs the ledger on PostgreSQL (database.url) " +
           "and, with budgets, redis:; each worker has its own admin port from server.admin.port up (default: server.workers, 1)"
