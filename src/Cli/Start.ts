@@ -135,7 +135,7 @@ const workerCount = (flag: Option.Option<string>, config: Config.TollgateSetting
 /** The primary of `--workers N`: refuses a configuration the workers cannot share, prints one banner, supervises. */
 const superviseWorkers = (config: Config.TollgateSettings, count: number) =>
   Effect.gen(function*() {
-    const refused = Workers.refusal(config, count)
+    const refused = Workers.forkRefusal(count) ?? Workers.refusal(config, count)
     if (refused !== undefined) return yield* new Config.ConfigError({ message: refused })
     yield* Console.log(`tollgate: ${describeProviders(config)}`)
     for (const notice of [...config.notices, ...Workers.notes(config, count)]) yield* Console.log(`  note: ${notice}`)

@@ -40,6 +40,16 @@ export const identity: Identity | undefined = (() => {
 })()
 
 /**
+ * Why this process cannot be the primary of `count` workers: it is itself a worker of another
+ * cluster (a process manager's cluster mode), where `node:cluster` cannot fork.
+ */
+export const forkRefusal = (count: number): string | undefined =>
+  count > 1 && !cluster.isPrimary
+    ? `--workers ${count}: this process is already a worker of a Node cluster (a process manager's cluster mode?); ` +
+      "let the process manager run the processes (tollgate start without --workers), or run tollgate start --workers outside its cluster mode"
+    : undefined
+
+/**
  * How many workers `--workers` (or `server.workers`) asks for: an integer from 1 to 64, or `auto`,
  * one per core this process may use. A message naming the setting when it is neither.
  */
