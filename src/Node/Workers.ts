@@ -264,9 +264,12 @@ export const supervise = (options: Options): Effect.Effect<never, ConfigError, S
           const now = yield* Clock.currentTimeMillis
           attempt = now - since >= healthyAfter ? 1 : attempt + 1
           const delay = restartDelay(attempt, first, max)
+          // A replacement that could not start has said why already.
+          const what = handle.failedToStart.done
+            ? "could not start"
+            : `(pid ${handle.worker.process.pid}) exited unexpectedly (${how})`
           yield* Effect.logWarning(
-            `worker ${handle.index} of ${count} (pid ${handle.worker.process.pid}) exited unexpectedly (${how}); ` +
-              `starting another in ${Duration.format(delay)} (restart ${attempt})`
+            `worker ${handle.index} of ${count} ${what}; starting another in ${Duration.format(delay)} (restart ${attempt})`
           )
           yield* Effect.sleep(delay)
           handle = yield* spawn(handle.index)

@@ -216,6 +216,26 @@ describe.skipIf(Pg.unreachable !== undefined)(
         assert.strictEqual(yield* running.exited, 0)
       }), { timeout: 90_000 })
 
+    it.scoped("a replacement that cannot start (the database refusing connections) is tried again with a backoff until it can", () =>
+      Effect.gen(function*() {
+        const db = yield* Pg.freshDatabase
+        const dir = configIn(`${MOCK}database:\n  url: ${db.url}\n`)
+        const running = yield* start(dir, ["--port", "0", "--workers", "2"])
+        const { url, pids } = yield* banner(running)
+        yield* Pg.acceptConnections(db.name, false)
+        process.kill(pids[1]!, "SIGKILL")
+        // The replacement says why it cannot start, and another is started after a longer wait.
+        yield* running.line(/worker 2 of 2 could not start: [^\n]*ledger[^\n]*\n/)
+        yield* running.line(/worker 2 of 2 could not start; starting another in 1s \(restart 2\)/)
+        yield* Pg.acceptConnections(db.name, true)
+        const back = yield* running.line(/worker 2 of 2 is back \(pid (\d+)/)
+        assert.notStrictEqual(Number(back[1]), pids[1])
+        const answers = yield* Effect.forEach(Array.from({ length: 4 }, () => post(url)), (p) => p, { concurrency: 2 })
+        assert.deepStrictEqual(answers.map((a) => a.status), [200, 200, 200, 200])
+        running.child.kill("SIGTERM")
+        assert.strictEqual(yield* running.exited, 0)
+      }), { timeout: 90_000 })
+
     it.scoped("SIGTERM: streams in flight on every worker finish, every worker exits, no ledger row is lost", () =>
       Effect.gen(function*() {
         const db = yield* Pg.freshDatabase
