@@ -162,6 +162,7 @@ const superviseWorkers = (config: Config.TollgateSettings, count: number) =>
 const serveAsWorker = (config: Config.TollgateSettings, worker: Workers.Identity) =>
   Effect.gen(function*() {
     yield* Workers.ignoreRepeatedSignals
+    yield* Workers.drainWhenOrphaned
     const own = { ...config, server: { ...config.server, admin: Workers.adminFor(config.server.admin, worker.index) } }
     const announce = Layer.effectDiscard(
       Effect.flatMap(addresses, ({ url, admin }) => Workers.announceReady(url, Option.getOrNull(admin)))

@@ -144,6 +144,18 @@ export const ignoreRepeatedSignals = Effect.sync(() => {
   process.on("SIGTERM", ignore)
 })
 
+/**
+ * In a worker: when the primary goes away without stopping it (killed with SIGKILL), drain and
+ * exit as on SIGTERM. `node:cluster` would end the worker at once, losing its requests in flight
+ * and its queued ledger rows, unless the worker is marked as one whose disconnect is expected.
+ */
+export const drainWhenOrphaned = Effect.sync(() => {
+  const worker = cluster.worker
+  if (worker === undefined) return
+  worker.exitedAfterDisconnect = true
+  process.once("disconnect", () => process.kill(process.pid, "SIGTERM"))
+})
+
 /** How the primary runs the workers (the defaults are the product's; tests shorten them). */
 export interface Options {
   readonly count: number

@@ -165,7 +165,51 @@ const banner = (running: Running) =>
     }
   })
 
+/** Process `pid` has ended: gone, or a zombie its dead parent left for init to reap. */
+const exited = (pid: number): boolean => {
+  try {
+    return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return true
+  }
+}
+
 const MOCK = "providers:\n  sim: { kind: mock }\n"
+
+/**
+ * `count` paced streams on connections of their own; `started` resolves once each has sent its
+ * first bytes (all in flight), `bodies` with every stream's text once all have ended.
+ */
+const streamsInFlight = (url: string, count: number) =>
+  Effect.gen(function*() {
+    const firstBytes = yield* Deferred.make<void>()
+    let started = 0
+    const stream = Effect.async<string, Error>((resume) => {
+      const request = http.request(`${url}/v1/chat/completions`, {
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", connection: "close" }
+      }, (response) => {
+        let text = ""
+        let first = true
+        response.on("data", (chunk: Buffer) => {
+          text += chunk.toString("utf8")
+          if (first && (first = false, ++started === count)) Deferred.unsafeDone(firstBytes, Effect.void)
+        })
+        response.on("end", () => resume(Effect.succeed(text)))
+        response.on("error", (error) => resume(Effect.fail(error)))
+      })
+      request.on("error", (error) => resume(Effect.fail(error)))
+      request.end(JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "a longer answer" }] }))
+    })
+    const all = yield* Effect.fork(Effect.forEach(Array.from({ length: count }, () => stream), (s) => s, { concurrency: "unbounded" }))
+    yield* Deferred.await(firstBytes).pipe(Effect.timeout("20 seconds"), Effect.orDie)
+    return { bodies: Fiber.join(all) }
+  })
+
+/** 8 chunks 150 ms apart: each stream is in flight for over a second. */
+const PACED = "providers:\n  sim: { kind: mock, chunks: 8, chunkDelayMs: 150 }\ncache:\n  enabled: false\n"
+
 
 describe.skipIf(Pg.unreachable !== undefined)(
   `tollgate start --workers${Pg.unreachable === undefined ? "" : ` (skipped: ${Pg.unreachable})`}`,
@@ -239,41 +283,35 @@ describe.skipIf(Pg.unreachable !== undefined)(
     it.scoped("SIGTERM: streams in flight on every worker finish, every worker exits, no ledger row is lost", () =>
       Effect.gen(function*() {
         const db = yield* Pg.freshDatabase
-        // 8 chunks 150 ms apart: each stream is in flight for over a second.
-        const dir = configIn(`providers:\n  sim: { kind: mock, chunks: 8, chunkDelayMs: 150 }\ndatabase:\n  url: ${db.url}\ncache:\n  enabled: false\n`)
+        const dir = configIn(`${PACED}database:\n  url: ${db.url}\n`)
         const running = yield* start(dir, ["--port", "0", "--workers", "2"])
         const { url, pids } = yield* banner(running)
         const streams = 6
-        const firstBytes = yield* Deferred.make<void>()
-        let started = 0
-        const stream = Effect.async<string, Error>((resume) => {
-          const request = http.request(`${url}/v1/chat/completions`, {
-            method: "POST",
-            agent: false,
-            headers: { "content-type": "application/json", connection: "close" }
-          }, (response) => {
-            let text = ""
-            let first = true
-            response.on("data", (chunk: Buffer) => {
-              text += chunk.toString("utf8")
-              if (first && (first = false, ++started === streams)) Deferred.unsafeDone(firstBytes, Effect.void)
-            })
-            response.on("end", () => resume(Effect.succeed(text)))
-            response.on("error", (error) => resume(Effect.fail(error)))
-          })
-          request.on("error", (error) => resume(Effect.fail(error)))
-          request.end(JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "a longer answer" }] }))
-        })
-        const all = yield* Effect.fork(Effect.forEach(Array.from({ length: streams }, () => stream), (s) => s, { concurrency: "unbounded" }))
         // Every stream has its first bytes: all are in flight, on both workers.
-        yield* Deferred.await(firstBytes).pipe(Effect.timeout("20 seconds"), Effect.orDie)
+        const inFlight = yield* streamsInFlight(url, streams)
         running.child.kill("SIGTERM")
-        const bodies = yield* Fiber.join(all)
+        const bodies = yield* inFlight.bodies
         for (const body of bodies) assert.include(body, "data: [DONE]", "each stream ran to its end")
         assert.strictEqual(yield* running.exited, 0)
         yield* running.line(/all workers stopped/)
-        for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} has exited`)
+        for (const pid of pids) assert.isTrue(exited(pid), `worker ${pid} has exited`)
         assert.strictEqual(yield* rowsIn(db.url), streams)
+      }), { timeout: 90_000 })
+
+    it.scoped("the primary killed with SIGKILL: each worker finishes its streams, writes its rows and exits", () =>
+      Effect.gen(function*() {
+        const db = yield* Pg.freshDatabase
+        const dir = configIn(`${PACED}database:\n  url: ${db.url}\n`)
+        const running = yield* start(dir, ["--port", "0", "--workers", "2"])
+        const { url, pids } = yield* banner(running)
+        const inFlight = yield* streamsInFlight(url, 4)
+        running.child.kill("SIGKILL")
+        const bodies = yield* inFlight.bodies
+        for (const body of bodies) assert.include(body, "data: [DONE]", "each stream ran to its end")
+        // Closed once the primary and every worker (they hold its output) have exited.
+        assert.strictEqual(yield* running.exited, "SIGKILL")
+        for (const pid of pids) assert.isTrue(exited(pid), `worker ${pid} has exited`)
+        assert.strictEqual(yield* rowsIn(db.url), 4)
       }), { timeout: 90_000 })
 
     it.scoped("a worker that cannot start fails the whole start once, with its reason", () =>
