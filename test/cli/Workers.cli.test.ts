@@ -214,11 +214,11 @@ const PACED = "providers:\n  sim: { kind: mock, chunks: 8, chunkDelayMs: 150 }\n
 describe.skipIf(Pg.unreachable !== undefined)(
   `tollgate start --workers${Pg.unreachable === undefined ? "" : ` (skipped: ${Pg.unreachable})`}`,
   () => {
-    it.scoped("two workers serve one port: each answers requests, one banner, each with its own admin listener", () =>
+    it.scoped("two workers (server.workers) serve one port: each answers requests, one banner, each with its own admin listener", () =>
       Effect.gen(function*() {
         const db = yield* Pg.freshDatabase
-        const dir = configIn(`${MOCK}database:\n  url: ${db.url}\n`)
-        const running = yield* start(dir, ["--port", "0", "--workers", "2"])
+        const dir = configIn(`${MOCK}database:\n  url: ${db.url}\nserver:\n  workers: 2\n`)
+        const running = yield* start(dir, ["--port", "0"])
         const { url, pids, admins } = yield* banner(running)
         assert.strictEqual(pids.length, 2)
         assert.notStrictEqual(pids[0], pids[1])
