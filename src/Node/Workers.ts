@@ -20,7 +20,7 @@ import cluster, { type Worker } from "node:cluster"
 import * as os from "node:os"
 import { ConfigError, type TollgateSettings } from "../Config.js"
 
-/** The most workers one machine is given: past this, more processes only add contention. */
+/** The most workers `--workers` forks: a typo such as 400 is refused rather than forking that many processes. */
 export const MAX_WORKERS = 64
 
 /** Set by the primary in each worker's environment: `index/count`, index from 1. */
