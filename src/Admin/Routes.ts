@@ -193,6 +193,8 @@ export const make = Effect.gen(function*() {
     const sending = Option.isNone(ingest) ? undefined : yield* SubscriptionRef.get(ingest.value.state)
     return HttpServerResponse.unsafeJson({
       version: VERSION,
+      // Which process answered: with `start --workers`, each worker has an admin listener of its own.
+      pid: process.pid,
       startedAt: new Date(startedAt).toISOString(),
       uptimeSeconds: Math.floor((now - startedAt) / 1000),
       breakers,

@@ -19,6 +19,7 @@ import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Config from "../Config.js"
 import { describeLedger } from "../Store/Url.js"
 import * as Http from "../Http.js"
+import * as Workers from "../Node/Workers.js"
 import { configOption, UsageError } from "./Shared.js"
 import { baseUrlOf } from "../Upstream/Kinds.js"
 
@@ -91,6 +92,116 @@ const ENVIRONMENT = "Environment (over tollgate.yaml, under these flags): TOLLGA
   "UPSTREAM_BASE_URL (+ UPSTREAM_API_KEY if that server wants a key). PORT and HOST are read after TOLLGATE_PORT and TOLLGATE_HOST. " +
   "Cloud ingest: CLOUD_INGEST_URL, WORKSPACE_ID, WORKSPACE_INGEST_KEY (each under telemetry.cloud in tollgate.yaml)."
 
+/** The lines after the first: where it listens, the admin listener, the ledger and the config file. */
+const bannerOf = (config: Config.TollgateSettings, publicLine: string, adminLine: string, stopLine: string): string =>
+  `  ${publicLine}
+  ${adminLine}
+  ledger ${describeLedger(config)}${config.source === undefined ? "" : `
+  config ${config.source}`}
+  ${stopLine}`
+
+/** The public listener, then the admin listener, on one graph built once for `config`. */
+const graph = (config: Config.TollgateSettings, announce: Layer.Layer<never, never, HttpServer.HttpServer | Admin.AdminServer>) => {
+  const served = Admin.layerWithoutDependencies.pipe(Layer.provideMerge(Http.layer))
+  return announce.pipe(Layer.provideMerge(served), Layer.provide(Layer.succeed(Config.TollgateConfig, config)))
+}
+
+/** Serves until stopped. */
+const launch = (config: Config.TollgateSettings, announce: Layer.Layer<never, never, HttpServer.HttpServer | Admin.AdminServer>) =>
+  Layer.launch(graph(config, announce)).pipe(
+    Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config)))
+  )
+
+/** Serves while the terminal dashboard has the screen: the log is held and shown there, then printed once it ends. */
+const launchWithDash = (config: Config.TollgateSettings, announce: Layer.Layer<never, never, HttpServer.HttpServer | Admin.AdminServer>) => {
+  const held = Logging.holding(100)
+  const serving = Effect.flatMap(Layer.build(graph(config, announce)), (context) => dashOn(config, Context.get(context, Admin.AdminServer), held.lines))
+  return Effect.scoped(serving).pipe(
+    Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config))),
+    Effect.ensuring(Effect.suspend(() => Effect.forEach(held.lines(), (l) => Console.error(l), { discard: true }))),
+    Effect.locally(FiberRef.currentLoggers, HashSet.make(held.logger))
+  )
+}
+
+/** `http://host:port` of the public listener and of the admin listener (none when off). */
+const addresses = Effect.zipWith(HttpServer.HttpServer, Admin.AdminServer, (server, admin) => {
+  const address = server.address
+  return {
+    url: address._tag === "TcpAddress" ? Admin.urlOf(address) : address.path,
+    admin: Option.map(admin.address, Admin.urlOf)
+  }
+})
+
+const ADMIN_PATHS = "(the dashboard at /, /metrics, /admin/stats, /admin/budget, /admin/recent, /admin/reload, /debug/status)"
+
+/** One process: the banner, then serve until stopped (with `dash`, until the dashboard is quit). */
+const serve = (config: Config.TollgateSettings, dash: boolean) =>
+  Effect.gen(function*() {
+    yield* Console.log(`tollgate: ${describeProviders(config)}`)
+    for (const notice of config.notices) yield* Console.log(`  note: ${notice}`)
+    const announce = Layer.effectDiscard(Effect.flatMap(addresses, ({ url, admin }) =>
+      Console.log(bannerOf(
+        config,
+        `listening on ${url}/v1 (point OPENAI_BASE_URL here)`,
+        Option.match(admin, {
+          onNone: () => "admin listener off (server.admin: false)",
+          onSome: (a) => `admin on ${a} ${ADMIN_PATHS}`
+        }),
+        "stop with Ctrl-C; queued ledger rows are written before exit"
+      ))))
+    return yield* (dash ? launchWithDash(config, announce) : launch(config, announce))
+  })
+
+/** How many workers: `--workers`, else `server.workers`, else one. */
+const workerCount = (flag: Option.Option<string>, config: Config.TollgateSettings) => {
+  const given = Option.isSome(flag)
+    ? Workers.parseCount(flag.value, "--workers")
+    : config.server.workers === undefined
+    ? 1
+    : Workers.parseCount(config.server.workers, `server.workers${config.source === undefined ? "" : ` in ${config.source}`}`)
+  return typeof given === "number" ? Effect.succeed(given) : Effect.fail(new Config.ConfigError({ message: given.problem }))
+}
+
+/** The primary of `--workers N`: refuses a configuration the workers cannot share, prints one banner, supervises. */
+const superviseWorkers = (config: Config.TollgateSettings, count: number) =>
+  Effect.gen(function*() {
+    const refused = Workers.forkRefusal(count) ?? Workers.refusal(config, count)
+    if (refused !== undefined) return yield* new Config.ConfigError({ message: refused })
+    yield* Console.log(`tollgate: ${describeProviders(config)}`)
+    for (const notice of [...config.notices, ...Workers.notes(config, count)]) yield* Console.log(`  note: ${notice}`)
+    const onReady = (workers: ReadonlyArray<Workers.Ready>) => {
+      const admins = workers.flatMap((w, i) => (w.admin === null ? [] : [`${w.admin} (worker ${i + 1})`]))
+      return Console.log(bannerOf(
+        config,
+        `listening on ${workers[0]!.url}/v1 (point OPENAI_BASE_URL here): ${count} workers, pids ${workers.map((w) => w.pid).join(", ")}`,
+        admins.length === 0
+          ? "admin listener off (server.admin: false)"
+          : `admin of each worker on ${admins.join(", ")} ${ADMIN_PATHS}`,
+        "stop with Ctrl-C; each worker finishes its requests and writes its queued ledger rows before exit"
+      ))
+    }
+    return yield* Effect.scoped(Workers.supervise({
+      count,
+      onReady,
+      // Draining may take server.drainTimeout; the ledger's last batch and the exit need a little more.
+      stopTimeout: Duration.sum(Duration.millis(config.server.drainTimeout), Duration.seconds(15))
+    }))
+  })
+
+/** One worker of `--workers N`: the normal server, on its own admin port, that tells the primary where it serves. */
+const serveAsWorker = (config: Config.TollgateSettings, worker: Workers.Identity) =>
+  Effect.gen(function*() {
+    yield* Workers.ignoreRepeatedSignals
+    yield* Workers.drainWhenOrphaned
+    const own = { ...config, server: { ...config.server, admin: Workers.adminFor(config.server.admin, worker.index) } }
+    const announce = Layer.effectDiscard(
+      Effect.flatMap(addresses, ({ url, admin }) => Workers.announceReady(url, Option.getOrNull(admin)))
+    )
+    return yield* launch(own, announce).pipe(
+      Effect.tapError((error) => Workers.failStart(error._tag === "ServeError" ? `cannot listen: ${String(error.cause)}` : error.message))
+    )
+  }).pipe(Effect.annotateLogs("worker", String(worker.index)))
+
 export const start = Command.make(
   "start",
   {
@@ -117,6 +228,14 @@ export const start = Command.make(
       Options.withDescription("Log lines for people (pretty) or one JSON object per line (json)"),
       Options.withDefault("pretty" as const)
     ),
+    workers: Options.text("workers").pipe(
+      Options.withPseudoName("N|auto"),
+      Options.withDescription(
+        "Processes serving the port: 1 to 64, or auto (one per core). More than one needs the ledger on PostgreSQL (database.url) " +
+          "and, with budgets, redis:; each worker has its own admin port from server.admin.port up (default: server.workers, 1)"
+      ),
+      Options.optional
+    ),
     logLevel: Options.choice("log-level", Config.LOG_LEVELS).pipe(
       Options.withDescription("Least severe log line printed (default: $TOLLGATE_LOG_LEVEL, info)"),
       Options.optional
@@ -137,43 +256,19 @@ export const start = Command.make(
         watch: flags.watch,
         adminPort: Option.getOrUndefined(flags.adminPort)
       })
-      yield* Console.log(`tollgate: ${describeProviders(config)}`)
-      for (const notice of config.notices) yield* Console.log(`  note: ${notice}`)
-      const announce = Layer.effectDiscard(
-        Effect.zipWith(HttpServer.HttpServer, Admin.AdminServer, (server, admin) => {
-          const address = server.address
-          const base = address._tag === "TcpAddress" ? Admin.urlOf(address) : address.path
-          const adminLine = Option.match(admin.address, {
-            onNone: () => "  admin listener off (server.admin: false)",
-            onSome: (a) => `  admin on ${Admin.urlOf(a)} (the dashboard at /, /metrics, /admin/stats, /admin/budget, /admin/recent, /admin/reload, /debug/status)`
-          })
-          return Console.log(
-            `  listening on ${base}/v1 (point OPENAI_BASE_URL here)
-${adminLine}
-  ledger ${describeLedger(config)}${config.source === undefined ? "" : `
-  config ${config.source}`}
-  stop with Ctrl-C; queued ledger rows are written before exit`
-          )
-        }).pipe(Effect.flatten)
-      )
-      // The admin listener on the public listener's services: one graph, built once.
-      const served = Admin.layerWithoutDependencies.pipe(Layer.provideMerge(Http.layer))
-      const running = announce.pipe(Layer.provideMerge(served), Layer.provide(Layer.succeed(Config.TollgateConfig, config)))
+      const worker = Workers.identity
+      const run = worker !== undefined
+        ? serveAsWorker(config, worker)
+        : Effect.flatMap(workerCount(flags.workers, config), (count) =>
+          count <= 1
+            ? serve(config, flags.dash)
+            : flags.dash
+            ? Effect.fail(new UsageError({
+              message: "--dash shows one process; with several workers run `tollgate dash --admin URL` on a worker's admin listener (the banner lists them)"
+            }))
+            : superviseWorkers(config, count))
       const level = Option.getOrUndefined(flags.logLevel) ?? config.logLevel
-      const leveled = <A, E, R>(effect: Effect.Effect<A, E, R>) => level === undefined ? effect : effect.pipe(Logger.withMinimumLogLevel(LOG_LEVELS[level]))
-      if (flags.dash) {
-        // The dashboard has the screen: the log is held and shown there, then printed once it ends.
-        const held = Logging.holding(100)
-        const serving = Effect.flatMap(Layer.build(running), (context) => dashOn(config, Context.get(context, Admin.AdminServer), held.lines))
-        const program = Effect.scoped(serving).pipe(
-          Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config))),
-          Effect.ensuring(Effect.suspend(() => Effect.forEach(held.lines(), (l) => Console.error(l), { discard: true })))
-        )
-        return yield* Effect.locally(leveled(program), FiberRef.currentLoggers, HashSet.make(held.logger))
-      }
-      const launched = Layer.launch(running).pipe(
-        Effect.catchTag("ServeError", (error) => Effect.fail(bindError(error, config)))
-      )
-      return yield* Logging.withFormat(leveled(launched), flags.logFormat)
+      const leveled = level === undefined ? run : run.pipe(Logger.withMinimumLogLevel(LOG_LEVELS[level]))
+      return yield* Logging.withFormat(leveled, flags.logFormat)
     })
 ).pipe(Command.withDescription(`Start the proxy on 127.0.0.1:4100 (OpenAI-compatible API under /v1). ${ENVIRONMENT}`))

@@ -227,7 +227,15 @@ const Server = Schema.Struct({
   /** A request's headers and body must have arrived within this; else 408. */
   bodyTimeout: Schema.optionalWith(Millis, { default: () => 30_000 }),
   /** On shutdown, how long requests in flight may take to finish before they are cut off. */
-  drainTimeout: Schema.optionalWith(Millis, { default: () => 10_000 })
+  drainTimeout: Schema.optionalWith(Millis, { default: () => 10_000 }),
+  /**
+   * Processes serving the port (`start --workers`): 1 to 64, or `auto` (one per core). More than one
+   * needs a shared ledger and, with budgets, a shared store (docs/scale-out.md).
+   */
+  workers: Schema.optional(Schema.Union(
+    Schema.Int.pipe(Schema.between(1, 64, { message: () => "expected an integer from 1 to 64, or auto" })),
+    Schema.Literal("auto")
+  ))
 })
 
 const Database = Schema.Struct({

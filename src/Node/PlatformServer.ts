@@ -6,5 +6,10 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { createServer } from "node:http"
 
-/** Binds a fresh server at `options` (closed with the scope) as the platform's `HttpServer`. */
-export const make = (options: { readonly port: number; readonly host: string }) => NodeHttpServer.make(() => createServer(), options)
+/**
+ * Binds a fresh server at `options` (closed with the scope) as the platform's `HttpServer`. Its own
+ * socket even in a worker of `start --workers` (`exclusive`): a surface of one process, not a port
+ * the workers share.
+ */
+export const make = (options: { readonly port: number; readonly host: string }) =>
+  NodeHttpServer.make(() => createServer(), { ...options, exclusive: true })
