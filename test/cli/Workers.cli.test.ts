@@ -157,7 +157,7 @@ const rowsIn = (url: string) =>
 const banner = (running: Running) =>
   Effect.gen(function*() {
     const listening = yield* running.line(/listening on (http:\/\/127\.0\.0\.1:\d+)\/v1 .*: (\d+) workers, pids ([\d, ]+)\n/)
-    const admins = yield* running.line(/admin of each worker on (.*) \(\/metrics/)
+    const admins = yield* running.line(/admin of each worker on (.*) \(the dashboard at \//)
     return {
       url: listening[1]!,
       pids: listening[3]!.split(", ").map(Number),
@@ -361,6 +361,13 @@ describe("tollgate start --workers: refusals before anything is forked", () => {
         assert.strictEqual(yield* running.exited, 1)
         assert.include(running.output(), `--workers: expected an integer from 1 to 64, or auto (one per core); got "${bad}"`)
       }
+    }), { timeout: 60_000 })
+
+  it.scoped("--dash with several workers is refused, naming what to run instead", () =>
+    Effect.gen(function*() {
+      const running = yield* start(configIn(MOCK), ["--port", "0", "--workers", "2", "--dash"])
+      assert.strictEqual(yield* running.exited, 1)
+      assert.include(running.output(), "--dash shows one process; with several workers run `tollgate dash --admin URL`")
     }), { timeout: 60_000 })
 })
 
