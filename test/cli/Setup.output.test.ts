@@ -96,8 +96,8 @@ describe("tollgate output when not on a terminal", () => {
         "tollgate 0.1.0",
         "",
         "USAGE",
-        "  $ tollgate stats [--since text] [--by model | provider | route | day] [--json]",
-        "      [--config file] [--db file]"
+        "  $ tollgate stats [--since text]",
+        "      [--by model | provider | route | project | session | day] [--json]"
       ])
       assert.include(stats, "  --json                Print JSON instead of a table")
       assert.include(stats, "  --since text          Window to report: 30m, 24h, 7d, a date (2025-06-01) or")
