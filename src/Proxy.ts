@@ -286,7 +286,7 @@ export const make = Effect.gen(function*() {
               pricing.costOf(served.model, { ...ZERO_USAGE, inputTokens: request.facts.estimatedInputTokens(), outputTokens })
           }
           : undefined
-        return streamAnswer({ clock, latency }, response.status, response.body, headers, whole ? wire.watchWhole() : wire.watch(), request, served, book, ticket, guard)
+        return streamAnswer({ clock, latency, durable: config.durable }, response.status, response.body, headers, whole ? wire.watchWhole() : wire.watch(), request, served, book, ticket, guard)
       }
       const answer = wire.read(response.body.bytes)
       if (!answer.valid) {

@@ -13,6 +13,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import { BodyCut, type ByteSink, type ByteSource, Piped } from "../Bytes.js"
 import type { Ticket } from "../Coalesce.js"
 import { errorTypeOf, type UpstreamTimeout, type UpstreamUnreachable } from "../Domain/Errors.js"
@@ -59,6 +60,13 @@ class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> 
   private readonly maxEvent: number
   /** The client's connection, once piped (undefined again once the answer is over or cancelled). */
   private client: ByteSink<StreamError | BodyCut> | undefined = undefined
+  /** The row is booked (once, whichever of the end and the exchange's `after` comes first). */
+  private booked = false
+  /**
+   * `database.durable`: from the terminal event on, what goes to the client is held until the
+   * row is committed, so no client has a complete answer whose row a crash could lose.
+   */
+  private held: Array<Uint8Array> | undefined = undefined
 
   constructor(
     private readonly deps: { readonly clock: Clock.Clock; readonly latency: Latency["Type"] },
@@ -69,7 +77,9 @@ class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> 
     private readonly served: Target,
     private readonly book: (outcome: Outcome) => Effect.Effect<unknown>,
     private readonly ticket: Ticket,
-    private readonly guard: StreamGuard | undefined
+    private readonly guard: StreamGuard | undefined,
+    /** With `database.durable`: where the booking runs when the upstream ends, before the client's end. */
+    private readonly durable: Runtime.Runtime<never> | undefined
   ) {
     this.started = deps.clock.unsafeCurrentTimeNanos()
     this.maxEvent = maxEventOf(served)
@@ -161,7 +171,12 @@ class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> 
     const client = this.client
     if (client === undefined) return false
     let room = true
-    for (const piece of this.push([chunk])) room = client.write(piece)
+    const pieces = this.push([chunk])
+    if (this.durable !== undefined && !this.cutOff && (this.held !== undefined || this.watch.done())) {
+      this.held = this.held === undefined ? pieces : [...this.held, ...pieces]
+      return true
+    }
+    for (const piece of pieces) room = client.write(piece)
     if (!this.cutOff) return room
     // Cut off: the rest is not read (the upstream call is aborted); a whole answer cut short is
     // cut on the client's side too, so it never looks complete.
@@ -178,6 +193,22 @@ class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> 
   end(): void {
     const client = this.client
     if (client === undefined) return
+    if (this.durable !== undefined && !this.ticket.handedOver) {
+      // The row first (committed: `record` waits for it), then the answer's last bytes.
+      const rest = this.rest()
+      Runtime.runFork(this.durable)(Effect.ensuring(
+        Relay.finishing(this, false),
+        Effect.sync(() => {
+          const open = this.client
+          if (open === undefined) return // the client went away meanwhile
+          this.client = undefined
+          for (const piece of this.held ?? []) open.write(piece)
+          if (rest.byteLength > 0) open.write(rest)
+          open.end()
+        })
+      ))
+      return
+    }
     this.client = undefined
     const rest = this.rest()
     if (rest.byteLength > 0) client.write(rest)
@@ -205,6 +236,8 @@ class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> 
   // One generator function for every stream (`fnUntraced`), not a new one per call: V8 would give
   // each a prototype and new hidden classes of its own.
   private static readonly finishing = Effect.fnUntraced(function*(relay: Relay, aborted: boolean) {
+    if (relay.booked) return
+    relay.booked = true
     if (relay.ttfbMs !== null) yield* relay.deps.latency.observe(targetName(relay.served), relay.ttfbMs)
     if (relay.ticket.handedOver) return // the flight writes this row when the call ends
     const watch = relay.watch
@@ -234,7 +267,7 @@ class Relay implements ByteSink<StreamError>, ByteSource<StreamError | BodyCut> 
  * the client goes away, one ledger event is offered.
  */
 export const streamAnswer = (
-  deps: { readonly clock: Clock.Clock; readonly latency: Latency["Type"] },
+  deps: { readonly clock: Clock.Clock; readonly latency: Latency["Type"]; readonly durable: boolean },
   status: number,
   body: Extract<UpstreamBody, { readonly _tag: "Stream" }>,
   headers: Record<string, string>,
@@ -244,10 +277,10 @@ export const streamAnswer = (
   book: (outcome: Outcome) => Effect.Effect<unknown>,
   ticket: Ticket,
   guard: StreamGuard | undefined
-) =>
-  Effect.sync(() => {
+) => {
+  const answer = (runtime: Runtime.Runtime<never> | undefined) => {
     const source = body.source
-    const relay = new Relay(deps, source, status, watch, request, served, book, ticket, guard)
+    const relay = new Relay(deps, source, status, watch, request, served, book, ticket, guard, runtime)
     // In place, not `{ ...headers, "cache-control": ... }`: see `Http/Response.ts` on hidden classes.
     headers["cache-control"] = "no-cache"
     const release = source.release
@@ -255,7 +288,9 @@ export const streamAnswer = (
       new Piped(relay, (interrupted) => release === undefined ? relay.finish(interrupted) : Effect.zipRight(release, relay.finish(interrupted))),
       { status, headers }
     )
-  })
+  }
+  return deps.durable ? Effect.map(Effect.runtime<never>(), answer) : Effect.sync(() => answer(undefined))
+}
 
 /** A streamed body dropped unread: the exchange is cut off (and a shared flight's replay left). */
 export const dropBody = (body: Extract<UpstreamBody, { readonly _tag: "Stream" }>): Effect.Effect<void> =>

@@ -26,7 +26,7 @@ export const tempDbPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 
  */
 export const layer = (config: Config.FileConfigInput) => {
   const dbPath = tempDbPath()
-  const database = config.database?.url === undefined ? { path: dbPath } : { ...config.database, path: dbPath }
+  const database = { ...config.database, path: dbPath }
   const ConfigLive = Config.layerFrom({ ...config, server: { ...config.server, port: 0 }, database })
   const Info = Layer.effect(
     TestInfo,
