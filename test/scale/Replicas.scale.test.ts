@@ -50,14 +50,16 @@ const load = (
   replicas: ReadonlyArray<Replica.Replica>,
   clients: number,
   each: number,
-  onAnswer?: (a: Replica.Answer, replica: number) => void
+  onAnswer?: (a: Replica.Answer, replica: number) => void,
+  streams = false
 ) =>
   Effect.promise(() =>
     Promise.all(Array.from({ length: clients }, async (_, i) => {
       const answers: Array<Replica.Answer> = []
       for (let k = 0; k < each; k++) {
         const replica = (i + k) % replicas.length
-        const answer = await Replica.chat(replicas[replica]!.baseUrl, REQUEST)
+        // With `streams`, every other request is streamed.
+        const answer = await Replica.chat(replicas[replica]!.baseUrl, streams && (i + k) % 2 === 1 ? { ...REQUEST, stream: true } : REQUEST)
         answers.push(answer)
         onAnswer?.(answer, replica)
       }
@@ -100,7 +102,7 @@ describe.skipIf(unreachable !== undefined)(`three replicas on one ledger and one
 })
 
 describe.skipIf(unreachable !== undefined)(`a replica killed under load${skipped}`, () => {
-  it.scoped("kill -9 of one replica: every answered request has its row; its reservations lapse and free the budget", () =>
+  it.scoped("kill -9 of one replica under JSON and streamed load: every answered request has its row; its reservations lapse and free the budget", () =>
     Effect.gen(function*() {
       const db = yield* Pg.freshDatabase
       const prefix = yield* Redis.freshPrefix
@@ -118,7 +120,7 @@ describe.skipIf(unreachable !== undefined)(`a replica killed under load${skipped
       let answered = 0
       const answers = yield* load(replicas, 30, 10, (a, replica) => {
         if (replica === 2 && a.status === 200 && ++answered === 30) victim.child.kill("SIGKILL")
-      })
+      }, true)
       assert.isTrue(victim.child.signalCode === "SIGKILL" || victim.child.killed)
       const ok = answers.filter((a) => a.status === 200)
       // The clients of the dead one saw their connections fail; nothing else failed.

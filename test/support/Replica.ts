@@ -97,8 +97,16 @@ export const slowUpstream = (options: { readonly delayMs: number; readonly compl
             return
           }
           received++
-          const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { model: string }
+          const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { model: string; stream?: boolean }
+          const usage = { prompt_tokens: 10, completion_tokens: options.completionTokens, total_tokens: 10 + options.completionTokens }
           const timer = setTimeout(() => {
+            if (body.stream === true) {
+              const chunk = (delta: unknown, extra: Record<string, unknown> = {}) =>
+                `data: ${JSON.stringify({ id: `chatcmpl-${received}`, object: "chat.completion.chunk", created: 1_700_000_000, model: body.model, choices: delta === null ? [] : [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`
+              res.writeHead(200, { "content-type": "text/event-stream" })
+              res.end(chunk({ role: "assistant", content: "ok" }) + chunk(null, { usage }) + "data: [DONE]\n\n")
+              return
+            }
             res.writeHead(200, { "content-type": "application/json" })
             res.end(JSON.stringify({
               id: `chatcmpl-${received}`,
@@ -106,7 +114,7 @@ export const slowUpstream = (options: { readonly delayMs: number; readonly compl
               created: 1_700_000_000,
               model: body.model,
               choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
-              usage: { prompt_tokens: 10, completion_tokens: options.completionTokens, total_tokens: 10 + options.completionTokens }
+              usage
             }))
           }, options.delayMs)
           res.on("close", () => clearTimeout(timer))
@@ -132,7 +140,7 @@ export interface Answer {
   readonly errorCode: string | null
 }
 
-/** One chat completion; a connection that fails is status 0. */
+/** One chat completion, read to its end; a connection that fails, or a stream cut before `[DONE]`, is status 0. */
 export const chat = (baseUrl: string, body: Record<string, unknown>): Promise<Answer> =>
   fetch(`${baseUrl}/v1/chat/completions`, {
     method: "POST",
@@ -141,6 +149,7 @@ export const chat = (baseUrl: string, body: Record<string, unknown>): Promise<An
   }).then(
     async (response) => {
       const text = await response.text()
+      if (body.stream === true && response.status === 200 && !text.includes("data: [DONE]")) return { status: 0, requestId: null, errorCode: null }
       let errorCode: string | null = null
       if (response.status !== 200) {
         try {
@@ -150,6 +159,5 @@ export const chat = (baseUrl: string, body: Record<string, unknown>): Promise<An
         }
       }
       return { status: response.status, requestId: response.headers.get("x-tollgate-request-id"), errorCode }
-    },
-    () => ({ status: 0, requestId: null, errorCode: null })
-  )
+    }
+  ).catch(() => ({ status: 0, requestId: null, errorCode: null }))
