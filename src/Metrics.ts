@@ -16,7 +16,6 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { Budget } from "./Budget.js"
@@ -26,7 +25,7 @@ import type { LedgerEvent } from "./Domain/LedgerEvent.js"
 import { Labels, OTHER } from "./Metrics/Labels.js"
 import { Models } from "./Models.js"
 import type { Telemetry } from "./Telemetry.js"
-import { settingsFromEnv } from "./Telemetry/Otel.js"
+import { enabledFromEnv } from "./Telemetry/Otel.js"
 
 export { Labels, OTHER } from "./Metrics/Labels.js"
 
@@ -196,8 +195,8 @@ export const layerWithoutDependencies: Layer.Layer<Metrics, never, TollgateConfi
   Metrics,
   Effect.gen(function*() {
     const config = yield* TollgateConfig
-    const otlp = yield* settingsFromEnv
-    const metrics = make(config, config.server.admin !== false || Option.isSome(otlp))
+    const otlp = yield* enabledFromEnv
+    const metrics = make(config, config.server.admin !== false || otlp)
     const models = yield* Models
     yield* models.list.pipe(
       Effect.tap((all) => Effect.sync(() => all.forEach((m) => metrics.labels.allowModel(m.id)))),

@@ -472,7 +472,8 @@ const measureResponses = async (upstreamBase) => {
  * interleaved rounds of JSON requests at 50 connections: metrics off (`server.admin: false`, so
  * nothing is counted), metrics on (the default: the admin listener and its counters, scraped once
  * a round as Prometheus would), and metrics on with OTLP export (`OTEL_EXPORTER_OTLP_ENDPOINT` at a
- * receiver in this process that reads and discards). The median per-round req/s ratio to "off" is
+ * receiver in this process that reads and discards), and the same with one span in ten
+ * (`OTEL_TRACES_SAMPLER=traceidratio`, `_ARG=0.1`). The median per-round req/s ratio to "off" is
  * what to read (issue #26: within 3%), with the CPU per request beside it.
  */
 const startOtlpSink = () =>
@@ -491,13 +492,17 @@ const startOtlpSink = () =>
 const adminUrlOf = (handle) => /admin on (http:\/\/127\.0\.0\.1:\d+)/.exec(handle.lines.join("\n"))?.[1]
 
 const measureMetrics = async (upstreamBase) => {
-  const names = ["off", "on", "otlp"]
+  const names = ["off", "on", "otlp", "otlp10"]
   const procs = {}
   const sink = await startOtlpSink()
   try {
     procs.off = await startTollgateTarget({ name: "tollgate-metrics-off", upstreamBase, cache: false, profile: false, admin: false })
     procs.on = await startTollgateTarget({ name: "tollgate-metrics-on", upstreamBase, cache: false, profile: false })
     procs.otlp = await startTollgateTarget({ name: "tollgate-metrics-otlp", upstreamBase, cache: false, profile: false, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } })
+    procs.otlp10 = await startTollgateTarget({
+      name: "tollgate-metrics-otlp10", upstreamBase, cache: false, profile: false,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" }
+    })
     for (const p of Object.values(procs)) p.account = newAccount()
     const scrapes = { ok: 0, failed: 0 }
     const scrape = async (p) => {
@@ -534,13 +539,13 @@ const measureMetrics = async (upstreamBase) => {
       }
     }
     const out = { rounds: INTERLEAVED.rounds, seconds: INTERLEAVED.seconds, perRound: rounds, scrapes }
-    for (const name of ["on", "otlp"]) {
+    for (const name of ["on", "otlp", "otlp10"]) {
       const rps = rounds[name].map((r, i) => r.rps / rounds.off[i].rps)
       const cpu = rounds[name].map((r, i) => r.cpuMsPerRequest / rounds.off[i].cpuMsPerRequest)
       out[name] = { rpsRatio: median(rps), rpsRatioMin: Math.min(...rps), rpsRatioMax: Math.max(...rps), cpuRatio: median(cpu) }
       log(`metrics: ${name}/off req/s per round ${rps.map((x) => x.toFixed(3)).join(" ")} (median ${median(rps).toFixed(3)}), CPU per request ${median(cpu).toFixed(3)}x`)
     }
-    const exported = procs.otlp.account.completed2xx + procs.otlp.account.non2xx
+    const exported = procs.otlp.account.completed2xx + procs.otlp.account.non2xx + procs.otlp10.account.completed2xx + procs.otlp10.account.non2xx
     out.otlpReceiver = { exports: sink.counts.requests, bytes: sink.counts.bytes, requests: exported, bytesPerRequest: sink.counts.bytes / exported }
     log(`metrics: /metrics scraped ${scrapes.ok} times (${scrapes.failed} failed); the OTLP receiver got ${sink.counts.requests} exports, ` +
       `${fmtInt(sink.counts.bytes)} bytes for ${fmtInt(exported)} requests (${fmtInt(sink.counts.bytes / exported)} bytes each)`)
@@ -928,7 +933,7 @@ function report() {
   }
   {
     const m = results.metrics
-    for (const [name, label] of [["on", "metrics on"], ["otlp", "metrics on + OTLP export"]]) {
+    for (const [name, label] of [["on", "metrics on"], ["otlp", "metrics on + OTLP export"], ["otlp10", "metrics on + OTLP, 1 span in 10"]]) {
       const r = m?.[name]
       check(`${label}: req/s @50 within 3% of metrics off`, r === undefined ? undefined : r.rpsRatio >= 0.97,
         r === undefined ? "not run" : `median of ${m.rounds} interleaved rounds ${r.rpsRatio.toFixed(3)}x (rounds ${r.rpsRatioMin.toFixed(3)}-${r.rpsRatioMax.toFixed(3)}x), CPU per request ${r.cpuRatio.toFixed(3)}x`)

@@ -27,6 +27,26 @@ export interface OtelSettings {
   readonly endpoint: string
   readonly headers: Readonly<Record<string, string>>
   readonly serviceName: string
+  /** The share of requests exported as spans, 0 to 1 (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`). */
+  readonly sampleRatio: number
+}
+
+/**
+ * The specification's sampler variables, as far as a span with no parent needs them:
+ * `always_on` (the default), `always_off`, `traceidratio` with its ratio in `_ARG`, and their
+ * `parentbased_` forms (every tollgate span is a root). Anything else is refused at start.
+ */
+export const sampleRatioOf = (sampler: string, arg: string | undefined): number | { readonly problem: string } => {
+  const name = sampler.trim().toLowerCase().replace(/^parentbased_/, "")
+  if (name === "" || name === "always_on") return 1
+  if (name === "always_off") return 0
+  if (name === "traceidratio") {
+    const ratio = arg === undefined || arg.trim() === "" ? 1 : Number(arg)
+    return Number.isFinite(ratio) && ratio >= 0 && ratio <= 1
+      ? ratio
+      : { problem: `OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1; got "${arg}"` }
+  }
+  return { problem: `OTEL_TRACES_SAMPLER: expected always_on, always_off, traceidratio or their parentbased_ forms; got "${sampler}"` }
 }
 
 /** `k1=v1,k2=v2`, values URL-encoded, as the OTLP exporter specification writes headers. */
@@ -40,16 +60,31 @@ export const parseHeaders = (text: string): Record<string, string> => {
   return out
 }
 
+/** OpenTelemetry is on: an endpoint is set. */
+export const enabledFromEnv: Effect.Effect<boolean> = Effect.orDie(
+  Effect.map(Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")), Option.isSome)
+)
+
 /** The settings from the environment, or none when no endpoint is set (OpenTelemetry off). */
 export const settingsFromEnv: Effect.Effect<Option.Option<OtelSettings>> = Effect.orDie(
-  Effect.map(
+  Effect.flatMap(
     Config.all({
       endpoint: Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")),
       headers: Config.withDefault(Config.string("OTEL_EXPORTER_OTLP_HEADERS"), ""),
-      serviceName: Config.withDefault(Config.nonEmptyString("OTEL_SERVICE_NAME"), "tollgate")
+      serviceName: Config.withDefault(Config.nonEmptyString("OTEL_SERVICE_NAME"), "tollgate"),
+      sampler: Config.withDefault(Config.string("OTEL_TRACES_SAMPLER"), ""),
+      samplerArg: Config.option(Config.string("OTEL_TRACES_SAMPLER_ARG"))
     }),
-    ({ endpoint, headers, serviceName }) =>
-      Option.map(endpoint, (url) => ({ endpoint: url.replace(/\/+$/, ""), headers: parseHeaders(headers), serviceName }))
+    ({ endpoint, headers, sampler, samplerArg, serviceName }) => {
+      if (Option.isNone(endpoint)) return Effect.succeed(Option.none())
+      const ratio = sampleRatioOf(sampler, Option.getOrUndefined(samplerArg))
+      const settings = (sampleRatio: number) =>
+        Option.some({ endpoint: endpoint.value.replace(/\/+$/, ""), headers: parseHeaders(headers), serviceName, sampleRatio })
+      // As the specification's SDKs do: an unknown sampler is said, and the default used.
+      return typeof ratio === "number"
+        ? Effect.succeed(settings(ratio))
+        : Effect.as(Effect.logWarning(`${ratio.problem}; exporting every request's span`), settings(1))
+    }
   )
 )
 
@@ -117,7 +152,7 @@ export const withOtel = <E, R>(writer: Layer.Layer<Telemetry, E, R>): Layer.Laye
   Layer.unwrapScoped(
     Effect.map(settingsFromEnv, (settings) => {
       if (Option.isNone(settings)) return writer
-      const { endpoint, headers, serviceName } = settings.value
+      const { endpoint, headers, sampleRatio, serviceName } = settings.value
       const resource = { serviceName }
       const exporters = Effect.gen(function*() {
         const [OtlpTracer, OtlpMetrics, OtlpSerialization] = yield* loadExporters
@@ -135,7 +170,7 @@ export const withOtel = <E, R>(writer: Layer.Layer<Telemetry, E, R>): Layer.Laye
           return Telemetry.of({
             ...telemetry,
             record: (event) => {
-              spanOf(tracer, event)
+              if (sampleRatio >= 1 || (sampleRatio > 0 && Math.random() < sampleRatio)) spanOf(tracer, event)
               return telemetry.record(event)
             }
           })

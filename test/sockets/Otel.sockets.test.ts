@@ -9,7 +9,7 @@ import { ConfigProvider, Deferred, Effect, Layer } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import OpenAI from "openai"
-import { parseHeaders } from "../../src/Telemetry/Otel.js"
+import { parseHeaders, sampleRatioOf } from "../../src/Telemetry/Otel.js"
 import * as Tollgate from "../support/Tollgate.js"
 
 interface Collected {
@@ -51,6 +51,41 @@ describe("OpenTelemetry", () => {
   it("OTLP headers are read as the specification writes them", () => {
     assert.deepStrictEqual(parseHeaders("Authorization=Bearer%20abc, x-team=ops,broken"), { authorization: "Bearer abc", "x-team": "ops" })
   })
+
+  it("the sampler variables: always_on (default), always_off, traceidratio and parentbased_ forms; others refused", () => {
+    assert.strictEqual(sampleRatioOf("", undefined), 1)
+    assert.strictEqual(sampleRatioOf("always_off", undefined), 0)
+    assert.strictEqual(sampleRatioOf("parentbased_traceidratio", "0.25"), 0.25)
+    assert.strictEqual(sampleRatioOf("TraceIdRatio", undefined), 1)
+    assert.deepStrictEqual(sampleRatioOf("traceidratio", "2"), { problem: `OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1; got "2"` })
+    assert.include((sampleRatioOf("jaeger_remote", undefined) as { problem: string }).problem, "OTEL_TRACES_SAMPLER: expected")
+  })
+
+  it.scopedLive("OTEL_TRACES_SAMPLER=always_off: no span, the metrics still go out", () =>
+    Effect.gen(function*() {
+      const otlp = yield* collector
+      const env = ConfigProvider.fromMap(new Map([
+        ["OTEL_EXPORTER_OTLP_ENDPOINT", otlp.url],
+        ["OTEL_TRACES_SAMPLER", "always_off"]
+      ]))
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const context = yield* Layer.build(
+            Tollgate.layer({ providers: { sim: { kind: "mock" } } }).pipe(Layer.provide(Layer.setConfigProvider(env)))
+          )
+          const { baseUrl } = yield* Effect.provide(Tollgate.TestInfo, context)
+          const client = new OpenAI({ baseURL: baseUrl, apiKey: "sk-client", maxRetries: 0 })
+          for (let i = 0; i < 3; i++) {
+            yield* Effect.promise(() => client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }))
+          }
+        })
+      )
+      // The scope closed: the exporters flushed what they held.
+      const spans = otlp.posts.filter((p) => p.url === "/v1/traces")
+        .flatMap((p) => p.body.resourceSpans ?? []).flatMap((r: any) => r.scopeSpans).flatMap((s: any) => s.spans)
+      assert.deepStrictEqual(spans, [])
+      assert.isTrue(otlp.posts.some((p) => p.url === "/v1/metrics"))
+    }))
 
   it.scopedLive("a request is one span with the GenAI attributes, exported when tollgate stops; no prompt, no answer", () =>
     Effect.gen(function*() {
