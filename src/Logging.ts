@@ -32,6 +32,27 @@ export const event = (
   fields: Readonly<Record<string, string | number | boolean | null>>
 ): Effect.Effect<void> => Effect.annotateLogs(Effect.logWithLevel(LEVELS[level], message), { event: name, ...fields })
 
+/**
+ * A state said on its transitions only: `lost` logs the first time in a row it is called,
+ * `back` once after that (an outage is two lines, however many requests meet it).
+ */
+export const transitions = <A>(onLost: (cause: A) => Effect.Effect<void>, onBack: Effect.Effect<void>) => {
+  let down = false
+  return {
+    lost: (cause: A): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (down) return Effect.void
+        down = true
+        return onLost(cause)
+      }),
+    back: Effect.suspend(() => {
+      if (!down) return Effect.void
+      down = false
+      return onBack
+    })
+  }
+}
+
 /** The least severe level printed. */
 export const minimumLevel = (level: EventLevel): Layer.Layer<never> => Logger.minimumLogLevel(LEVELS[level])
 

@@ -60,7 +60,6 @@ export const make = (options: {
   const replica = randomBytes(6).toString("hex")
   let sequence = 0
   let epoch: string | undefined
-  let down = false
   const held = new Map<string, Hold>()
   const pending: Array<PendingSettle> = []
   const reseedLock = Effect.unsafeMakeSemaphore(1)
@@ -83,11 +82,9 @@ export const make = (options: {
       return { ...s, counters: map }
     })
 
-  const storeDown = (error: RedisUnavailable) =>
-    Effect.suspend(() => {
-      if (down) return Effect.void
-      down = true
-      return Logging.event(
+  const { back: storeUp, lost: storeDown } = Logging.transitions(
+    (error: RedisUnavailable) =>
+      Logging.event(
         "error",
         "budget_store_down",
         `budget: cannot reach the shared store (${error.message}); ` +
@@ -95,14 +92,9 @@ export const make = (options: {
             ? "refusing requests under a limit until it is back (budget.onStoreDown: block)"
             : "counting on this replica alone until it is back (budget.onStoreDown: local)"),
         { store: counters.describe, onStoreDown: settings.onStoreDown }
-      )
-    })
-
-  const storeUp = Effect.suspend(() => {
-    if (!down) return Effect.void
-    down = false
-    return Logging.event("info", "budget_store_up", `budget: the shared store (${counters.describe}) is back`, { store: counters.describe })
-  })
+      ),
+    Logging.event("info", "budget_store_up", `budget: the shared store (${counters.describe}) is back`, { store: counters.describe })
+  )
 
   /** Seeds the store from the ledger (once, however many requests find it empty at the same time). */
   const reseed = (seen: string | undefined) =>

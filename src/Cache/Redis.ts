@@ -99,23 +99,16 @@ export const make = (
     const letGo = store.script(RELEASE)
 
     // Transitions only: one line when the server is lost, one when a command works again.
-    let down = false
-    const lost = (reason: string) =>
-      Effect.suspend(() => {
-        if (down) return Effect.void
-        down = true
-        return Logging.event(
+    const { back, lost } = Logging.transitions(
+      (reason: string) =>
+        Logging.event(
           "warning",
           "cache_shared_down",
           `cache: the shared tier at ${store.describe} cannot be used (${reason}); answers come from memory and upstream until it is back`,
           { server: store.describe }
-        )
-      })
-    const back = Effect.suspend(() => {
-      if (!down) return Effect.void
-      down = false
-      return Logging.event("info", "cache_shared_up", `cache: the shared tier at ${store.describe} is back`, { server: store.describe })
-    })
+        ),
+      Logging.event("info", "cache_shared_up", `cache: the shared tier at ${store.describe} is back`, { server: store.describe })
+    )
 
     /** One command, or None (logged as a transition) while the server is away. */
     const attempt = <A>(command: Effect.Effect<A, RedisUnavailable>): Effect.Effect<Option.Option<A>> =>
