@@ -83,9 +83,10 @@ const PAGE_HEADERS = {
 const COOKIE = "tollgate_admin"
 const cookieOf = (key: string): string => createHash("sha256").update(`tollgate-admin:${key}`).digest("hex")
 
+/** A short HTML page (a refusal the browser shows); no icon, so the browser asks for no `/favicon.ico`. */
 const page = (status: number, title: string, body: string) =>
   HttpServerResponse.text(
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head><body><main><h1>${title}</h1><p>${body}</p></main></body></html>`,
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${title}</title></head><body><main><h1>${title}</h1><p>${body}</p></main></body></html>`,
     { status, contentType: "text/html; charset=utf-8", headers: PAGE_HEADERS }
   )
 
