@@ -1,34 +1,51 @@
 /**
  * OpenTelemetry, opted into with the standard variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (and
- * `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`). Each request becomes one span following the
- * GenAI semantic conventions (`{operation} {model}`, `gen_ai.*` attributes, tollgate's own as
- * `tollgate.*`), made from its ledger row when the row is booked, with the request's own start and
- * end times: the request program itself carries no tracing. Effect's metrics (requests, tokens,
- * cost, latency) go out too. Both over OTLP/HTTP JSON with `@effect/opentelemetry`'s exporters (no
- * OpenTelemetry SDK). Never a prompt, a completion or a key: a span holds what the row holds.
+ * `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_SERVICE_NAME`,
+ * `OTEL_RESOURCE_ATTRIBUTES`, the sampler's and the batch processor's). Each request becomes one
+ * span, made from its ledger row when the row is booked (`OtlpSpans`): the request program itself
+ * carries no tracing. The rows wait in a bounded buffer and go out in batches from a fiber of the
+ * layer's scope, as the specification's batch span processor sends them; Effect's metrics
+ * (requests, tokens, cost, latency) go out with `@effect/opentelemetry`'s exporter. Never a prompt,
+ * a completion or a key: a span holds what the row holds.
  *
  * `@effect/opentelemetry` is an optional peer, imported only when the variable is set: npm would
  * install the OpenTelemetry SDK beside it (its own peers), which tollgate never uses. The `tollgate`
  * command has it bundled.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
-import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Tracer from "effect/Tracer"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import type { LedgerEvent } from "../Domain/LedgerEvent.js"
+import * as Logging from "../Logging.js"
 import { Telemetry } from "../Telemetry.js"
+import { retryAfterMs } from "../Upstream/Transport.js"
+import { encode, ID_BYTES, type KeyValue, type Protocol } from "./OtlpSpans.js"
 
 export interface OtelSettings {
   /** The collector's base URL; traces go to `/v1/traces`, metrics to `/v1/metrics`. */
   readonly endpoint: string
   readonly headers: Readonly<Record<string, string>>
   readonly serviceName: string
+  /** `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` (the specification's default) or `http/json`. */
+  readonly protocol: Protocol
   /** The share of requests exported as spans, 0 to 1 (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`). */
   readonly sampleRatio: number
+  /** The batch span processor's `OTEL_BSP_SCHEDULE_DELAY` (ms), `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. */
+  readonly scheduleDelayMs: number
+  readonly maxQueueSize: number
+  readonly maxExportBatchSize: number
+  /** `OTEL_EXPORTER_OTLP_TIMEOUT` (ms): one export's limit. */
+  readonly timeoutMs: number
 }
 
 /**
@@ -60,82 +77,210 @@ export const parseHeaders = (text: string): Record<string, string> => {
   return out
 }
 
+
+/** `OTEL_EXPORTER_OTLP_PROTOCOL`; gRPC is not spoken (the same collector takes HTTP on its port 4318). */
+export const protocolOf = (text: string): Protocol | { readonly problem: string } => {
+  const name = text.trim().toLowerCase()
+  if (name === "" || name === "http/protobuf") return "http/protobuf"
+  if (name === "http/json") return "http/json"
+  return { problem: `OTEL_EXPORTER_OTLP_PROTOCOL: expected http/protobuf or http/json; got "${text}"` }
+}
+
 /** OpenTelemetry is on: an endpoint is set. */
 export const enabledFromEnv: Effect.Effect<boolean> = Effect.orDie(
   Effect.map(Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")), Option.isSome)
 )
 
-/** The settings from the environment, or none when no endpoint is set (OpenTelemetry off). */
+const positive = (name: string, fallback: number) => Config.withDefault(Config.integer(name).pipe(Config.validate({ message: "expected a whole number above 0", validation: (n) => n > 0 })), fallback)
+
+/**
+ * The settings from the environment, or none when no endpoint is set (OpenTelemetry off). As the
+ * specification's SDKs do, an unknown sampler or protocol is said and the default used.
+ */
 export const settingsFromEnv: Effect.Effect<Option.Option<OtelSettings>> = Effect.orDie(
   Effect.flatMap(
     Config.all({
       endpoint: Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")),
       headers: Config.withDefault(Config.string("OTEL_EXPORTER_OTLP_HEADERS"), ""),
+      protocol: Config.withDefault(Config.string("OTEL_EXPORTER_OTLP_PROTOCOL"), ""),
       serviceName: Config.withDefault(Config.nonEmptyString("OTEL_SERVICE_NAME"), "tollgate"),
       sampler: Config.withDefault(Config.string("OTEL_TRACES_SAMPLER"), ""),
-      samplerArg: Config.option(Config.string("OTEL_TRACES_SAMPLER_ARG"))
+      samplerArg: Config.option(Config.string("OTEL_TRACES_SAMPLER_ARG")),
+      scheduleDelayMs: positive("OTEL_BSP_SCHEDULE_DELAY", 5000),
+      maxQueueSize: positive("OTEL_BSP_MAX_QUEUE_SIZE", 2048),
+      maxExportBatchSize: positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
+      timeoutMs: positive("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)
     }),
-    ({ endpoint, headers, sampler, samplerArg, serviceName }) => {
-      if (Option.isNone(endpoint)) return Effect.succeed(Option.none())
-      const ratio = sampleRatioOf(sampler, Option.getOrUndefined(samplerArg))
-      const settings = (sampleRatio: number) =>
-        Option.some({ endpoint: endpoint.value.replace(/\/+$/, ""), headers: parseHeaders(headers), serviceName, sampleRatio })
-      // As the specification's SDKs do: an unknown sampler is said, and the default used.
-      return typeof ratio === "number"
-        ? Effect.succeed(settings(ratio))
-        : Effect.as(Effect.logWarning(`${ratio.problem}; exporting every request's span`), settings(1))
-    }
+    ({ endpoint, headers, protocol, sampler, samplerArg, ...rest }) =>
+      Effect.gen(function*() {
+        if (Option.isNone(endpoint)) return Option.none()
+        let sampleRatio = sampleRatioOf(sampler, Option.getOrUndefined(samplerArg))
+        if (typeof sampleRatio !== "number") {
+          yield* Effect.logWarning(`${sampleRatio.problem}; exporting every request's span`)
+          sampleRatio = 1
+        }
+        let chosen = protocolOf(protocol)
+        if (typeof chosen !== "string") {
+          yield* Effect.logWarning(`${chosen.problem}; sending http/protobuf`)
+          chosen = "http/protobuf"
+        }
+        return Option.some({
+          ...rest,
+          endpoint: endpoint.value.replace(/\/+$/, ""),
+          headers: parseHeaders(headers),
+          protocol: chosen,
+          sampleRatio,
+          // The specification's rule: a batch is never larger than the queue.
+          maxExportBatchSize: Math.min(rest.maxExportBatchSize, rest.maxQueueSize)
+        })
+      })
   )
 )
 
-/** The GenAI operation of an endpoint (`gen_ai.operation.name`). */
-const operationOf = (endpoint: string): string =>
-  endpoint.endsWith("/embeddings") ? "embeddings" : endpoint.endsWith("/completions") && !endpoint.endsWith("/chat/completions") ? "text_completion" : "chat"
+/** One export's retries: transient failures, again after 1 s doubling with jitter, a `Retry-After` setting a floor. */
+const exportRetries = Schedule.exponential("1 second").pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.identity<unknown>()),
+  Schedule.modifyDelayEffect(([, error], delay) =>
+    HttpClientError.isHttpClientError(error) && error._tag === "ResponseError"
+      ? Effect.map(Clock.currentTimeMillis, (now) => Duration.max(delay, Duration.millis(retryAfterMs(error.response.headers, now) ?? 0)))
+      : Effect.succeed(delay)
+  )
+)
 
-const NANOS_PER_MS = 1_000_000n
+/** Fills `bytes` from the platform's random source (which gives at most 64 KiB a call). */
+const randomIds = (count: number): Uint8Array => {
+  const bytes = new Uint8Array(count * ID_BYTES)
+  for (let at = 0; at < bytes.length; at += 65_536) crypto.getRandomValues(bytes.subarray(at, at + 65_536))
+  return bytes
+}
 
-/** One request's span, from its row: its own start and end, the GenAI attributes, tollgate's. */
-export const spanOf = (tracer: Tracer.Tracer, row: LedgerEvent): void => {
-  const operation = operationOf(row.endpoint)
-  const model = row.requestedModel ?? row.servedModel ?? "unknown"
-  const start = BigInt(Math.round(row.ts)) * NANOS_PER_MS
-  const span = tracer.span(`${operation} ${model}`, Option.none(), Context.empty(), [], start, "client")
-  const set = (key: string, value: unknown) => {
-    if (value !== null && value !== undefined) span.attribute(key, value)
+/**
+ * The span exporter: `push` keeps a booked row (sampled) in a buffer of at most
+ * `maxQueueSize`, and nothing more on the request's fiber; a fiber of the scope sends full
+ * batches as they fill and everything every `scheduleDelayMs`, one export at a time, and what is
+ * left when the scope closes. A collector that is down or too slow costs spans, never requests:
+ * the log says once when spans start being dropped and once, with the count, when they go out
+ * again.
+ */
+export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray<KeyValue>) =>
+  Effect.gen(function*() {
+    const { maxExportBatchSize: batchSize, maxQueueSize, protocol, sampleRatio } = settings
+    const client = (yield* HttpClient.HttpClient).pipe(
+      HttpClient.filterStatusOk,
+      HttpClient.transformResponse(Effect.timeout(Duration.millis(settings.timeoutMs))),
+      HttpClient.retryTransient({ schedule: exportRetries, times: 3 })
+    )
+    const request = HttpClientRequest.post(`${settings.endpoint}/v1/traces`).pipe(HttpClientRequest.setHeaders(settings.headers))
+    const contentType = protocol === "http/json" ? "application/json" : "application/x-protobuf"
+    let pending: Array<LedgerEvent> = []
+    /** Refused by `push` (the buffer full) and lost in failed exports, since the last report; and since the log said so. */
+    let overflowed = 0
+    let failedExport: string | undefined
+    let exported = false
+    let dropped = 0
+    const batchFull = yield* Queue.sliding<void>(1)
+    const oneAtATime = yield* Effect.makeSemaphore(1)
+    const logs = Logging.transitions(
+      (reason: string) =>
+        Logging.event("warning", "otlp_spans_dropped", `OpenTelemetry: spans are being dropped (${reason}); requests are not affected`, {
+          endpoint: settings.endpoint
+        }),
+      Effect.suspend(() =>
+        Logging.event("info", "otlp_spans_exported", `OpenTelemetry: spans go out again; ${dropped} were dropped`, {
+          endpoint: settings.endpoint,
+          dropped
+        })
+      ).pipe(Effect.ensuring(Effect.sync(() => (dropped = 0))))
+    )
+    /** After each round of exports: dropping (the log says once why), or sending again (once, with the count). */
+    const report = Effect.suspend(() => {
+      const reason = failedExport !== undefined
+        ? `the collector did not take an export: ${failedExport}`
+        : overflowed > 0
+        ? `more than ${maxQueueSize} waiting, OTEL_BSP_MAX_QUEUE_SIZE: the collector is slower than the requests`
+        : undefined
+      const sent = exported
+      dropped += overflowed
+      overflowed = 0
+      failedExport = undefined
+      exported = false
+      return reason !== undefined ? logs.lost(reason) : sent ? logs.back : Effect.void
+    })
+
+    const send = (rows: ReadonlyArray<LedgerEvent>) =>
+      Effect.suspend(() => {
+        const body = HttpBody.uint8Array(encode(protocol, resource, "tollgate", rows, randomIds(rows.length)), contentType)
+        return client.execute(HttpClientRequest.setBody(request, body)).pipe(
+          Effect.flatMap((response) => response.arrayBuffer),
+          Effect.zipRight(Effect.sync(() => (exported = true)))
+        )
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.sync(() => {
+            dropped += rows.length
+            failedExport = describe(cause)
+          })
+        )
+      )
+
+    /** Sends a batch from the buffer's head while it holds at least `atLeast` rows; rows leave the buffer only once it is their turn. */
+    const sendBatches = (atLeast: number): Effect.Effect<void> =>
+      oneAtATime.withPermits(1)(Effect.suspend(() => {
+        if (pending.length < atLeast || pending.length === 0) return Effect.succeed(false)
+        const rows = pending.length <= batchSize ? pending : pending.slice(0, batchSize)
+        pending = pending.length <= batchSize ? [] : pending.slice(batchSize)
+        return Effect.as(send(rows), true)
+      })).pipe(Effect.flatMap((more) => (more ? sendBatches(atLeast) : Effect.void)))
+
+    yield* Queue.take(batchFull).pipe(
+      Effect.timeoutOption(Duration.millis(settings.scheduleDelayMs)),
+      Effect.flatMap((woken) => sendBatches(Option.isSome(woken) ? batchSize : 1)),
+      Effect.zipRight(report),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    // Added after the fork, so it runs first when the scope closes: the export in flight finishes, then the rest goes.
+    yield* Effect.addFinalizer(() => Effect.zipRight(sendBatches(1), report).pipe(Effect.timeoutOption("5 seconds")))
+
+    return {
+      push: (row: LedgerEvent): void => {
+        if (sampleRatio < 1 && !(sampleRatio > 0 && Math.random() < sampleRatio)) return
+        if (pending.length >= maxQueueSize) {
+          overflowed++
+          return
+        }
+        pending.push(row)
+        if (pending.length === batchSize) Queue.unsafeOffer(batchFull, undefined)
+      }
+    }
+  })
+
+/** A failed export in a few words: the HTTP status or the socket's error code, never the request (its headers may hold a key). */
+const describe = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  if (HttpClientError.isHttpClientError(error)) {
+    return error._tag === "ResponseError" ? `status ${error.response.status}` : codeOf(error.cause) ?? error.reason
   }
-  set("gen_ai.operation.name", operation)
-  set("gen_ai.provider.name", row.provider)
-  set("gen_ai.request.model", row.requestedModel)
-  set("gen_ai.response.model", row.servedModel)
-  set("gen_ai.usage.input_tokens", row.inputTokens)
-  set("gen_ai.usage.output_tokens", row.outputTokens)
-  set("gen_ai.usage.cache_read.input_tokens", row.cachedInputTokens)
-  set("gen_ai.usage.cache_creation.input_tokens", row.cacheWriteTokens)
-  set("gen_ai.usage.reasoning.output_tokens", row.reasoningTokens)
-  set("gen_ai.response.time_to_first_chunk", row.ttfbMs === null ? null : row.ttfbMs / 1000)
-  set("http.response.status_code", row.status)
-  set("error.type", row.errorType)
-  set("tollgate.request_id", row.requestId)
-  set("tollgate.endpoint", row.endpoint)
-  set("tollgate.route", row.route)
-  set("tollgate.attempts", row.attempts)
-  set("tollgate.failover", row.failover)
-  set("tollgate.cost_usd", row.costUsd)
-  set("tollgate.cache", row.cacheStatus)
-  set("tollgate.stream", row.stream)
-  set("tollgate.aborted", row.aborted)
-  set("tollgate.usage_source", row.usageSource)
-  const end = start + BigInt(Math.round(row.latencyMs * 1000)) * 1000n
-  span.end(end, row.status >= 400 ? Exit.fail(row.errorType ?? `status ${row.status}`) : Exit.void)
+  return Cause.isTimeoutException(error) ? "timed out" : "failed"
+}
+
+/** The first `code` (`ECONNREFUSED`...) down an error's causes. */
+const codeOf = (error: unknown, depth = 0): string | undefined => {
+  if (typeof error !== "object" || error === null || depth > 4) return undefined
+  const { cause, code } = error as { readonly code?: unknown; readonly cause?: unknown }
+  return typeof code === "string" ? code : codeOf(cause, depth + 1)
 }
 
 /** The exporters' modules, or a defect that says what to install (an app using tollgate as a library without them). */
 const loadExporters = Effect.tryPromise({
   try: () =>
     Promise.all([
-      import("@effect/opentelemetry/OtlpTracer"),
       import("@effect/opentelemetry/OtlpMetrics"),
-      import("@effect/opentelemetry/OtlpSerialization")
+      import("@effect/opentelemetry/OtlpResource"),
+      import("@effect/opentelemetry/OtlpSerialization"),
+      // undici's request: fetch spent more CPU sending an export than encoding it (docs/performance.md).
+      import("@effect/platform-node/NodeHttpClient")
     ]),
   catch: (cause) =>
     new Error(
@@ -146,35 +291,34 @@ const loadExporters = Effect.tryPromise({
 /**
  * The ledger writer, its rows also sent as spans when OpenTelemetry is on; the writer as it is
  * when it is off (nothing added on the request's path then). The exporters run in the layer's
- * scope and flush what they hold when it closes.
+ * scope and send what they hold when it closes.
  */
 export const withOtel = <E, R>(writer: Layer.Layer<Telemetry, E, R>): Layer.Layer<Telemetry, E, R> =>
-  Layer.unwrapScoped(
-    Effect.map(settingsFromEnv, (settings) => {
-      if (Option.isNone(settings)) return writer
-      const { endpoint, headers, sampleRatio, serviceName } = settings.value
-      const resource = { serviceName }
-      const exporters = Effect.gen(function*() {
-        const [OtlpTracer, OtlpMetrics, OtlpSerialization] = yield* loadExporters
-        return yield* Effect.gen(function*() {
-          const tracer = yield* OtlpTracer.make({ url: `${endpoint}/v1/traces`, headers, resource })
-          yield* OtlpMetrics.make({ url: `${endpoint}/v1/metrics`, headers, resource })
-          return tracer
-        }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, OtlpSerialization.layerJson)))
-      })
-      return Layer.scoped(
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const found = yield* settingsFromEnv
+      if (Option.isNone(found)) return writer
+      const settings = found.value
+      const [OtlpMetrics, OtlpResource, OtlpSerialization, NodeHttpClient] = yield* loadExporters
+      const exporters = Layer.scoped(
         Telemetry,
         Effect.gen(function*() {
-          const tracer = yield* exporters
+          const resource = yield* OtlpResource.fromConfig({ serviceName: settings.serviceName })
+          yield* OtlpMetrics.make({ url: `${settings.endpoint}/v1/metrics`, headers: settings.headers, resource: { serviceName: settings.serviceName } })
+          const spans = yield* makeSpanExporter(settings, resource.attributes)
           const telemetry = yield* Telemetry
           return Telemetry.of({
             ...telemetry,
             record: (event) => {
-              if (sampleRatio >= 1 || (sampleRatio > 0 && Math.random() < sampleRatio)) spanOf(tracer, event)
+              spans.push(event)
               return telemetry.record(event)
             }
           })
         })
-      ).pipe(Layer.provide(writer))
+      )
+      return exporters.pipe(
+        Layer.provide(writer),
+        Layer.provide(Layer.merge(NodeHttpClient.layerUndici, settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf))
+      )
     })
   )

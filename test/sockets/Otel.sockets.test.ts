@@ -1,34 +1,44 @@
 /**
  * OpenTelemetry over real sockets: with `OTEL_EXPORTER_OTLP_ENDPOINT` (here given through Effect's
- * config provider, as the environment would), a request through tollgate reaches a fake OTLP
- * collector on 127.0.0.1 as one span with the GenAI attributes and the request's own times;
- * nothing of the prompt or the answer. Without the variable, nothing is exported.
+ * config provider, as the environment would), each request through tollgate reaches a fake OTLP
+ * collector on 127.0.0.1 as one span with the GenAI attributes and the request's own times, in
+ * protobuf (the default) or JSON (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`); nothing of the prompt
+ * or the answer. Without the variable, nothing is exported.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Layer } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import OpenAI from "openai"
-import { parseHeaders, sampleRatioOf } from "../../src/Telemetry/Otel.js"
+import { parseHeaders, protocolOf, sampleRatioOf } from "../../src/Telemetry/Otel.js"
+import { attributesOf, readTraces, spansOf } from "../support/Otlp.js"
 import * as Tollgate from "../support/Tollgate.js"
 
 interface Collected {
   readonly url: string
   readonly headers: http.IncomingHttpHeaders
+  /** The bytes as sent. */
+  readonly raw: Buffer
+  /** A traces post decoded (either encoding); a JSON metrics post parsed; else undefined. */
   readonly body: any
 }
 
-/** A collector that takes OTLP/HTTP JSON posts; `firstTrace` completes with the first traces post. */
+/** A collector that takes OTLP/HTTP posts; `firstTrace` completes with the first traces post. */
 const collector = Effect.gen(function*() {
   const firstTrace = yield* Deferred.make<Collected>()
   const posts: Array<Collected> = []
   const server = yield* Effect.acquireRelease(
     Effect.async<http.Server>((resume) => {
       const s = http.createServer((req, res) => {
-        let raw = ""
-        req.on("data", (c: Buffer) => (raw += c.toString("utf8")))
+        const chunks: Array<Buffer> = []
+        req.on("data", (c: Buffer) => chunks.push(c))
         req.on("end", () => {
-          const post = { url: req.url ?? "", headers: req.headers, body: JSON.parse(raw || "{}") }
+          const raw = Buffer.concat(chunks)
+          const contentType = req.headers["content-type"]
+          const body = req.url === "/v1/traces"
+            ? readTraces(contentType, raw)
+            : contentType?.startsWith("application/json") ? JSON.parse(raw.toString("utf8")) : undefined
+          const post = { url: req.url ?? "", headers: req.headers, raw, body }
           posts.push(post)
           if (post.url === "/v1/traces") Deferred.unsafeDone(firstTrace, Effect.succeed(post))
           res.writeHead(200, { "content-type": "application/json" }).end("{}")
@@ -44,9 +54,6 @@ const collector = Effect.gen(function*() {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, firstTrace, posts }
 })
 
-const attributesOf = (span: { attributes: Array<{ key: string; value: Record<string, unknown> }> }) =>
-  Object.fromEntries(span.attributes.map((a) => [a.key, Object.values(a.value)[0]]))
-
 describe("OpenTelemetry", () => {
   it("OTLP headers are read as the specification writes them", () => {
     assert.deepStrictEqual(parseHeaders("Authorization=Bearer%20abc, x-team=ops,broken"), { authorization: "Bearer abc", "x-team": "ops" })
@@ -59,6 +66,12 @@ describe("OpenTelemetry", () => {
     assert.strictEqual(sampleRatioOf("TraceIdRatio", undefined), 1)
     assert.deepStrictEqual(sampleRatioOf("traceidratio", "2"), { problem: `OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1; got "2"` })
     assert.include((sampleRatioOf("jaeger_remote", undefined) as { problem: string }).problem, "OTEL_TRACES_SAMPLER: expected")
+  })
+
+  it("the protocol variable: http/protobuf (default) or http/json; grpc refused", () => {
+    assert.strictEqual(protocolOf(""), "http/protobuf")
+    assert.strictEqual(protocolOf("HTTP/JSON"), "http/json")
+    assert.include((protocolOf("grpc") as { problem: string }).problem, "expected http/protobuf or http/json")
   })
 
   it.scopedLive("OTEL_TRACES_SAMPLER=always_off: no span, the metrics still go out", () =>
@@ -81,59 +94,82 @@ describe("OpenTelemetry", () => {
         })
       )
       // The scope closed: the exporters flushed what they held.
-      const spans = otlp.posts.filter((p) => p.url === "/v1/traces")
-        .flatMap((p) => p.body.resourceSpans ?? []).flatMap((r: any) => r.scopeSpans).flatMap((s: any) => s.spans)
+      const spans = otlp.posts.filter((p) => p.url === "/v1/traces").flatMap((p) => spansOf(p.body))
       assert.deepStrictEqual(spans, [])
       assert.isTrue(otlp.posts.some((p) => p.url === "/v1/metrics"))
     }))
 
-  it.scopedLive("a request is one span with the GenAI attributes, exported when tollgate stops; no prompt, no answer", () =>
-    Effect.gen(function*() {
-      const otlp = yield* collector
-      const env = ConfigProvider.fromMap(new Map([
-        ["OTEL_EXPORTER_OTLP_ENDPOINT", otlp.url],
-        ["OTEL_EXPORTER_OTLP_HEADERS", "x-otlp-key=secret%3D1"],
-        ["OTEL_SERVICE_NAME", "tollgate-test"]
-      ]))
-      const requestId = yield* Effect.scoped(
-        Effect.gen(function*() {
-          const context = yield* Layer.build(
-            Tollgate.layer({ providers: { sim: { kind: "mock", reply: "the secret answer" } } }).pipe(Layer.provide(Layer.setConfigProvider(env)))
-          )
-          const { baseUrl } = yield* Effect.provide(Tollgate.TestInfo, context)
-          const client = new OpenAI({ baseURL: baseUrl, apiKey: "sk-client", maxRetries: 0 })
-          const { response } = yield* Effect.promise(() =>
-            client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "the secret prompt" }] }).withResponse()
-          )
-          return response.headers.get("x-tollgate-request-id")!
-        })
-      )
-      // The scope closed: the exporter flushed what it held.
-      const post = yield* Deferred.await(otlp.firstTrace).pipe(Effect.timeout("20 seconds"))
-      assert.strictEqual(post.headers["x-otlp-key"], "secret=1")
-      const resource = post.body.resourceSpans[0]
-      assert.deepInclude(resource.resource.attributes, { key: "service.name", value: { stringValue: "tollgate-test" } })
-      const spans = resource.scopeSpans.flatMap((s: { spans: Array<unknown> }) => s.spans) as Array<any>
-      const span = spans.find((s) => attributesOf(s)["tollgate.request_id"] === requestId)
-      assert.isDefined(span, JSON.stringify(spans).slice(0, 500))
-      assert.strictEqual(span.name, "chat gpt-4o-mini")
-      const attributes = attributesOf(span)
-      assert.deepInclude(attributes, {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "sim",
-        "gen_ai.request.model": "gpt-4o-mini",
-        "gen_ai.response.model": "gpt-4o-mini",
-        "tollgate.endpoint": "/v1/chat/completions"
-      })
-      assert.isAbove(Number(attributes["gen_ai.usage.input_tokens"]), 0)
-      assert.isAbove(Number(attributes["gen_ai.usage.output_tokens"]), 0)
-      assert.isTrue(BigInt(span.endTimeUnixNano) >= BigInt(span.startTimeUnixNano))
-      // Effect's metrics went out too.
-      const metrics = otlp.posts.filter((p) => p.url === "/v1/metrics").flatMap((p) => p.body.resourceMetrics ?? [])
-      assert.isAbove(metrics.length, 0, "a metrics export")
-      const everything = JSON.stringify(otlp.posts.map((p) => p.body))
-      assert.notInclude(everything, "the secret prompt")
-      assert.notInclude(everything, "the secret answer")
-      assert.notInclude(everything, "sk-client")
-    }))
+  for (const protocol of ["http/protobuf", "http/json"] as const) {
+    it.scopedLive(`${protocol}: each request is one span with the GenAI attributes, sent when tollgate stops; no prompt, no answer, no key`, () =>
+      Effect.gen(function*() {
+        const otlp = yield* collector
+        const env = ConfigProvider.fromMap(new Map([
+          ["OTEL_EXPORTER_OTLP_ENDPOINT", otlp.url],
+          ["OTEL_EXPORTER_OTLP_HEADERS", "x-otlp-key=secret%3D1"],
+          ["OTEL_SERVICE_NAME", "tollgate-test"],
+          ...(protocol === "http/json" ? [["OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"] as const] : [])
+        ]))
+        const sent = yield* Effect.scoped(
+          Effect.gen(function*() {
+            const context = yield* Layer.build(
+              Tollgate.layer({ providers: { sim: { kind: "mock", reply: "the secret answer", failStatus: 400, failEvery: 3 } } }).pipe(
+                Layer.provide(Layer.setConfigProvider(env))
+              )
+            )
+            const { baseUrl } = yield* Effect.provide(Tollgate.TestInfo, context)
+            const client = new OpenAI({ baseURL: baseUrl, apiKey: "sk-client", maxRetries: 0 })
+            const ids: Array<{ readonly id: string; readonly status: number }> = []
+            for (let i = 0; i < 6; i++) {
+              const { response } = yield* Effect.promise(() =>
+                client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: `the secret prompt ${i}` }] }).withResponse()
+                  .catch((error: InstanceType<typeof OpenAI.APIError>) => ({ response: { headers: error.headers!, status: error.status ?? 0 } }))
+              )
+              ids.push({ id: response.headers.get("x-tollgate-request-id")!, status: response.status })
+            }
+            return ids
+          })
+        )
+        // The scope closed: the exporter sent what it held.
+        const post = yield* Deferred.await(otlp.firstTrace).pipe(Effect.timeout("20 seconds"))
+        assert.strictEqual(post.headers["x-otlp-key"], "secret=1")
+        assert.strictEqual(post.headers["content-type"], protocol === "http/json" ? "application/json" : "application/x-protobuf")
+        assert.deepInclude(post.body.resourceSpans[0].resource.attributes, { key: "service.name", value: { stringValue: "tollgate-test" } })
+        const spans = otlp.posts.filter((p) => p.url === "/v1/traces").flatMap((p) => spansOf(p.body))
+        // One span per request, each with its request's id: the failed ones too.
+        assert.sameMembers(spans.map((s) => attributesOf(s)["tollgate.request_id"]), sent.map((s) => s.id))
+        assert.isAbove(sent.filter((s) => s.status === 400).length, 0)
+        for (const { id, status } of sent) {
+          const span = spans.find((s) => attributesOf(s)["tollgate.request_id"] === id)
+          const attributes = attributesOf(span)
+          assert.strictEqual(span.name, "chat gpt-4o-mini")
+          assert.strictEqual(attributes["http.response.status_code"], status)
+          assert.isTrue(BigInt(span.endTimeUnixNano) >= BigInt(span.startTimeUnixNano))
+          assert.isTrue(/^[0-9a-f]{32}$/.test(span.traceId) && /^[0-9a-f]{16}$/.test(span.spanId), span.traceId)
+          if (status === 200) {
+            assert.deepInclude(attributes, {
+              "gen_ai.operation.name": "chat",
+              "gen_ai.provider.name": "sim",
+              "gen_ai.request.model": "gpt-4o-mini",
+              "gen_ai.response.model": "gpt-4o-mini",
+              "tollgate.endpoint": "/v1/chat/completions"
+            })
+            assert.isAbove(Number(attributes["gen_ai.usage.input_tokens"]), 0)
+            assert.isAbove(Number(attributes["gen_ai.usage.output_tokens"]), 0)
+          } else {
+            assert.strictEqual(span.status.code, 2)
+            assert.isString(attributes["error.type"])
+          }
+        }
+        assert.strictEqual(new Set(spans.map((s) => s.traceId)).size, spans.length, "each span its own trace")
+        // Effect's metrics went out too, in the same encoding.
+        const metrics = otlp.posts.filter((p) => p.url === "/v1/metrics")
+        assert.isAbove(metrics.length, 0, "a metrics export")
+        assert.strictEqual(metrics[0]!.headers["content-type"], post.headers["content-type"])
+        const everything = Buffer.concat(otlp.posts.map((p) => p.raw)).toString("utf8")
+        assert.include(everything, "gpt-4o-mini")
+        assert.notInclude(everything, "the secret prompt")
+        assert.notInclude(everything, "the secret answer")
+        assert.notInclude(everything, "sk-client")
+      }))
+  }
 })

@@ -31,8 +31,8 @@ const cleanEnv = (): Record<string, string> => {
   return env
 }
 
-/** `tollgate start --port 0` on `config`; resolves once it listens. */
-export const start = (config: Record<string, unknown>) =>
+/** `tollgate start --port 0` on `config` (with `env` added to a clean environment); resolves once it listens. */
+export const start = (config: Record<string, unknown>, env: Readonly<Record<string, string>> = {}) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-replica-"))
@@ -40,7 +40,7 @@ export const start = (config: Record<string, unknown>) =>
       fs.writeFileSync(file, stringify(config))
       const child = spawn(process.execPath, [BIN, "start", "--port", "0", "--config", file], {
         cwd: dir,
-        env: { ...cleanEnv(), HOME: dir, NO_COLOR: "1" },
+        env: { ...cleanEnv(), ...env, HOME: dir, NO_COLOR: "1" },
         stdio: ["ignore", "pipe", "pipe"]
       })
       let output = ""
