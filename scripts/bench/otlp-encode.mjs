@@ -2,7 +2,8 @@
 // The OTLP span encoder alone (src/Telemetry/OtlpSpans.ts): CPU per span to encode ledger rows as
 // one export body, in protobuf and in JSON, in batches of 512 (the batch span processor's size),
 // and the bytes per span; with --post, each body also sent with undici to a receiver in this
-// process that reads and discards it (the receiver's own CPU counted too: one process).
+// process that reads and discards it (the receiver's own CPU counted too: one process). One
+// encoder for all batches, as the exporter keeps one.
 //
 //   npm run build && node scripts/bench/otlp-encode.mjs [--spans N] [--rounds R] [--post]
 import * as http from "node:http"
@@ -19,7 +20,7 @@ const { values: args } = parseArgs({
     post: { type: "boolean", default: false }
   }
 })
-const { encode, ID_BYTES } = await import(pathToFileURL(path.join(HERE, "..", "..", "dist", "Telemetry", "OtlpSpans.js")).href)
+const { encoder, ID_BYTES } = await import(pathToFileURL(path.join(HERE, "..", "..", "dist", "Telemetry", "OtlpSpans.js")).href)
 const N = Number(args.spans)
 const BATCH = 512
 
@@ -48,13 +49,14 @@ const url = server && `http://127.0.0.1:${server.address().port}/v1/traces`
 for (const protocol of ["http/protobuf", "http/json"]) {
   const perSpan = []
   let bytes = 0
+  const encode = encoder(protocol, resource, "tollgate")
   for (let round = 0; round < Number(args.rounds); round++) {
     bytes = 0
     const start = process.cpuUsage()
     for (let at = 0; at < N; at += BATCH) {
       const batch = rows.slice(at, at + BATCH)
       const ids = crypto.getRandomValues(new Uint8Array(batch.length * ID_BYTES))
-      const body = encode(protocol, resource, "tollgate", batch, ids)
+      const body = encode(batch, ids)
       bytes += body.length
       if (url) await (await request(url, { method: "POST", body, headers: { "content-type": "application/x-protobuf" } })).body.dump()
     }

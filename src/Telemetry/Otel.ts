@@ -29,7 +29,7 @@ import type { LedgerEvent } from "../Domain/LedgerEvent.js"
 import * as Logging from "../Logging.js"
 import { Telemetry } from "../Telemetry.js"
 import { retryAfterMs } from "../Upstream/Transport.js"
-import { encode, ID_BYTES, type KeyValue, type Protocol } from "./OtlpSpans.js"
+import { encoder, ID_BYTES, type KeyValue, type Protocol } from "./OtlpSpans.js"
 
 export interface OtelSettings {
   /** The collector's base URL; traces go to `/v1/traces`, metrics to `/v1/metrics`. */
@@ -173,6 +173,8 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
     )
     const request = HttpClientRequest.post(`${settings.endpoint}/v1/traces`).pipe(HttpClientRequest.setHeaders(settings.headers))
     const contentType = protocol === "http/json" ? "application/json" : "application/x-protobuf"
+    // One buffer for every export: sends are one at a time, and a body is not needed past its send.
+    const encode = encoder(protocol, resource, "tollgate")
     let pending: Array<LedgerEvent> = []
     /** Refused by `push` (the buffer full) and lost in failed exports, since the last report; and since the log said so. */
     let overflowed = 0
@@ -210,7 +212,7 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
 
     const send = (rows: ReadonlyArray<LedgerEvent>) =>
       Effect.suspend(() => {
-        const body = HttpBody.uint8Array(encode(protocol, resource, "tollgate", rows, randomIds(rows.length)), contentType)
+        const body = HttpBody.uint8Array(encode(rows, randomIds(rows.length)), contentType)
         return client.execute(HttpClientRequest.setBody(request, body)).pipe(
           Effect.flatMap((response) => response.arrayBuffer),
           Effect.zipRight(Effect.sync(() => (exported = true)))

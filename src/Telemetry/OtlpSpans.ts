@@ -72,16 +72,30 @@ const failed = (row: LedgerEvent): boolean => row.status >= 400
 const STATUS_ERROR = 2
 
 /**
- * One export request (`ExportTraceServiceRequest`) holding `rows` as spans, with `ids` giving
- * each row `ID_BYTES` random bytes (trace id, span id) in order.
+ * An encoder of export requests (`ExportTraceServiceRequest`): each call gives `rows` as spans,
+ * with `ids` giving each row `ID_BYTES` random bytes (trace id, span id) in order. The bytes are
+ * written into one buffer kept from call to call, so what a call returns is valid until the next:
+ * a fresh buffer per export was the exporter's largest allocation, outside the JS heap, and V8
+ * counts such memory towards its next full collection.
  */
+export const encoder = (protocol: Protocol, resource: ReadonlyArray<KeyValue>, scope: string) => {
+  const w = new Writer(64 * 1024)
+  return (rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array): Uint8Array => {
+    w.pos = 0
+    if (protocol === "http/json") encodeJson(w, resource, scope, rows, ids)
+    else encodeProtobuf(w, resource, scope, rows, ids)
+    return w.done()
+  }
+}
+
+/** One export request, in a buffer of its own. */
 export const encode = (
   protocol: Protocol,
   resource: ReadonlyArray<KeyValue>,
   scope: string,
   rows: ReadonlyArray<LedgerEvent>,
   ids: Uint8Array
-): Uint8Array => (protocol === "http/json" ? encodeJson(resource, scope, rows, ids) : encodeProtobuf(resource, scope, rows, ids))
+): Uint8Array => encoder(protocol, resource, scope)(rows, ids)
 
 // JSON (OTLP/HTTP JSON: ids in hex, 64-bit times as decimal strings)
 
@@ -118,10 +132,10 @@ const jsonSpan = (row: LedgerEvent, ids: Uint8Array, at: number): string => {
     `"startTimeUnixNano":"${startMicros(row)}000","endTimeUnixNano":"${endMicros(row)}000","attributes":[${attributes}],"status":${status}}`
 }
 
-const encodeJson = (resource: ReadonlyArray<KeyValue>, scope: string, rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array): Uint8Array => {
+const encodeJson = (w: Writer, resource: ReadonlyArray<KeyValue>, scope: string, rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array): void => {
   const spans = new Array<string>(rows.length)
   for (let i = 0; i < rows.length; i++) spans[i] = jsonSpan(rows[i]!, ids, i * ID_BYTES)
-  return new TextEncoder().encode(
+  w.text(
     `{"resourceSpans":[{"resource":{"attributes":${JSON.stringify(resource)}},"scopeSpans":[{"scope":{"name":${JSON.stringify(scope)}},` +
       `"spans":[${spans.join(",")}]}]}]}`
   )
@@ -257,6 +271,12 @@ class Writer {
     this.close(start)
   }
 
+  /** `value` as UTF-8, no tag or length (the JSON body). */
+  text(value: string): void {
+    this.ensure(3 * value.length)
+    this.pos += this.utf8.encodeInto(value, this.bytes.subarray(this.pos)).written
+  }
+
   done(): Uint8Array {
     return this.bytes.subarray(0, this.pos)
   }
@@ -274,8 +294,8 @@ const PROTO_KEYS = ATTRIBUTES.map(([key]) => keyField(key))
 const resourceValue = (value: KeyValue["value"]): string | number | boolean =>
   value.stringValue ?? value.boolValue ?? value.intValue ?? value.doubleValue ?? JSON.stringify(value)
 
-const encodeProtobuf = (resource: ReadonlyArray<KeyValue>, scope: string, rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array): Uint8Array => {
-  const w = new Writer(1024 + rows.length * 768)
+const encodeProtobuf = (w: Writer, resource: ReadonlyArray<KeyValue>, scope: string, rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array): void => {
+  w.ensure(1024 + rows.length * 768)
   const resourceSpans = w.open(1) // ExportTraceServiceRequest.resource_spans
   const res = w.open(1) // ResourceSpans.resource
   for (const kv of resource) w.keyValue(1, keyField(kv.key), resourceValue(kv.value)) // Resource.attributes
@@ -314,5 +334,4 @@ const encodeProtobuf = (resource: ReadonlyArray<KeyValue>, scope: string, rows: 
   }
   w.close(scopeSpans)
   w.close(resourceSpans)
-  return w.done()
 }

@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { LedgerEvent } from "../../src/Domain/LedgerEvent.js"
-import { encode, ID_BYTES, type Protocol } from "../../src/Telemetry/OtlpSpans.js"
+import { encode, encoder, ID_BYTES, type Protocol } from "../../src/Telemetry/OtlpSpans.js"
 import { sampleEvent, variedEvent } from "../support/Events.js"
 import { attributesOf, readTraces, spansOf } from "../support/Otlp.js"
 
@@ -96,6 +96,19 @@ describe("OtlpSpans", () => {
     assert.deepStrictEqual(named, ["embeddings 模型-ünïcode-🚀", `text_completion ${"m".repeat(200)}`, `chat ${"x".repeat(20_000)}é`, "chat unknown"])
     assert.notProperty(fromProtobuf.at(-3)!.attributes, "tollgate.route")
     assert.strictEqual(fromProtobuf.at(-4)!.attributes["tollgate.route"], "route \"quoted\" \\ back\nslash")
+  })
+
+  it("an encoder reused for one export after another gives each exactly what a fresh one would", () => {
+    for (const protocol of ["http/protobuf", "http/json"] as const) {
+      const contentType = protocol === "http/json" ? "application/json" : "application/x-protobuf"
+      const reused = encoder(protocol, RESOURCE, "tollgate")
+      const batches = [400, 3, 0, 50].map((n, b) => Array.from({ length: n }, (_, i) => variedEvent(b * 1000 + i)))
+      for (const rows of batches) {
+        const body = reused(rows, idsFor(rows.length))
+        assert.deepStrictEqual(readTraces(contentType, body), readTraces(contentType, encode(protocol, RESOURCE, "tollgate", rows, idsFor(rows.length))))
+        assert.strictEqual(spansOf(readTraces(contentType, body)).length, rows.length)
+      }
+    }
   })
 
   it("no rows: a valid request with no spans", () => {

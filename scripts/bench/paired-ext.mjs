@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// Paired A/B of two tollgate processes: two builds, or one build with two sets of node flags.
+// This machine's speed swings within minutes, so two runs of the benchmark one after the other
+// compare the machine as much as the builds. Here both processes are alive for the whole run,
+// pinned to the same core (core 0, the mock upstream and the load on core 1), and loaded in turn,
+// round after round (the order alternating), with the same JSON request at 50 connections. Each
+// round gives each process's CPU per request (from /proc), and their ratio B/A; the median of the
+// ratios is what to read. Run it in both orders (swap A and B): the process started second has
+// come out a few percent slower or faster here for no reason of its own.
+//
+//   npm run build && node scripts/bench/paired.mjs [--a-bin FILE] [--b-bin FILE]
+//        [--a-args="FLAGS"] [--b-args="FLAGS"] [--a-metrics off|on|otlp] [--b-metrics off|on|otlp]
+//        [--cache] [--rounds N] [--requests N]
+//
+// --a-bin/--b-bin default to dist/bin.js; build another with `git worktree add` and `npm run build`
+// there. --cache sends every request after the first to the cache (the tg cache-hit target).
+// --a-metrics/--b-metrics: off (server.admin: false, so no metric is counted), on (the default),
+// otlp (on, and OTLP export to a receiver in this process that discards what it gets).
+//
+// --stream pairs the time to first byte of paced streams at one connection instead (the bench's
+// stream TTFB @1: 50 chunks 2 ms apart, one stream after another): each round sends --streams
+// streams to each process in turn, and the median of the per-round differences B - A (in ms) is
+// what to read. Over sockets one stream at a time is cold work and swings from round to round by
+// several hundred microseconds here: it sees a difference of a few hundred, not of tens (see the
+// README beside this file).
+import * as http from "node:http"
+import * as path from "node:path"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { tollgateConfig } from "./fixtures.mjs"
+import { median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startTollgate, stopProcess } from "./lib.mjs"
+import { jsonRequests, pacedStreams } from "./load.mjs"
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const BIN = path.join(HERE, "..", "..", "dist", "bin.js")
+const USAGE = "usage: node scripts/bench/paired.mjs [--a-bin FILE] [--b-bin FILE] [--a-args=\"FLAGS\"] [--b-args=\"FLAGS\"]\n" +
+  "         [--a-metrics off|on|otlp] [--b-metrics off|on|otlp] [--cache | --stream [--streams N]] [--rounds N >= 1] [--requests N >= 50]   (node flags after '=': --b-args=\"--heap-growing-percent=0\")"
+const OPTIONS = {
+  "a-bin": { type: "string", default: BIN },
+  "b-bin": { type: "string", default: BIN },
+  "a-args": { type: "string", default: "" },
+  "b-args": { type: "string", default: "" },
+  "a-metrics": { type: "string", default: "on" },
+  "b-metrics": { type: "string", default: "on" },
+  cache: { type: "boolean", default: false },
+  stream: { type: "boolean", default: false },
+  streams: { type: "string", default: "20" },
+  rounds: { type: "string", default: "10" },
+  requests: { type: "string", default: "6000" },
+  help: { type: "boolean", short: "h", default: false }
+}
+let args
+try {
+  args = parseArgs({ options: OPTIONS }).values
+} catch (error) {
+  console.error(`paired: ${error.message}\n${USAGE}`)
+  process.exit(2)
+}
+const rounds = Number(args.rounds)
+const requests = Number(args.requests)
+const streams = Number(args.streams)
+const METRICS = ["off", "on", "otlp"]
+if (args.help || !(rounds >= 1) || !(requests >= 50) || !(streams >= 1) || (args.stream && args.cache) || !METRICS.includes(args["a-metrics"]) || !METRICS.includes(args["b-metrics"])) {
+  console.log(USAGE)
+  process.exit(args.help ? 0 : 2)
+}
+const pin = pinningSupport().ok
+const dir = mkdtempSync(path.join(os.tmpdir(), "tollgate-paired-"))
+const flags = (text) => text.split(/\s+/).filter((a) => a !== "")
+
+const upstream = await startMockUpstream({ pin })
+
+// --x-metrics otlp exports to a receiver here, which reads each export and answers {}.
+const sink = [args["a-metrics"], args["b-metrics"]].includes("otlp")
+  ? await new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      req.resume()
+      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"))
+    })
+    server.listen(0, "127.0.0.1", () => resolve({ url: `http://127.0.0.1:${server.address().port}`, server }))
+  })
+  : undefined
+
+/** Each side's config: metrics off is `server.admin: false` (nothing is counted then); otlp adds the export. */
+const start = (name, bin, nodeArgs, metrics) => {
+  const config = path.join(dir, `${name}.yaml`)
+  writeFileSync(config, tollgateConfig({ upstreamBase: `${upstream.match[1]}/v1`, cache: args.cache, admin: metrics !== "off" }))
+  const env = metrics === "otlp" ? { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.EXT_SINK ?? sink.url } : {}
+  return startTollgate({ name, bin: path.resolve(bin), nodeArgs, config, db: path.join(dir, `${name}.db`), cwd: dir, pin, env })
+}
+const sides = [
+  { name: "A", bin: args["a-bin"], nodeArgs: flags(args["a-args"]), metrics: args["a-metrics"] },
+  { name: "B", bin: args["b-bin"], nodeArgs: flags(args["b-args"]), metrics: args["b-metrics"] }
+]
+for (const side of sides) side.process = await start(side.name, side.bin, side.nodeArgs, side.metrics)
+
+const load = (side, amount) => jsonRequests(side.process.match[1], amount)
+const paced = (side, count) => pacedStreams(side.process.match[1], count)
+
+/** Rounds of paced streams, one at a time, to each side in turn; B - A of each round's TTFB p50. */
+const pairStreams = async () => {
+  for (const side of sides) await paced(side, streams)
+  const differences = []
+  for (let round = 0; round < rounds; round++) {
+    const p50 = {}
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+      const result = await paced(side, streams)
+      if (result.valid !== streams) throw new Error(`${side.name}: ${result.valid} of ${streams} streams valid (${result.failures.join("; ")})`)
+      p50[side.name] = result.ttfbMs.p50
+      ;(side.ttfb ??= []).push(result.ttfbMs.p50)
+      side.peakMb = Math.max(side.peakMb ?? 0, readMemory(side.process.pid).hwmKb / 1024)
+    }
+    differences.push(p50.B - p50.A)
+    console.log(`round ${round + 1}: TTFB p50 A ${p50.A.toFixed(3)} ms, B ${p50.B.toFixed(3)} ms, B-A ${(p50.B - p50.A).toFixed(3)}`)
+  }
+  for (const side of sides) console.log(`${side.name}: median of round TTFB p50s ${median(side.ttfb).toFixed(3)} ms, peak RSS ${side.peakMb.toFixed(1)} MB`)
+  const sorted = [...differences].sort((a, b) => a - b)
+  const quartile = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+  console.log(`median B-A ${median(differences).toFixed(3)} ms (quartiles ${quartile(0.25).toFixed(3)} / ${quartile(0.75).toFixed(3)}, rounds ${sorted[0].toFixed(3)} to ${sorted[sorted.length - 1].toFixed(3)})`)
+}
+
+/** Rounds of --requests JSON requests at 50 connections to each side in turn; B/A of the CPU per request. */
+const pairRequests = async () => {
+  const ratios = []
+  for (let round = 0; round < rounds; round++) {
+    const us = {}
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+      const before = readCpuMs(side.process.pid)
+      const result = await load(side, requests)
+      const spent = readCpuMs(side.process.pid) - before
+      if (result.completed2xx === 0 || result.truncated) throw new Error(`${side.name}: ${result.completed2xx} requests completed${result.truncated ? " before the time cap" : ""}`)
+      us[side.name] = (spent * 1000) / result.completed2xx
+      ;(side.cpu ??= []).push(us[side.name])
+      side.peakMb = Math.max(side.peakMb ?? 0, readMemory(side.process.pid).hwmKb / 1024)
+    }
+    ratios.push(us.B / us.A)
+    console.log(`round ${round + 1}: A ${us.A.toFixed(0)} us, B ${us.B.toFixed(0)} us per request, B/A ${(us.B / us.A).toFixed(3)}`)
+  }
+  for (const side of sides) console.log(`${side.name}: median ${median(side.cpu).toFixed(0)} us of CPU per request, peak RSS ${side.peakMb.toFixed(1)} MB`)
+  console.log(`median B/A ${median(ratios).toFixed(3)} (rounds ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)})`)
+}
+
+try {
+  const what = args.stream ? `${streams} paced streams (50 chunks x 2 ms) at 1 connection` : `${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}`
+  console.log(`paired: ${rounds} rounds of ${what}, pinning ${pin ? "on" : "off"}`)
+  for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")} (metrics ${side.metrics})`)
+  // Warm-up: the JIT, the pools, and (with --cache) the stored answer.
+  for (const side of sides) await load(side, requests)
+  await (args.stream ? pairStreams() : pairRequests())
+} finally {
+  for (const side of sides) await stopProcess(side.process)
+  await stopProcess(upstream)
+  sink?.server.close()
+  rmSync(dir, { recursive: true, force: true })
+}
