@@ -77,7 +77,6 @@ export const parseHeaders = (text: string): Record<string, string> => {
   return out
 }
 
-
 /** `OTEL_EXPORTER_OTLP_PROTOCOL`; gRPC is not spoken (the same collector takes HTTP on its port 4318). */
 export const protocolOf = (text: string): Protocol | { readonly problem: string } => {
   const name = text.trim().toLowerCase()
@@ -91,7 +90,21 @@ export const enabledFromEnv: Effect.Effect<boolean> = Effect.orDie(
   Effect.map(Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")), Option.isSome)
 )
 
-const positive = (name: string, fallback: number) => Config.withDefault(Config.integer(name).pipe(Config.validate({ message: "expected a whole number above 0", validation: (n) => n > 0 })), fallback)
+/** A whole number above 0 from `text`, or the default and a problem to say (as the specification's SDKs do). */
+export const positiveOf = (name: string, text: string, fallback: number): { readonly value: number; readonly problem?: string } => {
+  if (text.trim() === "") return { value: fallback }
+  const value = Number(text)
+  return Number.isSafeInteger(value) && value > 0
+    ? { value }
+    : { value: fallback, problem: `${name}: expected a whole number above 0; got "${text}"; using ${fallback}` }
+}
+
+const BATCH_DEFAULTS = {
+  OTEL_BSP_SCHEDULE_DELAY: 5000,
+  OTEL_BSP_MAX_QUEUE_SIZE: 2048,
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 512,
+  OTEL_EXPORTER_OTLP_TIMEOUT: 10_000
+} as const
 
 /**
  * The settings from the environment, or none when no endpoint is set (OpenTelemetry off). As the
@@ -106,14 +119,24 @@ export const settingsFromEnv: Effect.Effect<Option.Option<OtelSettings>> = Effec
       serviceName: Config.withDefault(Config.nonEmptyString("OTEL_SERVICE_NAME"), "tollgate"),
       sampler: Config.withDefault(Config.string("OTEL_TRACES_SAMPLER"), ""),
       samplerArg: Config.option(Config.string("OTEL_TRACES_SAMPLER_ARG")),
-      scheduleDelayMs: positive("OTEL_BSP_SCHEDULE_DELAY", 5000),
-      maxQueueSize: positive("OTEL_BSP_MAX_QUEUE_SIZE", 2048),
-      maxExportBatchSize: positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
-      timeoutMs: positive("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)
+      scheduleDelay: Config.withDefault(Config.string("OTEL_BSP_SCHEDULE_DELAY"), ""),
+      queueSize: Config.withDefault(Config.string("OTEL_BSP_MAX_QUEUE_SIZE"), ""),
+      batchSize: Config.withDefault(Config.string("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"), ""),
+      timeout: Config.withDefault(Config.string("OTEL_EXPORTER_OTLP_TIMEOUT"), "")
     }),
-    ({ endpoint, headers, protocol, sampler, samplerArg, ...rest }) =>
+    ({ batchSize, endpoint, headers, protocol, queueSize, sampler, samplerArg, scheduleDelay, serviceName, timeout }) =>
       Effect.gen(function*() {
         if (Option.isNone(endpoint)) return Option.none()
+        const number = (name: keyof typeof BATCH_DEFAULTS, text: string) =>
+          Effect.gen(function*() {
+            const read = positiveOf(name, text, BATCH_DEFAULTS[name])
+            if (read.problem !== undefined) yield* Effect.logWarning(read.problem)
+            return read.value
+          })
+        const scheduleDelayMs = yield* number("OTEL_BSP_SCHEDULE_DELAY", scheduleDelay)
+        const maxQueueSize = yield* number("OTEL_BSP_MAX_QUEUE_SIZE", queueSize)
+        const maxExportBatchSize = yield* number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", batchSize)
+        const timeoutMs = yield* number("OTEL_EXPORTER_OTLP_TIMEOUT", timeout)
         let sampleRatio = sampleRatioOf(sampler, Option.getOrUndefined(samplerArg))
         if (typeof sampleRatio !== "number") {
           yield* Effect.logWarning(`${sampleRatio.problem}; exporting every request's span`)
@@ -125,13 +148,16 @@ export const settingsFromEnv: Effect.Effect<Option.Option<OtelSettings>> = Effec
           chosen = "http/protobuf"
         }
         return Option.some({
-          ...rest,
           endpoint: endpoint.value.replace(/\/+$/, ""),
           headers: parseHeaders(headers),
+          serviceName,
           protocol: chosen,
           sampleRatio,
+          scheduleDelayMs,
+          maxQueueSize,
           // The specification's rule: a batch is never larger than the queue.
-          maxExportBatchSize: Math.min(rest.maxExportBatchSize, rest.maxQueueSize)
+          maxExportBatchSize: Math.min(maxExportBatchSize, maxQueueSize),
+          timeoutMs
         })
       })
   )

@@ -6,11 +6,11 @@
  * or the answer. Without the variable, nothing is exported.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Effect, Layer } from "effect"
+import { ConfigProvider, Deferred, Effect, Layer, Option } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import OpenAI from "openai"
-import { parseHeaders, protocolOf, sampleRatioOf } from "../../src/Telemetry/Otel.js"
+import { parseHeaders, positiveOf, protocolOf, sampleRatioOf, settingsFromEnv } from "../../src/Telemetry/Otel.js"
 import { attributesOf, readTraces, spansOf } from "../support/Otlp.js"
 import * as Tollgate from "../support/Tollgate.js"
 
@@ -67,6 +67,34 @@ describe("OpenTelemetry", () => {
     assert.deepStrictEqual(sampleRatioOf("traceidratio", "2"), { problem: `OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1; got "2"` })
     assert.include((sampleRatioOf("jaeger_remote", undefined) as { problem: string }).problem, "OTEL_TRACES_SAMPLER: expected")
   })
+
+  it("the batch processor's numbers: a bad one is said and its default used", () => {
+    assert.deepStrictEqual(positiveOf("OTEL_BSP_SCHEDULE_DELAY", "", 5000), { value: 5000 })
+    assert.deepStrictEqual(positiveOf("OTEL_BSP_SCHEDULE_DELAY", " 250 ", 5000), { value: 250 })
+    for (const bad of ["0", "-3", "1.5", "soon"]) {
+      const read = positiveOf("OTEL_BSP_MAX_QUEUE_SIZE", bad, 2048)
+      assert.strictEqual(read.value, 2048)
+      assert.include(read.problem, `OTEL_BSP_MAX_QUEUE_SIZE: expected a whole number above 0; got "${bad}"`)
+    }
+  })
+
+  it.effect("settings: defaults of the specification; bad values warned about, never fatal; a batch no larger than the queue", () =>
+    Effect.gen(function*() {
+      const read = (entries: ReadonlyArray<readonly [string, string]>) =>
+        settingsFromEnv.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries))))
+      assert.isTrue(Option.isNone(yield* read([])))
+      const defaults = Option.getOrThrow(yield* read([["OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"]]))
+      assert.deepInclude(defaults, {
+        endpoint: "http://collector:4318", protocol: "http/protobuf", sampleRatio: 1, scheduleDelayMs: 5000, maxQueueSize: 2048, maxExportBatchSize: 512, timeoutMs: 10_000
+      })
+      const odd = Option.getOrThrow(yield* read([
+        ["OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"],
+        ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"],
+        ["OTEL_BSP_SCHEDULE_DELAY", "soon"],
+        ["OTEL_BSP_MAX_QUEUE_SIZE", "100"]
+      ]))
+      assert.deepInclude(odd, { protocol: "http/protobuf", scheduleDelayMs: 5000, maxQueueSize: 100, maxExportBatchSize: 100 })
+    }))
 
   it("the protocol variable: http/protobuf (default) or http/json; grpc refused", () => {
     assert.strictEqual(protocolOf(""), "http/protobuf")
