@@ -29,7 +29,7 @@ import type { LedgerEvent } from "../Domain/LedgerEvent.js"
 import * as Logging from "../Logging.js"
 import { Telemetry } from "../Telemetry.js"
 import { retryAfterMs } from "../Upstream/Transport.js"
-import { encoder, ID_BYTES, type KeyValue, type Protocol } from "./OtlpSpans.js"
+import { batch, ID_BYTES, type KeyValue, type Protocol } from "./OtlpSpans.js"
 
 export interface OtelSettings {
   /** The collector's base URL; traces go to `/v1/traces`, metrics to `/v1/metrics`. */
@@ -181,13 +181,17 @@ const randomIds = (count: number): Uint8Array => {
   return bytes
 }
 
+/** Rows a push wakes the exporter for, to be written into the batch: few enough that none waits long. */
+const CHUNK = 64
+
 /**
- * The span exporter: `push` keeps a booked row (sampled) in a buffer of at most
- * `maxQueueSize`, and nothing more on the request's fiber; a fiber of the scope sends full
- * batches as they fill and everything every `scheduleDelayMs`, one export at a time, and what is
- * left when the scope closes. A collector that is down or too slow costs spans, never requests:
- * the log says once when spans start being dropped and once, with the count, when they go out
- * again.
+ * The span exporter: `push` keeps a booked row (sampled), and nothing more on the request's
+ * fiber; a fiber of the scope writes every `CHUNK` rows into the batch being built (`OtlpSpans`),
+ * sends a batch when it holds `maxExportBatchSize` spans and whatever it holds every
+ * `scheduleDelayMs`, one export at a time, and what is left when the scope closes. At most
+ * `maxQueueSize` spans wait, built or not; past that a span is dropped. A collector that is down or
+ * too slow costs spans, never requests: the log says once when spans start being dropped and
+ * once, with the count, when they go out again.
  */
 export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray<KeyValue>) =>
   Effect.gen(function*() {
@@ -199,15 +203,15 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
     )
     const request = HttpClientRequest.post(`${settings.endpoint}/v1/traces`).pipe(HttpClientRequest.setHeaders(settings.headers))
     const contentType = protocol === "http/json" ? "application/json" : "application/x-protobuf"
-    // One buffer for every export: sends are one at a time, and a body is not needed past its send.
-    const encode = encoder(protocol, resource, "tollgate")
+    // One batch, so one buffer: it is filled again only once its export is over.
+    const building = batch(protocol, resource, "tollgate")
     let pending: Array<LedgerEvent> = []
-    /** Refused by `push` (the buffer full) and lost in failed exports, since the last report; and since the log said so. */
+    /** Refused by `push` (too many waiting) and lost in failed exports, since the last report; and since the log said so. */
     let overflowed = 0
     let failedExport: string | undefined
     let exported = false
     let dropped = 0
-    const batchFull = yield* Queue.sliding<void>(1)
+    const chunkReady = yield* Queue.sliding<void>(1)
     const oneAtATime = yield* Effect.makeSemaphore(1)
     const logs = Logging.transitions(
       (reason: string) =>
@@ -236,50 +240,52 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
       return reason !== undefined ? logs.lost(reason) : sent ? logs.back : Effect.void
     })
 
-    const send = (rows: ReadonlyArray<LedgerEvent>) =>
-      Effect.suspend(() => {
-        const body = HttpBody.uint8Array(encode(rows, randomIds(rows.length)), contentType)
-        return client.execute(HttpClientRequest.setBody(request, body)).pipe(
-          Effect.flatMap((response) => response.arrayBuffer),
-          Effect.zipRight(Effect.sync(() => (exported = true)))
-        )
-      }).pipe(
+    /** Sends the batch built so far (its spans dropped, and said, if the collector never takes it). */
+    const send = Effect.suspend(() => {
+      const spans = building.size()
+      const body = HttpBody.uint8Array(building.finish(), contentType)
+      return client.execute(HttpClientRequest.setBody(request, body)).pipe(
+        Effect.flatMap((response) => response.arrayBuffer),
+        Effect.zipRight(Effect.sync(() => (exported = true))),
         Effect.catchAllCause((cause) =>
           Effect.sync(() => {
-            dropped += rows.length
+            dropped += spans
             failedExport = describe(cause)
           })
         )
       )
+    })
 
-    /** Sends a batch from the buffer's head while it holds at least `atLeast` rows; rows leave the buffer only once it is their turn. */
-    const sendBatches = (atLeast: number): Effect.Effect<void> =>
+    /** Writes what waits into the batch, sending each full one; and the rest too when `all`. */
+    const drain = (all: boolean): Effect.Effect<void> =>
       oneAtATime.withPermits(1)(Effect.suspend(() => {
-        if (pending.length < atLeast || pending.length === 0) return Effect.succeed(false)
-        const rows = pending.length <= batchSize ? pending : pending.slice(0, batchSize)
-        pending = pending.length <= batchSize ? [] : pending.slice(batchSize)
-        return Effect.as(send(rows), true)
-      })).pipe(Effect.flatMap((more) => (more ? sendBatches(atLeast) : Effect.void)))
+        const room = batchSize - building.size()
+        const rows = pending.length <= room ? pending : pending.slice(0, room)
+        pending = pending.length <= room ? [] : pending.slice(room)
+        building.add(rows, randomIds(rows.length))
+        const full = building.size() >= batchSize
+        return full || (all && building.size() > 0) ? Effect.as(send, true) : Effect.succeed(false)
+      })).pipe(Effect.flatMap((sent) => (sent && (pending.length > 0 || all) ? drain(all) : Effect.void)))
 
-    yield* Queue.take(batchFull).pipe(
+    yield* Queue.take(chunkReady).pipe(
       Effect.timeoutOption(Duration.millis(settings.scheduleDelayMs)),
-      Effect.flatMap((woken) => sendBatches(Option.isSome(woken) ? batchSize : 1)),
+      Effect.flatMap((woken) => drain(Option.isNone(woken))),
       Effect.zipRight(report),
       Effect.forever,
       Effect.forkScoped
     )
     // Added after the fork, so it runs first when the scope closes: the export in flight finishes, then the rest goes.
-    yield* Effect.addFinalizer(() => Effect.zipRight(sendBatches(1), report).pipe(Effect.timeoutOption("5 seconds")))
+    yield* Effect.addFinalizer(() => Effect.zipRight(drain(true), report).pipe(Effect.timeoutOption("5 seconds")))
 
     return {
       push: (row: LedgerEvent): void => {
         if (sampleRatio < 1 && !(sampleRatio > 0 && Math.random() < sampleRatio)) return
-        if (pending.length >= maxQueueSize) {
+        if (pending.length + building.size() >= maxQueueSize) {
           overflowed++
           return
         }
         pending.push(row)
-        if (pending.length === batchSize) Queue.unsafeOffer(batchFull, undefined)
+        if (pending.length === CHUNK || pending.length === batchSize) Queue.unsafeOffer(chunkReady, undefined)
       }
     }
   })

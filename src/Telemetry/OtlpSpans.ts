@@ -72,30 +72,68 @@ const failed = (row: LedgerEvent): boolean => row.status >= 400
 const STATUS_ERROR = 2
 
 /**
- * An encoder of export requests (`ExportTraceServiceRequest`): each call gives `rows` as spans,
- * with `ids` giving each row `ID_BYTES` random bytes (trace id, span id) in order. The bytes are
- * written into one buffer kept from call to call, so what a call returns is valid until the next:
- * a fresh buffer per export was the exporter's largest allocation, outside the JS heap, and V8
- * counts such memory towards its next full collection.
+ * One export request (`ExportTraceServiceRequest`) built a few rows at a time: `add` writes rows
+ * as spans at once, `ids` giving each row `ID_BYTES` random bytes (trace id, span id) in order, so
+ * the rows need not be kept until the batch is full (kept ~100 ms, they outlived V8's young
+ * generation and were copied to the old one); `finish` closes the request and gives its bytes,
+ * valid until the next `add`, as the batch's one buffer is kept for the next (a fresh one per
+ * export counted towards V8's next full collection).
  */
-export const encoder = (protocol: Protocol, resource: ReadonlyArray<KeyValue>, scope: string) => {
+export interface SpanBatch {
+  readonly add: (rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array) => void
+  /** Spans added since the last `finish`. */
+  readonly size: () => number
+  readonly finish: () => Uint8Array
+}
+
+export const batch = (protocol: Protocol, resource: ReadonlyArray<KeyValue>, scope: string): SpanBatch => {
   const w = new Writer(64 * 1024)
-  return (rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array): Uint8Array => {
-    w.pos = 0
-    if (protocol === "http/json") encodeJson(w, resource, scope, rows, ids)
-    else encodeProtobuf(w, resource, scope, rows, ids)
-    return w.done()
+  const format = protocol === "http/json" ? json : protobuf
+  let size = 0
+  let open: ReadonlyArray<number> = []
+  return {
+    add: (rows, ids) => {
+      if (rows.length === 0) return
+      if (size === 0) {
+        w.pos = 0
+        open = format.begin(w, resource, scope)
+      }
+      format.spans(w, rows, ids, size)
+      size += rows.length
+    },
+    size: () => size,
+    finish: () => {
+      if (size === 0) {
+        w.pos = 0
+        open = format.begin(w, resource, scope)
+      }
+      format.end(w, open)
+      size = 0
+      return w.done()
+    }
   }
 }
 
-/** One export request, in a buffer of its own. */
+/** One export request holding `rows`, in a buffer of its own. */
 export const encode = (
   protocol: Protocol,
   resource: ReadonlyArray<KeyValue>,
   scope: string,
   rows: ReadonlyArray<LedgerEvent>,
   ids: Uint8Array
-): Uint8Array => encoder(protocol, resource, scope)(rows, ids)
+): Uint8Array => {
+  const one = batch(protocol, resource, scope)
+  one.add(rows, ids)
+  return one.finish()
+}
+
+/** How a body is begun (giving what `end` needs to close), filled and ended, in one encoding. */
+interface Format {
+  readonly begin: (w: Writer, resource: ReadonlyArray<KeyValue>, scope: string) => ReadonlyArray<number>
+  /** `before`: spans already in the body. */
+  readonly spans: (w: Writer, rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array, before: number) => void
+  readonly end: (w: Writer, open: ReadonlyArray<number>) => void
+}
 
 // JSON (OTLP/HTTP JSON: ids in hex, 64-bit times as decimal strings)
 
@@ -132,13 +170,15 @@ const jsonSpan = (row: LedgerEvent, ids: Uint8Array, at: number): string => {
     `"startTimeUnixNano":"${startMicros(row)}000","endTimeUnixNano":"${endMicros(row)}000","attributes":[${attributes}],"status":${status}}`
 }
 
-const encodeJson = (w: Writer, resource: ReadonlyArray<KeyValue>, scope: string, rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array): void => {
-  const spans = new Array<string>(rows.length)
-  for (let i = 0; i < rows.length; i++) spans[i] = jsonSpan(rows[i]!, ids, i * ID_BYTES)
-  w.text(
-    `{"resourceSpans":[{"resource":{"attributes":${JSON.stringify(resource)}},"scopeSpans":[{"scope":{"name":${JSON.stringify(scope)}},` +
-      `"spans":[${spans.join(",")}]}]}]}`
-  )
+const json: Format = {
+  begin: (w, resource, scope) => {
+    w.text(`{"resourceSpans":[{"resource":{"attributes":${JSON.stringify(resource)}},"scopeSpans":[{"scope":{"name":${JSON.stringify(scope)}},"spans":[`)
+    return []
+  },
+  spans: (w, rows, ids, before) => {
+    for (let i = 0; i < rows.length; i++) w.text((before + i === 0 ? "" : ",") + jsonSpan(rows[i]!, ids, i * ID_BYTES))
+  },
+  end: (w) => w.text("]}]}]}")
 }
 
 // Protobuf (opentelemetry-proto: trace/v1/trace.proto, common/v1/common.proto)
@@ -294,44 +334,52 @@ const PROTO_KEYS = ATTRIBUTES.map(([key]) => keyField(key))
 const resourceValue = (value: KeyValue["value"]): string | number | boolean =>
   value.stringValue ?? value.boolValue ?? value.intValue ?? value.doubleValue ?? JSON.stringify(value)
 
-const encodeProtobuf = (w: Writer, resource: ReadonlyArray<KeyValue>, scope: string, rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array): void => {
-  w.ensure(1024 + rows.length * 768)
-  const resourceSpans = w.open(1) // ExportTraceServiceRequest.resource_spans
-  const res = w.open(1) // ResourceSpans.resource
-  for (const kv of resource) w.keyValue(1, keyField(kv.key), resourceValue(kv.value)) // Resource.attributes
-  w.close(res)
-  const scopeSpans = w.open(2) // ResourceSpans.scope_spans
-  const scopeField = w.open(1) // ScopeSpans.scope
-  w.string(1, scope) // InstrumentationScope.name
-  w.close(scopeField)
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!
-    const at = i * ID_BYTES
-    const span = w.open(2) // ScopeSpans.spans
-    w.byte(tag(1, LEN)) // Span.trace_id
-    w.byte(16)
-    w.raw(ids.subarray(at, at + 16))
-    w.byte(tag(2, LEN)) // Span.span_id
-    w.byte(8)
-    w.raw(ids.subarray(at + 16, at + 24))
-    w.string(5, nameOf(row)) // Span.name
-    w.byte(tag(6, VARINT)) // Span.kind: SPAN_KIND_CLIENT
-    w.byte(3)
-    w.nanosFromMicros(7, startMicros(row)) // Span.start_time_unix_nano
-    w.nanosFromMicros(8, endMicros(row)) // Span.end_time_unix_nano
-    for (let a = 0; a < ATTRIBUTES.length; a++) {
-      const value = ATTRIBUTES[a]![1](row)
-      if (value !== null && value !== undefined) w.keyValue(9, PROTO_KEYS[a]!, value) // Span.attributes
+const protobuf: Format = {
+  begin: (w, resource, scope) => {
+    const resourceSpans = w.open(1) // ExportTraceServiceRequest.resource_spans
+    const res = w.open(1) // ResourceSpans.resource
+    for (const kv of resource) w.keyValue(1, keyField(kv.key), resourceValue(kv.value)) // Resource.attributes
+    w.close(res)
+    const scopeSpans = w.open(2) // ResourceSpans.scope_spans
+    const scopeField = w.open(1) // ScopeSpans.scope
+    w.string(1, scope) // InstrumentationScope.name
+    w.close(scopeField)
+    return [resourceSpans, scopeSpans]
+  },
+  spans: (w, rows, ids) => {
+    w.ensure(rows.length * 768)
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!
+      const at = i * ID_BYTES
+      const span = w.open(2) // ScopeSpans.spans
+      w.byte(tag(1, LEN)) // Span.trace_id
+      w.byte(16)
+      w.raw(ids.subarray(at, at + 16))
+      w.byte(tag(2, LEN)) // Span.span_id
+      w.byte(8)
+      w.raw(ids.subarray(at + 16, at + 24))
+      w.string(5, nameOf(row)) // Span.name
+      w.byte(tag(6, VARINT)) // Span.kind: SPAN_KIND_CLIENT
+      w.byte(3)
+      w.nanosFromMicros(7, startMicros(row)) // Span.start_time_unix_nano
+      w.nanosFromMicros(8, endMicros(row)) // Span.end_time_unix_nano
+      for (let a = 0; a < ATTRIBUTES.length; a++) {
+        const value = ATTRIBUTES[a]![1](row)
+        if (value !== null && value !== undefined) w.keyValue(9, PROTO_KEYS[a]!, value) // Span.attributes
+      }
+      if (failed(row)) {
+        const status = w.open(15) // Span.status
+        w.string(2, row.errorType ?? `status ${row.status}`) // Status.message
+        w.byte(tag(3, VARINT)) // Status.code
+        w.byte(STATUS_ERROR)
+        w.close(status)
+      }
+      w.close(span)
     }
-    if (failed(row)) {
-      const status = w.open(15) // Span.status
-      w.string(2, row.errorType ?? `status ${row.status}`) // Status.message
-      w.byte(tag(3, VARINT)) // Status.code
-      w.byte(STATUS_ERROR)
-      w.close(status)
-    }
-    w.close(span)
+  },
+  // The inner one first: closing moves what follows its start when its length needs more bytes.
+  end: (w, [resourceSpans, scopeSpans]) => {
+    w.close(scopeSpans!)
+    w.close(resourceSpans!)
   }
-  w.close(scopeSpans)
-  w.close(resourceSpans)
 }

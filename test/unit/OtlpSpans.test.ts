@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { LedgerEvent } from "../../src/Domain/LedgerEvent.js"
-import { encode, encoder, ID_BYTES, type Protocol } from "../../src/Telemetry/OtlpSpans.js"
+import { batch, encode, ID_BYTES, type Protocol } from "../../src/Telemetry/OtlpSpans.js"
 import { sampleEvent, variedEvent } from "../support/Events.js"
 import { attributesOf, readTraces, spansOf } from "../support/Otlp.js"
 
@@ -98,14 +98,18 @@ describe("OtlpSpans", () => {
     assert.strictEqual(fromProtobuf.at(-4)!.attributes["tollgate.route"], "route \"quoted\" \\ back\nslash")
   })
 
-  it("an encoder reused for one export after another gives each exactly what a fresh one would", () => {
+  it("one batch reused for export after export, built a few rows at a time, gives each what a fresh encoding would", () => {
     for (const protocol of ["http/protobuf", "http/json"] as const) {
       const contentType = protocol === "http/json" ? "application/json" : "application/x-protobuf"
-      const reused = encoder(protocol, RESOURCE, "tollgate")
-      const batches = [400, 3, 0, 50].map((n, b) => Array.from({ length: n }, (_, i) => variedEvent(b * 1000 + i)))
-      for (const rows of batches) {
-        const body = reused(rows, idsFor(rows.length))
-        assert.deepStrictEqual(readTraces(contentType, body), readTraces(contentType, encode(protocol, RESOURCE, "tollgate", rows, idsFor(rows.length))))
+      const reused = batch(protocol, RESOURCE, "tollgate")
+      const exports = [400, 3, 0, 50, 129].map((n, b) => Array.from({ length: n }, (_, i) => variedEvent(b * 1000 + i)))
+      for (const rows of exports) {
+        const ids = idsFor(rows.length)
+        for (let at = 0; at < rows.length; at += 64) reused.add(rows.slice(at, at + 64), ids.subarray(at * ID_BYTES, (at + 64) * ID_BYTES))
+        assert.strictEqual(reused.size(), rows.length)
+        const body = reused.finish()
+        assert.strictEqual(reused.size(), 0)
+        assert.deepStrictEqual(readTraces(contentType, body), readTraces(contentType, encode(protocol, RESOURCE, "tollgate", rows, ids)))
         assert.strictEqual(spansOf(readTraces(contentType, body)).length, rows.length)
       }
     }
