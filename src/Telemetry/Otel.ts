@@ -344,6 +344,7 @@ export const withOtel = <E, R>(writer: Layer.Layer<Telemetry, E, R>): Layer.Laye
           return Telemetry.of({
             ...telemetry,
             record: (event) => {
+              // At the call, not in the effect: a row is recorded once, and this adds no step to the request.
               spans.push(event)
               return telemetry.record(event)
             }

@@ -31,7 +31,7 @@ export const ID_BYTES = 24
 type Value = string | number | boolean | null | undefined
 
 /** The GenAI operation of an endpoint (`gen_ai.operation.name`). */
-export const operationOf = (endpoint: string): string =>
+const operationOf = (endpoint: string): string =>
   endpoint.endsWith("/embeddings") ? "embeddings" : endpoint.endsWith("/completions") && !endpoint.endsWith("/chat/completions") ? "text_completion" : "chat"
 
 /** Each span's attributes: a null or absent value is left out. */
@@ -74,10 +74,9 @@ const STATUS_ERROR = 2
 /**
  * One export request (`ExportTraceServiceRequest`) built a few rows at a time: `add` writes rows
  * as spans at once, `ids` giving each row `ID_BYTES` random bytes (trace id, span id) in order, so
- * the rows need not be kept until the batch is full (kept ~100 ms, they outlived V8's young
- * generation and were copied to the old one); `finish` closes the request and gives its bytes,
- * valid until the next `add`, as the batch's one buffer is kept for the next (a fresh one per
- * export counted towards V8's next full collection).
+ * the exporter holds bytes rather than rows until the batch is full; `finish` closes the request
+ * and gives its bytes, valid until the next `add`, as the batch's one buffer is kept for the next
+ * (a fresh one per export counted towards V8's next full collection).
  */
 export interface SpanBatch {
   readonly add: (rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array) => void
