@@ -22,7 +22,7 @@ import type { Dispatcher, Pool } from "undici"
 import { fromStatus, UnsendableRequest, UpstreamTimeout, UpstreamUnreachable } from "../Domain/Errors.js"
 import type { UpstreamError } from "../Domain/Errors.js"
 import type { Adapter, UpstreamResponse } from "../Upstream/Exchange.js"
-import { DEFAULT_MAX_CONNECTIONS, responseHeaders, retryAfterMs, type TransportOptions } from "../Upstream/Transport.js"
+import { DEFAULT_MAX_CONNECTIONS, failureReasonOf, responseHeaders, retryAfterMs, type TransportOptions } from "../Upstream/Transport.js"
 import { fromReadable, joined, readUpTo } from "./Readable.js"
 
 /**
@@ -51,16 +51,6 @@ const refusedBeforeSending = (provider: string, cause: unknown): UnsendableReque
   return typeof code === "string" && REFUSED_BEFORE_SENDING.has(code)
     ? new UnsendableRequest({ provider, reason: cause instanceof Error ? cause.message : code })
     : undefined
-}
-
-const reasonOf = (cause: unknown): string => {
-  let current: unknown = cause
-  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === "string") return code
-    current = (current as { cause?: unknown }).cause
-  }
-  return cause instanceof Error ? cause.message : "connection failed"
 }
 
 const ignore = () => {}
@@ -120,7 +110,7 @@ export const transport = (options: TransportOptions) =>
 
     const failed = (cause: unknown, totalExpired = false): UpstreamUnreachable | UpstreamTimeout => {
       if (totalExpired) return new UpstreamTimeout({ provider, phase: "total", afterMs: timeouts.total })
-      const reason = reasonOf(cause)
+      const reason = failureReasonOf(cause, "connection failed")
       const phase = TIMEOUT_PHASES[reason]
       return phase === undefined
         ? new UpstreamUnreachable({ provider, reason })

@@ -34,7 +34,7 @@ import { TollgateConfig } from "../Config.js"
 import type { CloudTarget } from "../Config/Cloud.js"
 import * as Logging from "../Logging.js"
 import { StoreError } from "../Store.js"
-import { retryAfterMs } from "../Upstream/Transport.js"
+import { failureReasonOf, retryAfterMs } from "../Upstream/Transport.js"
 import * as Outbox from "./Outbox.js"
 
 /** Rows the receiver took (2xx), since start. */
@@ -135,13 +135,8 @@ const LEASE_MS = 60_000
  * Why a POST got no answer, without its URL (which may carry credentials): fetch's own error is
  * "fetch failed", the socket's code (`ECONNREFUSED`...) is in its cause.
  */
-const unreachable = (error: { readonly cause?: unknown; readonly description?: string | undefined }): IngestUnreachable => {
-  let cause = error.cause
-  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause
-  const code = (cause as { code?: unknown } | undefined)?.code
-  const text = typeof code === "string" ? code : cause instanceof Error ? cause.message : error.description ?? "no answer"
-  return new IngestUnreachable({ reason: `cannot reach the receiver (${text})` })
-}
+const unreachable = (error: { readonly cause?: unknown; readonly description?: string | undefined }): IngestUnreachable =>
+  new IngestUnreachable({ reason: `cannot reach the receiver (${failureReasonOf(error.cause, error.description ?? "no answer")})` })
 
 export const make = (target: CloudTarget) =>
   Effect.gen(function*() {

@@ -28,7 +28,7 @@ import * as Schedule from "effect/Schedule"
 import type { LedgerEvent } from "../Domain/LedgerEvent.js"
 import * as Logging from "../Logging.js"
 import { Telemetry } from "../Telemetry.js"
-import { retryAfterMs } from "../Upstream/Transport.js"
+import { failureReasonOf, retryAfterMs } from "../Upstream/Transport.js"
 import { batch, ID_BYTES, type KeyValue, type Protocol } from "./OtlpSpans.js"
 
 export interface OtelSettings {
@@ -294,16 +294,9 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
 const describe = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
   if (HttpClientError.isHttpClientError(error)) {
-    return error._tag === "ResponseError" ? `status ${error.response.status}` : codeOf(error.cause) ?? error.reason
+    return error._tag === "ResponseError" ? `status ${error.response.status}` : failureReasonOf(error.cause, error.reason)
   }
   return Cause.isTimeoutException(error) ? "timed out" : "failed"
-}
-
-/** The first `code` (`ECONNREFUSED`...) down an error's causes. */
-const codeOf = (error: unknown, depth = 0): string | undefined => {
-  if (typeof error !== "object" || error === null || depth > 4) return undefined
-  const { cause, code } = error as { readonly code?: unknown; readonly cause?: unknown }
-  return typeof code === "string" ? code : codeOf(cause, depth + 1)
 }
 
 /** The exporters' modules, or a defect that says what to install (an app using tollgate as a library without them). */

@@ -95,6 +95,23 @@ export const retryAfterMs = (headers: Readonly<Record<string, string>>, now: num
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
+/**
+ * Why a connection failed, in a word: the first `code` (`ECONNREFUSED`, undici's `UND_ERR_...`)
+ * down an error's causes, else the innermost error's message, else `fallback`. Never the request
+ * (its URL or headers may carry a key).
+ */
+export const failureReasonOf = (cause: unknown, fallback: string): string => {
+  let message: string | undefined
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === "string") return code
+    if (current instanceof Error) message = current.message
+    current = (current as { cause?: unknown }).cause
+  }
+  return message ?? fallback
+}
+
 /** Connections per provider when `maxConnections` is not set. */
 export const DEFAULT_MAX_CONNECTIONS = 128
 
