@@ -13,6 +13,7 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Pg from "../support/Postgres.js"
+import * as Signal from "../support/Signal.js"
 
 const BIN = path.resolve(import.meta.dirname, "../../dist/bin.js")
 
@@ -68,18 +69,7 @@ const receiver = Effect.acquireRelease(
 type Receiver = Effect.Effect.Success<typeof receiver>
 
 /** Waits (on the receiver's own signal) until `ok` holds of its POSTs. */
-const until = (r: Receiver, ok: (posts: ReadonlyArray<Post>) => boolean, what: string) =>
-  Effect.async<void>((resume) => {
-    const check = () => {
-      if (ok(r.posts)) {
-        r.listeners.delete(check)
-        resume(Effect.void)
-      }
-    }
-    r.listeners.add(check)
-    check()
-    return Effect.sync(() => r.listeners.delete(check))
-  }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
+const until = (r: Receiver, ok: (posts: ReadonlyArray<Post>) => boolean, what: string) => Signal.until(r, () => ok(r.posts), what)
 
 const cleanEnv = (home: string): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {}

@@ -10,6 +10,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { attributesOf, readTraces, spansOf } from "../support/Otlp.js"
 import * as Replica from "../support/Replica.js"
+import * as Signal from "../support/Signal.js"
 
 /** A collector keeping every span it is sent; `until` waits (on its own signal) for a condition on them. */
 const collector = Effect.acquireRelease(
@@ -30,19 +31,6 @@ const collector = Effect.acquireRelease(
   ({ server }) => Effect.async<void>((resume) => { server.closeAllConnections(); server.close(() => resume(Effect.void)) })
 )
 
-const until = (c: Effect.Effect.Success<typeof collector>, ok: () => boolean, what: string) =>
-  Effect.async<void>((resume) => {
-    const check = () => {
-      if (ok()) {
-        c.listeners.delete(check)
-        resume(Effect.void)
-      }
-    }
-    c.listeners.add(check)
-    check()
-    return Effect.sync(() => c.listeners.delete(check))
-  }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
-
 const CONFIG = { providers: { sim: { kind: "mock" } } }
 
 describe("OpenTelemetry from the tollgate command", () => {
@@ -55,7 +43,7 @@ describe("OpenTelemetry from the tollgate command", () => {
       )
       assert.deepStrictEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200, 200])
       const ids = answers.map((a) => a.requestId!)
-      yield* until(c, () => ids.every((id) => c.spans.some((s) => attributesOf(s)["tollgate.request_id"] === id)), "a span for each request")
+      yield* Signal.until(c, () => ids.every((id) => c.spans.some((s) => attributesOf(s)["tollgate.request_id"] === id)), "a span for each request")
       assert.strictEqual(c.spans.length, 6)
       for (const span of c.spans) {
         assert.strictEqual(span.name, "chat gpt-4o-mini")
@@ -74,19 +62,12 @@ describe("OpenTelemetry from the tollgate command", () => {
         const answers = yield* Effect.promise(() => Promise.all(Array.from({ length: 4 }, () => Replica.chat(tollgate.baseUrl, { model: "gpt-4o-mini" }))))
         assert.deepStrictEqual(answers.map((a) => a.status), [200, 200, 200, 200])
       }
-      // The first export's retries (1, 2, 4 s) run out, then the log line; waited for on the output, bounded.
-      yield* Effect.async<void>((resume) => {
-        const check = () => {
-          if (tollgate.output().includes("spans are being dropped")) {
-            tollgate.child.stdout!.off("data", check)
-            tollgate.child.stderr!.off("data", check)
-            resume(Effect.void)
-          }
-        }
-        tollgate.child.stdout!.on("data", check)
-        tollgate.child.stderr!.on("data", check)
-        check()
-      }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(tollgate.output()) }), Effect.orDie)
+      // The first export's retries (1, 2, 4 s) run out, then the log line; waited for on the output.
+      const printed: Signal.Signal = { listeners: new Set() }
+      const onOutput = () => printed.listeners.forEach((listener) => listener())
+      tollgate.child.stdout!.on("data", onOutput)
+      tollgate.child.stderr!.on("data", onOutput)
+      yield* Signal.until(printed, () => tollgate.output().includes("spans are being dropped"), "the dropped-spans log line")
       assert.match(tollgate.output(), /OpenTelemetry: spans are being dropped \(the collector did not take an export: ECONNREFUSED\)/, tollgate.output())
       assert.strictEqual(tollgate.output().split("spans are being dropped").length - 1, 1)
     }))
