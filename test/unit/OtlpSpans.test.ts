@@ -115,6 +115,35 @@ describe("OtlpSpans", () => {
     }
   })
 
+  it("a key always has the same value type: a cost of 0 and a first chunk at 1 s are doubles, counts are ints", () => {
+    const rows: Array<LedgerEvent> = [
+      ...Array.from({ length: 200 }, (_, i) => variedEvent(i)),
+      { ...sampleEvent(1), costUsd: 0, ttfbMs: 1000, inputTokens: 0 },
+      { ...sampleEvent(2), costUsd: 2, ttfbMs: 250, inputTokens: 12 }
+    ]
+    const expected: Record<string, string> = {
+      "gen_ai.usage.input_tokens": "intValue",
+      "gen_ai.response.time_to_first_chunk": "doubleValue",
+      "http.response.status_code": "intValue",
+      "tollgate.cost_usd": "doubleValue",
+      "tollgate.attempts": "intValue",
+      "tollgate.failover": "boolValue",
+      "gen_ai.request.model": "stringValue"
+    }
+    for (const protocol of ["http/protobuf", "http/json"] as const) {
+      const types = new Map<string, Set<string>>()
+      for (const span of spansOf(decoded(protocol, rows))) {
+        for (const a of span.attributes) {
+          const kinds = types.get(a.key) ?? new Set<string>()
+          for (const kind of Object.keys(a.value)) kinds.add(kind)
+          types.set(a.key, kinds)
+        }
+      }
+      for (const [key, kinds] of types) assert.strictEqual(kinds.size, 1, `${protocol}: ${key} came as ${[...kinds].join(" and ")}`)
+      for (const [key, kind] of Object.entries(expected)) assert.deepStrictEqual([...types.get(key)!], [kind], `${protocol}: ${key}`)
+    }
+  })
+
   it("no rows: a valid request with no spans", () => {
     for (const protocol of ["http/protobuf", "http/json"] as const) assert.deepStrictEqual(spansOf(decoded(protocol, [])), [])
   })
