@@ -60,7 +60,9 @@ export const runCannon = ({ url, connections, amount, body, headers, capMs, veri
           elapsedMs: Math.round(elapsedMs),
           rps: steadyRps ?? (elapsedMs > 0 ? (completed / elapsedMs) * 1000 : 0),
           overallRps: elapsedMs > 0 ? (completed / elapsedMs) * 1000 : 0,
-          latencyMs: summarize(latencies)
+          latencyMs: summarize(latencies),
+          // When each response arrived (performance.now()): to count two runs over the same window.
+          arrivals: times
         })
       }
     )
