@@ -181,17 +181,17 @@ const randomIds = (count: number): Uint8Array => {
   return bytes
 }
 
-/** Rows a push wakes the exporter for, to be written into the batch: few enough that none waits long. */
-const CHUNK = 64
-
 /**
  * The span exporter: `push` keeps a booked row (sampled), and nothing more on the request's
- * fiber; a fiber of the scope writes every `CHUNK` rows into the batch being built (`OtlpSpans`),
- * sends a batch when it holds `maxExportBatchSize` spans and whatever it holds every
- * `scheduleDelayMs`, one export at a time, and what is left when the scope closes. At most
- * `maxQueueSize` spans wait, built or not; past that a span is dropped. A collector that is down or
- * too slow costs spans, never requests: the log says once when spans start being dropped and
- * once, with the count, when they go out again.
+ * fiber; a fiber of the scope is woken when a batch's worth of rows waits, writes them into the
+ * batch (`OtlpSpans`) and sends it, and sends whatever waits every `scheduleDelayMs`, one export
+ * at a time, and what is left when the scope closes. At most `maxQueueSize` spans wait; past that
+ * a span is dropped. A collector that is down or too slow costs spans, never requests: the log
+ * says once when spans start being dropped and once, with the count, when they go out again.
+ *
+ * Why a batch's worth: a wake of the fiber costs more than writing the rows it wakes for. Woken
+ * for every 64 rows, or writing each 64 on the request's fiber, a saturated tollgate answered
+ * fewer requests (docs/performance.md, "What a span costs, taken apart").
  */
 export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray<KeyValue>) =>
   Effect.gen(function*() {
@@ -203,15 +203,17 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
     )
     const request = HttpClientRequest.post(`${settings.endpoint}/v1/traces`).pipe(HttpClientRequest.setHeaders(settings.headers))
     const contentType = protocol === "http/json" ? "application/json" : "application/x-protobuf"
-    // One batch, so one buffer: it is filled again only once its export is over.
+    // One batch, so one buffer: written and sent by the fiber, one export at a time.
     const building = batch(protocol, resource, "tollgate")
     let pending: Array<LedgerEvent> = []
+    /** A batch's worth waits, and the fiber has been told. */
+    let told = false
     /** Refused by `push` (too many waiting) and lost in failed exports, since the last report; and since the log said so. */
     let overflowed = 0
     let failedExport: string | undefined
     let exported = false
     let dropped = 0
-    const chunkReady = yield* Queue.sliding<void>(1)
+    const batchFull = yield* Queue.sliding<void>(1)
     const oneAtATime = yield* Effect.makeSemaphore(1)
     const logs = Logging.transitions(
       (reason: string) =>
@@ -256,9 +258,10 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
       )
     })
 
-    /** Writes what waits into the batch, sending each full one; and the rest too when `all`. */
+    /** Sends each full batch, writing what waits first; and the rest too when `all`. */
     const drain = (all: boolean): Effect.Effect<void> =>
       oneAtATime.withPermits(1)(Effect.suspend(() => {
+        told = false
         const room = batchSize - building.size()
         const rows = pending.length <= room ? pending : pending.slice(0, room)
         pending = pending.length <= room ? [] : pending.slice(room)
@@ -267,7 +270,7 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
         return full || (all && building.size() > 0) ? Effect.as(send, true) : Effect.succeed(false)
       })).pipe(Effect.flatMap((sent) => (sent && (pending.length > 0 || all) ? drain(all) : Effect.void)))
 
-    yield* Queue.take(chunkReady).pipe(
+    yield* Queue.take(batchFull).pipe(
       Effect.timeoutOption(Duration.millis(settings.scheduleDelayMs)),
       Effect.flatMap((woken) => drain(Option.isNone(woken))),
       Effect.zipRight(report),
@@ -285,7 +288,10 @@ export const makeSpanExporter = (settings: OtelSettings, resource: ReadonlyArray
           return
         }
         pending.push(row)
-        if (pending.length === CHUNK || pending.length === batchSize) Queue.unsafeOffer(chunkReady, undefined)
+        if (!told && pending.length >= batchSize) {
+          told = true
+          Queue.unsafeOffer(batchFull, undefined)
+        }
       }
     }
   })

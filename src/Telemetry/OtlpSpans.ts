@@ -97,11 +97,11 @@ const failed = (row: LedgerEvent): boolean => row.status >= 400
 const STATUS_ERROR = 2
 
 /**
- * One export request (`ExportTraceServiceRequest`) built a few rows at a time: `add` writes rows
- * as spans at once, `ids` giving each row `ID_BYTES` random bytes (trace id, span id) in order, so
- * the exporter holds bytes rather than rows until the batch is full; `finish` closes the request
- * and gives its bytes, valid until the next `add`, as the batch's one buffer is kept for the next
- * (a fresh one per export counted towards V8's next full collection).
+ * One export request (`ExportTraceServiceRequest`), built from one or more `add`s: `add` writes
+ * rows as spans at once, `ids` giving each row `ID_BYTES` random bytes (trace id, span id) in
+ * order; `finish` closes the request and gives its bytes, valid until the next `add`, as the
+ * batch's one buffer is kept for the next (a fresh one per export counted towards V8's next full
+ * collection).
  */
 export interface SpanBatch {
   readonly add: (rows: ReadonlyArray<LedgerEvent>, ids: Uint8Array) => void
