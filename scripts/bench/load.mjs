@@ -14,7 +14,7 @@ import { summarize } from "./lib.mjs"
  * If `capMs` passes first, autocannon is stopped (in-flight requests are aborted): the result
  * says `truncated: true`, and its counts are then a lower bound of what the server completed.
  */
-export const runCannon = ({ url, connections, amount, body, headers, capMs, verify, onHeaders }) =>
+export const runCannon = ({ url, connections, amount, body, headers, capMs, verify, onHeaders, arrivals = false }) =>
   new Promise((resolve, reject) => {
     const latencies = []
     const times = []
@@ -61,8 +61,8 @@ export const runCannon = ({ url, connections, amount, body, headers, capMs, veri
           rps: steadyRps ?? (elapsedMs > 0 ? (completed / elapsedMs) * 1000 : 0),
           overallRps: elapsedMs > 0 ? (completed / elapsedMs) * 1000 : 0,
           latencyMs: summarize(latencies),
-          // When each response arrived (performance.now()): to count two runs over the same window.
-          arrivals: times
+          // With `arrivals`: when each response arrived (performance.now()), to count two runs over the same window.
+          ...(arrivals ? { arrivals: times } : {})
         })
       }
     )

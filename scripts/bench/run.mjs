@@ -63,7 +63,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`usage: npm run bench -- [options]
 
-  --quick              short run (~3 s per scenario, 20k telemetry events; about 2 minutes)
+  --quick              short run (~3 s per scenario, 20k telemetry events; about 2-3 minutes)
   --duration S         seconds per measured scenario (default 10, 3 with --quick)
   --only LIST          comma-separated subset of: direct,raw,tollgate,cache,responses,metrics,telemetry,cli
   --chunk-delay MS     pause between SSE chunks on the paced stream (default 2)
@@ -553,7 +553,7 @@ const measureMetrics = async (upstreamBase) => {
   }
   const load = (p, amount) =>
     withCpu(p.pid, () =>
-      runCannon({ url: `${p.match[1]}/chat/completions`, connections: PAIR_CONNECTIONS, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(METRICS_RUN.seconds * 4), verify: verifyCompletion }))
+      runCannon({ url: `${p.match[1]}/chat/completions`, connections: PAIR_CONNECTIONS, amount, body: JSON_BODY, headers: HEADERS, capMs: capMs(METRICS_RUN.seconds * 4), verify: verifyCompletion, arrivals: true }))
   /** Both loaded at once with the same count; compared over the time until the first is done (the other then runs alone). */
   const together = async (amount) => {
     const [off, it] = await Promise.all([load(pair.off, amount), load(pair.it, amount)])
