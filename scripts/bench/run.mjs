@@ -780,7 +780,7 @@ const main = async () => {
   }
 
   if (selected.has("metrics")) {
-    log(`metrics: metrics on, on + OTLP, on + OTLP 1 in 10, each loaded together with metrics off on core 0 (${PAIR_CONNECTIONS} connections each), ` +
+    log(`metrics: ${PAIRS.join(", ")}, each loaded together with metrics off on core 0 (${PAIR_CONNECTIONS} connections each), ` +
       `${METRICS_RUN.generations} generation(s) of ${METRICS_RUN.rounds} rounds of ~${METRICS_RUN.seconds} s`)
     results.metrics = await measureMetrics(upstreamBase)
   }
