@@ -2,8 +2,8 @@
 // An OTLP/HTTP receiver for the benchmark (`--only metrics`): reads each export, answers `{}`, and
 // keeps nothing. Its own process, on the load generator's core as the mock upstream is: a
 // collector is another process (often a sidecar on the same host), and one sharing the load
-// generator's event loop read its exports late, which cost the exporting tollgate ~8% more CPU
-// (docs/performance.md). On SIGINT it prints its counts as JSON and exits.
+// generator's event loop read its exports late, which cost the exporting tollgate more CPU
+// (docs/performance.md, "What a span costs, taken apart"). On SIGINT it prints its counts as JSON and exits.
 //
 //   node scripts/bench/otlp-sink.mjs [--port N]
 import * as http from "node:http"

@@ -255,18 +255,10 @@ class Writer implements Attributes {
     this.bytes[this.pos++] = n
   }
 
-  raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length)
-    // A loop over locals: the keys and ids written here are a few dozen bytes, where `set` costs more than it copies.
-    const out = this.bytes
-    let pos = this.pos
-    for (let i = 0; i < bytes.length; i++) out[pos++] = bytes[i]!
-    this.pos = pos
-  }
-
   /** `length` bytes of `source` from `from`. */
   copy(source: Uint8Array, from: number, length: number): void {
     this.ensure(length)
+    // A loop over locals: the keys and ids written here are a few dozen bytes, where `set` costs more than it copies.
     const out = this.bytes
     let pos = this.pos
     for (let i = from; i < from + length; i++) out[pos++] = source[i]!
@@ -388,17 +380,17 @@ class Writer implements Attributes {
     let pos = this.pos
     out[pos++] = tag(ATTRIBUTE_FIELD, LEN)
     out[pos++] = length
-    for (let i = 0; i < key.proto.length; i++) out[pos++] = key.proto[i]!
-    out[pos++] = tag(2, LEN) // KeyValue.value
-    out[pos++] = any
     this.pos = pos
+    this.copy(key.proto, 0, key.proto.length)
+    out[this.pos++] = tag(2, LEN) // KeyValue.value
+    out[this.pos++] = any
     return out
   }
 
   /** A `KeyValue` as field `field`, its key already encoded as field 1. */
   keyValue(field: number, key: Uint8Array, value: string | number | boolean): void {
     const start = this.open(field)
-    this.raw(key)
+    this.copy(key, 0, key.length)
     this.anyValue(2, value)
     this.close(start)
   }
