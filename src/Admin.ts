@@ -8,6 +8,7 @@
  * nothing here is on a request's path (a scrape every few seconds), so the platform's per-request
  * cost, which the public listener was written to avoid, does not matter, and its router is less code.
  */
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
@@ -76,7 +77,10 @@ export const layerWithoutDependencies: Layer.Layer<AdminServer, ServeError | Con
     const server = yield* PlatformServer.make({ port: admin.port, host: admin.host }).pipe(
       Effect.mapError((error) => bindError(error, admin))
     )
-    yield* server.serve(app)
+    // Untraced: the platform's tracer reads each connection's peer address, which adds a field to
+    // its socket; the public listener's sockets never get it, and Node's stream code, optimised for
+    // their shape alone, was made to handle both on the first scrape (docs/performance.md).
+    yield* server.serve(app).pipe(HttpMiddleware.withTracerDisabledWhenEffect(() => true))
     const address = server.address
     return { address: address._tag === "TcpAddress" ? Option.some(address) : Option.none() }
   })

@@ -489,8 +489,8 @@ const measureResponses = async (upstreamBase) => {
 const METRICS_RUN = QUICK ? { generations: 1, rounds: 3, seconds: 2 } : { generations: 3, rounds: 4, seconds: 4 }
 const PAIR_CONNECTIONS = 25
 const PAIRS = args.pairs.split(",").map((p) => p.trim()).filter((p) => p !== "")
-if (PAIRS.length === 0 || PAIRS.some((p) => !["on", "otlp", "otlp10"].includes(p))) {
-  console.error(`--pairs: expected a comma-separated subset of on,otlp,otlp10; got "${args.pairs}"`)
+if (PAIRS.length === 0 || PAIRS.some((p) => !["off", "on", "otlp", "otlp10"].includes(p))) {
+  console.error(`--pairs: expected a comma-separated subset of off,on,otlp,otlp10; got "${args.pairs}"`)
   process.exit(2)
 }
 
@@ -581,6 +581,7 @@ const measureMetrics = async (upstreamBase) => {
       for (let g = 0; g < METRICS_RUN.generations; g++) {
         for (const side of g % 2 === 0 ? ["off", "it"] : ["it", "off"]) {
           const kind = side === "off" ? "off" : name
+          // `--pairs off` pairs metrics off with itself: what the method reads where there is no difference.
           pair[side] = await startTollgateTarget({ name: `tollgate-metrics-${name}-${side}-${g}`, upstreamBase, cache: false, profile: false, admin: kind !== "off", env: ENV[kind] })
           Object.assign(pair[side], { kind, account: newAccount() })
         }

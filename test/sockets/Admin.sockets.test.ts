@@ -11,7 +11,7 @@
 import { HttpServer } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Metric, Option } from "effect"
+import { Context, Effect, Exit, Layer, Metric, Option, Tracer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -349,6 +349,25 @@ describe("admin listener", () => {
       assert.strictEqual(refused.json.error.code, "unauthorized")
       assert.notInclude(refused.body, "at ")
       assert.strictEqual((yield* get(`${t.adminUrl}/metrics`, { headers: { authorization: "Bearer s3cret" } })).status, 200)
+    }))
+
+  it.scopedLive("an admin request makes no span, whatever tracer the app runs with (a scrape is not traced)", () =>
+    Effect.gen(function*() {
+      const native = yield* Effect.tracer
+      const names: Array<string> = []
+      const recording = Tracer.make({
+        span: (name, ...rest) => {
+          names.push(name)
+          return native.span(name, ...rest)
+        },
+        context: (f, fiber) => native.context(f, fiber)
+      })
+      const t = yield* serve({ providers: { [unique("sim")]: { kind: "mock" } } }).pipe(Effect.withTracer(recording))
+      assert.strictEqual((yield* get(`${t.adminUrl}/metrics`)).status, 200)
+      assert.strictEqual((yield* get(`${t.adminUrl}/debug/status`)).status, 200)
+      // The tracer is the one the listener runs with: its SQL is traced, its requests are not.
+      assert.include(names, "sql.execute")
+      assert.deepStrictEqual(names.filter((name) => name.startsWith("http")), [])
     }))
 
   it.scopedLive("admin: false serves no admin listener, and counts no metric series (nothing could read them)", () =>
