@@ -23,15 +23,14 @@
 // what to read. Over sockets one stream at a time is cold work and swings from round to round by
 // several hundred microseconds here: it sees a difference of a few hundred, not of tens (see the
 // README beside this file).
-import * as http from "node:http"
 import * as path from "node:path"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { tollgateConfig } from "./fixtures.mjs"
-import { median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startTollgate, stopProcess } from "./lib.mjs"
-import { jsonRequests, pacedStreams } from "./load.mjs"
+import { CHAT, tollgateConfig } from "./fixtures.mjs"
+import { median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startProcess, startTollgate, stopProcess } from "./lib.mjs"
+import { jsonRequests, pacedStreams, runCannon } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BIN = path.join(HERE, "..", "..", "dist", "bin.js")
@@ -48,6 +47,8 @@ const OPTIONS = {
   stream: { type: "boolean", default: false },
   streams: { type: "string", default: "20" },
   rounds: { type: "string", default: "10" },
+  together: { type: "boolean", default: false },
+  generations: { type: "string", default: "3" },
   requests: { type: "string", default: "6000" },
   help: { type: "boolean", short: "h", default: false }
 }
@@ -61,8 +62,9 @@ try {
 const rounds = Number(args.rounds)
 const requests = Number(args.requests)
 const streams = Number(args.streams)
+const generations = Number(args.generations)
 const METRICS = ["off", "on", "otlp"]
-if (args.help || !(rounds >= 1) || !(requests >= 50) || !(streams >= 1) || (args.stream && args.cache) || !METRICS.includes(args["a-metrics"]) || !METRICS.includes(args["b-metrics"])) {
+if (args.help || !(rounds >= 1) || !(requests >= 50) || !(streams >= 1) || !(generations >= 1) || (args.stream && args.cache) || (args.stream && args.together) || !METRICS.includes(args["a-metrics"]) || !METRICS.includes(args["b-metrics"])) {
   console.log(USAGE)
   process.exit(args.help ? 0 : 2)
 }
@@ -72,15 +74,16 @@ const flags = (text) => text.split(/\s+/).filter((a) => a !== "")
 
 const upstream = await startMockUpstream({ pin })
 
-// --x-metrics otlp exports to a receiver here, which reads each export and answers {}.
+// --x-metrics otlp exports to `otlp-sink.mjs` (its own process, on core 1), which reads each export and answers {}.
 const sink = [args["a-metrics"], args["b-metrics"]].includes("otlp")
-  ? await new Promise((resolve) => {
-    const server = http.createServer((req, res) => {
-      req.resume()
-      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"))
-    })
-    server.listen(0, "127.0.0.1", () => resolve({ url: `http://127.0.0.1:${server.address().port}`, server }))
-  })
+  ? await startProcess({
+    name: "otlp sink",
+    command: process.execPath,
+    args: [path.join(HERE, "otlp-sink.mjs")],
+    core: 1,
+    pin,
+    ready: /otlp sink listening on (http:\/\/127\.0\.0\.1:\d+)/
+  }).then((handle) => ({ url: handle.match[1], handle }))
   : undefined
 
 /** Each side's config: metrics off is `server.admin: false` (nothing is counted then); otlp adds the export. */
@@ -97,6 +100,17 @@ const sides = [
 for (const side of sides) side.process = await start(side.name, side.bin, side.nodeArgs, side.metrics)
 
 const load = (side, amount) => jsonRequests(side.process.match[1], amount)
+/** --together: 25 connections each, both at once; the arrival times kept, to count each side's answers until the first is done. */
+const loadTogether = (side, amount) =>
+  runCannon({
+    url: `${side.process.match[1]}/chat/completions`,
+    connections: 25,
+    amount,
+    body: JSON.stringify(CHAT),
+    headers: { "content-type": "application/json", authorization: "Bearer bench" },
+    capMs: 120_000,
+    arrivals: true
+  })
 const paced = (side, count) => pacedStreams(side.process.match[1], count)
 
 /** Rounds of paced streams, one at a time, to each side in turn; B - A of each round's TTFB p50. */
@@ -142,16 +156,53 @@ const pairRequests = async () => {
   console.log(`median B/A ${median(ratios).toFixed(3)} (rounds ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)})`)
 }
 
+/**
+ * Both sides loaded at the same time, on the same core, with the same count of requests: they share
+ * the core's time, so B's answers over A's, counted until the first is done, are the inverse of
+ * their CPU per request under the same conditions (a busy spell slows both alike). The pair is
+ * started afresh for each of --generations (a process can run a few percent apart from another of
+ * its kind for as long as both live), two warm-up rounds each, then --rounds.
+ */
+const pairTogether = async () => {
+  const ratios = []
+  const byGeneration = []
+  for (let g = 0; g < generations; g++) {
+    if (g > 0) {
+      for (const side of sides) await stopProcess(side.process)
+      for (const side of g % 2 === 0 ? sides : [...sides].reverse()) side.process = await start(side.name, side.bin, side.nodeArgs, side.metrics)
+    }
+    const own = []
+    for (let round = -2; round < rounds; round++) {
+      const [a, b] = await Promise.all(sides.map((side) => loadTogether(side, requests)))
+      for (const [side, r] of [[sides[0], a], [sides[1], b]]) {
+        if (r.completed2xx === 0 || r.truncated || r.non2xx > 0) throw new Error(`${side.name}: ${r.completed2xx} requests answered 2xx, ${r.non2xx} not${r.truncated ? ", cut at the time cap" : ""}`)
+        side.peakMb = Math.max(side.peakMb ?? 0, readMemory(side.process.pid).hwmKb / 1024)
+      }
+      if (round < 0) continue
+      const end = Math.min(a.arrivals.at(-1), b.arrivals.at(-1))
+      const within = (r) => r.arrivals.filter((t) => t <= end).length
+      const ratio = within(b) / within(a)
+      own.push(ratio)
+      console.log(`generation ${g + 1} round ${round + 1}: B/A requests answered ${ratio.toFixed(3)}`)
+    }
+    ratios.push(...own)
+    byGeneration.push(median(own))
+  }
+  for (const side of sides) console.log(`${side.name}: peak RSS ${side.peakMb.toFixed(1)} MB`)
+  console.log(`median B/A requests answered ${median(ratios).toFixed(3)} (rounds ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)}, ` +
+    `generations ${Math.min(...byGeneration).toFixed(3)}-${Math.max(...byGeneration).toFixed(3)}); above 1, B answers more`)
+}
+
 try {
   const what = args.stream ? `${streams} paced streams (50 chunks x 2 ms) at 1 connection` : `${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}`
   console.log(`paired: ${rounds} rounds of ${what}, pinning ${pin ? "on" : "off"}`)
   for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")} (metrics ${side.metrics})`)
   // Warm-up: the JIT, the pools, and (with --cache) the stored answer.
-  for (const side of sides) await load(side, requests)
-  await (args.stream ? pairStreams() : pairRequests())
+  if (!args.together) for (const side of sides) await load(side, requests)
+  await (args.stream ? pairStreams() : args.together ? pairTogether() : pairRequests())
 } finally {
   for (const side of sides) await stopProcess(side.process)
   await stopProcess(upstream)
-  sink?.server.close()
+  if (sink !== undefined) await stopProcess(sink.handle, { signal: "SIGINT" })
   rmSync(dir, { recursive: true, force: true })
 }
