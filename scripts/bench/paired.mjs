@@ -178,6 +178,11 @@ const pairTogether = async () => {
         if (r.completed2xx === 0 || r.truncated || r.non2xx > 0) throw new Error(`${side.name}: ${r.completed2xx} requests answered 2xx, ${r.non2xx} not${r.truncated ? ", cut at the time cap" : ""}`)
         side.peakMb = Math.max(side.peakMb ?? 0, readMemory(side.process.pid).hwmKb / 1024)
       }
+      // As Prometheus would, and as the bench's metrics section does: each side with an admin listener is scraped once a round.
+      for (const side of sides) {
+        const admin = /admin on (http:\/\/127\.0\.0\.1:\d+)/.exec(side.process.lines.join("\n"))?.[1]
+        if (admin !== undefined) await fetch(`${admin}/metrics`).then((r) => r.text())
+      }
       if (round < 0) continue
       const end = Math.min(a.arrivals.at(-1), b.arrivals.at(-1))
       const within = (r) => r.arrivals.filter((t) => t <= end).length
