@@ -10,7 +10,10 @@
 //
 //   npm run build && node scripts/bench/paired.mjs [--a-bin FILE] [--b-bin FILE]
 //        [--a-args="FLAGS"] [--b-args="FLAGS"] [--a-metrics off|on|otlp] [--b-metrics off|on|otlp]
-//        [--cache] [--rounds N] [--requests N]
+//        [--cache] [--rounds N] [--requests N] [--together [--generations N]]
+//
+// --together loads both at the same time instead of in turn (see pairTogether below): it sees a
+// difference of a few percent where rounds in turn see tens.
 //
 // --a-bin/--b-bin default to dist/bin.js; build another with `git worktree add` and `npm run build`
 // there. --cache sends every request after the first to the cache (the tg cache-hit target).
@@ -35,7 +38,8 @@ import { jsonRequests, pacedStreams, runCannon } from "./load.mjs"
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BIN = path.join(HERE, "..", "..", "dist", "bin.js")
 const USAGE = "usage: node scripts/bench/paired.mjs [--a-bin FILE] [--b-bin FILE] [--a-args=\"FLAGS\"] [--b-args=\"FLAGS\"]\n" +
-  "         [--a-metrics off|on|otlp] [--b-metrics off|on|otlp] [--cache | --stream [--streams N]] [--rounds N >= 1] [--requests N >= 50]   (node flags after '=': --b-args=\"--heap-growing-percent=0\")"
+  "         [--a-metrics off|on|otlp] [--b-metrics off|on|otlp] [--cache | --stream [--streams N] | --together [--generations N >= 1]] [--rounds N >= 1] [--requests N >= 50]\n" +
+  "         (node flags after '=': --b-args=\"--heap-growing-percent=0\")"
 const OPTIONS = {
   "a-bin": { type: "string", default: BIN },
   "b-bin": { type: "string", default: BIN },
@@ -199,7 +203,11 @@ const pairTogether = async () => {
 }
 
 try {
-  const what = args.stream ? `${streams} paced streams (50 chunks x 2 ms) at 1 connection` : `${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}`
+  const what = args.stream
+    ? `${streams} paced streams (50 chunks x 2 ms) at 1 connection`
+    : args.together
+    ? `${requests} requests to each at 25 connections each, both at once, in ${generations} generation(s)`
+    : `${requests} requests at 50 connections${args.cache ? " (cache hits)" : ""}`
   console.log(`paired: ${rounds} rounds of ${what}, pinning ${pin ? "on" : "off"}`)
   for (const side of sides) console.log(`  ${side.name}: ${path.relative(process.cwd(), path.resolve(side.bin))} ${side.nodeArgs.join(" ")} (metrics ${side.metrics})`)
   // Warm-up: the JIT, the pools, and (with --cache) the stored answer.
