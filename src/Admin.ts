@@ -7,6 +7,7 @@
  * Served by @effect/platform's `HttpRouter` on `NodeHttpServer`, not on tollgate's own listener:
  * nothing here is on a request's path (a scrape every few seconds), so the platform's per-request
  * cost, which the public listener was written to avoid, does not matter, and its router is less code.
+ * What does reach the request path is shared process state, hence the untraced serve below.
  */
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"

@@ -313,3 +313,6 @@ export const fmtInt = (value) =>
 
 /** Compact timestamp usable in a file name: 2025-01-31T12-00-00Z. */
 export const stamp = (date = new Date()) => date.toISOString().replace(/\.\d+Z$/, "Z").replaceAll(":", "-")
+
+/** The admin listener's base URL a started tollgate printed (`admin on http://127.0.0.1:PORT ...`), if it serves one. */
+export const adminUrlOf = (handle) => /admin on (http:\/\/127\.0\.0\.1:\d+)/.exec(handle.lines.join("\n"))?.[1]

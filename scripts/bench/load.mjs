@@ -266,13 +266,14 @@ export const pacedStreams = (base, count) =>
     expect: { chunks: 50, usage: true, text: ANSWER }
   })
 
-/** `amount` of the bench's JSON chat requests at 50 connections to the proxy at `base` (…/v1). */
-export const jsonRequests = (base, amount) =>
+/** `amount` of the bench's JSON chat requests at `connections` (50) to the proxy at `base` (…/v1); `arrivals` as `runCannon`'s. */
+export const jsonRequests = (base, amount, { connections = 50, arrivals = false } = {}) =>
   runCannon({
     url: `${base}/chat/completions`,
-    connections: 50,
+    connections,
     amount,
     body: JSON.stringify(CHAT),
     headers: { "content-type": "application/json", authorization: "Bearer bench" },
-    capMs: 120_000
+    capMs: 120_000,
+    arrivals
   })

@@ -31,9 +31,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { CHAT, tollgateConfig } from "./fixtures.mjs"
-import { median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startProcess, startTollgate, stopProcess } from "./lib.mjs"
-import { jsonRequests, pacedStreams, runCannon } from "./load.mjs"
+import { tollgateConfig } from "./fixtures.mjs"
+import { adminUrlOf, median, pinningSupport, readCpuMs, readMemory, startMockUpstream, startProcess, startTollgate, stopProcess } from "./lib.mjs"
+import { jsonRequests, pacedStreams } from "./load.mjs"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BIN = path.join(HERE, "..", "..", "dist", "bin.js")
@@ -104,17 +104,6 @@ const sides = [
 for (const side of sides) side.process = await start(side.name, side.bin, side.nodeArgs, side.metrics)
 
 const load = (side, amount) => jsonRequests(side.process.match[1], amount)
-/** --together: 25 connections each, both at once; the arrival times kept, to count each side's answers until the first is done. */
-const loadTogether = (side, amount) =>
-  runCannon({
-    url: `${side.process.match[1]}/chat/completions`,
-    connections: 25,
-    amount,
-    body: JSON.stringify(CHAT),
-    headers: { "content-type": "application/json", authorization: "Bearer bench" },
-    capMs: 120_000,
-    arrivals: true
-  })
 const paced = (side, count) => pacedStreams(side.process.match[1], count)
 
 /** Rounds of paced streams, one at a time, to each side in turn; B - A of each round's TTFB p50. */
@@ -177,14 +166,14 @@ const pairTogether = async () => {
     }
     const own = []
     for (let round = -2; round < rounds; round++) {
-      const [a, b] = await Promise.all(sides.map((side) => loadTogether(side, requests)))
+      const [a, b] = await Promise.all(sides.map((side) => jsonRequests(side.process.match[1], requests, { connections: 25, arrivals: true })))
       for (const [side, r] of [[sides[0], a], [sides[1], b]]) {
         if (r.completed2xx === 0 || r.truncated || r.non2xx > 0) throw new Error(`${side.name}: ${r.completed2xx} requests answered 2xx, ${r.non2xx} not${r.truncated ? ", cut at the time cap" : ""}`)
         side.peakMb = Math.max(side.peakMb ?? 0, readMemory(side.process.pid).hwmKb / 1024)
       }
       // As Prometheus would, and as the bench's metrics section does: each side with an admin listener is scraped once a round.
       for (const side of sides) {
-        const admin = /admin on (http:\/\/127\.0\.0\.1:\d+)/.exec(side.process.lines.join("\n"))?.[1]
+        const admin = adminUrlOf(side.process)
         if (admin !== undefined) await fetch(`${admin}/metrics`).then((r) => r.text())
       }
       if (round < 0) continue

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { request } from "undici"
 import {
+  adminUrlOf,
   fmt,
   fmtInt,
   memorySampler,
@@ -513,8 +514,6 @@ const startOtlpSink = async () => {
     }
   }
 }
-
-const adminUrlOf = (handle) => /admin on (http:\/\/127\.0\.0\.1:\d+)/.exec(handle.lines.join("\n"))?.[1]
 
 const measureMetrics = async (upstreamBase) => {
   const sink = await startOtlpSink()
